@@ -1,0 +1,110 @@
+"""Errors of both layers.
+
+Storage errors are what a backend may raise (besides ``ValueError`` for bad arguments).
+Task errors are what ``GenericTaskStore`` raises to a server; each carries the JSON-RPC code the
+server should answer with: -32602 for anything the client can fix, -32603 for storage trouble.
+"""
+
+from __future__ import annotations
+
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+
+
+class StorageError(Exception):
+    """Base of everything a backend raises on purpose."""
+
+
+class NotFound(StorageError):
+    """``put_if_version`` with ``expected_version >= 1`` on a key with no live record."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no live record at key {key!r}")
+        self.key = key
+
+
+class VersionConflict(StorageError):
+    """``put_if_version`` lost: ``actual`` is the real current version (0 never appears)."""
+
+    def __init__(self, key: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"version conflict at key {key!r}: expected {expected}, stored {actual}"
+        )
+        self.key = key
+        self.expected = expected
+        self.actual = actual
+
+
+class CapacityExceeded(StorageError):
+    """The write is larger than the backend can hold; nothing was written."""
+
+
+class BackendError(StorageError):
+    """The storage system failed; raised ``from`` the underlying exception."""
+
+
+class TaskError(Exception):
+    """Base of the errors ``GenericTaskStore`` raises; ``code`` is the JSON-RPC error code."""
+
+    code: int = INVALID_PARAMS
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_jsonrpc(self) -> dict[str, object]:
+        """The ``error`` member of a JSON-RPC response."""
+        return {"code": self.code, "message": self.message}
+
+
+class TaskNotFound(TaskError):
+    """Missing, expired, or another owner's task: the three are indistinguishable on purpose."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"task not found: {task_id!r}")
+        self.task_id = task_id
+
+
+class InvalidTransition(TaskError):
+    """A status change the MCP task lifecycle does not allow; the message suggests what to do."""
+
+
+class InvalidCursor(TaskError):
+    """A pagination cursor this store did not hand out (or for another owner)."""
+
+
+class TaskValidationError(TaskError):
+    """Input that breaks a limit or is not plain JSON (variables, ids, result, ...)."""
+
+
+class TtlTooLarge(TaskValidationError):
+    """A requested TTL above ``StoreConfig.max_ttl``; rejected, never clamped."""
+
+
+class AnonymousOwnerRefused(TaskError):
+    """An anonymous owner (``""``, ``"local"``) where the config does not allow one."""
+
+
+class TaskLimitExceeded(TaskError):
+    """The owner already has ``StoreConfig.max_tasks_per_owner`` live tasks."""
+
+
+class ConcurrentModification(TaskError):
+    """The task kept changing under us; retried a bounded number of times, then gave up."""
+
+    code = INTERNAL_ERROR
+
+    def __init__(self, task_id: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"task {task_id!r} was modified concurrently (expected version {expected}, "
+            f"found {actual}); retry the request"
+        )
+        self.task_id = task_id
+        self.expected = expected
+        self.actual = actual
+
+
+class StorageFailure(TaskError):
+    """A storage error surfaced to the server; ``__cause__`` is the ``StorageError``."""
+
+    code = INTERNAL_ERROR

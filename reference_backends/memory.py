@@ -1,0 +1,226 @@
+"""In-memory reference backend: the executable statement of the contract.
+
+Standard library only. One :class:`MemoryStore` holds any number of namespaces; every backend
+opened on the same store and namespace sees the same records (``capabilities.shared``), which
+is what lets the kit's multi-client tests and a single process's several stores agree. A
+``threading.Lock`` (not an ``asyncio.Lock``) guards it because callers may come from several
+threads and event loops; no method awaits while holding it, so it never blocks a loop for long.
+
+Each partition keeps its item keys in a sorted list, so a page costs a bisect plus the page
+(O(log n + page)) rather than a scan of the store.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pmcp_tasks.backend import MAX_VERSION, BackendCapabilities, Clock, VersionedRecord, is_live
+from pmcp_tasks.errors import CapacityExceeded, NotFound, VersionConflict
+from pmcp_tasks.keys import (
+    check_data,
+    check_expected_version,
+    check_expires_at,
+    check_key,
+    check_page,
+    check_prefix,
+    split_key,
+)
+
+
+@dataclass(slots=True)
+class _Partition:
+    items: list[str] = field(default_factory=list)  # sorted item parts of the keys
+    records: dict[str, VersionedRecord] = field(default_factory=dict)
+
+
+class MemoryStore:
+    """The shared state behind one or more :class:`InMemoryBackend` instances."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.namespaces: dict[str, dict[str, _Partition]] = {}
+
+    def namespace(self, name: str) -> dict[str, _Partition]:
+        with self.lock:
+            return self.namespaces.setdefault(name, {})
+
+
+class InMemoryBackend:
+    """A :class:`~pmcp_tasks.StorageBackend` kept in process memory."""
+
+    def __init__(
+        self,
+        *,
+        namespace: str = "default",
+        clock: Clock = time.time,
+        max_record_bytes: int | None = None,
+        store: MemoryStore | None = None,
+    ) -> None:
+        if max_record_bytes is not None and max_record_bytes < 1:
+            raise ValueError(f"max_record_bytes must be >= 1 or None, not {max_record_bytes}")
+        self._store = store if store is not None else MemoryStore()
+        self._lock = self._store.lock
+        self._partitions = self._store.namespace(namespace)
+        self._clock = clock
+        self.capabilities = BackendCapabilities(
+            max_record_bytes=max_record_bytes, shared=True, injectable_clock=True
+        )
+
+    def _live(self, part: _Partition | None, item: str, now: float) -> VersionedRecord | None:
+        if part is None:
+            return None
+        record = part.records.get(item)
+        if record is None or not is_live(record.expires_at, now):
+            return None
+        return record
+
+    def _check_size(self, key: str, data: bytes) -> None:
+        limit = self.capabilities.max_record_bytes
+        if limit is not None and len(data) > limit:
+            raise CapacityExceeded(
+                f"record for key {key!r} is {len(data)} bytes; this backend holds at most {limit}"
+            )
+
+    def _write(self, partition: str, item: str, record: VersionedRecord) -> None:
+        part = self._partitions.get(partition)
+        if part is None:
+            part = self._partitions[partition] = _Partition()
+        if item not in part.records:
+            bisect.insort(part.items, item)
+        part.records[item] = record
+
+    def _remove(self, partition: str, item: str) -> None:
+        part = self._partitions[partition]
+        del part.records[item]
+        del part.items[bisect.bisect_left(part.items, item)]
+        if not part.items:
+            del self._partitions[partition]
+
+    async def get(self, key: str) -> VersionedRecord | None:
+        partition, item = split_key(check_key(key))
+        now = self._clock()
+        with self._lock:
+            return self._live(self._partitions.get(partition), item, now)
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        partition, item = split_key(check_key(key))
+        data, expires_at = check_data(data), check_expires_at(expires_at)
+        self._check_size(key, data)
+        now = self._clock()
+        with self._lock:
+            current = self._live(self._partitions.get(partition), item, now)
+            version = 1 if current is None else _next_version(key, current.version)
+            self._write(partition, item, VersionedRecord(data, version, expires_at))
+        return version
+
+    async def put_if_version(
+        self,
+        key: str,
+        data: bytes,
+        expected_version: int,
+        *,
+        expires_at: float | None = None,
+    ) -> int:
+        partition, item = split_key(check_key(key))
+        data, expires_at = check_data(data), check_expires_at(expires_at)
+        expected_version = check_expected_version(expected_version)
+        self._check_size(key, data)
+        now = self._clock()
+        with self._lock:
+            current = self._live(self._partitions.get(partition), item, now)
+            if current is None:
+                if expected_version != 0:
+                    raise NotFound(key)
+            elif current.version != expected_version:
+                raise VersionConflict(key, expected_version, current.version)
+            version = _next_version(key, expected_version)
+            self._write(partition, item, VersionedRecord(data, version, expires_at))
+        return version
+
+    async def delete(self, key: str) -> bool:
+        partition, item = split_key(check_key(key))
+        now = self._clock()
+        with self._lock:
+            part = self._partitions.get(partition)
+            if part is None or item not in part.records:
+                return False
+            live = self._live(part, item, now) is not None
+            self._remove(partition, item)
+            return live
+
+    async def list_by_prefix(
+        self,
+        prefix: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[str, VersionedRecord]]:
+        partition, item_prefix = check_prefix(prefix)
+        after, limit = check_page(after, limit)
+        now = self._clock()
+        out: list[tuple[str, VersionedRecord]] = []
+        with self._lock:
+            part = self._partitions.get(partition)
+            if part is None:
+                return out
+            start = bisect.bisect_left(part.items, item_prefix)
+            if after is not None:
+                head = partition + ":"
+                if after.startswith(head):
+                    start = max(start, bisect.bisect_right(part.items, after[len(head) :]))
+                elif after > head:
+                    return out  # every key of this partition sorts before `after`
+            for index in range(start, len(part.items)):
+                item = part.items[index]
+                if not item.startswith(item_prefix):
+                    break
+                key = partition + ":" + item
+                record = self._live(part, item, now)
+                if record is not None:
+                    out.append((key, record))
+                    if limit is not None and len(out) >= limit:
+                        break
+        return out
+
+    async def cleanup_expired(self) -> int:
+        now = self._clock()
+        removed = 0
+        with self._lock:
+            for partition, part in list(self._partitions.items()):
+                for item, record in list(part.records.items()):
+                    if not is_live(record.expires_at, now):
+                        self._remove(partition, item)
+                        removed += 1
+        return removed
+
+    async def aclose(self) -> None:
+        """Nothing to release: the records belong to the store, not to this view of it."""
+
+
+def _next_version(key: str, version: int) -> int:
+    if version >= MAX_VERSION:
+        raise CapacityExceeded(f"version of key {key!r} would exceed {MAX_VERSION}")
+    return version + 1
+
+
+_KIT_STORE = MemoryStore()
+
+
+def kit_factory(
+    *, namespace: str, clock: Clock, max_record_bytes: str | None = None, **options: Any
+) -> InMemoryBackend:
+    """Entry point ``memory`` of the conformance kit.
+
+    All kit backends share one module-level store, so two calls with the same namespace give two
+    clients on the same data. ``max_record_bytes`` arrives as a string from ``--backend-option``.
+    """
+    if options:
+        raise ValueError(f"unknown memory backend options: {', '.join(sorted(options))}")
+    limit = int(max_record_bytes) if max_record_bytes is not None else None
+    return InMemoryBackend(
+        namespace=namespace, clock=clock, max_record_bytes=limit, store=_KIT_STORE
+    )
