@@ -11,6 +11,8 @@ from pmcp_tasks.backend import (
     StorageBackend,
     VersionedRecord,
 )
+from pmcp_tasks.config import StoreConfig
+from pmcp_tasks.context import TaskContext
 from pmcp_tasks.errors import (
     AnonymousOwnerRefused,
     BackendError,
@@ -19,6 +21,7 @@ from pmcp_tasks.errors import (
     InvalidCursor,
     InvalidTransition,
     NotFound,
+    ResultUnavailable,
     StorageError,
     StorageFailure,
     TaskError,
@@ -29,24 +32,38 @@ from pmcp_tasks.errors import (
     VersionConflict,
 )
 from pmcp_tasks.keys import partition_prefix, task_key
+from pmcp_tasks.record import TaskRecord
+from pmcp_tasks.status import TERMINAL_STATUSES, TRANSITIONS, TaskStatus
+from pmcp_tasks.store import UNSET, GenericTaskStore
+from pmcp_tasks.validation import JsonValue
 
 __all__ = [
     "MAX_VERSION",
+    "TERMINAL_STATUSES",
+    "TRANSITIONS",
+    "UNSET",
     "AnonymousOwnerRefused",
     "BackendCapabilities",
     "BackendError",
     "CapacityExceeded",
     "Clock",
     "ConcurrentModification",
+    "GenericTaskStore",
     "InvalidCursor",
     "InvalidTransition",
+    "JsonValue",
     "NotFound",
+    "ResultUnavailable",
     "StorageBackend",
     "StorageError",
     "StorageFailure",
+    "StoreConfig",
+    "TaskContext",
     "TaskError",
     "TaskLimitExceeded",
     "TaskNotFound",
+    "TaskRecord",
+    "TaskStatus",
     "TaskValidationError",
     "TtlTooLarge",
     "VersionConflict",

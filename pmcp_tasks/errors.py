@@ -73,6 +73,10 @@ class InvalidCursor(TaskError):
     """A pagination cursor this store did not hand out (or for another owner)."""
 
 
+class ResultUnavailable(TaskError):
+    """``get_result`` on a task that has no result (yet): still running, cancelled, or failed."""
+
+
 class TaskValidationError(TaskError):
     """Input that breaks a limit or is not plain JSON (variables, ids, result, ...)."""
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pmcp_tasks.backend import MAX_VERSION, BackendCapabilities, Clock, VersionedRecord, is_live
+from pmcp_tasks.config import StoreConfig
 from pmcp_tasks.errors import CapacityExceeded, NotFound, VersionConflict
 from pmcp_tasks.keys import (
     check_data,
@@ -29,6 +30,7 @@ from pmcp_tasks.keys import (
     check_prefix,
     split_key,
 )
+from pmcp_tasks.store import GenericTaskStore
 
 
 @dataclass(slots=True)
@@ -224,3 +226,18 @@ def kit_factory(
     return InMemoryBackend(
         namespace=namespace, clock=clock, max_record_bytes=limit, store=_KIT_STORE
     )
+
+
+class InMemoryTaskStore(GenericTaskStore):
+    """The one-line start: ``store = InMemoryTaskStore()`` keeps tasks in process memory."""
+
+    def __init__(
+        self,
+        config: StoreConfig | None = None,
+        *,
+        clock: Clock = time.time,
+        backend: InMemoryBackend | None = None,
+    ) -> None:
+        super().__init__(
+            backend if backend is not None else InMemoryBackend(clock=clock), config, clock
+        )

@@ -1,0 +1,46 @@
+"""Task ids: unguessable, and sortable so that key order is creation order.
+
+An id is 16 hex digits of *stamp* followed by 32 hex digits (128 bits) from :mod:`secrets`.
+The stamp is the creation time in milliseconds shifted left by 16 bits, plus a sequence number
+for ids made in the same millisecond; each generator keeps its stamps strictly increasing even
+when its clock stalls or steps back. Lowercase hex is left unchanged by percent-encoding, so the
+key order of a partition is the stamp order.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+
+from pmcp_tasks.backend import Clock
+
+RANDOM_BITS = 128
+_SEQUENCE_BITS = 16
+_STAMP_DIGITS = 16
+TASK_ID_RE = re.compile(rf"[0-9a-f]{{{_STAMP_DIGITS + RANDOM_BITS // 4}}}")
+
+
+class TaskIdGenerator:
+    """Makes the ids of one store; thread-safe."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._last = -1
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        now_stamp = int(self._clock() * 1000) << _SEQUENCE_BITS
+        with self._lock:
+            stamp = self._last = max(now_stamp, self._last + 1)
+        return f"{stamp:0{_STAMP_DIGITS}x}{secrets.token_hex(RANDOM_BITS // 8)}"
+
+
+def is_task_id(value: str) -> bool:
+    """Whether ``value`` has the shape of an id this library hands out."""
+    return TASK_ID_RE.fullmatch(value) is not None
+
+
+def created_ms(task_id: str) -> int:
+    """The millisecond time stamped into a well-formed id."""
+    return int(task_id[:_STAMP_DIGITS], 16) >> _SEQUENCE_BITS

@@ -1,0 +1,137 @@
+"""A task as stored, and its two serialisations: canonical storage JSON and the MCP wire form.
+
+Storage bytes are canonical JSON (sorted keys, compact separators, UTF-8, no NaN), so the same
+record is the same bytes on every backend and a byte comparison is a record comparison. Times
+are integer milliseconds: the wire format has millisecond precision, and integers have exactly
+one JSON spelling where floats do not.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from pmcp_tasks.errors import StorageFailure
+from pmcp_tasks.status import TaskStatus
+from pmcp_tasks.validation import JsonValue
+
+FORMAT_VERSION = 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def canonical_json(value: object) -> bytes:
+    """The one byte spelling of a JSON value; ``ValueError`` on NaN or infinity."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def iso_ms(ms: int) -> str:
+    """ISO 8601 in UTC with milliseconds and ``Z``, computed exactly from integer ms."""
+    moment = _EPOCH + timedelta(milliseconds=ms)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """One task. ``owner`` is kept in full so every read can check it (not just the key).
+
+    ``ttl_ms`` is ``None`` for a task kept forever; ``result`` is meaningful only when
+    ``has_result`` (a result may itself be JSON ``null``).
+    """
+
+    task_id: str
+    owner: str
+    status: TaskStatus
+    created_at_ms: int
+    updated_at_ms: int
+    ttl_ms: int | None
+    status_message: str | None = None
+    poll_interval_ms: int | None = None
+    variables: dict[str, JsonValue] = field(default_factory=dict)
+    has_result: bool = False
+    result: JsonValue = None
+
+    @property
+    def expires_at(self) -> float | None:
+        """Epoch seconds at which the task stops existing (the backend's ``expires_at``)."""
+        if self.ttl_ms is None:
+            return None
+        return (self.created_at_ms + self.ttl_ms) / 1000
+
+    def to_json(self) -> bytes:
+        """Canonical storage bytes."""
+        document: dict[str, Any] = {
+            "v": FORMAT_VERSION,
+            "taskId": self.task_id,
+            "owner": self.owner,
+            "status": self.status.value,
+            "statusMessage": self.status_message,
+            "createdAt": self.created_at_ms,
+            "lastUpdatedAt": self.updated_at_ms,
+            "ttl": self.ttl_ms,
+            "pollInterval": self.poll_interval_ms,
+            "variables": self.variables,
+        }
+        if self.has_result:
+            document["result"] = self.result
+        return canonical_json(document)
+
+    @classmethod
+    def from_json(cls, data: bytes, task_id: str) -> TaskRecord:
+        """Parse stored bytes; anything malformed is a :class:`StorageFailure` naming the task."""
+        try:
+            document = json.loads(data.decode("utf-8"))
+            if not isinstance(document, dict) or document.get("v") != FORMAT_VERSION:
+                raise ValueError(f"not a format-{FORMAT_VERSION} task document")
+            record = cls(
+                task_id=_typed(document, "taskId", str),
+                owner=_typed(document, "owner", str),
+                status=TaskStatus(document["status"]),
+                created_at_ms=_typed(document, "createdAt", int),
+                updated_at_ms=_typed(document, "lastUpdatedAt", int),
+                ttl_ms=_optional(document, "ttl", int),
+                status_message=_optional(document, "statusMessage", str),
+                poll_interval_ms=_optional(document, "pollInterval", int),
+                variables=_typed(document, "variables", dict),
+                has_result="result" in document,
+                result=document.get("result"),
+            )
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            # UnicodeDecodeError and JSONDecodeError are ValueErrors.
+            raise StorageFailure(
+                f"the stored record of task {task_id!r} is corrupted ({exc}); it cannot be read"
+            ) from exc
+        if record.task_id != task_id:
+            raise StorageFailure(
+                f"the stored record of task {task_id!r} is corrupted (it names another task)"
+            )
+        return record
+
+    def to_wire(self) -> dict[str, Any]:
+        """The MCP 2025-11-25 ``Task`` object (``ttl`` in ms, present even when ``null``)."""
+        wire: dict[str, Any] = {
+            "taskId": self.task_id,
+            "status": self.status.value,
+            "createdAt": iso_ms(self.created_at_ms),
+            "lastUpdatedAt": iso_ms(self.updated_at_ms),
+            "ttl": self.ttl_ms,
+        }
+        if self.status_message is not None:
+            wire["statusMessage"] = self.status_message
+        if self.poll_interval_ms is not None:
+            wire["pollInterval"] = self.poll_interval_ms
+        return wire
+
+
+def _typed(document: dict[str, Any], name: str, kind: type) -> Any:
+    value = document[name]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise TypeError(f"field {name!r} is {type(value).__name__}, expected {kind.__name__}")
+    return value
+
+
+def _optional(document: dict[str, Any], name: str, kind: type) -> Any:
+    return None if document.get(name) is None else _typed(document, name, kind)

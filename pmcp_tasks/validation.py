@@ -1,0 +1,160 @@
+"""Checks on everything a caller hands the store, before anything is written.
+
+Each check raises a ``TaskError`` whose message names the offending part (``variables['a'][2]``)
+and the limit, so that a tool author can fix the call from the error alone. Values must be plain
+JSON as ``json.loads`` returns it (dict with str keys, list, str, int, finite float, bool, None):
+tuples, sets, bytes and the like would not round-trip, and would make canonical bytes differ
+between a record and its reloaded copy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from pmcp_tasks.config import StoreConfig
+from pmcp_tasks.errors import (
+    AnonymousOwnerRefused,
+    TaskNotFound,
+    TaskValidationError,
+    TtlTooLarge,
+)
+from pmcp_tasks.ids import is_task_id
+
+JsonValue = Any
+"""A value that survives ``json.dumps``/``json.loads`` unchanged (checked at runtime)."""
+
+
+def check_text(value: str, what: str) -> None:
+    """Raise unless ``value`` encodes as UTF-8 (lone surrogates do not)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise TaskValidationError(
+            f"{what} is not valid Unicode text (lone surrogate at index {exc.start})"
+        ) from None
+
+
+def check_owner(owner: object, config: StoreConfig) -> str:
+    """The owner string, or a client error: wrong type, not encodable, or anonymous."""
+    if not isinstance(owner, str):
+        raise TaskValidationError(f"owner must be a str, not {type(owner).__name__}")
+    check_text(owner, "owner")
+    if owner in config.anonymous_owners and not config.allow_anonymous:
+        raise AnonymousOwnerRefused(
+            f"anonymous owner {owner!r} refused: identify the caller (for example by its "
+            "authenticated user id) or build the store with StoreConfig(allow_anonymous=True)"
+        )
+    return owner
+
+
+def check_task_id(task_id: object) -> str:
+    """The task id; a string this store could never have issued is simply not found."""
+    if not isinstance(task_id, str):
+        raise TaskValidationError(f"task_id must be a str, not {type(task_id).__name__}")
+    if not is_task_id(task_id):
+        raise TaskNotFound(task_id)
+    return task_id
+
+
+def check_ttl(ttl: object, config: StoreConfig) -> float | None:
+    """Seconds to keep the task, or ``None`` for unlimited where the config allows it."""
+    if ttl is None:
+        if not config.allow_unlimited_ttl:
+            raise TaskValidationError(
+                "ttl=None (keep forever) is not allowed by this store; pass a ttl of at most "
+                f"{config.max_ttl:g} seconds"
+            )
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl):
+        raise TaskValidationError(f"ttl must be a finite number of seconds, not {ttl!r}")
+    if ttl <= 0:
+        raise TaskValidationError(f"ttl must be > 0 seconds, not {ttl!r}")
+    if ttl > config.max_ttl:
+        raise TtlTooLarge(
+            f"ttl of {ttl:g} seconds exceeds this store's maximum of {config.max_ttl:g} "
+            "seconds; ask for a shorter ttl"
+        )
+    return float(ttl)
+
+
+def check_json(value: object, path: str, config: StoreConfig, depth: int = 0) -> None:
+    """Raise unless ``value`` is plain JSON within the depth and string-size limits.
+
+    ``depth`` counts the containers around ``value``; a variable's value may nest
+    ``max_variable_depth`` containers (the variables map itself is not counted).
+    """
+    if value is None or isinstance(value, (bool, int)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TaskValidationError(f"{path} is {value!r}; JSON has no NaN or infinity")
+        return
+    if isinstance(value, str):
+        _check_string(value, path, config)
+        return
+    if isinstance(value, (dict, list)):
+        if depth >= config.max_variable_depth:
+            raise TaskValidationError(
+                f"{path} nests deeper than {config.max_variable_depth} levels; flatten it"
+            )
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                check_json(item, f"{path}[{index}]", config, depth + 1)
+            return
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TaskValidationError(
+                    f"{path} has a key {key!r} of type {type(key).__name__}; JSON object keys "
+                    "must be str"
+                )
+            item_path = f"{path}[{key!r}]"
+            _check_string(key, f"key of {item_path}", config)
+            check_json(item, item_path, config, depth + 1)
+        return
+    raise TaskValidationError(
+        f"{path} is a {type(value).__name__}, which is not JSON; use dict, list, str, int, "
+        "float, bool or None"
+    )
+
+
+def _check_string(value: str, path: str, config: StoreConfig) -> None:
+    check_text(value, path)
+    size = len(value.encode("utf-8"))
+    if size > config.max_string_bytes:
+        raise TaskValidationError(
+            f"{path} is a string of {size} bytes; the limit is {config.max_string_bytes}"
+        )
+
+
+def check_changes(changes: object, config: StoreConfig) -> dict[str, JsonValue]:
+    """A variables update: a mapping of str names to JSON values (``None`` deletes)."""
+    if not isinstance(changes, Mapping):
+        raise TaskValidationError(
+            f"variables must be a mapping of names to JSON values, not {type(changes).__name__}"
+        )
+    checked: dict[str, JsonValue] = {}
+    for name, value in changes.items():
+        if not isinstance(name, str):
+            raise TaskValidationError(
+                f"variable name {name!r} is a {type(name).__name__}; names must be str"
+            )
+        path = f"variables[{name!r}]"
+        _check_string(name, f"name of {path}", config)
+        check_json(value, path, config, depth=0)
+        checked[name] = value
+    return checked
+
+
+def merge_variables(
+    current: Mapping[str, JsonValue], changes: Mapping[str, JsonValue]
+) -> dict[str, JsonValue]:
+    """Shallow merge: each change replaces its variable; a ``None`` change removes it."""
+    merged = dict(current)
+    for name, value in changes.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
