@@ -1,0 +1,322 @@
+"""The contract's clauses as data, so that every kit failure can name its rule in words.
+
+The table mirrors ``docs/contract.md`` word for word (``tests/kit/test_clauses.py`` keeps the two
+in step). ``area`` groups clauses for the end-of-run summary; it is also the name of the module
+in :mod:`conformance.contract` that holds most of the clause's tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """One rule a backend (or, for ``DOM-*`` clauses, the domain on top of it) must keep."""
+
+    id: str
+    area: str
+    rule: str
+
+
+CONTRACT_CLAUSES: tuple[Clause, ...] = (
+    # Keys and arguments
+    Clause(
+        "KV-KEY-1",
+        "keys",
+        (
+            "A key is `partition:item`; both parts are non-empty and made only of "
+            "`[A-Za-z0-9_.~%-]` (the output alphabet of percent-encoding, so a key holds exactly "
+            "one `:`). Anything else raises `ValueError` from every method that takes a key."
+        ),
+    ),
+    Clause(
+        "KV-KEY-2",
+        "keys",
+        ("A key is at most 1024 bytes; a longer one raises `ValueError`."),
+    ),
+    Clause(
+        "KV-KEY-3",
+        "keys",
+        (
+            "Backends do not interpret keys beyond splitting at the `:` (no globbing, no hash-tag"
+            " parsing of user text): keys that differ only in characters such as `%`, `~`, `.`, "
+            "`-` are distinct records."
+        ),
+    ),
+    Clause(
+        "KV-ARG-1",
+        "keys",
+        (
+            "`data` must be `bytes`; anything else (str, bytearray, None) raises `ValueError` and"
+            " writes nothing."
+        ),
+    ),
+    Clause(
+        "KV-ARG-2",
+        "keys",
+        ("`expected_version` must be an `int` (not `bool`) in `0 .. 2**63-1`, else `ValueError`."),
+    ),
+    Clause(
+        "KV-ARG-3",
+        "keys",
+        (
+            "`expires_at` is `None` or a finite `int`/`float` (not `bool`, NaN or infinity), else"
+            " `ValueError`. A time in the past is allowed: the record is written and is not live."
+        ),
+    ),
+    Clause(
+        "KV-ARG-4",
+        "keys",
+        (
+            "`after` is `None` or a `str`; `limit` is `None` or an `int >= 1`; anything else "
+            "raises `ValueError`."
+        ),
+    ),
+    # Liveness
+    Clause(
+        "KV-LIVE-1",
+        "expiry",
+        (
+            "A record is live iff `expires_at is None or clock() < expires_at`: at `clock() == "
+            "expires_at` it is already gone."
+        ),
+    ),
+    Clause(
+        "KV-LIVE-2",
+        "expiry",
+        (
+            "A record that is not live is absent for every method: `get` returns `None`, "
+            "`list_by_prefix` omits it, `put` treats the key as absent (returns 1), "
+            "`put_if_version` treats it as missing, `delete` returns `False`."
+        ),
+    ),
+    Clause(
+        "KV-LIVE-3",
+        "expiry",
+        (
+            "Expiry decisions use the backend's injected clock and no other clock (a server's own"
+            " expiry may reclaim memory later, never earlier than the injected clock says)."
+        ),
+    ),
+    Clause(
+        "KV-LIVE-4",
+        "expiry",
+        ("Every write sets `expires_at` to the value it was given (`None` clears an expiry)."),
+    ),
+    # Writes
+    Clause(
+        "KV-PUT-1",
+        "get_put",
+        (
+            "`put` is an unconditional upsert: returns 1 when the key was absent, else the "
+            "previous version + 1, and `get` then returns exactly the data, version and expiry "
+            "written."
+        ),
+    ),
+    Clause(
+        "KV-PUT-2",
+        "get_put",
+        (
+            "`put` is atomic: concurrent puts on one key never hand out the same version twice, "
+            "and the versions they return are exactly `n+1 .. n+k`."
+        ),
+    ),
+    Clause(
+        "KV-CAS-1",
+        "cas",
+        (
+            "`put_if_version(key, data, 0)` creates: version 1 when the key is absent, else "
+            "`VersionConflict(expected=0, actual=<current version>)` and nothing written."
+        ),
+    ),
+    Clause(
+        "KV-CAS-2",
+        "cas",
+        (
+            "`put_if_version` with `expected_version >= 1` on an absent key raises "
+            "`NotFound(key)`, not `VersionConflict`."
+        ),
+    ),
+    Clause(
+        "KV-CAS-3",
+        "cas",
+        (
+            "A version mismatch raises `VersionConflict(key, expected, actual)` where `actual` is"
+            " the real current version, and writes nothing."
+        ),
+    ),
+    Clause(
+        "KV-CAS-4",
+        "cas",
+        ("A matching version writes and returns `expected + 1`."),
+    ),
+    Clause(
+        "KV-CAS-5",
+        "cas",
+        (
+            "`put_if_version` is linearizable per key: among concurrent CAS calls with the same "
+            "expected version exactly one wins, and the history of gets, puts, CAS and deletes "
+            "can be ordered consistently with real time."
+        ),
+    ),
+    Clause(
+        "KV-CAS-6",
+        "cas",
+        (
+            "A request the backend retries internally (lost reply, reconnect) never turns its own"
+            " success into a `VersionConflict`: it checks whether the stored version and data are"
+            " its own write before reporting a conflict."
+        ),
+    ),
+    Clause(
+        "KV-DEL-1",
+        "delete",
+        (
+            "`delete` returns `True` iff a live record was removed; deleting again (or an absent "
+            "or expired key) returns `False`."
+        ),
+    ),
+    # Listing
+    Clause(
+        "KV-LIST-1",
+        "listing",
+        (
+            "`prefix` must contain `:` (it names a whole partition; the partition part must be a "
+            "valid partition), else `ValueError`."
+        ),
+    ),
+    Clause(
+        "KV-LIST-2",
+        "listing",
+        (
+            "The result holds exactly the live records whose key starts with `prefix` (`a:` never"
+            " returns `ab:` keys; `a:x` never returns `a:y`)."
+        ),
+    ),
+    Clause(
+        "KV-LIST-3",
+        "listing",
+        ("Ascending by key, in code-point order (= UTF-8 byte order; the key alphabet is ASCII)."),
+    ),
+    Clause(
+        "KV-LIST-4",
+        "listing",
+        (
+            "`after` is exclusive: only keys `> after` are returned. `after` need not be a stored"
+            " key."
+        ),
+    ),
+    Clause(
+        "KV-LIST-5",
+        "listing",
+        (
+            "At most `limit` items, and fewer only when no more match: a short page means the "
+            "listing is complete, so paging with `after = last key` visits exactly the records of"
+            " one full listing."
+        ),
+    ),
+    Clause(
+        "KV-LIST-6",
+        "listing",
+        ("One page costs a bounded number of round trips, never one per record."),
+    ),
+    # Expiry clean-up, sizes, versions
+    Clause(
+        "KV-CLEAN-1",
+        "expiry",
+        (
+            "`cleanup_expired` physically removes the records that are not live at the time of "
+            "the call (and any index entries pointing at them) and returns how many it removed; "
+            "live records are untouched."
+        ),
+    ),
+    Clause(
+        "KV-CLEAN-2",
+        "expiry",
+        (
+            "A record removed by `cleanup_expired` never comes back, even when the clock is later"
+            " moved back before its expiry."
+        ),
+    ),
+    Clause(
+        "KV-SIZE-1",
+        "sizes",
+        (
+            "`data` longer than `capabilities.max_record_bytes` raises `CapacityExceeded` and "
+            "writes nothing (no truncation, no partial record)."
+        ),
+    ),
+    Clause(
+        "KV-SIZE-2",
+        "sizes",
+        ("`data` of exactly `max_record_bytes` bytes is accepted and round-trips."),
+    ),
+    Clause(
+        "KV-DATA-1",
+        "data",
+        (
+            '`data` round-trips byte-exact: empty, `b"\\x00"`, non-UTF-8, every byte value, and 1 '
+            "MiB where the size limit allows it."
+        ),
+    ),
+    Clause(
+        "KV-VER-1",
+        "data",
+        (
+            "Versions are Python `int`s, exact up to `2**63-1` (no floats anywhere: 2**53+1 stays"
+            " 2**53+1). A write that would go past `2**63-1` raises `CapacityExceeded`."
+        ),
+    ),
+    # Clients, namespaces, errors
+    Clause(
+        "KV-ISO-1",
+        "isolation",
+        (
+            "Two backends opened on different namespaces never see each other's records, through "
+            "any method (including `cleanup_expired` counts)."
+        ),
+    ),
+    Clause(
+        "KV-SHARED-1",
+        "shared",
+        (
+            "When `capabilities.shared` is true, a second instance on the same namespace sees the"
+            " same data, and CAS between the two instances is linearizable."
+        ),
+    ),
+    Clause(
+        "KV-CAP-1",
+        "capabilities",
+        (
+            "Declared capabilities are true: `max_record_bytes` is enforced exactly, `shared` "
+            "holds, and with `injectable_clock` expiry follows the injected clock."
+        ),
+    ),
+    Clause(
+        "KV-CONC-1",
+        "capabilities",
+        ("A backend is safe to use from many asyncio tasks at once."),
+    ),
+    Clause(
+        "KV-ERR-1",
+        "capabilities",
+        (
+            "Only `StorageError` subclasses and `ValueError` escape a backend; a `BackendError` "
+            "carries the underlying exception as `__cause__`."
+        ),
+    ),
+    Clause(
+        "KV-CLOSE-1",
+        "capabilities",
+        ("`aclose` releases resources and may be called more than once."),
+    ),
+)
+
+CLAUSES: dict[str, Clause] = {clause.id: clause for clause in CONTRACT_CLAUSES}
+
+
+def describe(clause_id: str) -> str:
+    """``"KV-CAS-3: <rule>"``, or the bare ID when a test cites a clause the table lacks."""
+    clause = CLAUSES.get(clause_id)
+    return clause_id if clause is None else f"{clause.id}: {clause.rule}"

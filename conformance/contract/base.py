@@ -1,0 +1,195 @@
+"""Fixtures and requirements every contract test class shares.
+
+Fixtures live on a class rather than in the plugin so that the kit claims no fixture names in
+projects that merely have pmcp-tasks installed; a third party gets them by subclassing
+:class:`conformance.BackendContract` and only has to provide ``backend_factory``.
+
+Requirements follow SQLAlchemy's idea: a test states what it needs from the backend, and when
+the backend does not declare it the test is skipped with a reason that names the capability
+and the clause, never silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import anyio
+import pytest
+
+from conformance.harness import (
+    BackendFactory,
+    ManualClock,
+    SupportsDropNamespace,
+    SupportsSeed,
+    fresh_namespace,
+    open_backend,
+)
+from conformance.report import PROP_CAPABILITIES
+from pmcp_tasks.backend import BackendCapabilities, StorageBackend
+
+OpenClient = Callable[..., Awaitable[StorageBackend]]
+"""``await open_client(namespace=None)``: another client, same namespace unless given."""
+
+FAR = 3600.0
+"""Seconds of kit clock ahead of now for records that must stay live during a test.
+
+Far beyond any test's real duration, because a server's own expiry follows the real clock."""
+
+
+Snapshot = tuple[bytes, int, "float | None"]
+
+
+async def stored(backend: StorageBackend, key: str) -> Snapshot | None:
+    """``(data, version, expires_at)`` of the live record at ``key``: one comparable value."""
+    record = await backend.get(key)
+    return None if record is None else (record.data, record.version, record.expires_at)
+
+
+async def dispose(backend: StorageBackend) -> None:
+    """Drop what the test stored (when the backend offers the hook), then close."""
+    try:
+        if isinstance(backend, SupportsDropNamespace):
+            await backend.kit_drop_namespace()
+    finally:
+        await backend.aclose()
+
+
+class ContractFixtures:
+    """The fixtures of DESIGN.md's "Plugging a backend into the kit", as class members."""
+
+    @pytest.fixture
+    def anyio_backend(self) -> str:
+        """The kit drives backends from asyncio (the reference clients are asyncio clients)."""
+        return "asyncio"
+
+    @pytest.fixture
+    def clock(self) -> ManualClock:
+        return ManualClock()
+
+    @pytest.fixture
+    def namespace(self) -> str:
+        return fresh_namespace()
+
+    @pytest.fixture
+    async def backend(
+        self,
+        backend_factory: BackendFactory,
+        namespace: str,
+        clock: ManualClock,
+        request: pytest.FixtureRequest,
+    ) -> AsyncIterator[StorageBackend]:
+        opened = await open_backend(backend_factory, namespace=namespace, clock=clock)
+        declared = dataclasses.asdict(opened.capabilities)
+        request.node.user_properties.append((PROP_CAPABILITIES, json.dumps(declared)))
+        try:
+            yield opened
+        finally:
+            await dispose(opened)
+
+    @pytest.fixture
+    async def open_client(
+        self,
+        backend: StorageBackend,
+        backend_factory: BackendFactory,
+        namespace: str,
+        clock: ManualClock,
+    ) -> AsyncIterator[OpenClient]:
+        opened: list[StorageBackend] = []
+
+        async def open_client(namespace: str | None = None) -> StorageBackend:
+            client = await open_backend(
+                backend_factory, namespace=namespace or default_namespace, clock=clock
+            )
+            opened.append(client)
+            return client
+
+        default_namespace = namespace
+        try:
+            yield open_client
+        finally:
+            for client in reversed(opened):
+                await dispose(client)
+
+    @pytest.fixture
+    def capabilities(self, backend: StorageBackend) -> BackendCapabilities:
+        return backend.capabilities
+
+    @pytest.fixture
+    def timeline(self, clock: ManualClock, capabilities: BackendCapabilities) -> Timeline:
+        return Timeline(clock, capabilities)
+
+
+def requires_shared(capabilities: BackendCapabilities, clause: str) -> None:
+    if not capabilities.shared:
+        pytest.skip(
+            f"backend declares shared=False; {clause} needs a second instance on the same "
+            "namespace to see the same data"
+        )
+
+
+def requires_size_limit(capabilities: BackendCapabilities, clause: str) -> int:
+    limit = capabilities.max_record_bytes
+    if limit is None:
+        pytest.skip(f"backend declares max_record_bytes=None; {clause} needs a limit")
+    return limit
+
+
+def requires_room_for(capabilities: BackendCapabilities, size: int, clause: str) -> None:
+    limit = capabilities.max_record_bytes
+    if limit is not None and size > limit:
+        pytest.skip(
+            f"backend declares max_record_bytes={limit}; {clause} needs room for {size} bytes"
+        )
+
+
+def requires_seed(backend: StorageBackend, clause: str) -> SupportsSeed:
+    if not isinstance(backend, SupportsSeed):
+        pytest.skip(
+            f"backend has no kit_seed hook; {clause} needs it to store a version near 2**63-1 "
+            "without that many writes"
+        )
+    return backend
+
+
+def requires_manual_clock(capabilities: BackendCapabilities, clause: str) -> None:
+    if not capabilities.injectable_clock:
+        pytest.skip(
+            f"backend declares injectable_clock=False; {clause} needs the kit to set the clock "
+            "exactly (real waits cannot hit a boundary or go back in time)"
+        )
+
+
+class Timeline:
+    """Expiry times and the passing of time for one test.
+
+    With ``injectable_clock`` the kit moves its own clock (no sleeping, exact). Without it,
+    expiries are a fraction of a second of real time ahead and the kit really waits, so the
+    same tests still run, only slower and without exact boundaries.
+    """
+
+    REAL_STEP = 0.5
+
+    def __init__(self, clock: ManualClock, capabilities: BackendCapabilities) -> None:
+        self.clock = clock
+        self.manual = capabilities.injectable_clock
+
+    def now(self) -> float:
+        return self.clock() if self.manual else time.time()
+
+    def soon(self) -> float:
+        """An expiry the test will pass with :meth:`pass_expiry`."""
+        return self.now() + (60.0 if self.manual else self.REAL_STEP)
+
+    def later(self) -> float:
+        """An expiry still in the future after :meth:`pass_expiry` (and after the test)."""
+        return self.now() + FAR
+
+    async def pass_expiry(self, expires_at: float) -> None:
+        """Move time to just past ``expires_at`` (exactly to it, on the kit's clock)."""
+        if self.manual:
+            self.clock.set(max(self.clock(), expires_at))
+        else:
+            await anyio.sleep(max(0.0, expires_at - time.time()) + 0.05)

@@ -1,0 +1,166 @@
+"""What a kit run tells its reader: per-area summary table and the JSON conformance report.
+
+Results arrive as pytest reports, and everything the kit needs travels in each report's
+``user_properties`` (backend, area, clause IDs, declared capabilities), because that is what
+pytest-xdist ships from its workers to the controller that prints the summary.
+
+Standard library and pytest only: the plugin imports this in every pytest run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from conformance.clauses import CLAUSES
+
+# Keys of the user properties the kit attaches to every clause-tagged test item.
+PROP_BACKEND = "kit_backend"
+PROP_AREA = "kit_area"
+PROP_CLAUSES = "kit_clauses"
+PROP_CAPABILITIES = "kit_capabilities"
+
+_RANK = {"passed": 0, "skipped": 1, "failed": 2}
+
+
+@dataclass
+class TestResult:
+    """The outcome of one kit test (worst of its setup, call and teardown phases)."""
+
+    nodeid: str
+    backend: str
+    area: str
+    clauses: tuple[str, ...]
+    outcome: str = "passed"
+    reason: str = ""
+
+
+@dataclass
+class Results:
+    """Accumulates kit results over a run; renders the summary table and the JSON report."""
+
+    tests: dict[str, TestResult] = field(default_factory=dict)
+    capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def record(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if PROP_CLAUSES not in props:
+            return
+        backend = str(props.get(PROP_BACKEND, "?"))
+        if PROP_CAPABILITIES in props:
+            self.capabilities[backend] = json.loads(str(props[PROP_CAPABILITIES]))
+        result = self.tests.setdefault(
+            report.nodeid,
+            TestResult(
+                nodeid=report.nodeid,
+                backend=backend,
+                area=str(props.get(PROP_AREA, "other")),
+                clauses=tuple(str(props[PROP_CLAUSES]).split(",")),
+            ),
+        )
+        # Passing setup and teardown phases say nothing; otherwise the worst phase wins.
+        if (report.when == "call" or not report.passed) and _RANK[report.outcome] >= _RANK[
+            result.outcome
+        ]:
+            result.outcome = report.outcome
+            result.reason = _reason(report)
+
+    def summary_lines(self) -> list[str]:
+        lines: list[str] = []
+        by_backend: dict[str, list[TestResult]] = defaultdict(list)
+        for result in self.tests.values():
+            by_backend[result.backend].append(result)
+        for backend, results in sorted(by_backend.items()):
+            lines.append(f"backend {backend}: {_capabilities_text(self.capabilities.get(backend))}")
+            lines.extend(_area_table(results))
+            skipped = Counter(r.reason for r in results if r.outcome == "skipped")
+            for reason, count in sorted(skipped.items()):
+                lines.append(f"  skipped x{count}: {reason}")
+            broken = sorted({c for r in results if r.outcome == "failed" for c in r.clauses})
+            for clause_id in broken:
+                rule = CLAUSES[clause_id].rule if clause_id in CLAUSES else "(not in table)"
+                lines.append(f"  BROKEN {clause_id}: {rule}")
+            lines.append("")
+        return lines
+
+    def to_json(self, meta: dict[str, Any]) -> dict[str, Any]:
+        backends = sorted({r.backend for r in self.tests.values()})
+        clauses: dict[str, Any] = {}
+        for clause_id, clause in CLAUSES.items():
+            clauses[clause_id] = {"area": clause.area, "rule": clause.rule, "results": {}}
+        for result in self.tests.values():
+            for clause_id in result.clauses:
+                entry = clauses.setdefault(
+                    clause_id, {"area": result.area, "rule": "", "results": {}}
+                )
+                per = entry["results"].setdefault(
+                    result.backend, {"passed": 0, "failed": 0, "skipped": 0, "failures": []}
+                )
+                per[result.outcome] += 1
+                if result.outcome == "failed":
+                    per["failures"].append(result.nodeid)
+        for entry in clauses.values():
+            for backend in backends:
+                per = entry["results"].setdefault(
+                    backend, {"passed": 0, "failed": 0, "skipped": 0, "failures": []}
+                )
+                per["status"] = _clause_status(per)
+        return {
+            **meta,
+            "backends": {name: {"capabilities": self.capabilities.get(name)} for name in backends},
+            "clauses": clauses,
+            "tests": [
+                {
+                    "nodeid": r.nodeid,
+                    "backend": r.backend,
+                    "area": r.area,
+                    "clauses": list(r.clauses),
+                    "outcome": r.outcome,
+                    **({"reason": r.reason} if r.reason else {}),
+                }
+                for r in self.tests.values()
+            ],
+        }
+
+
+def _clause_status(per: dict[str, Any]) -> str:
+    if per["failed"]:
+        return "failed"
+    if per["passed"]:
+        return "passed"
+    return "skipped" if per["skipped"] else "untested"
+
+
+def _reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if report.skipped and isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    if report.failed:
+        crash = getattr(longrepr, "reprcrash", None)
+        message = getattr(crash, "message", None)
+        return str(message if message is not None else longrepr).splitlines()[0][:300]
+    return ""
+
+
+def _capabilities_text(capabilities: dict[str, Any] | None) -> str:
+    if capabilities is None:
+        return "(capabilities unknown: no test opened the backend)"
+    return ", ".join(f"{key}={value}" for key, value in capabilities.items())
+
+
+def _area_table(results: list[TestResult]) -> list[str]:
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for result in results:
+        counts[result.area][result.outcome] += 1
+    total: Counter[str] = Counter()
+    rows: list[tuple[str, ...]] = [("area", "passed", "failed", "skipped")]
+    for area in sorted(counts):
+        total.update(counts[area])
+        rows.append((area, *(str(counts[area][k]) for k in ("passed", "failed", "skipped"))))
+    rows.append(("total", *(str(total[k]) for k in ("passed", "failed", "skipped"))))
+    width = max(len(row[0]) for row in rows)
+    return ["  " + row[0].ljust(width) + "".join(cell.rjust(8) for cell in row[1:]) for row in rows]

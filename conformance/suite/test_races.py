@@ -1,0 +1,10 @@
+"""Kit suite: the ``races`` area against every ``--backend``."""
+
+from __future__ import annotations
+
+from conformance.contract.races import RaceContract
+from conformance.suite import KitSuite
+
+
+class TestRace(RaceContract, KitSuite):
+    """See :class:`conformance.contract.RaceContract`."""
