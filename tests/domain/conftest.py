@@ -1,0 +1,29 @@
+"""Fixtures of the domain tests: a store over the in-memory backend on a clock moved by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.harness import ManualClock
+from pmcp_tasks import GenericTaskStore, StoreConfig
+from reference_backends.memory import InMemoryBackend, MemoryStore
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(start=1_800_000_000.0)
+
+
+@pytest.fixture
+def memory() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def backend(clock: ManualClock, memory: MemoryStore) -> InMemoryBackend:
+    return InMemoryBackend(clock=clock, store=memory)
+
+
+@pytest.fixture
+def store(clock: ManualClock, backend: InMemoryBackend) -> GenericTaskStore:
+    return GenericTaskStore(backend, StoreConfig(), clock)
