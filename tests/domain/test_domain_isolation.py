@@ -75,7 +75,8 @@ def test_partitions_are_distinct_and_safe() -> None:
     prefixes = {partition_prefix(owner) for owner in OWNERS}
     assert len(prefixes) == len(OWNERS)
     for prefix in prefixes:
-        assert prefix.count(":") == 1 and not set(prefix) & set("*{}[]? ")
+        assert prefix.count(":") == 1
+        assert not set(prefix) & set("*{}[]? ")
 
 
 async def test_tampered_owner_in_record_is_not_found(

@@ -41,7 +41,8 @@ async def test_oldest_first_and_paged(store: GenericTaskStore, clock: ManualCloc
     assert await list_all(store, "alice", 5) == created
     assert await list_all(store, "alice", 23) == created
     tasks, cursor = await store.list("alice")
-    assert [t.task_id for t in tasks] == created and cursor is None
+    assert [t.task_id for t in tasks] == created
+    assert cursor is None
 
 
 async def test_cursor_stable_while_tasks_are_created(

@@ -65,7 +65,8 @@ async def test_transition_matrix(
     message = raised.value.message
     assert f"from {source.value} to {target.value}" in message
     if source.is_terminal:
-        assert "final" in message and "create a new task" in message
+        assert "final" in message
+        assert "create a new task" in message
     elif source is TaskStatus.WORKING:
         assert "variables" in message
     else:
@@ -75,7 +76,7 @@ async def test_transition_matrix(
 
 async def test_unknown_status_is_a_validation_error(store: GenericTaskStore) -> None:
     record = await store.create("alice")
-    with pytest.raises(TaskValidationError, match="unknown task status 'done'.*working"):
+    with pytest.raises(TaskValidationError, match=r"unknown task status 'done'.*working"):
         await store.update_status("alice", record.task_id, "done")
 
 
@@ -113,7 +114,8 @@ async def test_set_result_only_finishes(store: GenericTaskStore) -> None:
     with pytest.raises(TaskValidationError, match="completed or failed, not cancelled"):
         await store.set_result("alice", record.task_id, 1, status="cancelled")
     done = await store.set_result("alice", record.task_id, {"n": 1})
-    assert done.status is TaskStatus.COMPLETED and done.has_result
+    assert done.status is TaskStatus.COMPLETED
+    assert done.has_result
     with pytest.raises(InvalidTransition, match="completed is final"):
         await store.complete("alice", record.task_id, {"n": 2})
     assert await store.get_result("alice", record.task_id) == {"n": 1}

@@ -40,7 +40,8 @@ async def test_max_ttl_accepted_and_over_max_rejected(
 ) -> None:
     record = await store.create("alice", ttl=86_400)
     assert record.ttl_ms == 86_400_000
-    with pytest.raises(TtlTooLarge, match="86400.5 seconds exceeds .* maximum of 86400") as raised:
+    expected = r"86400\.5 seconds exceeds .* maximum of 86400"
+    with pytest.raises(TtlTooLarge, match=expected) as raised:
         await store.create("alice", ttl=86_400.5)
     assert raised.value.code == -32602
     assert len((await store.list("alice"))[0]) == 1  # the refused create wrote nothing
@@ -55,12 +56,13 @@ async def test_bad_ttl(store: GenericTaskStore, ttl: Any) -> None:
 async def test_unlimited_ttl_only_when_allowed(
     store: GenericTaskStore, clock: ManualClock
 ) -> None:
-    with pytest.raises(TaskValidationError, match="ttl=None .* not allowed"):
+    with pytest.raises(TaskValidationError, match=r"ttl=None .* not allowed"):
         await store.create("alice", ttl=None)
     backend = InMemoryBackend(clock=clock)
     forever = GenericTaskStore(backend, StoreConfig(allow_unlimited_ttl=True), clock)
     record = await forever.create("alice", ttl=None)
-    assert record.ttl_ms is None and record.to_wire()["ttl"] is None
+    assert record.ttl_ms is None
+    assert record.to_wire()["ttl"] is None
     assert "ttl" in record.to_wire()
     assert await stored_expiry(backend, "alice", record.task_id) is None
     clock.advance(10 * 86_400)

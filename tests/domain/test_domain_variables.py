@@ -92,7 +92,7 @@ async def test_string_limit_counts_utf8_bytes(store: GenericTaskStore) -> None:
 async def test_total_variables_limit(store: GenericTaskStore) -> None:
     chunk = "x" * 60_000
     record = await store.create("alice", variables={f"v{i}": chunk for i in range(17)})
-    with pytest.raises(TaskValidationError, match="variables would take .* the limit is 1048576"):
+    with pytest.raises(TaskValidationError, match=r"variables would take .* the limit is 1048576"):
         await store.set_variables("alice", record.task_id, {"v17": chunk})
     freed = await store.set_variables("alice", record.task_id, {"v0": None, "v17": chunk})
     assert len(freed.variables) == 17
@@ -135,7 +135,9 @@ def test_custom_limits_apply() -> None:
 json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
 json_values = st.recursive(
     json_scalars | st.floats(allow_nan=False, allow_infinity=False),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 names = st.text(max_size=6)
