@@ -1,0 +1,377 @@
+"""Redis reference backend: one hash per record, Lua scripts for every mutation.
+
+Layout (``docs/backends/redis.md``), for namespace ``ns`` and key ``partition:item``::
+
+    ns:{partition}:r:item   hash   data, version (decimal), expires_at ('' or float repr), token
+    ns:{partition}:i        zset   every item of the partition, score 0 (ZRANGEBYLEX listing)
+    ns:{partition}:x        zset   items that have an expiry, scored by expires_at
+
+The partition sits in a ``{hash tag}`` so that every script touches one cluster slot. Versions
+never become Lua numbers (doubles): scripts compare them as strings and increment them with
+HINCRBY, so they are exact up to 2**63-1. Expiry follows the injected clock, whose reading is
+an argument of every script; Redis's own PEXPIREAT only reclaims memory, ``expiry_grace``
+seconds after a record died, so that it never removes a record the injected clock still
+considers live (as long as that clock is no more than ``expiry_grace`` behind the server's).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from pmcp_tasks.backend import MAX_VERSION, BackendCapabilities, Clock, VersionedRecord, is_live
+from pmcp_tasks.errors import BackendError, CapacityExceeded, NotFound, VersionConflict
+from pmcp_tasks.keys import (
+    check_data,
+    check_expected_version,
+    check_expires_at,
+    check_key,
+    check_page,
+    check_prefix,
+    split_key,
+)
+
+RedisClient = Redis | RedisCluster
+
+# No '{' or '}' (the first braces of a key must be the partition's hash tag) and no glob
+# characters (SCAN MATCH uses the namespace verbatim).
+_NAMESPACE_RE = re.compile(r"[A-Za-z0-9_.~%:/-]+")
+_VERSION_RE = re.compile(rb"[1-9][0-9]*")
+_LAST_PEXPIREAT_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z, the latest every server takes
+_LIST_BATCH = 128
+_CLEANUP_BATCH = 500
+_SCAN_COUNT = 500
+
+
+def _load_script(name: str) -> str:
+    scripts = resources.files(__package__).joinpath("scripts")
+    return scripts.joinpath("_common.lua").read_text("utf-8") + scripts.joinpath(
+        f"{name}.lua"
+    ).read_text("utf-8")
+
+
+_SCRIPTS = {name: _load_script(name) for name in ("write", "delete", "list", "cleanup", "seed")}
+
+
+@contextmanager
+def _wrapped(operation: str, key: str) -> Iterator[None]:
+    """Turn every redis-py exception into a BackendError that keeps it as ``__cause__``."""
+    try:
+        yield
+    except RedisError as exc:
+        raise BackendError(f"redis {operation} of {key!r} failed: {exc}") from exc
+
+
+class RedisBackend:
+    """A :class:`~pmcp_tasks.StorageBackend` on Redis, through redis-py's asyncio client.
+
+    ``client_or_url`` is a ``redis://`` / ``rediss://`` / ``unix://`` URL (the backend then owns
+    the client: socket timeouts and bounded, jittered retries on connection errors come from the
+    keyword arguments, and ``aclose`` closes it) or an existing ``redis.asyncio.Redis`` or
+    ``RedisCluster`` created with ``decode_responses=False`` (its owner configures it and closes
+    it, unless ``close_client=True``). ``namespace`` prefixes every key. ``expiry_grace`` is how
+    long after a record's ``expires_at`` Redis may reclaim it by itself; ``None`` leaves all
+    reclaiming to ``cleanup_expired``.
+    """
+
+    def __init__(
+        self,
+        client_or_url: str | RedisClient,
+        *,
+        namespace: str = "pmcp",
+        clock: Clock = time.time,
+        max_record_bytes: int | None = None,
+        expiry_grace: float | None = 60.0,
+        socket_timeout: float = 5.0,
+        socket_connect_timeout: float = 5.0,
+        retries: int = 3,
+        retry_backoff_base: float = 0.05,
+        retry_backoff_cap: float = 1.0,
+        close_client: bool | None = None,
+    ) -> None:
+        if not isinstance(namespace, str) or _NAMESPACE_RE.fullmatch(namespace) is None:
+            raise ValueError(f"invalid namespace {namespace!r}: use only A-Z a-z 0-9 _ . ~ % : / -")
+        if max_record_bytes is not None and max_record_bytes < 1:
+            raise ValueError(f"max_record_bytes must be >= 1 or None, not {max_record_bytes}")
+        if expiry_grace is not None and not (math.isfinite(expiry_grace) and expiry_grace >= 0):
+            raise ValueError(
+                f"expiry_grace must be a finite number >= 0 or None, not {expiry_grace}"
+            )
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, not {retries}")
+        self._client: RedisClient
+        if isinstance(client_or_url, str):
+            self._client = Redis.from_url(
+                client_or_url,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_connect_timeout,
+                retry=Retry(
+                    ExponentialWithJitterBackoff(cap=retry_backoff_cap, base=retry_backoff_base),
+                    retries,
+                ),
+                retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            )
+            owned = True
+        elif isinstance(client_or_url, (Redis, RedisCluster)):
+            if client_or_url.get_connection_kwargs().get("decode_responses"):
+                raise ValueError("the redis client must use decode_responses=False (data is bytes)")
+            self._client = client_or_url
+            owned = False
+        else:
+            raise ValueError(
+                "client_or_url must be a redis URL or a redis.asyncio Redis/RedisCluster client, "
+                f"not {type(client_or_url).__name__}"
+            )
+        self._close_client = owned if close_client is None else close_client
+        self._namespace = namespace
+        self._clock = clock
+        self._expiry_grace = expiry_grace
+        self._closed = False
+        self._scripts = {
+            name: self._client.register_script(text) for name, text in _SCRIPTS.items()
+        }
+        self.capabilities = BackendCapabilities(
+            max_record_bytes=max_record_bytes, shared=True, injectable_clock=True
+        )
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def _base(self, partition: str) -> str:
+        return f"{self._namespace}:{{{partition}}}:"
+
+    def _keys(self, partition: str, item: str) -> list[str]:
+        """Record hash, partition index and partition expiry index of one key."""
+        base = self._base(partition)
+        return [base + "r:" + item, base + "i", base + "x"]
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _check_size(self, key: str, data: bytes) -> None:
+        limit = self.capabilities.max_record_bytes
+        if limit is not None and len(data) > limit:
+            raise CapacityExceeded(
+                f"record for key {key!r} is {len(data)} bytes; this backend holds at most {limit}"
+            )
+
+    def _pexpireat(self, expires_at: float | None) -> str:
+        """When Redis may reclaim the record: ``expiry_grace`` after it died, in epoch ms."""
+        if expires_at is None or self._expiry_grace is None:
+            return ""
+        when = math.ceil((expires_at + self._expiry_grace) * 1000)
+        if when > _LAST_PEXPIREAT_MS:
+            return ""  # far future: cleanup_expired reclaims it
+        return str(max(when, 1))
+
+    def _now(self) -> str:
+        """The injected clock's reading, as the exact repr that scripts parse with strtod."""
+        return repr(float(self._clock()))
+
+    async def _script(self, name: str, key: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        with _wrapped(name, key):
+            return await self._scripts[name](keys=keys, args=args)
+
+    # -- contract ----------------------------------------------------------------------------
+
+    async def get(self, key: str) -> VersionedRecord | None:
+        partition, item = split_key(check_key(key))
+        record_key = self._keys(partition, item)[0]
+        now = self._clock()
+        with _wrapped("get", key):
+            data, version, expires_at = await self._client.hmget(
+                record_key, ["data", "version", "expires_at"]
+            )
+        if data is None and version is None and expires_at is None:
+            return None
+        record = _record(key, record_key, data, version, expires_at)
+        return record if is_live(record.expires_at, now) else None
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        return await self._write(key, data, None, expires_at)
+
+    async def put_if_version(
+        self,
+        key: str,
+        data: bytes,
+        expected_version: int,
+        *,
+        expires_at: float | None = None,
+    ) -> int:
+        return await self._write(key, data, expected_version, expires_at)
+
+    async def _write(
+        self, key: str, data: bytes, expected: int | None, expires_at: float | None
+    ) -> int:
+        partition, item = split_key(check_key(key))
+        data, expires_at = check_data(data), check_expires_at(expires_at)
+        if expected is not None:
+            expected = check_expected_version(expected)
+        self._check_size(key, data)
+        keys = self._keys(partition, item)
+        reply = await self._script(
+            "write",
+            key,
+            keys,
+            [
+                self._now(),
+                item,
+                data,
+                "" if expires_at is None else repr(expires_at),
+                self._pexpireat(expires_at),
+                "" if expected is None else str(expected),
+                uuid.uuid4().hex,
+            ],
+        )
+        status = reply[0]
+        if status == b"ok":
+            return int(reply[1])
+        if status == b"notfound":
+            raise NotFound(key)
+        if status == b"conflict":
+            raise VersionConflict(key, 0 if expected is None else expected, int(reply[1]))
+        if status == b"overflow":
+            raise CapacityExceeded(f"version of key {key!r} would exceed {MAX_VERSION}")
+        raise _malformed(key, keys[0], reply[1])
+
+    async def delete(self, key: str) -> bool:
+        partition, item = split_key(check_key(key))
+        keys = self._keys(partition, item)
+        reply = await self._script("delete", key, keys, [self._now(), item])
+        if reply[0] != b"ok":
+            raise _malformed(key, keys[0], reply[1])
+        return bool(reply[1] == b"1")
+
+    async def list_by_prefix(
+        self,
+        prefix: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[str, VersionedRecord]]:
+        partition, item_prefix = check_prefix(prefix)
+        after, limit = check_page(after, limit)
+        head = partition + ":"
+        # Items are ASCII, so [prefix, prefix + b"\xff") holds exactly those starting with it.
+        lo = b"[" + item_prefix.encode() if item_prefix else b"-"
+        hi = b"(" + item_prefix.encode() + b"\xff" if item_prefix else b"+"
+        if after is not None:
+            if after.startswith(head):
+                after_item = after[len(head) :].encode("utf-8", "surrogatepass")
+                if after_item >= item_prefix.encode():
+                    lo = b"(" + after_item
+            elif after > head:
+                return []  # every key of this partition sorts before `after`
+        base = self._base(partition)
+        reply = await self._script(
+            "list",
+            prefix,
+            [base + "i"],
+            [self._now(), base + "r:", lo, hi, str(limit or 0), str(_LIST_BATCH)],
+        )
+        if reply[0] != b"ok":
+            item = reply[2].decode()
+            raise _malformed(head + item, base + "r:" + item, reply[1])
+        out: list[tuple[str, VersionedRecord]] = []
+        for index in range(1, len(reply), 4):
+            key = head + reply[index].decode()
+            version, expires_at, data = reply[index + 1 : index + 4]
+            out.append(
+                (key, _record(key, base + "r:" + key[len(head) :], data, version, expires_at))
+            )
+        return out
+
+    async def cleanup_expired(self) -> int:
+        now = self._now()
+        pattern = f"{self._namespace}:{{*}}:x"
+        removed = 0
+        with _wrapped("cleanup_expired", pattern):
+            expiry_keys = {
+                key
+                async for key in self._client.scan_iter(
+                    match=pattern, count=_SCAN_COUNT, _type="zset"
+                )
+            }
+        for expiry_key in sorted(expiry_keys):
+            base = expiry_key.decode()[: -len("x")]
+            while True:
+                count = await self._script(
+                    "cleanup", base, [base + "i", base + "x"], [now, base + "r:", _CLEANUP_BATCH]
+                )
+                removed += int(count)
+                if count < _CLEANUP_BATCH:
+                    break
+        return removed
+
+    async def aclose(self) -> None:
+        if self._close_client and not self._closed:
+            self._closed = True
+            with _wrapped("close", self._namespace):
+                await self._client.aclose()
+
+    # -- kit hooks ---------------------------------------------------------------------------
+
+    async def kit_drop_namespace(self) -> None:
+        """Remove every key of this namespace, so that a kit run leaves the server as it was."""
+        pattern = f"{self._namespace}:{{*"
+        with _wrapped("drop", pattern):
+            keys = [key async for key in self._client.scan_iter(match=pattern, count=_SCAN_COUNT)]
+            for start in range(0, len(keys), _SCAN_COUNT):
+                await self._client.unlink(*keys[start : start + _SCAN_COUNT])
+
+    async def kit_seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
+        """Store ``version`` verbatim, so the kit can test versions near 2**53 and 2**63-1."""
+        partition, item = split_key(check_key(key))
+        data, expires_at = check_data(data), check_expires_at(expires_at)
+        if check_expected_version(version) == 0:
+            raise ValueError("a seeded version must be >= 1")
+        await self._script(
+            "seed",
+            key,
+            self._keys(partition, item),
+            [
+                item,
+                data,
+                str(version),
+                "" if expires_at is None else repr(expires_at),
+                self._pexpireat(expires_at),
+            ],
+        )
+
+
+def _record(key: str, record_key: str, data: Any, version: Any, expires_at: Any) -> VersionedRecord:
+    """Parse a record hash's fields, refusing anything this backend would not have written."""
+    if data is None:
+        raise _malformed(key, record_key, b"data")
+    if version is None or _VERSION_RE.fullmatch(version) is None or int(version) > MAX_VERSION:
+        raise _malformed(key, record_key, b"version")
+    if expires_at is None:
+        raise _malformed(key, record_key, b"expires_at")
+    expiry: float | None = None
+    if expires_at != b"":
+        try:
+            expiry = float(expires_at)
+        except ValueError:
+            expiry = math.nan
+        if not math.isfinite(expiry):
+            raise _malformed(key, record_key, b"expires_at")
+    return VersionedRecord(bytes(data), int(version), expiry)
+
+
+def _malformed(key: str, record_key: str, field: bytes) -> BackendError:
+    return BackendError(
+        f"malformed record for key {key!r}: Redis hash {record_key!r} has a missing or invalid "
+        f"{field.decode()!r} field"
+    )

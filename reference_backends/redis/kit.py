@@ -1,0 +1,59 @@
+"""Entry point ``redis`` of the conformance kit.
+
+Without options the kit runs on fakeredis (an embedded Redis with Lua, from the testing extra),
+so ``pytest --backend=redis`` needs no server. ``--backend-option redis_url=redis://...``
+switches to a real server. Options arrive as strings from the command line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pmcp_tasks.backend import Clock
+from reference_backends.redis.backend import RedisBackend
+
+_FAKE_SERVER: Any = None
+
+
+def _fake_client() -> Any:
+    """A fakeredis client on this process's one FakeServer, so same namespace = same data."""
+    global _FAKE_SERVER
+    try:
+        import fakeredis
+    except ImportError as exc:
+        raise ImportError(
+            "the redis kit runs on fakeredis unless given redis_url: "
+            "pip install 'pmcp-tasks[testing-redis]' or pass --backend-option redis_url=..."
+        ) from exc
+    if _FAKE_SERVER is None:
+        _FAKE_SERVER = fakeredis.FakeServer(version=(7,))
+    return fakeredis.FakeAsyncRedis(server=_FAKE_SERVER)
+
+
+def kit_factory(
+    *,
+    namespace: str,
+    clock: Clock,
+    redis_url: str | None = None,
+    max_record_bytes: str | int | None = None,
+    expiry_grace: str | float | None = None,
+    **options: Any,
+) -> RedisBackend:
+    """Open a :class:`RedisBackend` for one kit test.
+
+    ``max_record_bytes`` and ``expiry_grace`` (seconds, or ``none`` for no server-side expiry)
+    are passed on; any other option is refused so that a typo does not go unnoticed.
+    """
+    if options:
+        raise ValueError(f"unknown redis backend options: {', '.join(sorted(options))}")
+    extra: dict[str, Any] = {}
+    if max_record_bytes is not None:
+        extra["max_record_bytes"] = int(max_record_bytes)
+    if expiry_grace is not None:
+        grace = str(expiry_grace)
+        extra["expiry_grace"] = None if grace.lower() == "none" else float(grace)
+    if redis_url is not None:
+        return RedisBackend(redis_url, namespace=namespace, clock=clock, **extra)
+    return RedisBackend(
+        _fake_client(), namespace=namespace, clock=clock, close_client=True, **extra
+    )

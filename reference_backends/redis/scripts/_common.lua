@@ -1,0 +1,45 @@
+-- Prepended to every script of this backend (see backend.py: _load_script).
+--
+-- Versions stay strings from end to end: Lua numbers are doubles, which cannot hold every
+-- integer up to 2**63-1, so a version is validated and compared as a decimal string and only
+-- ever incremented by HINCRBY, whose arithmetic is Redis's own 64-bit integers.
+local MAX_VERSION = '9223372036854775807'
+
+local function valid_version(version)
+  if type(version) ~= 'string' or not string.match(version, '^[1-9]%d*$') then
+    return false
+  end
+  return #version < #MAX_VERSION or (#version == #MAX_VERSION and version <= MAX_VERSION)
+end
+
+-- Classifies a record hash from its version and expires_at fields (as HMGET gave them)
+-- against the caller's clock reading `now` (a Python float repr, parsed exactly by strtod).
+-- Returns 'absent', 'live', 'dead', or 'malformed' plus the name of the bad field.
+-- expires_at is '' for "never", else the repr of a finite float; a record is live iff
+-- now < expires_at (KV-LIVE-1).
+local function classify(key, version, expires_at, now)
+  if not version and not expires_at then
+    if redis.call('EXISTS', key) == 1 then
+      return 'malformed', 'version'
+    end
+    return 'absent'
+  end
+  if not valid_version(version) then
+    return 'malformed', 'version'
+  end
+  if not expires_at then
+    return 'malformed', 'expires_at'
+  end
+  if expires_at == '' then
+    return 'live'
+  end
+  local expiry = tonumber(expires_at)
+  if expiry == nil or expiry ~= expiry or expiry == math.huge or expiry == -math.huge then
+    return 'malformed', 'expires_at'
+  end
+  if tonumber(now) < expiry then
+    return 'live'
+  end
+  return 'dead'
+end
+

@@ -1,0 +1,56 @@
+-- put (ARGV[6] == '') and put_if_version (ARGV[6] = expected version as a decimal string).
+-- KEYS: record hash, partition index (zset, scores 0), partition expiry index (zset by expiry).
+-- ARGV: now, item, data, expires_at ('' = never), pexpireat ms ('' = no server expiry),
+--       expected, token (unique per call).
+-- Replies {'ok', version} | {'notfound'} | {'conflict', version} | {'overflow', version}
+--         | {'malformed', field}.
+local record, index, expiry = KEYS[1], KEYS[2], KEYS[3]
+local now, item, data, expires_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local pexpireat, expected, token = ARGV[5], ARGV[6], ARGV[7]
+
+local stored = redis.call('HMGET', record, 'version', 'expires_at', 'token')
+local status, field = classify(record, stored[1], stored[2], now)
+if status == 'malformed' then
+  return {'malformed', field}
+end
+-- The stored token is this very call's: an earlier attempt of it wrote and its reply was lost,
+-- so the client retried. Report that write's success instead of a conflict (KV-CAS-6).
+if status ~= 'absent' and stored[3] == token then
+  return {'ok', stored[1]}
+end
+if expected ~= '' then
+  if status ~= 'live' then
+    if expected ~= '0' then
+      return {'notfound'}
+    end
+  elseif stored[1] ~= expected then
+    return {'conflict', stored[1]}
+  end
+end
+if status == 'live' then
+  if stored[1] == MAX_VERSION then
+    return {'overflow', stored[1]}
+  end
+  redis.call('HINCRBY', record, 'version', 1)
+  redis.call('HSET', record, 'data', data, 'expires_at', expires_at, 'token', token)
+else
+  -- A dead record is absent (KV-LIVE-2): start again from version 1 with no stale TTL.
+  redis.call('DEL', record)
+  redis.call('HSET', record, 'version', '1', 'data', data, 'expires_at', expires_at,
+             'token', token)
+end
+local version = redis.call('HGET', record, 'version')
+redis.call('ZADD', index, 0, item)
+if expires_at == '' then
+  redis.call('ZREM', expiry, item)
+else
+  redis.call('ZADD', expiry, expires_at, item)
+end
+-- Last, because a PEXPIREAT in the past deletes the hash at once (the index entries stay
+-- for list_by_prefix to prune and cleanup_expired to count).
+if pexpireat == '' then
+  redis.call('PERSIST', record)
+else
+  redis.call('PEXPIREAT', record, pexpireat)
+end
+return {'ok', version}
