@@ -6,6 +6,8 @@ owner's task by passing the wrong owner, and reads like the lifecycle it drives.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pmcp_tasks.record import TaskRecord
 from pmcp_tasks.store import UNSET, GenericTaskStore, Unset
 from pmcp_tasks.validation import JsonValue
@@ -33,7 +35,7 @@ class TaskContext:
         """One variable, or ``default`` when it is not set."""
         return (await self.get_variables()).get(name, default)
 
-    async def set_variables(self, changes: dict[str, JsonValue]) -> TaskRecord:
+    async def set_variables(self, changes: Mapping[str, JsonValue]) -> TaskRecord:
         """Merge ``changes`` into the variables; a ``None`` value deletes that name."""
         return await self.store.set_variables(self.owner, self.task_id, changes)
 
@@ -41,9 +43,7 @@ class TaskContext:
         """Set one variable (``None`` deletes it)."""
         return await self.set_variables({name: value})
 
-    async def complete(
-        self, result: JsonValue, *, status_message: str | None = None
-    ) -> TaskRecord:
+    async def complete(self, result: JsonValue, *, status_message: str | None = None) -> TaskRecord:
         """Finish successfully with ``result``."""
         return await self.store.complete(
             self.owner, self.task_id, result, status_message=status_message

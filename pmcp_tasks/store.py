@@ -19,7 +19,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -176,7 +176,7 @@ class GenericTaskStore:
         owner: str,
         *,
         ttl: float | Unset | None = UNSET,
-        variables: dict[str, JsonValue] | None = None,
+        variables: Mapping[str, JsonValue] | None = None,
         status_message: str | None = None,
     ) -> TaskRecord:
         """A new ``working`` task. ``ttl`` in seconds (default ``config.default_ttl``)."""
@@ -236,7 +236,7 @@ class GenericTaskStore:
         return await self._mutate(owner, task_id, change)
 
     async def set_variables(
-        self, owner: str, task_id: str, changes: dict[str, JsonValue]
+        self, owner: str, task_id: str, changes: Mapping[str, JsonValue]
     ) -> TaskRecord:
         """Merge ``changes`` into the task's variables; a ``None`` value deletes that name."""
         checked = check_changes(changes, self.config)
@@ -423,9 +423,7 @@ class GenericTaskStore:
             updated = change(record, max(self._now_ms(), record.updated_at_ms))
             data = self._encode(updated)
             try:
-                await self.backend.put_if_version(
-                    key, data, version, expires_at=record.expires_at
-                )
+                await self.backend.put_if_version(key, data, version, expires_at=record.expires_at)
             except VersionConflict as exc:
                 conflict = exc
                 continue
@@ -476,9 +474,7 @@ class GenericTaskStore:
             raise _failure("updating the task quota", exc) from exc
         return True
 
-    async def _reserve(
-        self, owner: str, task_id: str, expires_at: float | None, cap: int
-    ) -> None:
+    async def _reserve(self, owner: str, task_id: str, expires_at: float | None, cap: int) -> None:
         key = partition_prefix(owner) + QUOTA_ITEM
         for attempt in range(self.config.cas_attempts):
             if attempt:
@@ -501,9 +497,7 @@ class GenericTaskStore:
                 return
         raise ConcurrentModification(task_id, 0, 0)
 
-    async def _reclaim(
-        self, owner: str, live: _Slots, now: float
-    ) -> _Slots:
+    async def _reclaim(self, owner: str, live: _Slots, now: float) -> _Slots:
         """Drop slots whose task was never written (a crash between reserve and write).
 
         Only slots older than :data:`RESERVATION_GRACE` and not yet verified are checked, and

@@ -53,9 +53,7 @@ async def test_bad_ttl(store: GenericTaskStore, ttl: Any) -> None:
         await store.create("alice", ttl=ttl)
 
 
-async def test_unlimited_ttl_only_when_allowed(
-    store: GenericTaskStore, clock: ManualClock
-) -> None:
+async def test_unlimited_ttl_only_when_allowed(store: GenericTaskStore, clock: ManualClock) -> None:
     with pytest.raises(TaskValidationError, match=r"ttl=None .* not allowed"):
         await store.create("alice", ttl=None)
     backend = InMemoryBackend(clock=clock)
@@ -77,9 +75,7 @@ def test_config_ttl_rules() -> None:
     assert StoreConfig(default_ttl=None, allow_unlimited_ttl=True).default_ttl is None
 
 
-async def test_expired_is_not_found_everywhere(
-    store: GenericTaskStore, clock: ManualClock
-) -> None:
+async def test_expired_is_not_found_everywhere(store: GenericTaskStore, clock: ManualClock) -> None:
     record = await store.create("alice", ttl=60)
     clock.advance(59.999)
     assert (await store.get("alice", record.task_id)).task_id == record.task_id
