@@ -2,9 +2,9 @@
 
 Each check raises a ``TaskError`` whose message names the offending part (``variables['a'][2]``)
 and the limit, so that a tool author can fix the call from the error alone. Values must be plain
-JSON as ``json.loads`` returns it (dict with str keys, list, str, int, finite float, bool, None):
-tuples, sets, bytes and the like would not round-trip, and would make canonical bytes differ
-between a record and its reloaded copy.
+JSON as ``json.loads`` returns it (dict with str keys, list, str, 64-bit int, finite float,
+bool, None): tuples, sets, bytes and the like would not round-trip, and would make canonical
+bytes differ between a record and its reloaded copy.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from pmcp_tasks.errors import (
     TtlTooLarge,
 )
 from pmcp_tasks.ids import is_task_id
+
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
 
 JsonValue = Any
 """A value that survives ``json.dumps``/``json.loads`` unchanged (checked at runtime)."""
@@ -85,7 +88,14 @@ def check_json(value: object, path: str, config: StoreConfig, depth: int = 0) ->
     ``depth`` counts the containers around ``value``; a variable's value may nest
     ``max_variable_depth`` containers (the variables map itself is not counted).
     """
-    if value is None or isinstance(value, (bool, int)):
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            raise TaskValidationError(
+                f"{path} is an integer outside -2**63 .. 2**64-1, which JSON readers in other "
+                "languages cannot hold; store it as a string"
+            )
         return
     if isinstance(value, float):
         if not math.isfinite(value):

@@ -45,6 +45,8 @@ async def test_merge_and_delete(store: GenericTaskStore) -> None:
         ({1: "x"}, "variables['v'] has a key 1 of type int"),
         ([object()], "variables['v'][0] is a object"),
         ("\ud800", "variables['v'] is not valid Unicode text"),
+        ({"n": 2**64}, "variables['v']['n'] is an integer outside"),
+        (-(2**63) - 1, "variables['v'] is an integer outside"),
     ],
 )
 async def test_non_json_values_rejected_with_path(
@@ -132,7 +134,7 @@ def test_custom_limits_apply() -> None:
     asyncio.run(scenario())
 
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+json_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=8)
 json_values = st.recursive(
     json_scalars | st.floats(allow_nan=False, allow_infinity=False),
     lambda inner: (
