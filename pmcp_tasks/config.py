@@ -79,8 +79,10 @@ class StoreConfig:
             raise ValueError("anonymous_owners must be a frozenset of str")
         for name in ("cas_backoff", "cas_backoff_cap"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                math.isfinite(value) and value >= 0
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (math.isfinite(value) and value >= 0)
             ):
                 raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
 
