@@ -1,7 +1,380 @@
-"""CAS race fuzzing checked with the kit's own linearizability checker."""
+"""CAS race fuzzing, checked with the kit's own linearizability checker.
+
+Hypothesis picks a *schedule*: a few keys (some created before the race), 2..8 workers, and for
+each worker a short list of operations (get, put, CAS with the version it last saw, with a
+stale one or with 0, delete), each preceded by a number of ``await asyncio.sleep(0)``. The
+workers start together and run as asyncio tasks, on one client or spread over two (when the
+backend declares ``shared``). A backend that never yields inside its methods (the memory
+backend) still gets real interleavings: the pauses decide which calls overlap a backend that
+does yield. Every call is recorded with a logical invoke and complete instant and its result.
+
+The history is then checked twice: first for invariants that give a blunt message (no two
+successful writes of one key share a version; successful writes = final version - initial
+version when nobody deleted; racing puts return exactly ``n+1 .. n+k``), then with
+:func:`conformance.linearizability.check_history`. A violation shows the smallest window of the
+history that no order explains, above Hypothesis' shrunk schedule.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pytest
+from hypothesis import event, given, reject
+from hypothesis import strategies as st
+
+from conformance.clauses import describe
+from conformance.harness import (
+    BackendFactory,
+    ManualClock,
+    SupportsDropNamespace,
+    fresh_namespace,
+    open_backend,
+)
+from conformance.linearizability import (
+    UNKNOWN,
+    CheckResult,
+    Op,
+    OpKind,
+    Result,
+    check_history,
+    format_window,
+)
+from conformance.model import NOT_FOUND, Conflict, Record
+from pmcp_tasks.backend import BackendCapabilities, StorageBackend
+from pmcp_tasks.errors import BackendError, NotFound, VersionConflict
+
+StepKind = Literal["cas_seen", "cas_stale", "cas_zero", "put", "get", "delete"]
+ALL_KINDS: tuple[StepKind, ...] = ("cas_seen", "put", "get", "delete", "cas_stale", "cas_zero")
+CAS_KINDS: tuple[StepKind, ...] = ("cas_seen", "cas_stale", "cas_zero")
+PUT_KINDS: tuple[StepKind, ...] = ("put", "get")
+CHECK_BUDGET = 10.0
+"""Seconds the checker may spend on one history before it answers "unknown"."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One operation of a worker: what to call on which key, after how many yields."""
+
+    kind: StepKind
+    key: int
+    pauses: int
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """What Hypothesis draws (and shrinks): the setup and every worker's steps."""
+
+    setup: tuple[int, ...]  # per key: puts before the race (0: the key starts absent)
+    workers: tuple[tuple[Step, ...], ...]
+
+
+@st.composite
+def schedules(
+    draw: st.DrawFn, kinds: Sequence[StepKind], max_keys: int = 3, max_workers: int = 8
+) -> Schedule:
+    keys = draw(st.integers(1, max_keys))
+    setup = tuple(draw(st.lists(st.integers(0, 2), min_size=keys, max_size=keys)))
+    step = st.builds(
+        Step,
+        kind=st.sampled_from(kinds),
+        key=st.integers(0, keys - 1),
+        pauses=st.integers(0, 3),
+    )
+    workers = draw(
+        st.lists(st.lists(step, min_size=1, max_size=4), min_size=2, max_size=max_workers)
+    )
+    return Schedule(setup, tuple(tuple(steps) for steps in workers))
+
+
+@dataclass(slots=True)
+class RaceRun:
+    """The recorded history of one schedule, and what the race started and ended with."""
+
+    ops: list[Op] = field(default_factory=list)
+    initial: dict[str, int] = field(default_factory=dict)  # version after the setup (0: absent)
+    final: dict[str, int] = field(default_factory=dict)  # version after the race
+    race_ops: list[Op] = field(default_factory=list)
+
+
+def _key(index: int) -> str:
+    return f"race:k{index}"
+
+
+class _Recorder:
+    """Calls the backend and records each call as an :class:`Op` with logical instants."""
+
+    def __init__(self, run: RaceRun) -> None:
+        self.run = run
+        self.ticks = itertools.count()
+
+    async def call(
+        self,
+        client: StorageBackend,
+        client_name: str,
+        kind: OpKind,
+        key: str,
+        *,
+        data: bytes = b"",
+        expected: int = 0,
+    ) -> Op:
+        invoke = next(self.ticks)
+        result: Result
+        complete: int | None = None
+        try:
+            if kind == "get":
+                got = await client.get(key)
+                result = None if got is None else Record(got.data, got.version, got.expires_at)
+            elif kind == "put":
+                result = await client.put(key, data)
+            elif kind == "cas":
+                result = await client.put_if_version(key, data, expected)
+            else:
+                result = await client.delete(key)
+            complete = next(self.ticks)
+        except NotFound:
+            result, complete = NOT_FOUND, next(self.ticks)
+        except VersionConflict as exc:
+            result, complete = Conflict(exc.actual), next(self.ticks)
+        except BackendError:
+            result = UNKNOWN  # it may or may not have happened; it never "returns"
+        except Exception as exc:
+            raise AssertionError(
+                f"KV-CONC-1: {kind} on {key!r} raised {exc!r} during a race of concurrent "
+                f"calls\n{describe('KV-CONC-1')}"
+            ) from exc
+        op = Op(kind, key, invoke, complete, result, data, expected, client_name)
+        self.run.ops.append(op)
+        return op
+
+
+def _version_of(op: Op, seen: int) -> int:
+    """What a worker knows about a key's version after ``op`` returned."""
+    result = op.result
+    if isinstance(result, Record):
+        return result.version
+    if isinstance(result, Conflict):
+        return result.actual
+    if result is None or result is NOT_FOUND or op.kind == "delete":
+        return 0
+    if isinstance(result, int) and not isinstance(result, bool):
+        return result
+    return seen
+
+
+async def _worker(
+    recorder: _Recorder,
+    name: str,
+    client: StorageBackend,
+    client_name: str,
+    steps: Sequence[Step],
+    initial: dict[str, int],
+    start: asyncio.Event,
+) -> None:
+    seen = dict(initial)
+    await start.wait()
+    for number, step in enumerate(steps):
+        for _ in range(step.pauses):
+            await asyncio.sleep(0)
+        key = _key(step.key)
+        data = f"{name}.{number}".encode()
+        version = seen[key]
+        if step.kind == "get":
+            op = await recorder.call(client, client_name, "get", key)
+        elif step.kind == "put":
+            op = await recorder.call(client, client_name, "put", key, data=data)
+        elif step.kind == "delete":
+            op = await recorder.call(client, client_name, "delete", key)
+        else:
+            expected = {
+                "cas_seen": version,
+                "cas_stale": version - 1 if version >= 1 else 1,
+                "cas_zero": 0,
+            }[step.kind]
+            op = await recorder.call(client, client_name, "cas", key, data=data, expected=expected)
+        seen[key] = _version_of(op, version)
+
+
+async def run_schedule(factory: BackendFactory, schedule: Schedule, clients: int) -> RaceRun:
+    """Open ``clients`` clients on a fresh namespace, run the schedule, close them."""
+    clock = ManualClock()
+    namespace = fresh_namespace("race")
+    opened: list[StorageBackend] = []
+    run = RaceRun()
+    try:
+        for _ in range(clients):
+            opened.append(await open_backend(factory, namespace=namespace, clock=clock))
+        recorder = _Recorder(run)
+        for index, puts in enumerate(schedule.setup):
+            for number in range(puts):
+                await recorder.call(opened[0], "setup", "put", _key(index), data=b"s%d" % number)
+            run.initial[_key(index)] = puts
+        start = asyncio.Event()
+        setup_ops = len(run.ops)
+        tasks = [
+            asyncio.ensure_future(
+                _worker(
+                    recorder,
+                    f"w{index}",
+                    opened[index % clients],
+                    f"w{index}" + (f"@client{index % clients + 1}" if clients > 1 else ""),
+                    steps,
+                    run.initial,
+                    start,
+                )
+            )
+            for index, steps in enumerate(schedule.workers)
+        ]
+        await asyncio.sleep(0)  # every worker is now waiting on the start line
+        start.set()
+        await asyncio.gather(*tasks)
+        run.race_ops = run.ops[setup_ops:]
+        for index in range(len(schedule.setup)):
+            op = await recorder.call(opened[0], "final", "get", _key(index))
+            run.final[_key(index)] = _version_of(op, 0)
+    finally:
+        for client in reversed(opened):
+            try:
+                if isinstance(client, SupportsDropNamespace):
+                    await client.kit_drop_namespace()
+            finally:
+                await client.aclose()
+    return run
+
+
+def _failure(clause: str, message: str, ops: Sequence[Op] = ()) -> str:
+    listed = "".join(
+        f"\n  {op.client}: {op.describe()} on {op.key!r} -> {op.result!r}" for op in ops
+    )
+    return f"{clause}: {message}{listed}\n{describe(clause)}"
+
+
+def check_invariants(run: RaceRun) -> str | None:
+    """The blunt checks, before the linearizability search: a failure names one clause."""
+    for key, initial in run.initial.items():
+        ops = [op for op in run.race_ops if op.key == key]
+        if any(op.result is UNKNOWN for op in ops) or any(op.kind == "delete" for op in ops):
+            continue  # versions may restart or may have moved invisibly
+        writes = [op for op in ops if op.kind in ("put", "cas") and isinstance(op.result, int)]
+        clause = "KV-PUT-2" if all(op.kind == "put" for op in writes) else "KV-CAS-5"
+        by_version: dict[int, list[Op]] = {}
+        for op in writes:
+            assert isinstance(op.result, int)
+            by_version.setdefault(op.result, []).append(op)
+        for version, sharing in by_version.items():
+            if len(sharing) > 1:
+                return _failure(
+                    "KV-PUT-2" if any(op.kind == "put" for op in sharing) else "KV-CAS-5",
+                    f"{len(sharing)} concurrent writes of {key!r} all returned version {version}",
+                    sharing,
+                )
+        final = run.final[key]
+        if len(writes) != final - initial:
+            return _failure(
+                clause,
+                f"{len(writes)} writes of {key!r} succeeded but its version went from "
+                f"{initial} to {final}",
+                writes,
+            )
+        if writes and clause == "KV-PUT-2":
+            versions = sorted(version for version in by_version)
+            if versions != list(range(initial + 1, initial + len(writes) + 1)):
+                return _failure(
+                    clause,
+                    f"racing puts of {key!r} returned versions {versions}, not "
+                    f"{initial + 1}..{initial + len(writes)}",
+                    writes,
+                )
+    return None
+
+
+def violation_message(result: CheckResult, run: RaceRun, clients: int) -> str:
+    window = result.window
+    assert window is not None
+    writes = [op for op in window.ops if not op.read_only]
+    clause = "KV-PUT-2" if writes and all(op.kind == "put" for op in writes) else "KV-CAS-5"
+    total = sum(1 for op in run.ops if op.key == window.key)
+    shared = f"\n{describe('KV-SHARED-1')}" if clients > 1 else ""
+    return (
+        f"{clause}: the history of {window.key!r} is not linearizable: no order of its "
+        "operations, each taken at one instant between its call and its return, replays the "
+        f"contract. Smallest window that proves it ({len(window.ops)} of {total} operations):\n"
+        f"{format_window(window)}\n{describe(clause)}{shared}"
+    )
+
+
+def judge(run: RaceRun, clients: int, budget: float = CHECK_BUDGET) -> str | None:
+    """Invariants, then linearizability: the failure message (naming the clause), or None.
+
+    ``"unknown"`` (the checker ran out of budget) is reported through Hypothesis: the example
+    is rejected and counted, and a run where that happens too often fails its health check.
+    """
+    failure = check_invariants(run)
+    if failure is not None:
+        return failure
+    result = check_history(run.ops, budget=budget)
+    if result.status == "violation":
+        return violation_message(result, run, clients)
+    if result.status == "unknown":
+        event("linearizability check ran out of budget")
+        reject()
+    return None
+
+
+def race_property(
+    factory: BackendFactory, kinds: Sequence[StepKind], clients: int = 1, max_keys: int = 3
+) -> Callable[[], None]:
+    """The Hypothesis test for one backend and op mix (settings come from the profile)."""
+
+    @given(schedule=schedules(kinds, max_keys=max_keys))
+    def races(schedule: Schedule) -> None:
+        failure = judge(asyncio.run(run_schedule(factory, schedule, clients)), clients)
+        if failure is not None:  # one raise site, so Hypothesis shrinks it as one bug
+            raise AssertionError(failure)
+
+    return races
+
+
+def _capabilities(factory: BackendFactory) -> BackendCapabilities:
+    async def read() -> BackendCapabilities:
+        backend = await open_backend(
+            factory, namespace=fresh_namespace("caps"), clock=ManualClock()
+        )
+        try:
+            return backend.capabilities
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(read())
 
 
 class RaceContract:
     """Concurrent schedules checked for linearizability (KV-CAS-5, KV-PUT-2, KV-SHARED-1)."""
+
+    @pytest.mark.clause("KV-CAS-5", "KV-PUT-2", "KV-CONC-1")
+    def test_races_are_linearizable(self, backend_factory: BackendFactory) -> None:
+        race_property(backend_factory, ALL_KINDS)()
+
+    @pytest.mark.clause("KV-CAS-5")
+    def test_cas_races_have_one_winner_per_version(self, backend_factory: BackendFactory) -> None:
+        """CAS only, on one key: successful CAS count = final version - initial version."""
+        race_property(backend_factory, CAS_KINDS, max_keys=1)()
+
+    @pytest.mark.clause("KV-PUT-2")
+    def test_racing_puts_hand_out_distinct_versions(self, backend_factory: BackendFactory) -> None:
+        race_property(backend_factory, PUT_KINDS, max_keys=1)()
+
+    @pytest.mark.clause("KV-SHARED-1", "KV-CAS-5")
+    def test_races_across_two_clients_are_linearizable(
+        self, backend_factory: BackendFactory
+    ) -> None:
+        if not _capabilities(backend_factory).shared:
+            pytest.skip(
+                "backend declares shared=False; KV-SHARED-1 races need a second instance on "
+                "the same namespace"
+            )
+        race_property(backend_factory, ALL_KINDS, clients=2)()
