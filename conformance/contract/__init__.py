@@ -10,26 +10,61 @@ of their own, providing only the factory::
         def backend_factory(self):
             return my_factory          # (*, namespace, clock) -> backend, plain or async
 
-``pytest --backend=NAME`` collects ``conformance/suite`` instead, whose classes get
-``backend_factory`` from the command line.
+``pytest --backend=NAME`` collects ``conformance/suite`` instead, one module per area, whose
+classes get ``backend_factory`` from the command line.
 """
 
 from __future__ import annotations
 
 from conformance.contract.base import ContractFixtures
+from conformance.contract.capabilities import CapabilitiesContract
+from conformance.contract.cas import CasContract
+from conformance.contract.data import DataContract
+from conformance.contract.delete import DeleteContract
+from conformance.contract.expiry import ExpiryContract
+from conformance.contract.get_put import GetPutContract
+from conformance.contract.isolation import IsolationContract
 from conformance.contract.keys import KeysContract
+from conformance.contract.listing import ListingContract
 from conformance.contract.races import RaceContract
+from conformance.contract.shared import SharedContract
+from conformance.contract.sizes import SizesContract
 from conformance.contract.stateful import StatefulContract
 
 AREA_CONTRACTS: dict[str, type] = {
     "keys": KeysContract,
+    "get_put": GetPutContract,
+    "cas": CasContract,
+    "delete": DeleteContract,
+    "listing": ListingContract,
+    "expiry": ExpiryContract,
+    "sizes": SizesContract,
+    "data": DataContract,
+    "isolation": IsolationContract,
+    "shared": SharedContract,
+    "capabilities": CapabilitiesContract,
     "stateful": StatefulContract,
     "races": RaceContract,
 }
-"""Area name -> mixin; the suite has one module per entry."""
+"""Area name -> mixin, in the order the suite runs them."""
 
 
-class BackendContract(KeysContract, StatefulContract, RaceContract, ContractFixtures):
+class BackendContract(
+    KeysContract,
+    GetPutContract,
+    CasContract,
+    DeleteContract,
+    ListingContract,
+    ExpiryContract,
+    SizesContract,
+    DataContract,
+    IsolationContract,
+    SharedContract,
+    CapabilitiesContract,
+    StatefulContract,
+    RaceContract,
+    ContractFixtures,
+):
     """Every contract test, ready to run once a subclass provides ``backend_factory``."""
 
 

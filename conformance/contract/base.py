@@ -15,6 +15,7 @@ import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import anyio
 import pytest
@@ -97,21 +98,22 @@ class ContractFixtures:
         namespace: str,
         clock: ManualClock,
     ) -> AsyncIterator[OpenClient]:
-        opened: list[StorageBackend] = []
+        opened: list[tuple[StorageBackend, bool]] = []
 
         async def open_client(namespace: str | None = None) -> StorageBackend:
-            client = await open_backend(
-                backend_factory, namespace=namespace or default_namespace, clock=clock
-            )
-            opened.append(client)
+            target = namespace or default_namespace
+            client = await open_backend(backend_factory, namespace=target, clock=clock)
+            opened.append((client, target != default_namespace))
             return client
 
         default_namespace = namespace
         try:
             yield open_client
         finally:
-            for client in reversed(opened):
-                await dispose(client)
+            for client, own_namespace in reversed(opened):
+                # The default namespace is dropped by ``backend``; a client the test may
+                # already have closed is only closed (again: KV-CLOSE-1 allows it).
+                await (dispose(client) if own_namespace else client.aclose())
 
     @pytest.fixture
     def capabilities(self, backend: StorageBackend) -> BackendCapabilities:
@@ -193,3 +195,24 @@ class Timeline:
             self.clock.set(max(self.clock(), expires_at))
         else:
             await anyio.sleep(max(0.0, expires_at - time.time()) + 0.05)
+
+
+async def run_concurrently(calls: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
+    """Start every call at once; each result is the return value or the exception raised.
+
+    Starting them in one task group lets a backend that awaits between a read and the write
+    that depends on it interleave with itself, which is how the kit catches non-atomic writes
+    without sleeping.
+    """
+    results: list[Any] = [None] * len(calls)
+
+    async def run(index: int) -> None:
+        try:
+            results[index] = await calls[index]()
+        except Exception as exc:  # reported to the test, which decides what was allowed
+            results[index] = exc
+
+    async with anyio.create_task_group() as group:
+        for index in range(len(calls)):
+            group.start_soon(run, index)
+    return results

@@ -7,4 +7,4 @@ from conformance.suite import KitSuite
 
 
 class TestKeys(KeysContract, KitSuite):
-    """See :class:`conformance.contract.KeysContract`."""
+    """See :class:`conformance.contract.keys.KeysContract`."""

@@ -6,5 +6,5 @@ from conformance.contract.races import RaceContract
 from conformance.suite import KitSuite
 
 
-class TestRace(RaceContract, KitSuite):
-    """See :class:`conformance.contract.RaceContract`."""
+class TestRaces(RaceContract, KitSuite):
+    """See :class:`conformance.contract.races.RaceContract`."""

@@ -7,4 +7,4 @@ from conformance.suite import KitSuite
 
 
 class TestStateful(StatefulContract, KitSuite):
-    """See :class:`conformance.contract.StatefulContract`."""
+    """See :class:`conformance.contract.stateful.StatefulContract`."""

@@ -1,0 +1,44 @@
+"""Namespaces (KV-ISO-1): two namespaces never see each other's records, through any method."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.contract.base import OpenClient, Timeline, stored
+from conformance.harness import fresh_namespace
+from pmcp_tasks.backend import StorageBackend
+from pmcp_tasks.errors import NotFound
+
+
+class IsolationContract:
+    """Namespace isolation."""
+
+    @pytest.mark.clause("KV-ISO-1")
+    @pytest.mark.anyio
+    async def test_other_namespace_sees_nothing(
+        self, backend: StorageBackend, open_client: OpenClient
+    ) -> None:
+        other = await open_client(namespace=fresh_namespace())
+        await backend.put("p:k", b"mine")
+        assert await other.get("p:k") is None
+        assert await other.list_by_prefix("p:") == []
+        assert await other.delete("p:k") is False
+        with pytest.raises(NotFound):
+            await other.put_if_version("p:k", b"theirs", 1)
+        assert await other.put("p:k", b"theirs") == 1
+        assert await stored(backend, "p:k") == (b"mine", 1, None)
+        assert await stored(other, "p:k") == (b"theirs", 1, None)
+
+    @pytest.mark.clause("KV-ISO-1")
+    @pytest.mark.anyio
+    async def test_cleanup_counts_only_its_own_namespace(
+        self, backend: StorageBackend, open_client: OpenClient, timeline: Timeline
+    ) -> None:
+        other = await open_client(namespace=fresh_namespace())
+        soon = timeline.soon()
+        await backend.put("p:a", b"x", expires_at=soon)
+        await backend.put("p:b", b"x", expires_at=soon)
+        await other.put("p:a", b"x", expires_at=soon)
+        await timeline.pass_expiry(soon)
+        assert await other.cleanup_expired() == 1
+        assert await backend.cleanup_expired() == 2

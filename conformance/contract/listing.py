@@ -1,0 +1,144 @@
+"""list_by_prefix (KV-LIST-*): live records of one partition, ascending, exact pages."""
+
+from __future__ import annotations
+
+import random
+from functools import partial
+from typing import Any
+
+import pytest
+
+from conformance.contract.base import Timeline
+from conformance.contract.keys import assert_all_value_errors
+from pmcp_tasks.backend import StorageBackend
+
+# Deliberately spans the alphabet's code-point range: '%' < '-' < '.' < digits < upper < '_' <
+# lower < '~', which a backend sorting by anything but code points gets wrong.
+ITEMS = ["%41", "-", ".", "0", "09", "1", "A", "Z", "_", "a", "a-", "a.", "a0", "aa", "z", "~"]
+
+
+async def fill(backend: StorageBackend, partition: str, items: list[str]) -> list[str]:
+    keys = [f"{partition}:{item}" for item in items]
+    shuffled = keys[:]
+    random.Random(7).shuffle(shuffled)
+    for key in shuffled:
+        await backend.put(key, key.encode())
+    return sorted(keys)
+
+
+async def listed_keys(backend: StorageBackend, prefix: str, **page: Any) -> list[str]:
+    return [key for key, _ in await backend.list_by_prefix(prefix, **page)]
+
+
+class ListingContract:
+    """list_by_prefix."""
+
+    @pytest.mark.clause("KV-LIST-1")
+    @pytest.mark.anyio
+    async def test_prefix_must_name_a_partition(self, backend: StorageBackend) -> None:
+        loose: Any = backend
+        await assert_all_value_errors(
+            [
+                (f"list_by_prefix({prefix!r})", partial(loose.list_by_prefix, prefix))
+                for prefix in ("", "p", "ab", ":", ":x", "a b:", "a*:", "{a}:", "p:*", None, b"p:")
+            ]
+        )
+
+    @pytest.mark.clause("KV-LIST-2")
+    @pytest.mark.anyio
+    async def test_partition_prefix_is_bounded_at_the_colon(self, backend: StorageBackend) -> None:
+        for key in ("a:1", "a:2", "ab:1", "a%3A:1", "a.:1", "b:1", "A:1"):
+            await backend.put(key, key.encode())
+        assert await listed_keys(backend, "a:") == ["a:1", "a:2"]
+        assert await listed_keys(backend, "ab:") == ["ab:1"]
+        assert await listed_keys(backend, "nothing:") == []
+
+    @pytest.mark.clause("KV-LIST-2")
+    @pytest.mark.anyio
+    async def test_item_prefix_selects_within_the_partition(self, backend: StorageBackend) -> None:
+        for key in ("a:x", "a:x1", "a:xy", "a:y", "a:Xx", "b:x"):
+            await backend.put(key, key.encode())
+        assert await listed_keys(backend, "a:x") == ["a:x", "a:x1", "a:xy"]
+        assert await listed_keys(backend, "a:y") == ["a:y"]
+        assert await listed_keys(backend, "a:z") == []
+
+    @pytest.mark.clause("KV-LIST-2")
+    @pytest.mark.anyio
+    async def test_listing_returns_each_records_data_version_and_expiry(
+        self, backend: StorageBackend, timeline: Timeline
+    ) -> None:
+        later = timeline.later()
+        await backend.put("p:a", b"a1")
+        await backend.put("p:a", b"a2", expires_at=later)
+        await backend.put_if_version("p:b", b"b1", 0)
+        got = [(k, r.data, r.version, r.expires_at) for k, r in await backend.list_by_prefix("p:")]
+        assert got == [("p:a", b"a2", 2, later), ("p:b", b"b1", 1, None)]
+
+    @pytest.mark.clause("KV-LIST-3")
+    @pytest.mark.anyio
+    async def test_listing_is_ascending_in_code_point_order(self, backend: StorageBackend) -> None:
+        expected = await fill(backend, "p", ITEMS)
+        assert await listed_keys(backend, "p:") == expected
+
+    @pytest.mark.clause("KV-LIST-4")
+    @pytest.mark.anyio
+    async def test_after_a_stored_key_is_exclusive(self, backend: StorageBackend) -> None:
+        keys = await fill(backend, "p", ITEMS)
+        for index, after in enumerate(keys):
+            assert await listed_keys(backend, "p:", after=after) == keys[index + 1 :], after
+
+    @pytest.mark.clause("KV-LIST-4")
+    @pytest.mark.anyio
+    async def test_after_need_not_be_a_stored_key(self, backend: StorageBackend) -> None:
+        keys = await fill(backend, "p", ["b", "d", "f"])
+        assert await listed_keys(backend, "p:", after="p:c") == ["p:d", "p:f"]
+        assert await listed_keys(backend, "p:", after="p:") == keys
+        assert await listed_keys(backend, "p:", after="p:a") == keys
+        assert await listed_keys(backend, "p:", after="p:g") == []
+        assert await listed_keys(backend, "p:", after="o:zzz") == keys
+        assert await listed_keys(backend, "p:", after="q:") == []
+        assert await listed_keys(backend, "p:", after="") == keys
+
+    @pytest.mark.clause("KV-LIST-5")
+    @pytest.mark.anyio
+    async def test_limit_caps_the_page_and_pages_are_full(self, backend: StorageBackend) -> None:
+        keys = await fill(backend, "p", ITEMS)
+        for limit in (1, 2, 5, len(keys) - 1, len(keys), len(keys) + 1, 1000):
+            assert await listed_keys(backend, "p:", limit=limit) == keys[:limit], limit
+
+    @pytest.mark.clause("KV-LIST-5", "KV-LIST-4")
+    @pytest.mark.anyio
+    @pytest.mark.parametrize("limit", [1, 3, 7])
+    async def test_paging_visits_exactly_one_full_listing(
+        self, backend: StorageBackend, limit: int
+    ) -> None:
+        keys = await fill(backend, "p", ITEMS)
+        await fill(backend, "pq", ["a", "b"])
+        await fill(backend, "o", ["z"])
+        seen: list[str] = []
+        after: str | None = None
+        for _ in range(len(keys) + 2):
+            page = await listed_keys(backend, "p:", after=after, limit=limit)
+            seen.extend(page)
+            if len(page) < limit:
+                break
+            after = page[-1]
+        assert seen == keys
+
+    @pytest.mark.clause("KV-LIST-5", "KV-LIVE-2")
+    @pytest.mark.anyio
+    async def test_pages_are_full_when_expired_records_sit_between_live_ones(
+        self, backend: StorageBackend, timeline: Timeline
+    ) -> None:
+        soon, later = timeline.soon(), timeline.later()
+        live = []
+        for i in range(12):
+            key = f"p:{i:02d}"
+            expired = i % 3 != 2
+            await backend.put(key, b"x", expires_at=soon if expired else later)
+            if not expired:
+                live.append(key)
+        await timeline.pass_expiry(soon)
+        assert await listed_keys(backend, "p:", limit=2) == live[:2]
+        assert await listed_keys(backend, "p:", after=live[0], limit=3) == live[1:4]
+        assert await listed_keys(backend, "p:") == live

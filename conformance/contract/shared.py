@@ -1,0 +1,63 @@
+"""Two clients on one namespace (KV-SHARED-1), for backends that declare ``shared``."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+
+from conformance.contract.base import OpenClient, requires_shared, run_concurrently, stored
+from pmcp_tasks.backend import BackendCapabilities, StorageBackend
+from pmcp_tasks.errors import NotFound, VersionConflict
+
+
+class SharedContract:
+    """Shared namespaces across client instances."""
+
+    @pytest.mark.clause("KV-SHARED-1", "KV-CAP-1")
+    @pytest.mark.anyio
+    async def test_second_client_sees_the_same_records(
+        self, backend: StorageBackend, open_client: OpenClient, capabilities: BackendCapabilities
+    ) -> None:
+        requires_shared(capabilities, "KV-SHARED-1")
+        second = await open_client()
+        await backend.put("p:a", b"one")
+        assert await stored(second, "p:a") == (b"one", 1, None)
+        assert await second.put("p:a", b"two") == 2
+        assert await stored(backend, "p:a") == (b"two", 2, None)
+        assert [k for k, _ in await second.list_by_prefix("p:")] == ["p:a"]
+        assert await second.delete("p:a") is True
+        assert await backend.get("p:a") is None
+        with pytest.raises(NotFound):
+            await backend.put_if_version("p:a", b"x", 2)
+
+    @pytest.mark.clause("KV-SHARED-1")
+    @pytest.mark.anyio
+    async def test_cas_between_clients_detects_the_other_write(
+        self, backend: StorageBackend, open_client: OpenClient, capabilities: BackendCapabilities
+    ) -> None:
+        requires_shared(capabilities, "KV-SHARED-1")
+        second = await open_client()
+        await backend.put_if_version("p:k", b"a", 0)
+        with pytest.raises(VersionConflict) as caught:
+            await second.put_if_version("p:k", b"b", 0)
+        assert caught.value.actual == 1
+        assert await second.put_if_version("p:k", b"b", 1) == 2
+        with pytest.raises(VersionConflict) as caught:
+            await backend.put_if_version("p:k", b"c", 1)
+        assert caught.value.actual == 2
+
+    @pytest.mark.clause("KV-SHARED-1", "KV-CAS-5")
+    @pytest.mark.anyio
+    async def test_concurrent_cas_across_clients_has_one_winner(
+        self, backend: StorageBackend, open_client: OpenClient, capabilities: BackendCapabilities
+    ) -> None:
+        requires_shared(capabilities, "KV-SHARED-1")
+        clients = [backend, await open_client(), await open_client()]
+        await backend.put("p:k", b"start")
+        results = await run_concurrently(
+            [partial(clients[i % 3].put_if_version, "p:k", f"c{i}".encode(), 1) for i in range(9)]
+        )
+        winners = [i for i, r in enumerate(results) if r == 2]
+        assert len(winners) == 1, f"{len(winners)} CAS calls won across clients: {results!r}"
+        assert await stored(backend, "p:k") == (f"c{winners[0]}".encode(), 2, None)
