@@ -210,15 +210,14 @@ class RedisBackend:
         *,
         expires_at: float | None = None,
     ) -> int:
-        return await self._write(key, data, expected_version, expires_at)
+        return await self._write(key, data, check_expected_version(expected_version), expires_at)
 
     async def _write(
         self, key: str, data: bytes, expected: int | None, expires_at: float | None
     ) -> int:
+        """One run of write.lua: ``expected`` None is a put, else a checked CAS version."""
         partition, item = split_key(check_key(key))
         data, expires_at = check_data(data), check_expires_at(expires_at)
-        if expected is not None:
-            expected = check_expected_version(expected)
         self._check_size(key, data)
         keys = self._keys(partition, item)
         reply = await self._script(
