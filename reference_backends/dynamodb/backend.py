@@ -1,0 +1,622 @@
+"""DynamoDbBackend: the StorageBackend contract on one DynamoDB table.
+
+Every write is a single conditional request, so atomicity (DYNA-03) is DynamoDB's own per-item
+atomicity and never a read-then-write. The blocking boto3 client runs in this backend's own
+thread pool, sized together with botocore's connection pool so that neither waits on the other
+and the event loop never blocks.
+
+Expiry. Native TTL deletes days late and follows the real clock, so it is only a garbage
+collector: every read and condition compares the stored expiry with the injected clock
+(KV-LIVE-3), and the TTL attribute is set ``ttl_grace`` seconds after the expiry so that AWS
+never deletes a record that a clock lagging real time still sees as live.
+
+Retries. botocore's ``standard`` mode with ``max_attempts`` (default 3: one try and two retries,
+jittered back-off under a second, then a second or two), for throttling and lost connections
+only. A retried write resends the same request, write token included, so when the first try
+succeeded but its reply was lost the retry fails its condition, finds its own token in the
+returned item and reports the success it had (KV-CAS-6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import re
+import string
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pmcp_tasks.backend import MAX_VERSION, BackendCapabilities, Clock, VersionedRecord, is_live
+from pmcp_tasks.errors import BackendError, CapacityExceeded, NotFound, VersionConflict
+from pmcp_tasks.keys import (
+    check_data,
+    check_expected_version,
+    check_expires_at,
+    check_key,
+    check_page,
+    check_prefix,
+    split_key,
+)
+from reference_backends.dynamodb.table import (
+    DATA,
+    EXPIRES_AT,
+    EXPIRY,
+    MAX_RECORD_BYTES,
+    PK,
+    SK,
+    TOKEN,
+    TTL,
+    VERSION,
+    partition_key_prefix,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+T = TypeVar("T")
+Item = Mapping[str, Any]
+
+_LIVE = f"(attribute_not_exists(#{EXPIRY}) OR #{EXPIRY} > :now)"
+_EXPIRED = f"#{EXPIRY} <= :now"
+_NOT_MINE = f"(attribute_not_exists(#{TOKEN}) OR #{TOKEN} <> :token)"
+_PUT_ROUNDS = 8  # each extra round needs another writer to expire the record again meanwhile
+_MAX_PAGE = 1000
+_ITEM_CHARS = frozenset(string.ascii_letters + string.digits + "_.~%-")
+_LOWEST_ITEM_CHAR = "%"  # the smallest character of the key alphabet
+_ABOVE_ITEM_CHARS = "\x7f"  # sorts after every character of the key alphabet
+_DYNAMODB_MAX_NUMBER = Decimal("9.9999999999999999999999999999999999999E+125")
+_DYNAMODB_MIN_MAGNITUDE = Decimal("1E-130")
+_TTL_RANGE = 1e18  # expiries beyond this many epoch seconds get no TTL attribute
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    record: VersionedRecord
+    token: str | None
+
+
+class DynamoDbBackend:
+    """A :class:`~pmcp_tasks.StorageBackend` on one DynamoDB table (see :mod:`.table`).
+
+    Pass ``client`` to share a boto3 DynamoDB client (the backend then never closes it), or let
+    the backend build one from ``endpoint_url``/``region_name`` and the usual credential chain.
+    ``max_concurrency`` sizes both the thread pool and botocore's ``max_pool_connections``;
+    ``executor`` replaces the pool (it is not shut down by :meth:`aclose`).
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        namespace: str,
+        clock: Clock = time.time,
+        client: DynamoDBClient | None = None,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        max_concurrency: int = 10,
+        max_attempts: int = 3,
+        executor: Executor | None = None,
+        ttl_grace: int = 3600,
+    ) -> None:
+        if not isinstance(table_name, str) or not table_name:
+            raise ValueError("table_name must be a non-empty str")
+        if max_concurrency < 1 or max_attempts < 1 or ttl_grace < 0:
+            raise ValueError("max_concurrency and max_attempts must be >= 1, ttl_grace >= 0")
+        self._table = table_name
+        self._pk_prefix = partition_key_prefix(namespace)
+        self._clock = clock
+        self._ttl_grace = ttl_grace
+        self._owns_client = client is None
+        self._client = client if client is not None else make_client(
+            endpoint_url=endpoint_url,
+            region_name=region_name,
+            max_concurrency=max_concurrency,
+            max_attempts=max_attempts,
+        )
+        self._owns_executor = executor is None
+        self._executor = executor if executor is not None else ThreadPoolExecutor(
+            max_workers=max_concurrency, thread_name_prefix="pmcp-dynamodb"
+        )
+        self._closed = False
+        self.capabilities = BackendCapabilities(
+            max_record_bytes=MAX_RECORD_BYTES, shared=True, injectable_clock=True
+        )
+
+    # -- contract -------------------------------------------------------------------------
+
+    async def get(self, key: str) -> VersionedRecord | None:
+        partition, item = split_key(check_key(key))
+        now = self._clock()
+        response = await self._run(
+            self._client.get_item,
+            Key=self._key(partition, item),
+            ConsistentRead=True,
+        )
+        stored = _decode(key, response.get("Item"))
+        if stored is None or not is_live(stored.record.expires_at, now):
+            return None
+        return stored.record
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        """One ``UpdateItem`` when the key is absent or live; two when it holds an expired item.
+
+        ``UpdateItem`` bumps the version in place (``if_not_exists(version, 0) + 1``) under the
+        condition "absent or live", which covers the common cases in one request. An expired
+        item must restart at 1, which no update expression can express, so that condition
+        fails and a ``PutItem`` conditioned on "still expired" writes version 1. If another
+        writer revives or deletes the key in between, that condition fails in turn and we go
+        round again: every step is one atomic conditional write, never a read-then-write.
+        """
+        partition, item = split_key(check_key(key))
+        data, expires_at = check_data(data), check_expires_at(expires_at)
+        self._check_size(key, data)
+        token = uuid.uuid4().hex
+        for _ in range(_PUT_ROUNDS):
+            now = self._clock()
+            assignments, removals = self._expiry_updates(expires_at)
+            update = f"SET #{DATA} = :data, #{TOKEN} = :token, #{VERSION} = " + (
+                f"if_not_exists(#{VERSION}, :zero) + :one" + "".join(", " + a for a in assignments)
+            )
+            if removals:
+                update += " REMOVE " + ", ".join(removals)
+            condition = f"{_LIVE} AND (attribute_not_exists(#{VERSION}) OR #{VERSION} < :max)"
+            ok, attributes = await self._conditional(
+                self._client.update_item,
+                Key=self._key(partition, item),
+                UpdateExpression=update,
+                ConditionExpression=f"{condition} AND {_NOT_MINE}",
+                ReturnValues="UPDATED_NEW",
+                values={
+                    ":data": {"B": data},
+                    ":token": {"S": token},
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                    ":max": {"N": str(MAX_VERSION)},
+                    ":now": {"N": _number(now)},
+                    **self._expiry_values(expires_at),
+                },
+            )
+            if ok:
+                return _version(key, attributes)
+            old = _decode(key, attributes)  # the condition only fails on an existing item
+            if old is not None and old.token == token:
+                return old.record.version
+            if old is not None and is_live(old.record.expires_at, now):
+                raise CapacityExceeded(f"version of key {key!r} would exceed {MAX_VERSION}")
+            ok, attributes = await self._conditional(
+                self._client.put_item,
+                Item=self._item(partition, item, data, 1, expires_at, token),
+                ConditionExpression=_EXPIRED,
+                values={":now": {"N": _number(now)}},
+            )
+            old = _decode(key, attributes)
+            if ok or (old is not None and old.token == token):
+                return 1
+        raise BackendError(f"put on {key!r} kept racing with writers that expire the record")
+
+    async def put_if_version(
+        self,
+        key: str,
+        data: bytes,
+        expected_version: int,
+        *,
+        expires_at: float | None = None,
+    ) -> int:
+        """One conditional ``PutItem``; a failed condition returns the item it failed on.
+
+        The returned item (``ReturnValuesOnConditionCheckFailure=ALL_OLD``) says everything
+        without a second read: our own token means a retry of a write that already landed
+        (KV-CAS-6), otherwise its version and expiry decide between NotFound and the conflict,
+        which reports the version DynamoDB actually compared against (KV-CAS-3).
+        """
+        partition, item = split_key(check_key(key))
+        data, expires_at = check_data(data), check_expires_at(expires_at)
+        expected_version = check_expected_version(expected_version)
+        self._check_size(key, data)
+        if expected_version == MAX_VERSION:
+            return await self._overflowing_cas(key, expected_version)
+        token = uuid.uuid4().hex
+        now = self._clock()
+        if expected_version == 0:
+            condition = f"attribute_not_exists(#{PK}) OR {_EXPIRED}"
+            values = {":now": {"N": _number(now)}}
+        else:
+            condition = f"#{VERSION} = :expected AND {_LIVE}"
+            values = {":now": {"N": _number(now)}, ":expected": {"N": str(expected_version)}}
+        ok, attributes = await self._conditional(
+            self._client.put_item,
+            Item=self._item(partition, item, data, expected_version + 1, expires_at, token),
+            ConditionExpression=condition,
+            values=values,
+        )
+        if ok:
+            return expected_version + 1
+        old = _decode(key, attributes)
+        if old is not None and old.token == token:
+            return old.record.version
+        if old is None or (expected_version and not is_live(old.record.expires_at, now)):
+            raise NotFound(key)
+        raise VersionConflict(key, expected_version, old.record.version)
+
+    async def delete(self, key: str) -> bool:
+        """One ``DeleteItem`` conditioned on liveness: its success is the answer.
+
+        An expired item fails the condition and stays for native TTL or ``cleanup_expired``;
+        either way the caller sees ``False`` (KV-DEL-1) and no data travels back.
+        """
+        partition, item = split_key(check_key(key))
+        now = self._clock()
+        ok, _ = await self._conditional(
+            self._client.delete_item,
+            Key=self._key(partition, item),
+            ConditionExpression=f"attribute_exists(#{PK}) AND {_LIVE}",
+            values={":now": {"N": _number(now)}},
+            return_old=False,
+        )
+        return ok
+
+    async def list_by_prefix(
+        self,
+        prefix: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[str, VersionedRecord]]:
+        """``Query`` pages over the sort-key range of ``prefix`` and ``after``.
+
+        The first page asks for exactly ``limit`` items, so a listing with nothing expired costs
+        one request per page. ``Limit`` counts items before the expiry filter, so when expired
+        items leave a page short the next request asks for twice as many (up to 1000) until the
+        page is full or the range is exhausted (KV-LIST-5): round trips grow with the logarithm
+        of the expired items skipped, never one per record (KV-LIST-6).
+        """
+        partition, item_prefix = check_prefix(prefix)
+        after, limit = check_page(after, limit)
+        head = partition + ":"
+        lower = item_prefix
+        if after is not None:
+            if after.startswith(head):
+                lower = max(lower, _first_item_after(after[len(head) :]))
+            elif after > head:
+                return []  # every key of this partition sorts before `after`
+        values: dict[str, Any] = {":pk": {"S": self._pk_prefix + partition}}
+        condition = f"#{PK} = :pk"
+        if item_prefix:
+            upper = item_prefix + _ABOVE_ITEM_CHARS
+            if lower > upper:
+                return []
+            condition += f" AND #{SK} BETWEEN :lower AND :upper"
+            values[":upper"] = {"S": upper}
+            values[":lower"] = {"S": lower}
+        elif lower:
+            condition += f" AND #{SK} >= :lower"
+            values[":lower"] = {"S": lower}
+        now = self._clock()
+        out: list[tuple[str, VersionedRecord]] = []
+        page = limit
+        start: Item | None = None
+        while True:
+            extra: dict[str, Any] = {}
+            if page is not None:
+                extra["Limit"] = page
+            if start is not None:
+                extra["ExclusiveStartKey"] = start
+            response = await self._run(
+                self._client.query,
+                KeyConditionExpression=condition,
+                ProjectionExpression=f"#{SK}, #{DATA}, #{VERSION}, #{EXPIRES_AT}",
+                ConsistentRead=True,
+                **_expression(condition, f"#{SK}, #{DATA}, #{VERSION}, #{EXPIRES_AT}", values),
+                **extra,
+            )
+            for raw in response.get("Items", []):
+                item_key = head + str(raw[SK]["S"])
+                stored = _decode(item_key, raw)
+                if stored is not None and is_live(stored.record.expires_at, now):
+                    out.append((item_key, stored.record))
+                    if limit is not None and len(out) >= limit:
+                        return out
+            start = response.get("LastEvaluatedKey")
+            if start is None:
+                return out
+            if limit is not None and page is not None:
+                page = min(max(limit - len(out), 2 * page), _MAX_PAGE)
+
+    async def cleanup_expired(self) -> int:
+        """Scan this namespace for expired items and delete each one still expired.
+
+        A ``Scan`` (strongly consistent, filtered to this namespace's ``pk`` prefix and to
+        ``expiry <= now``) reads the whole table: fine for the test and small deployments this
+        method serves, while production tables rely on native TTL. Each delete is conditioned
+        on the item still being expired, so a record rewritten meanwhile survives and is not
+        counted. Pages are processed one at a time, so memory stays bounded.
+        """
+        now = self._clock()
+        condition = f"begins_with(#{PK}, :ns) AND {_EXPIRED}"
+        values = {":ns": {"S": self._pk_prefix}, ":now": {"N": _number(now)}}
+        removed = 0
+        async for keys in self._scan(condition, values):
+            outcomes = await asyncio.gather(
+                *(
+                    self._conditional(
+                        self._client.delete_item,
+                        Key=key,
+                        ConditionExpression=_EXPIRED,
+                        values={":now": {"N": _number(now)}},
+                        return_old=False,
+                    )
+                    for key in keys
+                )
+            )
+            removed += sum(ok for ok, _ in outcomes)
+        return removed
+
+    async def aclose(self) -> None:
+        """Stop this backend's threads and close the client it built; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_executor:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._owns_client:
+            self._client.close()
+
+    # -- kit hooks (conformance/harness.py) -------------------------------------------------
+
+    async def kit_drop_namespace(self) -> None:
+        """Delete every item of this namespace, so kit runs leave a shared table clean."""
+        values = {":ns": {"S": self._pk_prefix}}
+        async for keys in self._scan(f"begins_with(#{PK}, :ns)", values):
+            await asyncio.gather(
+                *(self._run(self._client.delete_item, Key=key) for key in keys)
+            )
+
+    async def kit_seed(
+        self, key: str, data: bytes, version: int, expires_at: float | None
+    ) -> None:
+        """Store a record with an arbitrary version (e.g. near 2**63-1) in one ``PutItem``."""
+        partition, item = split_key(check_key(key))
+        data, expires_at = check_data(data), check_expires_at(expires_at)
+        if not 1 <= version <= MAX_VERSION:
+            raise ValueError(f"version must be in 1..{MAX_VERSION}, not {version}")
+        await self._run(
+            self._client.put_item,
+            Item=self._item(partition, item, data, version, expires_at, uuid.uuid4().hex),
+        )
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _key(self, partition: str, item: str) -> dict[str, Any]:
+        return {PK: {"S": self._pk_prefix + partition}, SK: {"S": item}}
+
+    def _item(
+        self,
+        partition: str,
+        item: str,
+        data: bytes,
+        version: int,
+        expires_at: float | None,
+        token: str,
+    ) -> dict[str, Any]:
+        out = self._key(partition, item)
+        out[DATA] = {"B": data}
+        out[VERSION] = {"N": str(version)}
+        out[TOKEN] = {"S": token}
+        for name, value in self._expiry_values(expires_at).items():
+            out[name[1:]] = value
+        return out
+
+    def _expiry_values(self, expires_at: float | None) -> dict[str, Any]:
+        """``:expires_at``, ``:expiry`` and ``:ttl`` values for a write (none when no expiry)."""
+        if expires_at is None:
+            return {}
+        values = {
+            f":{EXPIRES_AT}": {"S": repr(expires_at)},
+            f":{EXPIRY}": {"N": _number(expires_at)},
+        }
+        if abs(expires_at) < _TTL_RANGE:
+            values[f":{TTL}"] = {"N": str(math.ceil(expires_at) + self._ttl_grace)}
+        return values
+
+    def _expiry_updates(self, expires_at: float | None) -> tuple[list[str], list[str]]:
+        """SET and REMOVE clauses that make the item's expiry attributes match ``expires_at``."""
+        present = self._expiry_values(expires_at)
+        names = (EXPIRES_AT, EXPIRY, TTL)
+        sets = [f"#{n} = :{n}" for n in names if f":{n}" in present]
+        removals = [f"#{n}" for n in names if f":{n}" not in present]
+        return sets, removals
+
+    def _check_size(self, key: str, data: bytes) -> None:
+        if len(data) > MAX_RECORD_BYTES:
+            raise CapacityExceeded(
+                f"record for key {key!r} is {len(data)} bytes; the DynamoDB backend holds at "
+                f"most {MAX_RECORD_BYTES} (DynamoDB items are limited to 400 KB)"
+            )
+
+    async def _overflowing_cas(self, key: str, expected_version: int) -> int:
+        """CAS from ``MAX_VERSION``: nothing can be written, so report what the store holds."""
+        record = await self.get(key)
+        if record is None:
+            raise NotFound(key)
+        if record.version != expected_version:
+            raise VersionConflict(key, expected_version, record.version)
+        raise CapacityExceeded(f"version of key {key!r} would exceed {MAX_VERSION}")
+
+    async def _scan(
+        self, condition: str, values: dict[str, Any]
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Primary keys of this namespace's items matching ``condition``, page by page."""
+        start: Item | None = None
+        while True:
+            extra: dict[str, Any] = {} if start is None else {"ExclusiveStartKey": start}
+            response = await self._run(
+                self._client.scan,
+                FilterExpression=condition,
+                ProjectionExpression=f"#{PK}, #{SK}",
+                ConsistentRead=True,
+                **_expression(condition, f"#{PK}, #{SK}", values),
+                **extra,
+            )
+            yield [{PK: raw[PK], SK: raw[SK]} for raw in response.get("Items", [])]
+            start = response.get("LastEvaluatedKey")
+            if start is None:
+                return
+
+    async def _conditional(
+        self,
+        operation: Callable[..., Any],
+        *,
+        values: dict[str, Any],
+        return_old: bool = True,
+        **kwargs: Any,
+    ) -> tuple[bool, Item | None]:
+        """Run a conditional write: (True, returned attributes) or (False, the item it met)."""
+        if return_old:
+            kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        expressions = (kwargs["ConditionExpression"], kwargs.get("UpdateExpression", ""))
+        try:
+            response = await self._run(operation, **_expression(*expressions, values), **kwargs)
+        except _ConditionFailed as failed:
+            return False, failed.item
+        return True, cast("Mapping[str, Any]", response).get("Attributes")
+
+    async def _run(self, operation: Callable[..., T], **kwargs: Any) -> T:
+        """Call the blocking client in the pool; translate its errors (KV-ERR-1)."""
+        if self._closed:
+            raise BackendError("this DynamoDbBackend is closed")
+        call = functools.partial(operation, TableName=self._table, **kwargs)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        except ClientError as exc:
+            response = cast("Mapping[str, Any]", exc.response)
+            code = response.get("Error", {}).get("Code", "")
+            if code == "ConditionalCheckFailedException":
+                raise _ConditionFailed(response.get("Item")) from exc
+            if code == "ResourceNotFoundException":
+                raise BackendError(
+                    f"DynamoDB table {self._table!r} does not exist; create it with "
+                    "reference_backends.dynamodb.create_table"
+                ) from exc
+            raise BackendError(f"DynamoDB {exc.operation_name} failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise BackendError(f"DynamoDB request failed: {exc}") from exc
+
+
+class _ConditionFailed(Exception):
+    """Internal: a write's condition failed; ``item`` is what DynamoDB returned (ALL_OLD)."""
+
+    def __init__(self, item: Item | None) -> None:
+        super().__init__("conditional check failed")
+        self.item = item
+
+
+def make_client(
+    *,
+    endpoint_url: str | None = None,
+    region_name: str | None = None,
+    max_concurrency: int = 10,
+    max_attempts: int = 3,
+    session: boto3.session.Session | None = None,
+) -> DynamoDBClient:
+    """The client a backend builds for itself; build one here to share it between backends.
+
+    ``max_pool_connections`` equals the backend's default thread pool so that no thread waits
+    for a connection; retries are botocore's ``standard`` mode, ``max_attempts`` tries in all.
+    """
+    config = Config(
+        max_pool_connections=max_concurrency,
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=5,
+        read_timeout=20,
+    )
+    try:
+        return (session or boto3.session.Session()).client(
+            "dynamodb", endpoint_url=endpoint_url, region_name=region_name, config=config
+        )
+    except (BotoCoreError, ValueError) as exc:
+        raise ValueError(f"cannot create a DynamoDB client: {exc}") from exc
+
+
+def _expression(*parts_and_values: Any) -> dict[str, Any]:
+    """ExpressionAttributeNames/Values holding exactly what the expressions use.
+
+    DynamoDB rejects unused placeholders, and every attribute name goes through a placeholder
+    because several of ours (``data``, ``ttl``...) are reserved words.
+    """
+    *parts, values = parts_and_values
+    text = " ".join(parts)
+    out: dict[str, Any] = {}
+    names = set(re.findall(r"#(\w+)", text))
+    if names:
+        out["ExpressionAttributeNames"] = {f"#{name}": name for name in sorted(names)}
+    used = set(re.findall(r":\w+", text))
+    if used:
+        out["ExpressionAttributeValues"] = {k: v for k, v in values.items() if k in used}
+    return out
+
+
+def _decode(key: str, item: Item | None) -> _Stored | None:
+    """The record in a raw item; BackendError for an item this backend did not write."""
+    if not item:
+        return None
+    try:
+        expires_at = float(item[EXPIRES_AT]["S"]) if EXPIRES_AT in item else None
+        record = VersionedRecord(
+            data=bytes(item[DATA]["B"]),
+            version=int(Decimal(item[VERSION]["N"])),
+            expires_at=expires_at,
+        )
+        token = item[TOKEN]["S"] if TOKEN in item else None
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise BackendError(f"malformed DynamoDB item at key {key!r}") from exc
+    return _Stored(record, token)
+
+
+def _version(key: str, attributes: Item | None) -> int:
+    try:
+        return int(Decimal(attributes[VERSION]["N"]))  # type: ignore[index]
+    except (KeyError, TypeError, ArithmeticError) as exc:
+        raise BackendError(f"DynamoDB returned no version for {key!r}") from exc
+
+
+def _number(value: float) -> str:
+    """``value`` as a DynamoDB number, order-preserving.
+
+    ``repr`` is the shortest decimal that round-trips, so distinct floats keep their order;
+    magnitudes outside DynamoDB's range (1E-130 .. 1E+126) are clamped, which keeps every
+    comparison with a realistic clock reading exact. The exact value lives in ``expires_at``.
+    """
+    number = Decimal(repr(value))
+    if abs(number) > _DYNAMODB_MAX_NUMBER:
+        number = _DYNAMODB_MAX_NUMBER.copy_sign(number)
+    elif abs(number) < _DYNAMODB_MIN_MAGNITUDE:
+        number = Decimal(0)
+    return str(number)
+
+
+def _first_item_after(after_item: str) -> str:
+    """The least sort key bound ``b`` with: item > ``after_item`` iff item >= ``b``.
+
+    ``after`` may be any string, but stored items use only the key alphabet. Up to its first
+    character outside the alphabet, ``after_item`` is kept; that character is dropped when it
+    sorts below the whole alphabet and replaced by DEL (above it) when it sorts above, so the
+    bound is plain ASCII that DynamoDB accepts. Appending the alphabet's lowest character
+    turns "greater than" into the inclusive bound a ``BETWEEN`` needs.
+    """
+    for index, char in enumerate(after_item):
+        if char not in _ITEM_CHARS:
+            kept = after_item[:index]
+            if char > _LOWEST_ITEM_CHAR:
+                kept += min(char, _ABOVE_ITEM_CHARS)
+            return kept + _LOWEST_ITEM_CHAR
+    return after_item + _LOWEST_ITEM_CHAR

@@ -1,0 +1,144 @@
+"""Entry point ``dynamodb`` of the conformance kit (``pytest --backend=dynamodb``).
+
+Targets, by the ``dynamodb_endpoint`` option:
+
+* absent: moto in-process (``mock_aws``, started once per process and never reset, so a moto
+  server running in the same process keeps its tables). moto evaluates a condition and applies
+  the write in separate Python steps, so concurrent requests could interleave where DynamoDB
+  is atomic; every in-process backend therefore shares one single-thread pool.
+* ``http://host:port``: that endpoint (moto server, DynamoDB Local). The table is created when
+  missing if ``create_table=true``, which is the default for loopback endpoints (throwaway
+  engines) and never the default elsewhere. Loopback endpoints get dummy credentials when the
+  environment has none.
+* ``aws``: real DynamoDB with boto3's usual region and credential chain; ``table`` names an
+  existing table (see docs/backends/dynamodb.md for the command and the IAM policy).
+
+Two calls with the same namespace and options give two clients on the same items, which is
+what the kit's multi-client tests need (``capabilities.shared``).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pmcp_tasks.backend import Clock
+from reference_backends.dynamodb.backend import DynamoDbBackend, make_client
+from reference_backends.dynamodb.table import create_table as create_dynamodb_table
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+DEFAULT_TABLE = "pmcp-tasks-kit"
+DEFAULT_REGION = "us-east-1"  # for moto and local endpoints, where the region is a label
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass(frozen=True)
+class _Target:
+    client: DynamoDBClient
+    table: str
+    executor: Executor | None
+
+
+_targets: dict[tuple[str | None, str, str | None], _Target] = {}
+_targets_lock = threading.Lock()
+
+
+def kit_factory(
+    *,
+    namespace: str,
+    clock: Clock,
+    dynamodb_endpoint: str | None = None,
+    table: str | None = None,
+    region: str | None = None,
+    create_table: str | None = None,
+    **options: Any,
+) -> DynamoDbBackend:
+    """A backend on the target the options name (strings, from ``--backend-option``)."""
+    if options:
+        raise ValueError(f"unknown dynamodb backend options: {', '.join(sorted(options))}")
+    if create_table not in (None, "true", "false"):
+        raise ValueError(f"create_table must be 'true' or 'false', not {create_table!r}")
+    key = (dynamodb_endpoint, table or DEFAULT_TABLE, region)
+    with _targets_lock:
+        target = _targets.get(key)
+        if target is None:
+            target = _targets[key] = _open_target(
+                dynamodb_endpoint, table or DEFAULT_TABLE, region, create_table
+            )
+    return DynamoDbBackend(
+        target.table,
+        namespace=namespace,
+        clock=clock,
+        client=target.client,
+        executor=target.executor,
+    )
+
+
+def _open_target(
+    endpoint: str | None, table: str, region: str | None, create_table: str | None
+) -> _Target:
+    if endpoint is None:
+        _start_moto()
+        client = make_client(region_name=region or DEFAULT_REGION)
+        _ensure_table(client, table, create=create_table != "false")
+        return _Target(client, table, ThreadPoolExecutor(1, thread_name_prefix="pmcp-moto"))
+    if endpoint == "aws":
+        client = make_client(region_name=region)
+        _ensure_table(client, table, create=create_table == "true")
+        return _Target(client, table, None)
+    loopback = urlsplit(endpoint).hostname in _LOOPBACK
+    session = boto3.session.Session()
+    if loopback and session.get_credentials() is None:
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
+    client = make_client(
+        endpoint_url=endpoint, region_name=region or DEFAULT_REGION, session=session
+    )
+    create = create_table == "true" or (loopback and create_table is None)
+    _ensure_table(client, table, create=create)
+    return _Target(client, table, None)
+
+
+_moto_started = False
+
+
+def _start_moto() -> None:
+    """Start moto's in-process mock once; it stays on for the rest of the process."""
+    global _moto_started
+    if _moto_started:
+        return
+    try:
+        from moto import mock_aws
+    except ImportError as exc:
+        raise ImportError(
+            "the dynamodb kit target needs moto when no dynamodb_endpoint is given: "
+            "pip install 'pmcp-tasks[testing-dynamodb]'"
+        ) from exc
+    mock_aws().start(reset=False)
+    _moto_started = True
+
+
+def _ensure_table(client: DynamoDBClient, table: str, *, create: bool) -> None:
+    try:
+        client.describe_table(TableName=table)
+        return
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise ValueError(f"cannot reach DynamoDB table {table!r}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise ValueError(f"cannot reach DynamoDB table {table!r}: {exc}") from exc
+    if not create:
+        raise ValueError(
+            f"DynamoDB table {table!r} does not exist; create it (docs/backends/dynamodb.md) "
+            "or pass --backend-option create_table=true"
+        )
+    create_dynamodb_table(client, table)
