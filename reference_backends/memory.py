@@ -202,6 +202,20 @@ class InMemoryBackend:
     async def aclose(self) -> None:
         """Nothing to release: the records belong to the store, not to this view of it."""
 
+    async def kit_seed(
+        self, key: str, data: bytes, version: int, expires_at: float | None
+    ) -> None:
+        """Kit hook: store any version, so KV-VER-1 is testable next to 2**53 and 2**63-1."""
+        partition, item = split_key(check_key(key))
+        record = VersionedRecord(check_data(data), version, check_expires_at(expires_at))
+        with self._lock:
+            self._write(partition, item, record)
+
+    async def kit_drop_namespace(self) -> None:
+        """Kit hook: forget this namespace's records so that kit runs do not accumulate."""
+        with self._lock:
+            self._partitions.clear()
+
 
 def _next_version(key: str, version: int) -> int:
     if version >= MAX_VERSION:
