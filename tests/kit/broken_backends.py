@@ -1,0 +1,434 @@
+"""Deliberately broken backends: each one breaks exactly one clause of the contract.
+
+They are the kit's teeth: ``test_teeth.py`` runs the kit against each and expects it to fail
+on the clause named in ``BROKEN``. Each is the reference backend with one method changed,
+written the way a plausible bug would look, not as a caricature.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+
+from pmcp_tasks.backend import Clock, VersionedRecord, is_live
+from pmcp_tasks.errors import NotFound, VersionConflict
+from pmcp_tasks.keys import check_data, check_expires_at, check_key, check_page, check_prefix
+from pmcp_tasks.keys import split_key as split
+from reference_backends.memory import InMemoryBackend, MemoryStore
+
+_STORE = MemoryStore()
+
+
+class Seedable(InMemoryBackend):
+    """The reference backend (with its ``kit_seed`` hook) on this module's own store."""
+
+    def __init__(
+        self, *, namespace: str, clock: Clock, max_record_bytes: int | None = None
+    ) -> None:
+        super().__init__(
+            namespace=namespace, clock=clock, max_record_bytes=max_record_bytes, store=_STORE
+        )
+
+    def _raw(self, key: str) -> VersionedRecord | None:
+        partition, item = split(key)
+        part = self._partitions.get(partition)
+        return None if part is None else part.records.get(item)
+
+
+class CasReadAwaitWrite(Seedable):
+    """CAS as get, then an await (a network round trip), then an unconditional write."""
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        current = await self.get(key)
+        await anyio.lowlevel.checkpoint()
+        if current is None and expected_version != 0:
+            raise NotFound(key)
+        if current is not None and current.version != expected_version:
+            raise VersionConflict(key, expected_version, current.version)
+        partition, item = split(key)
+        with self._lock:
+            self._write(partition, item, VersionedRecord(data, expected_version + 1, expires_at))
+        return expected_version + 1
+
+
+class PutReadAwaitWrite(Seedable):
+    """put as get, await, write version + 1: two concurrent puts can get the same version."""
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        current = await self.get(key)
+        await anyio.lowlevel.checkpoint()
+        version = 1 if current is None else current.version + 1
+        await self.kit_seed(key, check_data(data), version, expires_at)
+        return version
+
+
+class GetShowsExpired(Seedable):
+    """get forgets the liveness check; every other method is right."""
+
+    async def get(self, key: str) -> VersionedRecord | None:
+        check_key(key)
+        with self._lock:
+            return self._raw(key)
+
+
+class ListShowsExpired(Seedable):
+    """list_by_prefix forgets the liveness check."""
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        future = _FrozenClock(float("-inf"))
+        saved, self._clock = self._clock, future
+        try:
+            return await super().list_by_prefix(prefix, after=after, limit=limit)
+        finally:
+            self._clock = saved
+
+
+@dataclass
+class _FrozenClock:
+    now: float
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class LimitBeforeExpiryFilter(Seedable):
+    """Fetches ``limit`` records, then drops the dead ones: short pages mid-listing."""
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        check_prefix(prefix)
+        check_page(after, limit)
+        with self._lock:
+            everything = [
+                (key, record)
+                for key, record in self._all()
+                if key.startswith(prefix) and (after is None or key > after)
+            ]
+        page = everything[:limit] if limit is not None else everything
+        now = self._clock()
+        return [(k, r) for k, r in page if is_live(r.expires_at, now)]
+
+    def _all(self) -> list[tuple[str, VersionedRecord]]:
+        return sorted(
+            (f"{partition}:{item}", record)
+            for partition, part in self._partitions.items()
+            for item, record in part.records.items()
+        )
+
+
+class PrefixNotBounded(LimitBeforeExpiryFilter):
+    """Lists every key that starts with the prefix minus its ':' (``a:`` also gets ``ab:1``)."""
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        partition, item_prefix = check_prefix(prefix)
+        check_page(after, limit)
+        now = self._clock()
+        with self._lock:
+            found = [
+                (key, record)
+                for key, record in self._all()
+                if key.startswith(partition)
+                and key.partition(":")[2].startswith(item_prefix)
+                and (after is None or key > after)
+                and is_live(record.expires_at, now)
+            ]
+        return found[:limit] if limit is not None else found
+
+
+class AfterInclusive(Seedable):
+    """Treats ``after`` as inclusive."""
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        if isinstance(after, str) and after:
+            after = after[:-1] + chr(ord(after[-1]) - 1) + "\U0010ffff"
+        return await super().list_by_prefix(prefix, after=after, limit=limit)
+
+
+class ListingUnsorted(Seedable):
+    """Returns records newest-first instead of by key."""
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        found = await super().list_by_prefix(prefix, after=after)
+        found.reverse()
+        return found[:limit] if limit is not None else found
+
+
+class Utf8Mangling(Seedable):
+    """Stores data as text, as a naive JSON or Lua layer would."""
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        text = check_data(data).decode("utf-8", errors="replace")
+        return await super().put(key, text.encode("utf-8"), expires_at=expires_at)
+
+
+class Truncating(Seedable):
+    """Declares a 1000-byte limit and silently truncates larger records."""
+
+    def __init__(self, *, namespace: str, clock: Clock) -> None:
+        super().__init__(namespace=namespace, clock=clock, max_record_bytes=1000)
+
+    def _check_size(self, key: str, data: bytes) -> None:
+        """Lets everything through; the writes below cut the data instead."""
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        return await super().put(key, check_data(data)[:1000], expires_at=expires_at)
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        return await super().put_if_version(
+            key, check_data(data)[:1000], expected_version, expires_at=expires_at
+        )
+
+
+class CapacityOffByOne(Seedable):
+    """Rejects a record of exactly ``max_record_bytes``."""
+
+    def __init__(self, *, namespace: str, clock: Clock) -> None:
+        super().__init__(namespace=namespace, clock=clock, max_record_bytes=1000)
+
+    def _check_size(self, key: str, data: bytes) -> None:
+        super()._check_size(key, data + b"!")
+
+
+class SharedNamespaces(Seedable):
+    """Ignores the namespace: every instance sees every namespace's records."""
+
+    def __init__(self, *, namespace: str, clock: Clock) -> None:
+        super().__init__(namespace="everyone", clock=clock)
+
+
+class ClockIgnored(Seedable):
+    """Decides expiry on the real clock instead of the injected one."""
+
+    def __init__(self, *, namespace: str, clock: Clock) -> None:
+        super().__init__(namespace=namespace, clock=time.time)
+
+
+class BoundaryOffByOne(Seedable):
+    """Counts a record as live at ``clock() == expires_at``."""
+
+    def __init__(self, *, namespace: str, clock: Clock) -> None:
+        super().__init__(namespace=namespace, clock=lambda: clock() - 1e-3)
+
+
+class NotFoundAsConflict(Seedable):
+    """Reports a CAS on an absent key as ``VersionConflict(actual=0)``."""
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        try:
+            return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
+        except NotFound:
+            raise VersionConflict(key, expected_version, 0) from None
+
+
+class WrongActual(Seedable):
+    """Reports the expected version as ``actual`` in a conflict."""
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        try:
+            return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
+        except VersionConflict as exc:
+            raise VersionConflict(key, expected_version, expected_version + 1) from exc
+
+
+class CreateOverwrites(Seedable):
+    """``expected_version=0`` overwrites an existing record instead of conflicting."""
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        if expected_version == 0:
+            return await self.put(key, data, expires_at=expires_at)
+        return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
+
+
+class ConflictStillWrites(Seedable):
+    """Writes the data, then raises the conflict it should have raised instead."""
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        current = await self.get(key)
+        if current is not None and current.version != expected_version:
+            await self.kit_seed(key, check_data(data), current.version, expires_at)
+        return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
+
+
+class DeleteTrueForExpired(Seedable):
+    """delete returns True whenever a record was stored, live or not."""
+
+    async def delete(self, key: str) -> bool:
+        check_key(key)
+        present = self._raw(key) is not None
+        await super().delete(key)
+        return present
+
+
+class CleanupMiscounts(Seedable):
+    """cleanup_expired reports the records it looked at, not the ones it removed."""
+
+    async def cleanup_expired(self) -> int:
+        with self._lock:
+            examined = sum(len(part.records) for part in self._partitions.values())
+        await super().cleanup_expired()
+        return examined
+
+
+class CleanupOnlyCounts(Seedable):
+    """cleanup_expired counts dead records but leaves them stored (they revive later)."""
+
+    async def cleanup_expired(self) -> int:
+        now = self._clock()
+        with self._lock:
+            return sum(
+                not is_live(record.expires_at, now)
+                for part in self._partitions.values()
+                for record in part.records.values()
+            )
+
+
+class ExpiryKeptOnPut(Seedable):
+    """A put without ``expires_at`` keeps the previous expiry."""
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        current = await self.get(key)
+        if expires_at is None and current is not None:
+            expires_at = current.expires_at
+        return await super().put(key, data, expires_at=expires_at)
+
+
+class CasIgnoresExpiry(Seedable):
+    """put_if_version compares against the stored record even after it expired."""
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        stored = self._raw(check_key(key))
+        if stored is not None and not is_live(stored.expires_at, self._clock()):
+            if stored.version != expected_version:
+                raise VersionConflict(key, expected_version, stored.version)
+            await self.kit_seed(key, check_data(data), expected_version + 1, expires_at)
+            return expected_version + 1
+        return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
+
+
+class FloatVersions(Seedable):
+    """Keeps versions as floats (as a Lua script would): exact only up to 2**53."""
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        current = await self.get(key)
+        version = await super().put(key, data, expires_at=expires_at)
+        if current is None:
+            return version
+        version = int(float(current.version) + 1.0)
+        await self.kit_seed(key, data, version, check_expires_at(expires_at))
+        return version
+
+
+class LooseKeys(Seedable):
+    """Skips key validation: any string is a key."""
+
+    async def get(self, key: str) -> VersionedRecord | None:
+        if not isinstance(key, str) or ":" not in key:
+            return None
+        partition, item = split(key)
+        with self._lock:
+            return self._live(self._partitions.get(partition), item, self._clock())
+
+
+class BoolVersionAccepted(Seedable):
+    """Accepts ``True``/``False`` as an expected version (they are ints to Python)."""
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        return await super().put_if_version(key, data, int(expected_version), expires_at=expires_at)
+
+
+class FakeShared(Seedable):
+    """Declares ``shared=True`` but every instance keeps its own private store."""
+
+    def __init__(self, *, namespace: str, clock: Clock) -> None:
+        InMemoryBackend.__init__(self, namespace=namespace, clock=clock, store=MemoryStore())
+
+
+class CapabilitiesLie(Seedable):
+    """Declares ``max_record_bytes`` as a string, as a config file would deliver it."""
+
+    def __init__(self, *, namespace: str, clock: Clock) -> None:
+        super().__init__(namespace=namespace, clock=clock)
+        self.capabilities = replace(self.capabilities, max_record_bytes="4096")  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Broken:
+    """A broken backend, the clause it breaks and the suite module that must catch it."""
+
+    cls: Callable[..., Any]
+    clause: str
+    area: str
+
+
+BROKEN: dict[str, Broken] = {
+    "cas_read_await_write": Broken(CasReadAwaitWrite, "KV-CAS-5", "cas"),
+    "put_read_await_write": Broken(PutReadAwaitWrite, "KV-PUT-2", "get_put"),
+    "get_shows_expired": Broken(GetShowsExpired, "KV-LIVE-2", "expiry"),
+    "list_shows_expired": Broken(ListShowsExpired, "KV-LIVE-2", "expiry"),
+    "limit_before_expiry_filter": Broken(LimitBeforeExpiryFilter, "KV-LIST-5", "listing"),
+    "prefix_not_bounded": Broken(PrefixNotBounded, "KV-LIST-2", "listing"),
+    "after_inclusive": Broken(AfterInclusive, "KV-LIST-4", "listing"),
+    "listing_unsorted": Broken(ListingUnsorted, "KV-LIST-3", "listing"),
+    "utf8_mangling": Broken(Utf8Mangling, "KV-DATA-1", "data"),
+    "truncating": Broken(Truncating, "KV-SIZE-1", "sizes"),
+    "capacity_off_by_one": Broken(CapacityOffByOne, "KV-SIZE-2", "sizes"),
+    "shared_namespaces": Broken(SharedNamespaces, "KV-ISO-1", "isolation"),
+    "clock_ignored": Broken(ClockIgnored, "KV-LIVE-3", "expiry"),
+    "boundary_off_by_one": Broken(BoundaryOffByOne, "KV-LIVE-1", "expiry"),
+    "not_found_as_conflict": Broken(NotFoundAsConflict, "KV-CAS-2", "cas"),
+    "wrong_actual": Broken(WrongActual, "KV-CAS-3", "cas"),
+    "create_overwrites": Broken(CreateOverwrites, "KV-CAS-1", "cas"),
+    "conflict_still_writes": Broken(ConflictStillWrites, "KV-CAS-3", "cas"),
+    "delete_true_for_expired": Broken(DeleteTrueForExpired, "KV-DEL-1", "expiry"),
+    "cleanup_miscounts": Broken(CleanupMiscounts, "KV-CLEAN-1", "expiry"),
+    "cleanup_only_counts": Broken(CleanupOnlyCounts, "KV-CLEAN-2", "expiry"),
+    "expiry_kept_on_put": Broken(ExpiryKeptOnPut, "KV-LIVE-4", "expiry"),
+    "cas_ignores_expiry": Broken(CasIgnoresExpiry, "KV-LIVE-2", "expiry"),
+    "float_versions": Broken(FloatVersions, "KV-VER-1", "data"),
+    "loose_keys": Broken(LooseKeys, "KV-KEY-1", "keys"),
+    "bool_version_accepted": Broken(BoolVersionAccepted, "KV-ARG-2", "keys"),
+    "fake_shared": Broken(FakeShared, "KV-SHARED-1", "shared"),
+    "capabilities_lie": Broken(CapabilitiesLie, "KV-CAP-1", "capabilities"),
+}
+
+
+def _factory(cls: Callable[..., Any]) -> Callable[..., Any]:
+    def factory(*, namespace: str, clock: Clock) -> Any:
+        return cls(namespace=namespace, clock=clock)
+
+    factory.__doc__ = cls.__doc__
+    return factory
+
+
+# ``--backend broken_backends:<name>`` resolves these module attributes.
+globals().update({name: _factory(broken.cls) for name, broken in BROKEN.items()})

@@ -1,0 +1,69 @@
+"""The kit's teeth: it fails every deliberately broken backend, on the clause it breaks.
+
+Each broken backend runs against the suite module of its area only (in-process, through
+pytester) so that the whole zoo stays fast; the memory backend runs against all of it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from broken_backends import BROKEN
+
+from conformance.clauses import CLAUSES
+from conformance.plugin import SUITE_DIR
+
+pytest_plugins = ["pytester"]
+
+HERE = Path(__file__).parent
+
+
+def run_kit(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
+    pytester.syspathinsert(HERE)
+    report = pytester.path / "kit-report.json"
+    result = pytester.runpytest("--conformance-report", str(report), "-p", "no:randomly", *args)
+    return result, json.loads(report.read_text())
+
+
+def test_there_are_at_least_twenty_broken_backends() -> None:
+    assert len(BROKEN) >= 20
+    assert {broken.clause for broken in BROKEN.values()} <= set(CLAUSES)
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_kit_fails_the_broken_backend_on_its_clause(pytester: pytest.Pytester, name: str) -> None:
+    broken = BROKEN[name]
+    backend = f"broken_backends:{name}"
+    result, report = run_kit(
+        pytester, "--backend", backend, str(SUITE_DIR / f"test_{broken.area}.py")
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    status = report["clauses"][broken.clause]["results"][backend]
+    assert status["status"] == "failed", (name, status)
+    # The failure itself names the clause (a section under the traceback, and the crash
+    # message's prefix), and the end-of-run summary repeats it.
+    result.stdout.fnmatch_lines(["*- contract clause broken -*", f"{broken.clause}: *"])
+    result.stdout.fnmatch_lines([f"*BROKEN {broken.clause}: *"])
+    reasons = [
+        test["reason"]
+        for test in report["tests"]
+        if test["outcome"] == "failed" and broken.clause in test["clauses"]
+    ]
+    assert any(reason.startswith("[") and broken.clause in reason for reason in reasons), reasons
+
+
+def test_memory_backend_passes_the_whole_kit(pytester: pytest.Pytester) -> None:
+    result, report = run_kit(
+        pytester, "--backend", "memory", "--backend-option", "max_record_bytes=2097152"
+    )
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert set(result.parseoutcomes()) == {"passed"}, "memory failed or skipped something"
+    statuses = {
+        cid: entry["results"]["memory"]["status"] for cid, entry in report["clauses"].items()
+    }
+    assert "failed" not in statuses.values()
+    assert [cid for cid, status in statuses.items() if status == "skipped"] == []
+    result.stdout.fnmatch_lines(["*pmcp-tasks conformance summary*", "backend memory: *"])
