@@ -134,7 +134,10 @@ def load_factory(name: str) -> Callable[..., Any]:
     except ImportError as exc:
         extras = tuple(ep.extras)
         distribution = _distribution_name(ep)
-        if not all(_extra_installed(distribution, extra) for extra in extras):
+        if extras and (
+            distribution is None
+            or not all(_extra_installed(distribution, extra) for extra in extras)
+        ):
             info = BackendInfo(name, ep.value, extras, distribution, installed=False)
             raise pytest.UsageError(
                 f"backend {name!r} needs the {','.join(extras)!r} extra: {_install_hint(info)} "
