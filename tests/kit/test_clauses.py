@@ -1,0 +1,33 @@
+"""The clause table in conformance/clauses.py says exactly what docs/contract.md says."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from conformance.clauses import CLAUSES
+from conformance.contract import BackendContract
+
+CONTRACT_MD = Path(__file__).resolve().parents[2] / "docs" / "contract.md"
+ROW = re.compile(r"^\| (KV-[A-Z]+-\d+) \| (.*) \|$", re.MULTILINE)
+
+
+def test_clause_table_mirrors_the_contract_document() -> None:
+    documented = dict(ROW.findall(CONTRACT_MD.read_text(encoding="utf-8")))
+    kit = {clause.id: clause.rule for clause in CLAUSES.values() if clause.id.startswith("KV-")}
+    assert list(kit) == list(documented), "clause IDs or their order differ"
+    for clause_id, rule in documented.items():
+        assert kit[clause_id] == rule, clause_id
+
+
+def test_every_cited_clause_exists_and_every_test_cites_one() -> None:
+    uncited = []
+    for name in dir(BackendContract):
+        if not name.startswith("test_"):
+            continue
+        marks = getattr(getattr(BackendContract, name), "pytestmark", [])
+        cited = [arg for mark in marks if mark.name == "clause" for arg in mark.args]
+        if not cited:
+            uncited.append(name)
+        assert set(cited) <= set(CLAUSES), (name, cited)
+    assert not uncited, f"kit tests without a clause marker: {uncited}"
