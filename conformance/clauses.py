@@ -1,7 +1,8 @@
 """The contract's clauses as data, so that every kit failure can name its rule in words.
 
-The table mirrors ``docs/contract.md`` word for word (``tests/kit/test_clauses.py`` keeps the two
-in step). ``area`` groups clauses for the end-of-run summary; it is also the name of the module
+The ``KV-*`` table mirrors ``docs/contract.md`` word for word (``tests/kit/test_clauses.py``
+keeps the two in step); the ``DOM-*`` clauses state the domain rules the kit checks on top of a
+backend. ``area`` groups clauses for the end-of-run summary; it is also the name of the module
 in :mod:`conformance.contract` that holds most of the clause's tests.
 """
 
@@ -313,7 +314,51 @@ CONTRACT_CLAUSES: tuple[Clause, ...] = (
     ),
 )
 
-CLAUSES: dict[str, Clause] = {clause.id: clause for clause in CONTRACT_CLAUSES}
+DOMAIN_CLAUSES: tuple[Clause, ...] = (
+    Clause(
+        "DOM-LIFE-1",
+        "domain",
+        "Task statuses follow MCP 2025-11-25: `working` -> `input_required|completed|failed|"
+        "cancelled`, `input_required` -> `working|completed|failed|cancelled`; terminal states "
+        "are final and self-transitions are rejected with `InvalidTransition`.",
+    ),
+    Clause(
+        "DOM-OWNER-1",
+        "domain",
+        "Another owner's task answers exactly like a missing one (`TaskNotFound`, same message), "
+        "for reads and writes; owners such as `a` and `a:b` never see each other's tasks.",
+    ),
+    Clause(
+        "DOM-VAR-1",
+        "domain",
+        "`set_variables` merges into the stored map, a `None` value deletes that name, and "
+        "concurrent `set_variables` calls lose no update.",
+    ),
+    Clause(
+        "DOM-TTL-1",
+        "domain",
+        "A task lives for its TTL on the store's clock and is then not found by any method; a "
+        "TTL over `max_ttl` raises `TtlTooLarge` (never clamped).",
+    ),
+    Clause(
+        "DOM-PAGE-1",
+        "domain",
+        "Listing is oldest-first; paging with the returned cursor visits every live task once, "
+        "also while tasks are being created; a cursor the store did not hand out (or another "
+        "owner's) raises `InvalidCursor`.",
+    ),
+    Clause(
+        "DOM-CAP-1",
+        "domain",
+        "An owner never holds more than `max_tasks_per_owner` live tasks, even under concurrent "
+        "creates (`TaskLimitExceeded`); other owners are not affected.",
+    ),
+)
+"""Rules of ``GenericTaskStore`` (DESIGN.md, "The domain") that the kit checks on top of the
+backend under test: a backend can keep every KV clause and still break these through
+behaviour the domain relies on (CAS under contention, listing order, expiry)."""
+
+CLAUSES: dict[str, Clause] = {clause.id: clause for clause in CONTRACT_CLAUSES + DOMAIN_CLAUSES}
 
 
 def describe(clause_id: str) -> str:

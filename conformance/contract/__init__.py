@@ -21,6 +21,7 @@ from conformance.contract.capabilities import CapabilitiesContract
 from conformance.contract.cas import CasContract
 from conformance.contract.data import DataContract
 from conformance.contract.delete import DeleteContract
+from conformance.contract.domain import DomainContract
 from conformance.contract.expiry import ExpiryContract
 from conformance.contract.get_put import GetPutContract
 from conformance.contract.isolation import IsolationContract
@@ -43,6 +44,7 @@ AREA_CONTRACTS: dict[str, type] = {
     "isolation": IsolationContract,
     "shared": SharedContract,
     "capabilities": CapabilitiesContract,
+    "domain": DomainContract,
     "stateful": StatefulContract,
     "races": RaceContract,
 }
@@ -61,6 +63,7 @@ class BackendContract(
     IsolationContract,
     SharedContract,
     CapabilitiesContract,
+    DomainContract,
     StatefulContract,
     RaceContract,
     ContractFixtures,
