@@ -30,7 +30,6 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pmcp_tasks.backend import MAX_VERSION, BackendCapabilities, Clock, VersionedRecord, is_live
@@ -69,11 +68,16 @@ _SCRIPTS = {name: _load_script(name) for name in ("write", "delete", "list", "cl
 
 @contextmanager
 def _wrapped(operation: str, key: str) -> Iterator[None]:
-    """Turn every redis-py exception into a BackendError that keeps it as ``__cause__``."""
+    """Turn whatever a client call raises into a BackendError that keeps it as ``__cause__``.
+
+    Not only ``RedisError``: client internals can fail with other exceptions (an
+    ``AttributeError`` from a connection torn down under a racing task, an ``OSError``), and
+    only ``StorageError`` may leave a backend (KV-ERR-1). Only client calls run in here.
+    """
     try:
         yield
-    except RedisError as exc:
-        raise BackendError(f"redis {operation} of {key!r} failed: {exc}") from exc
+    except Exception as exc:
+        raise BackendError(f"redis {operation} of {key!r} failed: {exc!r}") from exc
 
 
 class RedisBackend:
@@ -141,6 +145,9 @@ class RedisBackend:
         self._clock = clock
         self._expiry_grace = expiry_grace
         self._closed = False
+        self._uninitialised_cluster = (
+            self._client if isinstance(self._client, RedisCluster) else None
+        )
         self._scripts = {
             name: self._client.register_script(text) for name, text in _SCRIPTS.items()
         }
@@ -180,8 +187,22 @@ class RedisBackend:
         """The injected clock's reading, as the exact repr that scripts parse with strtod."""
         return repr(float(self._clock()))
 
+    async def _ready(self) -> RedisClient:
+        """The client, after a cluster client has learnt the topology.
+
+        redis-py 8.1's asyncio ``RedisCluster`` can hand a half-connected connection to one of
+        several tasks that race its lazy first initialisation (the kit's KV-CONC-1 test hit
+        it); initialising before the first command, which concurrent callers may all await,
+        avoids that race.
+        """
+        if self._uninitialised_cluster is not None:
+            await self._uninitialised_cluster.initialize()
+            self._uninitialised_cluster = None
+        return self._client
+
     async def _script(self, name: str, key: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         with _wrapped(name, key):
+            await self._ready()
             return await self._scripts[name](keys=keys, args=args)
 
     # -- contract ----------------------------------------------------------------------------
@@ -191,7 +212,8 @@ class RedisBackend:
         record_key = self._keys(partition, item)[0]
         now = self._clock()
         with _wrapped("get", key):
-            data, version, expires_at = await self._client.hmget(
+            client = await self._ready()
+            data, version, expires_at = await client.hmget(
                 record_key, ["data", "version", "expires_at"]
             )
         if data is None and version is None and expires_at is None:
@@ -297,11 +319,10 @@ class RedisBackend:
         pattern = f"{self._namespace}:{{*}}:x"
         removed = 0
         with _wrapped("cleanup_expired", pattern):
+            client = await self._ready()
             expiry_keys = {
                 key
-                async for key in self._client.scan_iter(
-                    match=pattern, count=_SCAN_COUNT, _type="zset"
-                )
+                async for key in client.scan_iter(match=pattern, count=_SCAN_COUNT, _type="zset")
             }
         for expiry_key in sorted(expiry_keys):
             base = expiry_key.decode()[: -len("x")]
@@ -326,9 +347,10 @@ class RedisBackend:
         """Remove every key of this namespace, so that a kit run leaves the server as it was."""
         pattern = f"{self._namespace}:{{*"
         with _wrapped("drop", pattern):
-            keys = [key async for key in self._client.scan_iter(match=pattern, count=_SCAN_COUNT)]
+            client = await self._ready()
+            keys = [key async for key in client.scan_iter(match=pattern, count=_SCAN_COUNT)]
             for start in range(0, len(keys), _SCAN_COUNT):
-                await self._client.unlink(*keys[start : start + _SCAN_COUNT])
+                await client.unlink(*keys[start : start + _SCAN_COUNT])
 
     async def kit_seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
         """Store ``version`` verbatim, so the kit can test versions near 2**53 and 2**63-1."""

@@ -283,6 +283,18 @@ async def test_redis_errors_are_wrapped_with_their_cause(
     await closed_port.aclose()
 
 
+async def test_any_client_failure_is_wrapped(
+    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def torn_down(*args: Any, **kwargs: Any) -> Any:
+        raise AttributeError("'NoneType' object has no attribute 'writelines'")
+
+    monkeypatch.setattr(Redis, "hmget", torn_down)
+    with pytest.raises(BackendError, match="'p:k'") as failed:
+        await backend.get("p:k")
+    assert isinstance(failed.value.__cause__, AttributeError)
+
+
 def test_arguments_that_would_break_the_layout_are_refused(redis_url: str) -> None:
     for bad in ["", "ns{x}", "ns*", "a b", "ns?"]:
         with pytest.raises(ValueError, match="namespace"):
