@@ -117,15 +117,21 @@ class DynamoDbBackend:
         self._clock = clock
         self._ttl_grace = ttl_grace
         self._owns_client = client is None
-        self._client = client if client is not None else make_client(
-            endpoint_url=endpoint_url,
-            region_name=region_name,
-            max_concurrency=max_concurrency,
-            max_attempts=max_attempts,
+        self._client = (
+            client
+            if client is not None
+            else make_client(
+                endpoint_url=endpoint_url,
+                region_name=region_name,
+                max_concurrency=max_concurrency,
+                max_attempts=max_attempts,
+            )
         )
         self._owns_executor = executor is None
-        self._executor = executor if executor is not None else ThreadPoolExecutor(
-            max_workers=max_concurrency, thread_name_prefix="pmcp-dynamodb"
+        self._executor = (
+            executor
+            if executor is not None
+            else ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="pmcp-dynamodb")
         )
         self._closed = False
         self.capabilities = BackendCapabilities(
@@ -377,13 +383,9 @@ class DynamoDbBackend:
         """Delete every item of this namespace, so kit runs leave a shared table clean."""
         values = {":ns": {"S": self._pk_prefix}}
         async for keys in self._scan(f"begins_with(#{PK}, :ns)", values):
-            await asyncio.gather(
-                *(self._run(self._client.delete_item, Key=key) for key in keys)
-            )
+            await asyncio.gather(*(self._run(self._client.delete_item, Key=key) for key in keys))
 
-    async def kit_seed(
-        self, key: str, data: bytes, version: int, expires_at: float | None
-    ) -> None:
+    async def kit_seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
         """Store a record with an arbitrary version (e.g. near 2**63-1) in one ``PutItem``."""
         partition, item = split_key(check_key(key))
         data, expires_at = check_data(data), check_expires_at(expires_at)

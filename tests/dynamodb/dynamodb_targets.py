@@ -1,0 +1,102 @@
+"""Targets and probes shared by the DynamoDB tests (imported by conftest and test modules)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from conformance.harness import ManualClock, fresh_namespace
+from reference_backends.dynamodb import DynamoDbBackend
+from reference_backends.dynamodb.backend import make_client
+from reference_backends.dynamodb.kit import DEFAULT_REGION, DEFAULT_TABLE
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class OneRequestAtATime:
+    """WSGI middleware that gives moto's server DynamoDB's per-item atomicity."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+        self.requests = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with self._lock:
+            self.requests += 1
+            return list(self._app(environ, start_response))
+
+
+@dataclass
+class MotoHttp:
+    url: str
+    app: OneRequestAtATime
+
+
+def dummy_session() -> boto3.session.Session:
+    """moto accepts any credentials; these keep the tests independent of the environment."""
+    return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+_SERIAL = ThreadPoolExecutor(1, thread_name_prefix="pmcp-moto-tests")
+
+
+@dataclass
+class Target:
+    """One way of reaching DynamoDB, and how to open a backend on it with a fresh client."""
+
+    name: str
+    endpoint_url: str | None
+    serial: bool
+    clients: list[Any] = field(default_factory=list)
+
+    def client(self) -> DynamoDBClient:
+        made = make_client(
+            endpoint_url=self.endpoint_url, region_name=DEFAULT_REGION, session=dummy_session()
+        )
+        self.clients.append(made)
+        return made
+
+    def backend(
+        self,
+        *,
+        namespace: str | None = None,
+        clock: ManualClock | None = None,
+        client: DynamoDBClient | None = None,
+        table: str = DEFAULT_TABLE,
+        **options: Any,
+    ) -> DynamoDbBackend:
+        return DynamoDbBackend(
+            table,
+            namespace=namespace or fresh_namespace("dyn"),
+            clock=clock or ManualClock(),
+            client=client or self.client(),
+            executor=_SERIAL if self.serial else None,
+            **options,
+        )
+
+
+class RequestLog:
+    """DynamoDB operations sent by one client, counted per HTTP attempt (retries included)."""
+
+    def __init__(self, client: DynamoDBClient) -> None:
+        self.sent: Counter[str] = Counter()
+        self.threads: set[str] = set()
+        client.meta.events.register_first("before-send.dynamodb", self._count)
+
+    def _count(self, event_name: str, **_: Any) -> None:
+        self.sent[event_name.rsplit(".", 1)[-1]] += 1
+        self.threads.add(threading.current_thread().name)
+
+    def take(self) -> dict[str, int]:
+        """What was sent since the last call."""
+        out = dict(self.sent)
+        self.sent.clear()
+        return out
