@@ -313,12 +313,13 @@ def judge(run: RaceRun, clients: int, budget: float = CHECK_BUDGET) -> str | Non
     ``"unknown"`` (the checker ran out of budget) is reported through Hypothesis: the example
     is rejected and counted, and a run where that happens too often fails its health check.
     """
-    failure = check_invariants(run)
-    if failure is not None:
-        return failure
+    broken_rule = check_invariants(run)
     result = check_history(run.ops, budget=budget)
     if result.status == "violation":
-        return violation_message(result, run, clients)
+        window = violation_message(result, run, clients)
+        return window if broken_rule is None else f"{broken_rule}\n\n{window}"
+    if broken_rule is not None:
+        return broken_rule
     if result.status == "unknown":
         event("linearizability check ran out of budget")
         reject()
