@@ -124,7 +124,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "failures name the clause and its rule",
     )
     config.addinivalue_line(
-        "markers", "conformance: a test of the pmcp-tasks StorageBackend conformance kit"
+        "markers",
+        "conformance: a test of the pmcp-tasks conformance kit (added to every clause-tagged test)",
     )
     config.pluginmanager.register(_Reporting(config), "pmcp_tasks_conformance_reporting")
     names: list[str] = config.option.taskstore_backend or []
@@ -194,6 +195,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         clauses = clause_ids(item)
         if clauses:
+            item.add_marker("conformance")
             item.user_properties.extend(
                 [
                     (PROP_CLAUSES, ",".join(clauses)),
