@@ -268,7 +268,7 @@ def check_invariants(run: RaceRun) -> str | None:
         for version, sharing in by_version.items():
             if len(sharing) > 1:
                 return _failure(
-                    "KV-PUT-2" if any(op.kind == "put" for op in sharing) else "KV-CAS-5",
+                    _blame(max(sharing, key=lambda op: op.complete or 0)),
                     f"{len(sharing)} concurrent writes of {key!r} all returned version {version}",
                     sharing,
                 )
@@ -292,11 +292,15 @@ def check_invariants(run: RaceRun) -> str | None:
     return None
 
 
+def _blame(op: Op) -> str:
+    """The clause of the call that returned last: it should have seen the others' writes."""
+    return "KV-PUT-2" if op.kind == "put" else "KV-CAS-5"
+
+
 def violation_message(result: CheckResult, run: RaceRun, clients: int) -> str:
     window = result.window
     assert window is not None
-    writes = [op for op in window.ops if not op.read_only]
-    clause = "KV-PUT-2" if writes and all(op.kind == "put" for op in writes) else "KV-CAS-5"
+    clause = _blame(window.culprit)
     total = sum(1 for op in run.ops if op.key == window.key)
     shared = f"\n{describe('KV-SHARED-1')}" if clients > 1 else ""
     return (

@@ -1,0 +1,69 @@
+"""Race fuzzing passes the reference backend and catches racy backends, every time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from hypothesis import seed
+
+from conformance.contract.races import ALL_KINDS, RaceContract, race_property
+from reference_backends.memory import InMemoryBackend, kit_factory
+
+from . import broken
+from .broken import factory_for
+
+UseProfile = Callable[[str], None]
+RACE_TESTS = [name for name in dir(RaceContract) if name.startswith("test_")]
+
+
+@pytest.mark.parametrize("test_name", RACE_TESTS)
+def test_memory_backend_passes(test_name: str, use_profile: UseProfile) -> None:
+    use_profile("ci")
+    getattr(RaceContract(), test_name)(kit_factory)
+
+
+@pytest.mark.parametrize("test_name", RACE_TESTS)
+def test_unknown_outcomes_are_not_reported_as_violations(
+    test_name: str, use_profile: UseProfile
+) -> None:
+    """A backend that loses replies (BackendError after or before writing) is still correct."""
+    use_profile("ci")
+    getattr(RaceContract(), test_name)(factory_for(broken.LosesReplies))
+
+
+@pytest.mark.parametrize(
+    ("backend", "test_name", "clause"),
+    [
+        (broken.NonAtomicCas, "test_races_are_linearizable", "KV-CAS-5"),
+        (broken.NonAtomicCas, "test_cas_races_have_one_winner_per_version", "KV-CAS-5"),
+        (broken.NonAtomicCas, "test_races_across_two_clients_are_linearizable", "KV-CAS-5"),
+        (broken.RacyPut, "test_races_are_linearizable", "KV-PUT-2"),
+        (broken.RacyPut, "test_racing_puts_hand_out_distinct_versions", "KV-PUT-2"),
+        (broken.RacyPut, "test_races_across_two_clients_are_linearizable", "KV-PUT-2"),
+    ],
+    ids=lambda value: value.__name__ if isinstance(value, type) else None,
+)
+def test_racy_backend_is_caught_by_the_ci_run(
+    backend: type[InMemoryBackend], test_name: str, clause: str, use_profile: UseProfile
+) -> None:
+    use_profile("ci")
+    with pytest.raises(AssertionError) as caught:
+        getattr(RaceContract(), test_name)(factory_for(backend))
+    message = str(caught.value)
+    assert message.startswith(f"{clause}: "), message
+    assert "Smallest window that proves it (2 of" in message, message
+    assert message.count("<- first result no order explains") == 1
+    notes = "\n".join(getattr(caught.value, "__notes__", []))
+    assert "schedule=Schedule(" in notes  # Hypothesis' shrunk schedule
+
+
+@pytest.mark.parametrize("backend", [broken.NonAtomicCas, broken.RacyPut], ids=lambda b: b.__name__)
+@pytest.mark.parametrize("run_seed", [1, 2, 3])
+def test_racy_backend_is_caught_with_any_seed(
+    backend: type[InMemoryBackend], run_seed: int, use_profile: UseProfile
+) -> None:
+    """The default (``dev``) budget finds both race bugs whatever the seed."""
+    use_profile("kit-races-dev-seeded")
+    with pytest.raises(AssertionError, match=r"^KV-(CAS-5|PUT-2): "):
+        seed(run_seed)(race_property(factory_for(backend), ALL_KINDS))()

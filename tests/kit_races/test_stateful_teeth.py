@@ -1,0 +1,64 @@
+"""The state machine passes the reference backend and catches backends broken on sequences."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from conformance.contract.stateful import StatefulContract
+from reference_backends.memory import InMemoryBackend, kit_factory
+
+from . import broken
+from .broken import factory_for
+
+UseProfile = Callable[[str], None]
+
+
+def test_memory_backend_matches_the_model(use_profile: UseProfile) -> None:
+    use_profile("ci")
+    StatefulContract().test_backend_matches_model(kit_factory)
+
+
+@pytest.mark.parametrize(
+    ("backend", "clauses"),
+    [
+        (broken.ExpiryOffByOne, {"KV-LIVE-1"}),
+        (broken.AfterInclusive, {"KV-LIST-4", "KV-LIST-5"}),
+        (broken.LimitBeforeExpiry, {"KV-LIST-5"}),
+        (broken.CleanupHidesRecords, {"KV-CLEAN-2"}),
+        (broken.ConflictReportsExpected, {"KV-CAS-1", "KV-CAS-3"}),
+        (broken.VersionSurvivesExpiry, {"KV-LIVE-2"}),
+        (broken.CasKeepsExpiry, {"KV-LIVE-2", "KV-LIVE-4"}),
+        (broken.DeleteCountsExpired, {"KV-LIVE-2"}),
+    ],
+    ids=lambda value: value.__name__ if isinstance(value, type) else None,
+)
+def test_broken_backend_is_caught_and_the_clause_named(
+    backend: type[InMemoryBackend], clauses: set[str], use_profile: UseProfile
+) -> None:
+    """Found by the derandomized ``ci`` run (shrinking off: detection is what is tested here)."""
+    use_profile("kit-races-ci-no-shrink")
+    with pytest.raises(AssertionError) as caught:
+        StatefulContract().test_backend_matches_model(factory_for(backend))
+    named = str(caught.value).split(":", 1)[0]
+    assert named in clauses, str(caught.value)
+
+
+def test_failure_shows_the_shrunk_steps_and_the_clause(use_profile: UseProfile) -> None:
+    use_profile("ci")
+    with pytest.raises(AssertionError) as caught:
+        StatefulContract().test_backend_matches_model(factory_for(broken.ExpiryOffByOne))
+    message = str(caught.value)
+    assert message.startswith("KV-LIVE-1: backend and model differ after get('p:")
+    assert "A record is live iff" in message  # the rule, in words
+    steps = "\n".join(getattr(caught.value, "__notes__", []))
+    assert "state = BackendStateMachine()" in steps
+    calls = [line for line in steps.splitlines() if line.startswith(("state.", "keys_"))]
+    assert 2 <= len(calls) <= 8, steps  # put, advance to the boundary, (invariants, teardown)
+
+
+def test_sequences_alone_cannot_see_a_non_atomic_cas(use_profile: UseProfile) -> None:
+    """Why the race fuzzing exists: one caller at a time never interleaves."""
+    use_profile("ci")
+    StatefulContract().test_backend_matches_model(factory_for(broken.NonAtomicCas))
