@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -84,10 +84,11 @@ class RedisBackend:
     """A :class:`~pmcp_tasks.StorageBackend` on Redis, through redis-py's asyncio client.
 
     ``client_or_url`` is a ``redis://`` / ``rediss://`` / ``unix://`` URL (the backend then owns
-    the client: socket timeouts and bounded, jittered retries on connection errors come from the
-    keyword arguments, and ``aclose`` closes it) or an existing ``redis.asyncio.Redis`` or
-    ``RedisCluster`` created with ``decode_responses=False`` (its owner configures it and closes
-    it, unless ``close_client=True``). ``namespace`` prefixes every key. ``expiry_grace`` is how
+    the client on a blocking pool of ``max_connections``: socket timeouts and bounded, jittered
+    retries on connection errors come from the keyword arguments, and ``aclose`` closes it) or
+    an existing ``redis.asyncio.Redis`` or ``RedisCluster`` created with
+    ``decode_responses=False`` (its owner configures it and closes it, unless
+    ``close_client=True``). ``namespace`` prefixes every key. ``expiry_grace`` is how
     long after a record's ``expires_at`` Redis may reclaim it by itself; ``None`` leaves all
     reclaiming to ``cleanup_expired``.
     """
@@ -103,6 +104,7 @@ class RedisBackend:
         socket_timeout: float = 5.0,
         socket_connect_timeout: float = 5.0,
         retries: int = 3,
+        max_connections: int = 100,
         retry_backoff_base: float = 0.05,
         retry_backoff_cap: float = 1.0,
         close_client: bool | None = None,
@@ -117,10 +119,17 @@ class RedisBackend:
             )
         if retries < 0:
             raise ValueError(f"retries must be >= 0, not {retries}")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, not {max_connections}")
         self._client: RedisClient
         if isinstance(client_or_url, str):
-            self._client = Redis.from_url(
+            # A blocking pool makes a burst of concurrent calls queue for a connection instead
+            # of failing with "Too many connections" (redis-py's default pool refuses the
+            # 101st concurrent caller); the wait is bounded by the socket timeout.
+            pool = BlockingConnectionPool.from_url(
                 client_or_url,
+                max_connections=max_connections,
+                timeout=socket_timeout,
                 socket_timeout=socket_timeout,
                 socket_connect_timeout=socket_connect_timeout,
                 retry=Retry(
@@ -129,6 +138,7 @@ class RedisBackend:
                 ),
                 retry_on_error=[RedisConnectionError, RedisTimeoutError],
             )
+            self._client = Redis.from_pool(pool)
             owned = True
         elif isinstance(client_or_url, (Redis, RedisCluster)):
             if client_or_url.get_connection_kwargs().get("decode_responses"):

@@ -27,6 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from conformance.harness import ManualClock
 from pmcp_tasks.backend import MAX_VERSION
 from pmcp_tasks.errors import BackendError, CapacityExceeded, VersionConflict
+from pmcp_tasks.store import GenericTaskStore
 from reference_backends.redis import RedisBackend, kit_factory
 
 pytestmark = pytest.mark.anyio
@@ -194,6 +195,24 @@ async def test_backend_works_again_after_a_server_restart(
         assert [key for key, _ in await backend.list_by_prefix("p:")] == ["p:k"]
         assert await backend.delete("p:k") is True
     finally:
+        await backend.aclose()
+
+
+async def test_a_burst_beyond_the_pool_size_queues_instead_of_failing(
+    redis_url: str, namespace: str
+) -> None:
+    """200 concurrent store calls through 10 connections: every one completes, none is lost."""
+    backend = RedisBackend(redis_url, namespace=namespace, clock=ManualClock(), max_connections=10)
+    store = GenericTaskStore(backend)
+    try:
+        task = await store.create("alice")
+        async with anyio.create_task_group() as group:
+            for i in range(200):
+                group.start_soon(store.set_variables, "alice", task.task_id, {f"k{i}": i})
+        stored = (await store.get("alice", task.task_id)).variables
+        assert stored == {f"k{i}": i for i in range(200)}
+    finally:
+        await backend.kit_drop_namespace()
         await backend.aclose()
 
 
