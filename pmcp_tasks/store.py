@@ -27,6 +27,7 @@ from pmcp_tasks.backend import Clock, StorageBackend, VersionedRecord, is_live
 from pmcp_tasks.config import StoreConfig
 from pmcp_tasks.cursor import decode_cursor, encode_cursor
 from pmcp_tasks.errors import (
+    BackendError,
     ConcurrentModification,
     InvalidTransition,
     NotFound,
@@ -60,6 +61,9 @@ so no task id can address it; listings skip it."""
 
 RESERVATION_GRACE = 60.0
 """Seconds after which a quota slot whose task was never written may be reclaimed."""
+
+WRITE_ATTEMPTS = 3
+"""Sends of one write whose reply was lost while the key stayed unchanged (see ``_cas``)."""
 
 _QUOTA_ENTRY_BYTES = 96  # generous size of one quota entry in canonical JSON
 
@@ -206,9 +210,10 @@ class GenericTaskStore:
         if config.max_tasks_per_owner is not None:
             await self._reserve(owner, task_id, record.expires_at, config.max_tasks_per_owner)
         try:
-            await self.backend.put_if_version(
-                task_key(owner, task_id), data, 0, expires_at=record.expires_at
-            )
+            await self._cas(task_key(owner, task_id), data, 0, record.expires_at)
+        except _OutcomeUnknown as exc:
+            # The task may exist: keep its slot (``_reclaim`` drops it later if it does not).
+            raise _failure(f"creating task {task_id!r}", exc.cause, unknown=True) from exc.cause
         except Exception as exc:
             if config.max_tasks_per_owner is not None:
                 await self._release(owner, task_id)
@@ -423,16 +428,63 @@ class GenericTaskStore:
             updated = change(record, max(self._now_ms(), record.updated_at_ms))
             data = self._encode(updated)
             try:
-                await self.backend.put_if_version(key, data, version, expires_at=record.expires_at)
+                await self._cas(key, data, version, record.expires_at)
             except VersionConflict as exc:
                 conflict = exc
                 continue
             except NotFound:
                 raise TaskNotFound(task_id) from None
+            except _OutcomeUnknown as exc:
+                action = f"updating task {task_id!r}"
+                raise _failure(action, exc.cause, unknown=True) from exc.cause
             except StorageError as exc:
                 raise _failure(f"updating task {task_id!r}", exc) from exc
             return updated
         raise ConcurrentModification(task_id, conflict.expected, conflict.actual)
+
+    async def _cas(self, key: str, data: bytes, expected: int, expires_at: float | None) -> None:
+        """``put_if_version`` that settles a lost reply instead of guessing its outcome.
+
+        A ``BackendError`` from a write may come after the write landed (the reply was lost).
+        Retrying blindly could apply the change twice, and recomputing it after the conflict
+        with its own write would report a conflict (or an invalid transition) that never
+        happened. So the store reads the key back: its own bytes at ``expected + 1`` mean the
+        write landed (success); the key still at ``expected`` means it has not, and the very
+        same bytes are sent again, so that at most one of the attempts can ever land. Any other
+        state (someone else wrote, or the read fails) leaves the outcome unknown:
+        :class:`_OutcomeUnknown`, never a silent second application. After
+        :data:`WRITE_ATTEMPTS` failed sends with the key unchanged the last ``BackendError``
+        is raised: as far as the store can tell, nothing was written.
+
+        ``VersionConflict`` and ``NotFound`` escape only when no attempt was ambiguous.
+        """
+        lost: BackendError | None = None
+        for attempt in range(WRITE_ATTEMPTS):
+            if attempt:
+                await self._backoff(attempt)
+            try:
+                await self.backend.put_if_version(key, data, expected, expires_at=expires_at)
+                return
+            except BackendError as exc:
+                lost = exc
+            except (VersionConflict, NotFound):
+                if lost is None:
+                    raise
+                # Possibly our own earlier attempt, landed late: the read below tells.
+            try:
+                stored = await self.backend.get(key)
+            except StorageError as exc:
+                raise _OutcomeUnknown(lost) from exc
+            if stored is not None and stored.version == expected + 1 and stored.data == data:
+                return
+            if expected == 0:
+                unchanged = stored is None
+            else:
+                unchanged = stored is not None and stored.version == expected
+            if not unchanged:
+                raise _OutcomeUnknown(lost)
+        assert lost is not None  # the loop only goes round after a failed write
+        raise lost  # not landed, as far as the last read could tell
 
     async def _backoff(self, attempt: int) -> None:
         """Full jitter: spreads writers that collided so that the next round mostly doesn't."""
@@ -467,9 +519,11 @@ class GenericTaskStore:
             expires_at = max(expiries)
         data = canonical_json({"live": live})
         try:
-            await self.backend.put_if_version(key, data, version, expires_at=expires_at)
+            await self._cas(key, data, version, expires_at)
         except (VersionConflict, NotFound):
             return False
+        except _OutcomeUnknown as exc:
+            raise _failure("updating the task quota", exc.cause, unknown=True) from exc.cause
         except StorageError as exc:
             raise _failure("updating the task quota", exc) from exc
         return True
@@ -552,8 +606,21 @@ def _check_not_final(record: TaskRecord, consequence: str) -> None:
         )
 
 
-def _failure(action: str, exc: StorageError) -> StorageFailure:
-    return StorageFailure(f"storage failed while {action}: {type(exc).__name__}: {exc}")
+class _OutcomeUnknown(Exception):
+    """A write whose reply was lost and whose effect could not be established by reading."""
+
+    def __init__(self, cause: BackendError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _failure(action: str, exc: StorageError, *, unknown: bool = False) -> StorageFailure:
+    outcome = (
+        "; the change may or may not have been applied: read the task to find out"
+        if unknown
+        else ""
+    )
+    return StorageFailure(f"storage failed while {action}: {type(exc).__name__}: {exc}{outcome}")
 
 
 def _is_quota_entry(entry: object) -> bool:
