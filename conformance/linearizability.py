@@ -14,8 +14,11 @@ contract (:mod:`conformance.model`). The check is Wing & Gong's search with Lowe
   operations, state) pair is explored once.
 * **Unknown outcomes**: an operation that raised ``BackendError`` (timeout, lost reply) may or
   may not have taken effect. It never returns (its return event sits at the end of time) and
-  its result matches anything. States are sets of possible states (the power-set
-  construction), so "took effect" and "did not" are both kept.
+  its result matches anything. "Did not take effect" needs no case of its own: an operation
+  that never returns can always be placed after everything else, where its effect is seen by
+  nobody.
+* **State sets**: the search carries a set of possible states (Porcupine's power-set
+  construction), which lets a shrunk window start from every state its prefix could leave.
 * **Budget**: the search is exponential in the worst case; past ``budget`` seconds it answers
   ``unknown`` instead of hanging.
 
@@ -171,8 +174,6 @@ def _step_set(states: StateSet, op: Op) -> StateSet:
         new = _step(state, op)
         if new is not NO:
             out.add(new)
-        if op.result is UNKNOWN:
-            out.add(state)  # it may just as well not have happened
     return frozenset(out)
 
 

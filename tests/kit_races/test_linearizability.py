@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conformance.linearizability import (
     UNKNOWN,
@@ -11,7 +17,7 @@ from conformance.linearizability import (
     check_history,
     format_window,
 )
-from conformance.model import NOT_FOUND, Conflict, Record
+from conformance.model import NOT_FOUND, Conflict, KVModel, Record
 
 K = "p:k"
 
@@ -201,3 +207,102 @@ def test_window_report_shows_the_state_before_and_the_culprit() -> None:
     assert len(culprit) == 1
     assert "w0: put_if_version(b'w0', expected=1) -> 2" in culprit[0]
     assert "setup" not in text
+
+
+# -- against a brute-force oracle --------------------------------------------------------------
+
+DATAS = (b"a", b"b")
+
+
+def _replay(order: Sequence[Op], start: Record | None) -> bool:
+    """Run ``order`` through a fresh sequential model; True iff every result matches."""
+    model = KVModel(now=0.0)
+    if start is not None:
+        model.records[K] = start
+    for item in order:
+        if item.kind == "get":
+            got: object = model.get(K)
+        elif item.kind == "put":
+            got = model.put(K, item.data, None)
+        elif item.kind == "cas":
+            got = model.put_if_version(K, item.data, item.expected, None)
+        else:
+            got = model.delete(K)
+        if item.result is not UNKNOWN and (
+            type(got) is not type(item.result) or got != item.result
+        ):
+            return False
+    return True
+
+
+def brute_force(ops: Sequence[Op], start: Record | None = None) -> bool:
+    """Every real-time-respecting order, every subset of the unknown-outcome operations."""
+    unknown = [item for item in ops if item.result is UNKNOWN]
+    for taken in itertools.product([False, True], repeat=len(unknown)):
+        dropped = {id(item) for item, keep in zip(unknown, taken, strict=True) if not keep}
+        kept = [item for item in ops if id(item) not in dropped]
+        for order in itertools.permutations(kept):
+            respects_time = all(
+                not (later.complete is not None and later.complete < earlier.invoke)
+                for position, earlier in enumerate(order)
+                for later in order[position + 1 :]
+            )
+            if respects_time and _replay(order, start):
+                return True
+    return False
+
+
+RESULTS: dict[str, st.SearchStrategy[Result]] = {
+    "get": st.none() | st.builds(rec, st.sampled_from(DATAS), st.integers(1, 3)),
+    "put": st.integers(1, 3),
+    "cas": st.integers(1, 3) | st.just(NOT_FOUND) | st.builds(Conflict, st.integers(1, 3)),
+    "delete": st.booleans(),
+}
+
+
+@st.composite
+def small_histories(draw: st.DrawFn) -> list[Op]:
+    """Up to 6 overlapping operations on one key: linearizable by construction (results from
+    an order of points inside the intervals), then maybe one result changed (a near miss),
+    then maybe one or two outcomes lost."""
+    shapes = []
+    for _ in range(draw(st.integers(1, 6))):
+        invoke = draw(st.integers(0, 12))
+        complete = invoke + draw(st.integers(1, 6))
+        kind = draw(st.sampled_from(["get", "put", "cas", "delete"]))
+        data, expected = draw(st.sampled_from(DATAS)), draw(st.integers(0, 3))
+        point = draw(st.floats(invoke, complete))
+        shapes.append((point, invoke, complete, kind, data, expected))
+    model = KVModel(now=0.0)
+    ops: list[Op] = []
+    for _point, invoke, complete, kind, data, expected in sorted(shapes):
+        result: Result
+        if kind == "get":
+            result = model.get(K)
+        elif kind == "put":
+            result = model.put(K, data, None)
+        elif kind == "cas":
+            result = model.put_if_version(K, data, expected, None)
+        else:
+            result = model.delete(K)
+        ops.append(op(kind, invoke, complete, result, data=data, expected=expected))
+    if draw(st.booleans()):
+        index = draw(st.integers(0, len(ops) - 1))
+        ops[index] = replace(ops[index], result=draw(RESULTS[ops[index].kind]))
+    lost = draw(st.lists(st.integers(0, len(ops) - 1), max_size=2, unique=True))
+    return [
+        replace(item, complete=None, result=UNKNOWN) if index in lost else item
+        for index, item in enumerate(ops)
+    ]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(small_histories())
+def test_checker_agrees_with_brute_force(history: list[Op]) -> None:
+    result = check_history(history)
+    expected = "linearizable" if brute_force(history) else "violation"
+    assert result.status == expected
+    if result.window is not None:  # the window is a proof from every state it may start in
+        window = result.window
+        assert window.culprit in window.ops
+        assert not any(brute_force(window.ops, start) for start in window.start_states)
