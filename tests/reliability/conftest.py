@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from reliability_support import BACKENDS, kit_factory
 
-from conformance.harness import ManualClock
+from conformance.harness import BackendFactory, ManualClock
 from reference_backends.memory import InMemoryBackend, MemoryStore
 
 
@@ -21,3 +22,9 @@ def memory() -> MemoryStore:
 @pytest.fixture
 def backend(clock: ManualClock, memory: MemoryStore) -> InMemoryBackend:
     return InMemoryBackend(clock=clock, store=memory)
+
+
+@pytest.fixture(params=list(BACKENDS))
+def factory(request: pytest.FixtureRequest) -> BackendFactory:
+    """Each backend's kit factory on its embedded engine (memory, fakeredis, moto)."""
+    return kit_factory(request.param)
