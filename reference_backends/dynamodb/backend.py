@@ -11,10 +11,10 @@ collector: every read and condition compares the stored expiry with the injected
 never deletes a record that a clock lagging real time still sees as live.
 
 Retries. botocore's ``standard`` mode with ``max_attempts`` (default 3: one try and two retries,
-jittered back-off under a second, then a second or two), for throttling and lost connections
-only. A retried write resends the same request, write token included, so when the first try
-succeeded but its reply was lost the retry fails its condition, finds its own token in the
-returned item and reports the success it had (KV-CAS-6).
+with botocore's short jittered back-off, at most about 3 s in all) for throttling, server and
+connection errors. A retried write resends the same request, write token included, so when the
+first try succeeded but its reply was lost the retry fails its condition, finds its own token
+in the returned item and reports the success it had (KV-CAS-6).
 """
 
 from __future__ import annotations
