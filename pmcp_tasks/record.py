@@ -18,6 +18,8 @@ from pmcp_tasks.status import TaskStatus
 from pmcp_tasks.validation import JsonValue
 
 FORMAT_VERSION = 1
+MAX_MS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z: stored times and durations beyond it cannot be shown on the wire."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -83,18 +85,18 @@ class TaskRecord:
     def from_json(cls, data: bytes, task_id: str) -> TaskRecord:
         """Parse stored bytes; anything malformed is a :class:`StorageFailure` naming the task."""
         try:
-            document = json.loads(data.decode("utf-8"))
+            document = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
             if not isinstance(document, dict) or document.get("v") != FORMAT_VERSION:
                 raise ValueError(f"not a format-{FORMAT_VERSION} task document")
             record = cls(
                 task_id=_typed(document, "taskId", str),
                 owner=_typed(document, "owner", str),
                 status=TaskStatus(document["status"]),
-                created_at_ms=_typed(document, "createdAt", int),
-                updated_at_ms=_typed(document, "lastUpdatedAt", int),
-                ttl_ms=_optional(document, "ttl", int),
+                created_at_ms=_ms(_typed(document, "createdAt", int), "createdAt", 0),
+                updated_at_ms=_ms(_typed(document, "lastUpdatedAt", int), "lastUpdatedAt", 0),
+                ttl_ms=_ms(_optional(document, "ttl", int), "ttl", 1),
                 status_message=_optional(document, "statusMessage", str),
-                poll_interval_ms=_optional(document, "pollInterval", int),
+                poll_interval_ms=_ms(_optional(document, "pollInterval", int), "pollInterval", 0),
                 variables=_typed(document, "variables", dict),
                 has_result="result" in document,
                 result=document.get("result"),
@@ -124,6 +126,17 @@ class TaskRecord:
         if self.poll_interval_ms is not None:
             wire["pollInterval"] = self.poll_interval_ms
         return wire
+
+
+def _no_constant(name: str) -> Any:
+    """``json.loads`` accepts NaN and Infinity, which we never write and could not write back."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _ms(value: int | None, name: str, minimum: int) -> Any:
+    if value is not None and not minimum <= value <= MAX_MS:
+        raise ValueError(f"field {name!r} is {value}, outside {minimum}..{MAX_MS} ms")
+    return value
 
 
 def _typed(document: dict[str, Any], name: str, kind: type) -> Any:
