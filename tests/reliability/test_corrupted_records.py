@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -181,11 +182,12 @@ async def test_any_damage_is_a_documented_error(
         if use_field:
             data = json.dumps({**_document(victim), field: value}).encode()
         await _tamper(backend, task_key(OWNER, victim.task_id), data, victim.expires_at)
-        for call in (
+        calls: list[Callable[[], Awaitable[TaskRecord]]] = [
             lambda: store.get(OWNER, victim.task_id),
             lambda: store.set_variables(OWNER, victim.task_id, {"x": 1}),
             lambda: store.cancel(OWNER, victim.task_id),
-        ):
+        ]
+        for call in calls:
             try:
                 await call()
             except TaskError as exc:
