@@ -167,21 +167,23 @@ class DynamoDbBackend:
         data, expires_at = check_data(data), check_expires_at(expires_at)
         self._check_size(key, data)
         token = uuid.uuid4().hex
+        assignments, removals = self._expiry_updates(expires_at)
+        sets = [
+            f"#{DATA} = :data",
+            f"#{TOKEN} = :token",
+            f"#{VERSION} = if_not_exists(#{VERSION}, :zero) + :one",
+            *assignments,
+        ]
+        update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removals) if removals else "")
+        bumpable = f"(attribute_not_exists(#{VERSION}) OR #{VERSION} < :max)"
         for _ in range(_PUT_ROUNDS):
             now = self._clock()
-            assignments, removals = self._expiry_updates(expires_at)
-            update = f"SET #{DATA} = :data, #{TOKEN} = :token, #{VERSION} = " + (
-                f"if_not_exists(#{VERSION}, :zero) + :one" + "".join(", " + a for a in assignments)
-            )
-            if removals:
-                update += " REMOVE " + ", ".join(removals)
-            condition = f"{_LIVE} AND (attribute_not_exists(#{VERSION}) OR #{VERSION} < :max)"
             ok, attributes = await self._conditional(
                 self._client.update_item,
                 Key=self._key(partition, item),
                 UpdateExpression=update,
-                ConditionExpression=f"{condition} AND {_NOT_MINE}",
-                ReturnValues="UPDATED_NEW",
+                ConditionExpression=f"{_LIVE} AND {bumpable} AND {_NOT_MINE}",
+                ReturnValues="UPDATED_NEW",  # the new version (and, unavoidably, the data)
                 values={
                     ":data": {"B": data},
                     ":token": {"S": token},

@@ -190,6 +190,18 @@ async def test_size_cap_is_exact_and_checked_before_sending(target: Target) -> N
         await backend.aclose()
 
 
+@pytest.mark.xfail(
+    reason="moto adds the replaced value's size when an UpdateItem overwrites data, so a put "
+    "over a large record fails on moto; DynamoDB sizes the resulting item "
+    "(docs/backends/dynamodb.md). Remove this mark when moto fixes it.",
+    raises=BackendError,
+    strict=True,
+)
+async def test_put_over_a_large_record_on_moto(backend: DynamoDbBackend) -> None:
+    await backend.put("p:a", b"\x01" * MAX_RECORD_BYTES)
+    assert await backend.put("p:a", b"\x02" * MAX_RECORD_BYTES) == 2
+
+
 async def test_worst_case_item_fits_dynamodb(target: Target, clock: ManualClock) -> None:
     """The size arithmetic of table.py, checked against DynamoDB's (moto's) own limit."""
     assert ITEM_OVERHEAD_BOUND + MAX_RECORD_BYTES <= ITEM_LIMIT
