@@ -42,10 +42,16 @@ def kit_factory(name: str) -> BackendFactory:
 
 @asynccontextmanager
 async def opened(
-    factory: BackendFactory, clock: Clock, label: str = "rel", **options: str
+    factory: BackendFactory,
+    clock: Clock,
+    label: str = "rel",
+    *,
+    namespace: str | None = None,
+    **options: str,
 ) -> AsyncIterator[StorageBackend]:
-    """A backend on a fresh namespace, emptied and closed afterwards."""
-    backend = await open_backend(factory, namespace=fresh_namespace(label), clock=clock, **options)
+    """A backend on a fresh namespace (or on ``namespace``), emptied and closed afterwards."""
+    namespace = fresh_namespace(label) if namespace is None else namespace
+    backend = await open_backend(factory, namespace=namespace, clock=clock, **options)
     try:
         yield backend
     finally:

@@ -35,7 +35,7 @@ from pmcp_tasks.store import UNSET
 
 pytestmark = pytest.mark.anyio
 
-EXAMPLES_PER_BACKEND = 5 * settings.default.max_examples
+EXAMPLES_PER_BACKEND = 5 * settings().max_examples
 """Run counts are recorded in docs/reliability.md."""
 
 SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
