@@ -50,7 +50,7 @@ def test_failure_shows_the_shrunk_steps_and_the_clause(use_profile: UseProfile) 
     with pytest.raises(AssertionError) as caught:
         StatefulContract().test_backend_matches_model(factory_for(broken.ExpiryOffByOne))
     message = str(caught.value)
-    assert message.startswith("KV-LIVE-1: backend and model differ after get('p:")
+    assert message.startswith("KV-LIVE-1: backend and model differ after ")
     assert "A record is live iff" in message  # the rule, in words
     steps = "\n".join(getattr(caught.value, "__notes__", []))
     assert "state = BackendStateMachine()" in steps
