@@ -342,13 +342,16 @@ async def test_concurrent_puts_hand_out_distinct_versions(backend: DynamoDbBacke
 
 
 async def test_missing_table_is_a_backend_error_that_says_what_to_do(target: Target) -> None:
-    backend = target.backend(table="no-such-table-" + uuid.uuid4().hex[:8])
+    name = "no-such-table-" + uuid.uuid4().hex[:8]
+    backend = target.backend(table=name)
     try:
         with pytest.raises(BackendError, match="create_table") as raised:
-            await backend.get("p:a")
+            await backend.put("p:a", b"")
         assert isinstance(raised.value.__cause__, ClientError)
     finally:
         await backend.aclose()
+    with pytest.raises(ClientError, match="ResourceNotFound"):  # and it did not create one
+        target.client().describe_table(TableName=name)
 
 
 async def test_unreachable_endpoint_is_a_backend_error() -> None:
@@ -427,6 +430,34 @@ def test_kit_factory_rejects_unknown_options_and_missing_tables(moto_http: MotoH
             table="absent-" + uuid.uuid4().hex[:8],
             create_table="false",
         )
+
+
+async def test_kit_factory_aws_target_needs_an_existing_table() -> None:
+    """``dynamodb_endpoint=aws`` goes to boto3's default endpoint, which moto in-process
+    intercepts here: the option plumbing is tested without credentials or network."""
+    kit_factory(namespace="warm-up", clock=ManualClock())  # moto in-process is on from here
+    with pytest.raises(ValueError, match="create_table=true"):
+        kit_factory(
+            namespace="n",
+            clock=ManualClock(),
+            dynamodb_endpoint="aws",
+            region="us-east-1",
+            table="absent-" + uuid.uuid4().hex[:8],
+        )
+    backend = kit_factory(
+        namespace=fresh_namespace("dyn"),
+        clock=ManualClock(),
+        dynamodb_endpoint="aws",
+        region="us-east-1",
+    )
+    try:
+        assert await backend.put("p:a", b"aws") == 1
+        record = await backend.get("p:a")
+        assert record is not None
+        assert record.data == b"aws"
+    finally:
+        await backend.kit_drop_namespace()
+        await backend.aclose()
 
 
 def test_create_table_enables_ttl_and_on_demand_billing(moto_http: MotoHttp) -> None:
