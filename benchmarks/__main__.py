@@ -15,10 +15,14 @@ import sys
 import time
 from contextlib import ExitStack
 
-from benchmarks import memory_bench, redis_bench
-from benchmarks.report import op_table
-from benchmarks.servers import redis_server
+from benchmarks import dynamodb_bench, kit_bench, memory_bench, redis_bench, store_bench
+from benchmarks.report import kit_table, op_table, profile_table, store_table
+from benchmarks.servers import moto_server, redis_server
 from benchmarks.workload import Settings
+from pmcp_tasks.backend import StorageBackend
+from reference_backends.dynamodb import DynamoDbBackend
+from reference_backends.memory import InMemoryBackend
+from reference_backends.redis import RedisBackend
 
 SECTIONS = ("memory", "redis", "dynamodb", "store", "kit")
 
@@ -33,6 +37,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=int, default=None, help="rounds per comparison")
     return parser.parse_args(argv)
+
+
+def store_backends(redis_url: str, moto_url: str) -> dict[str, tuple[StorageBackend, int]]:
+    """Each backend for the store section, with the iterations it can afford."""
+    client = dynamodb_bench.open_client(moto_url)
+    return {
+        "memory": (InMemoryBackend(namespace="store"), 2_000),
+        "redis": (RedisBackend(redis_url, namespace="store"), 300),
+        "dynamodb": (DynamoDbBackend(dynamodb_bench.TABLE, namespace="store", client=client), 30),
+    }
 
 
 def header() -> str:
@@ -58,6 +72,21 @@ async def main(argv: list[str] | None = None) -> int:
         if "redis" in args.only:
             print("\n## 2. RedisBackend vs raw redis-py (real redis-server)\n", flush=True)
             print(op_table(await redis_bench.run(settings, redis_url)), flush=True)
+        moto_url = ""
+        if "dynamodb" in args.only or "store" in args.only:
+            moto_url = servers.enter_context(moto_server())
+        if "dynamodb" in args.only:
+            print("\n## 3. DynamoDbBackend vs raw boto3 (moto server over HTTP)\n", flush=True)
+            print(op_table(await dynamodb_bench.run(settings, moto_url)), flush=True)
+        if "store" in args.only:
+            print("\n## 4. GenericTaskStore over each backend\n", flush=True)
+            rows, shares = await store_bench.run(settings, store_backends(redis_url, moto_url))
+            print(store_table(rows), flush=True)
+            print("\nProfile (cProfile, in-memory backend):\n", flush=True)
+            print(profile_table(shares), flush=True)
+    if "kit" in args.only:
+        print("\n## 5. Conformance kit wall time (pytest --backend=NAME, empty dir)\n", flush=True)
+        print(kit_table(kit_bench.run(settings)), flush=True)
     print(f"\nTotal {time.perf_counter() - started:.0f} s; {header()}")
     return 0
 

@@ -84,6 +84,7 @@ def moto_server() -> Iterator[str]:
         [sys.executable, "-c", _MOTO, str(port)],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,  # werkzeug logs every request there
     )
     try:
         _wait_for_port(port, process, "moto server")
