@@ -28,6 +28,7 @@ from hypothesis import event, given, reject
 from hypothesis import strategies as st
 
 from conformance.clauses import describe
+from conformance.contract.stateful import read_capabilities
 from conformance.harness import (
     BackendFactory,
     ManualClock,
@@ -45,7 +46,7 @@ from conformance.linearizability import (
     format_window,
 )
 from conformance.model import NOT_FOUND, Conflict, Record
-from pmcp_tasks.backend import BackendCapabilities, StorageBackend
+from pmcp_tasks.backend import StorageBackend
 from pmcp_tasks.errors import BackendError, NotFound, VersionConflict
 
 StepKind = Literal["cas_seen", "cas_stale", "cas_zero", "put", "get", "delete"]
@@ -344,19 +345,6 @@ def race_property(
     return races
 
 
-def _capabilities(factory: BackendFactory) -> BackendCapabilities:
-    async def read() -> BackendCapabilities:
-        backend = await open_backend(
-            factory, namespace=fresh_namespace("caps"), clock=ManualClock()
-        )
-        try:
-            return backend.capabilities
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(read())
-
-
 class RaceContract:
     """Concurrent schedules checked for linearizability (KV-CAS-5, KV-PUT-2, KV-SHARED-1)."""
 
@@ -377,7 +365,7 @@ class RaceContract:
     def test_races_across_two_clients_are_linearizable(
         self, backend_factory: BackendFactory
     ) -> None:
-        if not _capabilities(backend_factory).shared:
+        if not read_capabilities(backend_factory).shared:
             pytest.skip(
                 "backend declares shared=False; KV-SHARED-1 races need a second instance on "
                 "the same namespace"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections.abc import Coroutine
 from typing import Any, ClassVar, NoReturn, TypeVar
 
@@ -40,7 +41,7 @@ from conformance.harness import (
     open_backend,
 )
 from conformance.model import NOT_FOUND, CasOutcome, Conflict, KVModel, Record, apply_cas
-from pmcp_tasks.backend import StorageBackend, VersionedRecord
+from pmcp_tasks.backend import BackendCapabilities, StorageBackend, VersionedRecord
 from pmcp_tasks.errors import NotFound, VersionConflict
 
 T = TypeVar("T")
@@ -50,6 +51,8 @@ PREFIXES = ("p:", "p:a", "p:a.", "p:b", "pq:", "q:")
 AFTERS = ("p:", "p:a", "p:a-", "p:a.b", "p:zz", "o:z", "pq:a", "pz:")
 TTLS = (None, None, -1.0, 0.0, 0.5, 1.0, 5.0, 30.0)
 """Seconds from the model clock to ``expires_at``; ``None`` never expires, ``<= 0`` is past."""
+INVARIANT_PAGE = 3
+"""Page size of the listing after every step: small enough that pages end mid-partition."""
 SHORT_TTLS = (0.0, 0.5, 1.0)
 CLOCK_STEPS = (0.5, 1.0, 4.5, 30.0)
 EXPECTED = ("current", "zero", "next", "previous", "huge")
@@ -79,6 +82,8 @@ class BackendStateMachine(RuleBasedStateMachine):
     """Compares a backend with :class:`KVModel`; ``factory`` is bound by a subclass."""
 
     factory: ClassVar[BackendFactory]
+    expiry: ClassVar[bool] = True
+    """False for backends without ``injectable_clock``: no expiries, no clock moves."""
     keys = Bundle("keys")
 
     def __init__(self) -> None:
@@ -122,7 +127,7 @@ class BackendStateMachine(RuleBasedStateMachine):
     # -- helpers ------------------------------------------------------------------------------
 
     def _expiry(self, ttl: float | None) -> float | None:
-        return None if ttl is None else self.model.now + ttl
+        return None if ttl is None or not self.expiry else self.model.now + ttl
 
     def _expired_here(self, key: str) -> bool:
         """An expired record sits at ``key`` (physically still there as far as we know)."""
@@ -197,6 +202,7 @@ class BackendStateMachine(RuleBasedStateMachine):
     def put(self, key: str, data: bytes, ttl: float | None) -> str:
         return self._put(key, data, ttl)
 
+    @precondition(lambda self: self.expiry)
     @rule(target=keys, key=st.sampled_from(KEYS), ttl=st.sampled_from(SHORT_TTLS))
     def put_expiring(self, key: str, ttl: float) -> str:
         """A second way in, so that records on the edge of expiry are common."""
@@ -277,18 +283,24 @@ class BackendStateMachine(RuleBasedStateMachine):
     @rule(prefix=st.sampled_from(PREFIXES), limit=st.integers(1, 3))
     def list_all_pages(self, prefix: str, limit: int) -> None:
         """KV-LIST-5: paging with ``after = last key`` visits exactly one full listing."""
-        pages: list[tuple[str, Record]] = []
+        self._page_through(prefix, limit)
+
+    def _page_through(self, prefix: str, limit: int) -> None:
+        """Page by page, each compared with the model's page, to the first short page."""
         after: str | None = None
-        for _ in range(len(KEYS) + 2):
-            page = self._list(prefix, after, limit)
-            pages.extend(page)
-            if len(page) < limit:
-                break
-            after = page[-1][0]
-        want = self.model.list_by_prefix(prefix)
-        if pages != want:
-            call = f"paging list_by_prefix({prefix!r}, limit={limit}) to the end"
-            _mismatch("KV-LIST-5", call, pages, want)
+        for _ in range(len(KEYS) + 1):
+            got = self._list(prefix, after, limit)
+            want = self.model.list_by_prefix(prefix, after, limit)
+            if got != want:
+                clause = self._list_clause(prefix, after, limit, got, want)
+                call = (
+                    f"list_by_prefix({prefix!r}, after={after!r}, limit={limit}) "
+                    f"at clock {self.model.now}"
+                )
+                _mismatch(clause, call, got, want)
+            if len(got) < limit:
+                return
+            after = got[-1][0]
 
     @rule()
     def cleanup_expired(self) -> None:
@@ -299,15 +311,17 @@ class BackendStateMachine(RuleBasedStateMachine):
             want = least if least == most else f"{least}..{most}"
             _mismatch("KV-CLEAN-1", "cleanup_expired()", got, want)
 
+    @precondition(lambda self: self.expiry)
     @rule(seconds=st.sampled_from(CLOCK_STEPS))
     def advance_clock(self, seconds: float) -> None:
         self.model.now = self.clock.advance(seconds)
         self.dirty.update(self.last_write)
 
-    @precondition(lambda self: self.model.now > self.model.earliest_safe_time())
-    @rule(seconds=st.sampled_from(CLOCK_STEPS))
+    @precondition(lambda self: self.expiry and self.model.now > self.model.earliest_safe_time())
+    @rule(seconds=st.sampled_from((*CLOCK_STEPS, math.inf)))
     def move_clock_back(self, seconds: float) -> None:
-        """Back, but never so far that an expired record not yet cleaned up would revive."""
+        """Back, but never so far that an expired record not yet cleaned up would revive
+        (``inf``: as far as that allows, which is before what a clean-up just removed)."""
         target = max(self.model.now - seconds, self.model.earliest_safe_time())
         self.clock.set(target)
         self.model.now = target
@@ -315,17 +329,12 @@ class BackendStateMachine(RuleBasedStateMachine):
 
     @invariant()
     def state_matches(self) -> None:
-        """Every step: one plain listing per partition written to (every record, including
-        neighbours a buggy write may have hit), and a ``get`` of every key whose answer may
-        have changed (the key written; every key after the clock moved or a clean-up)."""
+        """Every step: every partition written to, paged through (every record, including
+        neighbours a buggy write may have hit; pages that must be full), and a ``get`` of every
+        key whose answer may have changed (the key written; all after a clock move or clean-up).
+        """
         for partition in sorted({key.split(":", 1)[0] + ":" for key in self.last_write}):
-            got = self._list(partition, None, None)
-            want = self.model.list_by_prefix(partition)
-            if got != want:
-                clause = self._list_clause(partition, None, None, got, want)
-                _mismatch(
-                    clause, f"list_by_prefix({partition!r}) at clock {self.model.now}", got, want
-                )
+            self._page_through(partition, INVARIANT_PAGE)
         for key in sorted(self.dirty):
             got_record = _as_record(self._call("KV-PUT-1", f"get({key!r})", self.backend.get(key)))
             want_record = self.model.get(key)
@@ -336,9 +345,25 @@ class BackendStateMachine(RuleBasedStateMachine):
         self.dirty.clear()
 
 
-def machine_for(factory: BackendFactory) -> type[BackendStateMachine]:
+def machine_for(factory: BackendFactory, *, expiry: bool = True) -> type[BackendStateMachine]:
     """A :class:`BackendStateMachine` bound to one backend factory."""
-    return type("BackendStateMachine", (BackendStateMachine,), {"factory": staticmethod(factory)})
+    attributes = {"factory": staticmethod(factory), "expiry": expiry}
+    return type("BackendStateMachine", (BackendStateMachine,), attributes)
+
+
+def read_capabilities(factory: BackendFactory) -> BackendCapabilities:
+    """Open one backend on a throwaway namespace, just to read what it declares."""
+
+    async def read() -> BackendCapabilities:
+        backend = await open_backend(
+            factory, namespace=fresh_namespace("caps"), clock=ManualClock()
+        )
+        try:
+            return backend.capabilities
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(read())
 
 
 class StatefulContract:
@@ -362,5 +387,10 @@ class StatefulContract:
         "KV-CLEAN-2",
     )
     def test_backend_matches_model(self, backend_factory: BackendFactory) -> None:
-        """Stateful; the profile (``--hypothesis-profile``) sets how many sequences to run."""
-        run_state_machine_as_test(machine_for(backend_factory))
+        """Stateful; the profile (``--hypothesis-profile``) sets how many sequences to run.
+
+        A backend without ``injectable_clock`` runs the same machine without expiries and
+        clock moves: the kit cannot move real time back, nor hit a boundary exactly.
+        """
+        expiry = read_capabilities(backend_factory).injectable_clock
+        run_state_machine_as_test(machine_for(backend_factory, expiry=expiry))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from pmcp_tasks.backend import Clock, VersionedRecord
@@ -222,3 +223,20 @@ class LosesReplies(InMemoryBackend):
         return await self._maybe_lose(
             lambda: write(self, key, data, expected_version, expires_at=expires_at)
         )
+
+
+class NeverExpires(InMemoryBackend):
+    """Ignores the clock it is given: nothing ever expires. Broken while it claims
+    ``injectable_clock``; honest (if useless for TTLs) when it declares it does not."""
+
+    declares_injectable_clock = True
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{**kwargs, "clock": lambda: float("-inf")})
+        self.capabilities = replace(
+            self.capabilities, injectable_clock=self.declares_injectable_clock
+        )
+
+
+class NeverExpiresDeclared(NeverExpires):
+    declares_injectable_clock = False

@@ -31,6 +31,7 @@ def test_memory_backend_matches_the_model(use_profile: UseProfile) -> None:
         (broken.VersionSurvivesExpiry, {"KV-LIVE-2"}),
         (broken.CasKeepsExpiry, {"KV-LIVE-2", "KV-LIVE-4"}),
         (broken.DeleteCountsExpired, {"KV-LIVE-2"}),
+        (broken.NeverExpires, {"KV-LIVE-1", "KV-LIVE-2", "KV-CLEAN-1"}),
     ],
     ids=lambda value: value.__name__ if isinstance(value, type) else None,
 )
@@ -62,3 +63,9 @@ def test_sequences_alone_cannot_see_a_non_atomic_cas(use_profile: UseProfile) ->
     """Why the race fuzzing exists: one caller at a time never interleaves."""
     use_profile("ci")
     StatefulContract().test_backend_matches_model(factory_for(broken.NonAtomicCas))
+
+
+def test_backend_without_injectable_clock_runs_without_expiries(use_profile: UseProfile) -> None:
+    """The same backend as ``NeverExpires``, honest about its clock: the machine adapts."""
+    use_profile("ci")
+    StatefulContract().test_backend_matches_model(factory_for(broken.NeverExpiresDeclared))
