@@ -1,0 +1,233 @@
+"""The DynamoDB backend under throttling, 5xx and lost replies (botocore event hooks, on moto).
+
+Faults are injected into a dedicated boto3 client, never the kit's shared one:
+
+* ``before-send`` raises a connection error before a write is sent (nothing applied), or
+  answers it with HTTP 400 ``ThrottlingException`` / 500 ``InternalServerError``. botocore
+  calls every ``before-send`` handler, moto's too, so on moto in-process that error reply
+  replaces the reply of a write that *landed*: the ambiguous case;
+* ``needs-retry`` makes botocore resend a write that succeeded (its reply "lost"), so the
+  resend meets its own write;
+* ``after-call`` raises a connection error after a write succeeded, so the error reaches the
+  backend and the store (applied, reported as failed).
+
+The promise is the one of docs/reliability.md: the outcome is recognised as applied or raised as
+``StorageFailure``/``BackendError``, never a phantom conflict or a phantom success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("reference_backends.dynamodb", reason="needs the 'dynamodb' extra")
+
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+from botocore.exceptions import ConnectionClosedError
+from moto.server import ThreadedMotoServer
+
+from conformance.harness import ManualClock, fresh_namespace
+from pmcp_tasks import (
+    BackendError,
+    GenericTaskStore,
+    StorageFailure,
+    StoreConfig,
+    TaskRecord,
+    TaskStatus,
+)
+from pmcp_tasks.keys import task_key
+from reference_backends.dynamodb import DynamoDbBackend, kit_factory
+from reference_backends.dynamodb.backend import make_client
+from reference_backends.dynamodb.kit import DEFAULT_TABLE
+
+pytestmark = pytest.mark.anyio
+
+WRITES = ("PutItem", "UpdateItem")
+
+
+class _Body:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def _error_response(status: int, code: str) -> AWSResponse:
+    body = f'{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"injected"}}'
+    headers = HTTPHeaders()
+    headers["x-amzn-RequestId"] = "injected"
+    headers["Content-Type"] = "application/x-amz-json-1.0"
+    return AWSResponse("https://injected", status, headers, _Body(body.encode()))
+
+
+class Injector:
+    """Counts and injects faults on one client's write operations."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.refuse: list[tuple[int, str]] = []  # (status, code) replies for the next writes
+        self.unsent = 0  # connection errors before the next writes are sent
+        self.lose_replies = 0  # resend the next successful writes (needs-retry)
+        self.raise_after = 0  # raise after the next successful writes (after-call)
+        self.injected = 0
+        for op in WRITES:
+            events = client.meta.events
+            events.register_first(f"before-send.dynamodb.{op}", self._before_send)
+            events.register_first(f"needs-retry.dynamodb.{op}", self._needs_retry)
+            events.register(f"after-call.dynamodb.{op}", self._after_call)
+
+    def _before_send(self, **_: Any) -> AWSResponse | None:
+        if self.unsent:
+            self.unsent -= 1
+            self.injected += 1
+            raise ConnectionClosedError(endpoint_url="https://injected")
+        if not self.refuse:
+            return None
+        self.injected += 1
+        return _error_response(*self.refuse.pop(0))
+
+    def _needs_retry(self, response: Any = None, **_: Any) -> float | None:
+        if self.lose_replies and response is not None and response[0].status_code == 200:
+            self.lose_replies -= 1
+            self.injected += 1
+            return 0.0  # botocore resends the very same request at once
+        return None
+
+    def _after_call(self, http_response: Any = None, **_: Any) -> None:
+        if self.raise_after and http_response is not None and http_response.status_code == 200:
+            self.raise_after -= 1
+            self.injected += 1
+            raise ConnectionClosedError(endpoint_url="https://injected")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(params=[1, 3], ids=["no-botocore-retries", "botocore-retries"])
+async def injected(request: pytest.FixtureRequest, clock: ManualClock) -> Any:
+    kit_factory(namespace="warm-up", clock=clock)  # starts moto in-process, creates the table
+    client = make_client(region_name="us-east-1", max_attempts=request.param)
+    backend = DynamoDbBackend(
+        DEFAULT_TABLE, namespace=fresh_namespace("rel"), clock=clock, client=client
+    )
+    yield Injector(client), GenericTaskStore(backend, StoreConfig(), clock), backend
+    await backend.kit_drop_namespace()
+    await backend.aclose()
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(400, "ThrottlingException"), (500, "InternalServerError")]
+)
+async def test_error_reply_to_a_landed_write_is_a_success(
+    injected: Any, status: int, code: str
+) -> None:
+    injector, store, backend = injected
+    task = await store.create("alice", variables={"a": 1})
+    injector.refuse = [(status, code)]
+    updated = await store.set_variables("alice", task.task_id, {"b": 2})
+    assert injector.injected == 1
+    stored = await backend.get(task_key("alice", task.task_id))
+    assert stored.version == 2
+    assert TaskRecord.from_json(stored.data, task.task_id) == updated
+
+
+async def test_unsent_write_is_sent_again_and_applied_once(injected: Any) -> None:
+    injector, store, backend = injected
+    task = await store.create("alice", variables={"a": 1})
+    injector.unsent = 1
+    updated = await store.set_variables("alice", task.task_id, {"b": 2})
+    assert injector.injected == 1
+    stored = await backend.get(task_key("alice", task.task_id))
+    assert stored.version == 2
+    assert TaskRecord.from_json(stored.data, task.task_id) == updated
+
+
+async def test_persistent_connection_failure_is_a_storage_failure(injected: Any) -> None:
+    injector, store, _ = injected
+    task = await store.create("alice", variables={"a": 1})
+    injector.unsent = 30
+    with pytest.raises(StorageFailure) as raised:
+        await store.set_variables("alice", task.task_id, {"a": 2})
+    assert raised.value.code == -32603
+    assert isinstance(raised.value.__cause__, BackendError)
+    assert "may or may not" not in str(raised.value)  # every read-back saw it unchanged
+    assert (await store.get("alice", task.task_id)).variables == {"a": 1}
+
+
+async def test_resent_write_meets_its_own_write(injected: Any) -> None:
+    injector, store, backend = injected
+    task = await store.create("alice")
+    injector.lose_replies = 1
+    moved = await store.require_input("alice", task.task_id, "which file?")
+    assert injector.injected == 1
+    assert moved.status is TaskStatus.INPUT_REQUIRED
+    stored = await backend.get(task_key("alice", task.task_id))
+    assert stored.version == 2
+    assert TaskRecord.from_json(stored.data, task.task_id) == moved
+
+
+async def test_error_after_an_applied_write_is_recognised(injected: Any) -> None:
+    injector, store, backend = injected
+    task = await store.create("alice")
+    injector.raise_after = 1
+    moved = await store.require_input("alice", task.task_id, "which file?")
+    assert injector.injected == 1
+    assert moved.status is TaskStatus.INPUT_REQUIRED  # not an invalid self-transition
+    stored = await backend.get(task_key("alice", task.task_id))
+    assert stored.version == 2
+    assert TaskRecord.from_json(stored.data, task.task_id) == moved
+
+
+# ------------------------------------------------------------- two clients on moto's server
+
+
+class _Serialised:
+    """moto checks a condition and applies a write in two steps; DynamoDB does it atomically."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with self._lock:
+            return list(self._app(environ, start_response))
+
+
+@pytest.fixture(scope="module")
+def moto_server_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    wsgi = server._server
+    assert wsgi is not None
+    wsgi.app = _Serialised(wsgi.app)
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+async def test_two_clients_100_concurrent_updates_lose_nothing(
+    moto_server_url: str, clock: ManualClock
+) -> None:
+    namespace = fresh_namespace("rel")
+    backends = [
+        kit_factory(namespace=namespace, clock=clock, dynamodb_endpoint=moto_server_url)
+        for _ in range(2)
+    ]
+    stores = [GenericTaskStore(backend, StoreConfig(), clock) for backend in backends]
+    task = await stores[0].create("alice")
+    await asyncio.gather(
+        *(stores[i % 2].set_variables("alice", task.task_id, {f"k{i}": i}) for i in range(100))
+    )
+    for store in stores:
+        variables = (await store.get("alice", task.task_id)).variables
+        assert variables == {f"k{i}": i for i in range(100)}
+    await backends[0].kit_drop_namespace()
+    for backend in backends:
+        await backend.aclose()
