@@ -57,12 +57,14 @@ class ProfileRow:
     operation: str
     encode: float
     decode: float
+    parse: float  # building and checking the TaskRecord from the decoded document
     validation: float
     backend_calls: float
 
     @property
     def other(self) -> float:
-        return max(0.0, 1 - self.encode - self.decode - self.validation - self.backend_calls)
+        known = self.encode + self.decode + self.parse + self.validation + self.backend_calls
+        return max(0.0, 1 - known)
 
 
 @dataclass(frozen=True)
@@ -163,13 +165,23 @@ def profile_table(rows: Sequence[ProfileRow]) -> str:
         return f"{100 * share:.0f}%"
 
     return table(
-        ["Backend", "Operation", "JSON encode", "JSON decode", "Validation", "Backend", "Other"],
+        [
+            "Backend",
+            "Operation",
+            "JSON encode",
+            "JSON decode",
+            "Record checks",
+            "Validation",
+            "Backend",
+            "Other",
+        ],
         [
             [
                 r.backend,
                 r.operation,
                 pct(r.encode),
                 pct(r.decode),
+                pct(r.parse),
                 pct(r.validation),
                 pct(r.backend_calls),
                 pct(r.other),

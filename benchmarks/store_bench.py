@@ -8,7 +8,9 @@ unit of backend work. The proxy's own overhead falls inside the backend time it 
 (two clock readings per call), so it slightly flatters nothing but the backend.
 
 The profile runs the in-memory store under cProfile and splits each operation's time into
-canonical JSON encoding, JSON decoding, input validation and backend calls. Only the
+canonical JSON encoding, JSON decoding, turning a decoded document into a checked
+``TaskRecord`` (field types and ranges: stored data is not trusted), input validation and backend
+calls. Only the
 in-memory backend is profiled: the store's work does not depend on the backend, and on a
 network backend cProfile cannot see time spent waiting (coroutines return at each await).
 """
@@ -198,12 +200,29 @@ def _inclusive(entries: dict[Key, Any], member: Callable[[Key], bool]) -> float:
     return total
 
 
+def _via(
+    entries: dict[Key, Any], callee: Callable[[Key], bool], caller: Callable[[Key], bool]
+) -> float:
+    """Seconds spent in ``callee`` functions when called directly by ``caller`` functions."""
+    return sum(
+        float(edge[3])
+        for function, (_, _, _, _, callers) in entries.items()
+        if callee(function)
+        for parent, edge in callers.items()
+        if caller(parent)
+    )
+
+
 def _encode(function: Key) -> bool:
     return function[0].endswith("record.py") and function[2] == "canonical_json"
 
 
 def _decode(function: Key) -> bool:
-    return function[0].endswith("json/__init__.py") and function[2] == "loads"
+    return function[0].endswith("json/decoder.py") and function[2] == "decode"
+
+
+def _parse(function: Key) -> bool:
+    return function[0].endswith("pmcp_tasks/record.py") and function[2] == "from_json"
 
 
 def _validation(function: Key) -> bool:
@@ -233,12 +252,15 @@ async def profile(backend: StorageBackend, iterations: int) -> list[ProfileRow]:
             return function[0].endswith("pmcp_tasks/store.py") and function[2] == name
 
         total = _inclusive(entries, is_operation)
+        decode = _inclusive(entries, _decode)
+        parse = _inclusive(entries, _parse) - _via(entries, _decode, _parse)
         rows.append(
             ProfileRow(
                 "memory",
                 operation,
                 _inclusive(entries, _encode) / total,
-                _inclusive(entries, _decode) / total,
+                decode / total,
+                parse / total,
                 _inclusive(entries, _validation) / total,
                 _inclusive(entries, _backend) / total,
             )
