@@ -209,7 +209,7 @@ async def test_worst_case_item_fits_dynamodb(target: Target, clock: ManualClock)
     backend = target.backend(namespace=namespace, clock=clock)
     key = "p" * 511 + ":" + "i" * 512
     try:
-        expires_at = -2.2250738585072014e-308  # the longest repr; expired, so seed it
+        expires_at = -1.2345678901234567e17  # long repr, expiry and ttl numbers; expired
         await backend.kit_seed(key, b"\xff" * MAX_RECORD_BYTES, MAX_VERSION, expires_at)
         assert await backend.put_if_version(key, b"\xff" * MAX_RECORD_BYTES, 0) == 1
         assert (await backend.get(key)) is not None
