@@ -117,7 +117,14 @@ def _suite_args(config: pytest.Config) -> list[str]:
     return [str(path) for path in files]
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # Hypothesis loads --hypothesis-profile in its own pytest_configure; our profiles must be
+    # registered before that (tryfirst), and only when asked for, so that a project that never
+    # names a profile does not import Hypothesis through us.
+    if config.getoption("hypothesis_profile", None) and util.find_spec("hypothesis"):
+        import conformance.profiles  # noqa: F401
+
     config.addinivalue_line(
         "markers",
         "clause(*ids): the contract clause(s) this test checks, e.g. clause('KV-CAS-3'); "

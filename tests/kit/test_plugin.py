@@ -8,6 +8,7 @@ import sys
 from importlib import metadata
 
 import pytest
+from hypothesis import settings
 
 from conformance import plugin, registry
 
@@ -235,6 +236,30 @@ def test_failure_names_clause_and_rule_and_report_is_complete(pytester: pytest.P
     assert (
         report["clauses"]["KV-LIST-6"]["results"]["brokenfactory:factory"]["status"] == "untested"
     )
+
+
+@pytest.mark.parametrize("profile", ["dev", "ci", "thorough"])
+def test_hypothesis_profile_option_selects_the_kits_profiles(
+    pytester: pytest.Pytester, profile: str
+) -> None:
+    """``--hypothesis-profile`` is loaded by Hypothesis before any kit module is imported."""
+    report_path = pytester.path / "report.json"
+    result = pytester.runpytest_subprocess(
+        "--backend=memory",
+        f"--hypothesis-profile={profile}",
+        "-k",
+        "test_backend_matches_model",
+        "--conformance-report",
+        str(report_path),
+        "-p",
+        "no:cacheprovider",
+        *(["--collect-only"] if profile == "thorough" else []),
+    )
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    if profile != "thorough":
+        report = json.loads(report_path.read_text())
+        assert report["hypothesis"]["profile"] == profile
+        assert report["hypothesis"]["max_examples"] == settings.get_profile(profile).max_examples
 
 
 def test_xdist_runs_the_kit_on_two_workers(pytester: pytest.Pytester) -> None:
