@@ -15,6 +15,7 @@ import re
 from urllib.parse import quote
 
 from pmcp_tasks.backend import MAX_VERSION
+from pmcp_tasks.errors import CapacityExceeded
 
 MAX_KEY_BYTES = 1024
 _PART = r"[A-Za-z0-9_.~%\-]+"
@@ -76,6 +77,14 @@ def check_data(data: object) -> bytes:
     return data
 
 
+def check_size(key: str, data: bytes, limit: int | None) -> None:
+    """``CapacityExceeded`` before anything is sent when ``data`` exceeds ``limit`` (KV-SIZE-1)."""
+    if limit is not None and len(data) > limit:
+        raise CapacityExceeded(
+            f"record for key {key!r} is {len(data)} bytes; this backend holds at most {limit}"
+        )
+
+
 def check_expires_at(expires_at: object) -> float | None:
     """``None`` or a finite number of epoch seconds (KV-ARG-3)."""
     if expires_at is None:
@@ -91,9 +100,7 @@ def check_expires_at(expires_at: object) -> float | None:
 def check_expected_version(expected_version: object) -> int:
     """An int in ``0 .. MAX_VERSION`` (KV-ARG-2); 0 means create-if-absent."""
     if isinstance(expected_version, bool) or not isinstance(expected_version, int):
-        raise ValueError(
-            f"expected_version must be an int, not {type(expected_version).__name__}"
-        )
+        raise ValueError(f"expected_version must be an int, not {type(expected_version).__name__}")
     if not 0 <= expected_version <= MAX_VERSION:
         raise ValueError(f"expected_version must be in 0..{MAX_VERSION}, not {expected_version}")
     return expected_version

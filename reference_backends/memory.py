@@ -28,6 +28,7 @@ from pmcp_tasks.keys import (
     check_key,
     check_page,
     check_prefix,
+    check_size,
     split_key,
 )
 from pmcp_tasks.store import GenericTaskStore
@@ -80,13 +81,6 @@ class InMemoryBackend:
             return None
         return record
 
-    def _check_size(self, key: str, data: bytes) -> None:
-        limit = self.capabilities.max_record_bytes
-        if limit is not None and len(data) > limit:
-            raise CapacityExceeded(
-                f"record for key {key!r} is {len(data)} bytes; this backend holds at most {limit}"
-            )
-
     def _write(self, partition: str, item: str, record: VersionedRecord) -> None:
         part = self._partitions.get(partition)
         if part is None:
@@ -111,7 +105,7 @@ class InMemoryBackend:
     async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
         partition, item = split_key(check_key(key))
         data, expires_at = check_data(data), check_expires_at(expires_at)
-        self._check_size(key, data)
+        check_size(key, data, self.capabilities.max_record_bytes)
         now = self._clock()
         with self._lock:
             current = self._live(self._partitions.get(partition), item, now)
@@ -130,7 +124,7 @@ class InMemoryBackend:
         partition, item = split_key(check_key(key))
         data, expires_at = check_data(data), check_expires_at(expires_at)
         expected_version = check_expected_version(expected_version)
-        self._check_size(key, data)
+        check_size(key, data, self.capabilities.max_record_bytes)
         now = self._clock()
         with self._lock:
             current = self._live(self._partitions.get(partition), item, now)
@@ -202,9 +196,7 @@ class InMemoryBackend:
     async def aclose(self) -> None:
         """Nothing to release: the records belong to the store, not to this view of it."""
 
-    async def kit_seed(
-        self, key: str, data: bytes, version: int, expires_at: float | None
-    ) -> None:
+    async def kit_seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
         """Kit hook: store any version, so KV-VER-1 is testable next to 2**53 and 2**63-1."""
         partition, item = split_key(check_key(key))
         record = VersionedRecord(check_data(data), version, check_expires_at(expires_at))

@@ -45,6 +45,7 @@ from pmcp_tasks.keys import (
     check_key,
     check_page,
     check_prefix,
+    check_size,
     split_key,
 )
 from reference_backends.dynamodb.table import (
@@ -165,7 +166,7 @@ class DynamoDbBackend:
         """
         partition, item = split_key(check_key(key))
         data, expires_at = check_data(data), check_expires_at(expires_at)
-        self._check_size(key, data)
+        check_size(key, data, MAX_RECORD_BYTES)
         token = uuid.uuid4().hex
         assignments, removals = self._expiry_updates(expires_at)
         sets = [
@@ -230,7 +231,7 @@ class DynamoDbBackend:
         partition, item = split_key(check_key(key))
         data, expires_at = check_data(data), check_expires_at(expires_at)
         expected_version = check_expected_version(expected_version)
-        self._check_size(key, data)
+        check_size(key, data, MAX_RECORD_BYTES)
         if expected_version == MAX_VERSION:
             return await self._overflowing_cas(key, expected_version)
         token = uuid.uuid4().hex
@@ -439,13 +440,6 @@ class DynamoDbBackend:
         sets = [f"#{n} = :{n}" for n in names if f":{n}" in present]
         removals = [f"#{n}" for n in names if f":{n}" not in present]
         return sets, removals
-
-    def _check_size(self, key: str, data: bytes) -> None:
-        if len(data) > MAX_RECORD_BYTES:
-            raise CapacityExceeded(
-                f"record for key {key!r} is {len(data)} bytes; the DynamoDB backend holds at "
-                f"most {MAX_RECORD_BYTES} (DynamoDB items are limited to 400 KB)"
-            )
 
     async def _overflowing_cas(self, key: str, expected_version: int) -> int:
         """CAS from ``MAX_VERSION``: nothing can be written, so report what the store holds."""

@@ -41,6 +41,7 @@ from pmcp_tasks.keys import (
     check_key,
     check_page,
     check_prefix,
+    check_size,
     split_key,
 )
 
@@ -177,13 +178,6 @@ class RedisBackend:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _check_size(self, key: str, data: bytes) -> None:
-        limit = self.capabilities.max_record_bytes
-        if limit is not None and len(data) > limit:
-            raise CapacityExceeded(
-                f"record for key {key!r} is {len(data)} bytes; this backend holds at most {limit}"
-            )
-
     def _pexpireat(self, expires_at: float | None) -> str:
         """When Redis may reclaim the record: ``expiry_grace`` after it died, in epoch ms."""
         if expires_at is None or self._expiry_grace is None:
@@ -250,7 +244,7 @@ class RedisBackend:
         """One run of write.lua: ``expected`` None is a put, else a checked CAS version."""
         partition, item = split_key(check_key(key))
         data, expires_at = check_data(data), check_expires_at(expires_at)
-        self._check_size(key, data)
+        check_size(key, data, self.capabilities.max_record_bytes)
         keys = self._keys(partition, item)
         reply = await self._script(
             "write",
