@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from importlib import metadata
 
 import pytest
+from servers import EXPECT_ENV, expected_backends, installed_backends, is_installed
 
 THIRD_PARTY_CLIENTS = ("redis", "fakeredis", "boto3", "botocore", "moto")
 BACKENDS = {
@@ -34,18 +34,20 @@ def _loaded_after(statement: str) -> set[str]:
     return set(json.loads(done.stdout)) & set(THIRD_PARTY_CLIENTS)
 
 
+def test_this_environment_has_the_backends_it_promises() -> None:
+    """Tests parametrize over installed backends; a broken install must not make them vanish."""
+    assert set(expected_backends()) <= set(installed_backends()), (
+        f"${EXPECT_ENV} promises {expected_backends()}, installed: {installed_backends()}"
+    )
+
+
 def test_core_kit_and_reference_package_load_no_client_library() -> None:
     statement = "import pmcp_tasks, reference_backends, reference_backends.memory, conformance"
     assert _loaded_after(statement) == set()
 
 
 def _installed(name: str) -> bool:
-    """By distribution metadata: ``tests/redis`` would pass for a namespace package ``redis``."""
-    try:
-        metadata.distribution(BACKENDS[name][2][0])
-    except metadata.PackageNotFoundError:
-        return False
-    return True
+    return is_installed(BACKENDS[name][2][0])
 
 
 def _run(*args: str, cwd: object) -> tuple[int, str]:

@@ -14,26 +14,11 @@ from collections.abc import AsyncIterator, Iterator
 from functools import partial
 
 import pytest
-from dynamodb_targets import MotoHttp, OneRequestAtATime, Target
-from moto.server import ThreadedMotoServer
+from dynamodb_targets import Target
+from servers import MotoHttp
 
 from conformance.harness import BackendFactory, ManualClock
 from reference_backends.dynamodb import DynamoDbBackend, kit_factory
-
-
-@pytest.fixture(scope="session")
-def moto_http() -> Iterator[MotoHttp]:
-    """moto's ThreadedMotoServer on a free loopback port for the whole session."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    # Before the port is handed out no request can arrive, so wrapping the app here is safe.
-    wsgi = server._server
-    assert wsgi is not None
-    app = OneRequestAtATime(wsgi.app)
-    wsgi.app = app
-    host, port = server.get_host_and_port()
-    yield MotoHttp(f"http://{host}:{port}", app)
-    server.stop()
 
 
 @pytest.fixture(scope="session")

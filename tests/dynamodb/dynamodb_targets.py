@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,26 +17,6 @@ from reference_backends.dynamodb.kit import DEFAULT_REGION, DEFAULT_TABLE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-
-class OneRequestAtATime:
-    """WSGI middleware that gives moto's server DynamoDB's per-item atomicity."""
-
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
-        self._app = app
-        self._lock = threading.Lock()
-        self.requests = 0
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        with self._lock:
-            self.requests += 1
-            return list(self._app(environ, start_response))
-
-
-@dataclass
-class MotoHttp:
-    url: str
-    app: OneRequestAtATime
 
 
 def dummy_session() -> boto3.session.Session:

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-from dynamodb_targets import MotoHttp, RequestLog, Target, dummy_session
+from dynamodb_targets import RequestLog, Target, dummy_session
 from hypothesis import given
 from hypothesis import strategies as st
+from servers import MotoHttp
 
 from conformance.harness import ManualClock, fresh_namespace
 from pmcp_tasks.backend import MAX_VERSION

@@ -8,7 +8,6 @@ server must fail the run rather than vanish from it.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -22,6 +21,7 @@ from mirakuru import TCPExecutor
 from pytest_redis import factories
 from pytest_redis.executor import RedisExecutor
 from redis.asyncio import Redis
+from servers import require_redis_server
 
 _NO_PERSISTENCE = '""'
 
@@ -32,19 +32,10 @@ restartable_redis_proc = factories.redis_proc(save=_NO_PERSISTENCE)
 """A second server that the restart test stops and starts, so no other test sees that."""
 
 
-def _require_redis_server() -> None:
-    if shutil.which("redis-server") is not None:
-        return
-    reason = "redis-server is not on PATH (Debian: apt-get install redis-server)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI is set, so this is a failure, not a skip", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def redis_proc_real(request: pytest.FixtureRequest) -> RedisExecutor:
     """The session's redis-server process (skipped or failed when there is none, see above)."""
-    _require_redis_server()
+    require_redis_server()
     proc: RedisExecutor = request.getfixturevalue("redis_server_proc")
     return proc
 
@@ -56,7 +47,7 @@ def redis_url(redis_proc_real: RedisExecutor) -> str:
 
 @pytest.fixture
 def restartable_redis(request: pytest.FixtureRequest) -> Iterator[RedisExecutor]:
-    _require_redis_server()
+    require_redis_server()
     proc: RedisExecutor = request.getfixturevalue("restartable_redis_proc")
     yield proc
     if not proc.running():
@@ -92,7 +83,7 @@ def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
     Ports come from 20000-40000 so that each node's cluster bus port (port + 10000) is valid.
     """
-    _require_redis_server()
+    require_redis_server()
     if shutil.which("redis-cli") is None:
         pytest.fail("redis-server is installed but redis-cli (needed to form a cluster) is not")
     base = tmp_path_factory.mktemp("redis-cluster")

@@ -1,8 +1,8 @@
 """The backends every reliability test runs on, each on its embedded engine.
 
 memory always; Redis on fakeredis and DynamoDB on moto in-process, through the kit factories of
-their packages. A tox environment without a backend's extra skips that backend with the reason;
-with the extra installed the backend is always included.
+their packages: every backend installed here (``servers.installed_backends``, which
+``tests/test_extras.py`` holds to what the tox environment promises).
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-
-import pytest
 
 from conformance.harness import (
     BackendFactory,
@@ -22,20 +20,10 @@ from conformance.harness import (
 from pmcp_tasks import StorageBackend
 from pmcp_tasks.backend import Clock
 
-BACKENDS = {
-    "memory": ("reference_backends.memory", "no extra"),
-    "redis": ("reference_backends.redis", "testing-redis"),
-    "dynamodb": ("reference_backends.dynamodb", "testing-dynamodb"),
-}
-
 
 def kit_factory(name: str) -> BackendFactory:
-    """The named backend's kit factory, or a skip naming the extra this environment lacks."""
-    module_name, extra = BACKENDS[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        pytest.skip(f"the {name} backend needs the {extra!r} extra, not installed here: {exc}")
+    """The named backend's kit factory."""
+    module = importlib.import_module(f"reference_backends.{name}")
     factory: BackendFactory = module.kit_factory
     return factory
 

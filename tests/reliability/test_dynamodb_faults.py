@@ -18,17 +18,13 @@ The promise is the one of docs/reliability.md: the outcome is recognised as appl
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-pytest.importorskip("reference_backends.dynamodb", reason="needs the 'dynamodb' extra")
-
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ConnectionClosedError
-from moto.server import ThreadedMotoServer
+from servers import MotoHttp
 
 from conformance.harness import ManualClock, fresh_namespace
 from pmcp_tasks import (
@@ -188,36 +184,12 @@ async def test_error_after_an_applied_write_is_recognised(injected: Any) -> None
 # ------------------------------------------------------------- two clients on moto's server
 
 
-class _Serialised:
-    """moto checks a condition and applies a write in two steps; DynamoDB does it atomically."""
-
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
-        self._app = app
-        self._lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        with self._lock:
-            return list(self._app(environ, start_response))
-
-
-@pytest.fixture(scope="module")
-def moto_server_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    wsgi = server._server
-    assert wsgi is not None
-    wsgi.app = _Serialised(wsgi.app)
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 async def test_two_clients_100_concurrent_updates_lose_nothing(
-    moto_server_url: str, clock: ManualClock
+    moto_http: MotoHttp, clock: ManualClock
 ) -> None:
     namespace = fresh_namespace("rel")
     backends = [
-        kit_factory(namespace=namespace, clock=clock, dynamodb_endpoint=moto_server_url)
+        kit_factory(namespace=namespace, clock=clock, dynamodb_endpoint=moto_http.url)
         for _ in range(2)
     ]
     stores = [GenericTaskStore(backend, StoreConfig(), clock) for backend in backends]

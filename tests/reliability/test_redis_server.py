@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("reference_backends.redis", reason="needs the 'redis' extra")
-
 import port_for
+import pytest
 from lossy_proxy import LossyProxy
 from mirakuru import TCPExecutor
+from servers import require_redis_server
 
 from conformance.faults import FaultyBackend
 from conformance.harness import fresh_namespace
@@ -39,19 +35,10 @@ from reference_backends.redis import RedisBackend
 pytestmark = pytest.mark.anyio
 
 
-def _require_redis_server() -> None:
-    if shutil.which("redis-server") is not None:
-        return
-    reason = "redis-server is not on PATH (Debian: apt-get install redis-server)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI is set, so this is a failure, not a skip", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture
 def aof_server(tmp_path: Path) -> Iterator[TCPExecutor]:
     """A redis-server that fsyncs every write to its append-only file before answering."""
-    _require_redis_server()
+    require_redis_server()
     port = port_for.select_random()
     command = [
         "redis-server",
