@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 DEFAULT_TTL = 3600.0
 MAX_TTL = 86400.0
+LONGEST_TTL = 100 * 365.25 * 86400.0
+"""Ceiling on ``max_ttl``: a century keeps every expiry representable on the wire (year 9999)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,11 @@ class StoreConfig:
 
     def __post_init__(self) -> None:
         _positive_seconds("max_ttl", self.max_ttl)
+        if self.max_ttl > LONGEST_TTL:
+            raise ValueError(
+                f"max_ttl ({self.max_ttl}) must not exceed {LONGEST_TTL:.0f} s (100 years); "
+                "use allow_unlimited_ttl=True for tasks that never expire"
+            )
         if self.default_ttl is None:
             if not self.allow_unlimited_ttl:
                 raise ValueError("default_ttl=None needs allow_unlimited_ttl=True")

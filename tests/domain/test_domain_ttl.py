@@ -72,6 +72,8 @@ def test_config_ttl_rules() -> None:
         StoreConfig(default_ttl=None)
     with pytest.raises(ValueError, match="must not exceed max_ttl"):
         StoreConfig(default_ttl=100, max_ttl=10)
+    with pytest.raises(ValueError, match="100 years"):
+        StoreConfig(max_ttl=1e12)  # tasks would expire past year 9999 and read back corrupted
     assert StoreConfig(default_ttl=None, allow_unlimited_ttl=True).default_ttl is None
 
 
