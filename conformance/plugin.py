@@ -18,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import platform
+import re
 import sys
 from collections.abc import Generator
 from importlib import metadata, util
@@ -32,6 +33,7 @@ from conformance.clauses import CLAUSES, describe
 from conformance.report import (
     PROP_AREA,
     PROP_BACKEND,
+    PROP_BROKEN,
     PROP_CLAUSES,
     Results,
 )
@@ -40,6 +42,7 @@ SUITE_DIR = Path(__file__).with_name("suite")
 _GROUP = "pmcp-tasks"
 SELECTED_KEY = pytest.StashKey[list[registry.SelectedBackend]]()
 _TESTING_EXTRA_MODULES = ("hypothesis", "anyio")
+_CLAUSE_ID_RE = re.compile(r"\b[A-Z]+-[A-Z]+-\d+\b")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -220,15 +223,20 @@ def pytest_runtest_makereport(
     report = yield
     clauses = clause_ids(item)
     if report.failed and clauses:
-        text = "\n".join(describe(clause_id) for clause_id in clauses)
         longrepr = report.longrepr
+        crash = getattr(longrepr, "reprcrash", None)
+        # A test that checks many clauses (the state machine, the race fuzzer) starts its
+        # failure message with the one that broke; name that one alone when it does.
+        named = _CLAUSE_ID_RE.findall(crash.message) if crash is not None else []
+        broken = [clause_id for clause_id in clauses if clause_id in named] or clauses
+        report.user_properties.append((PROP_BROKEN, ",".join(broken)))
+        text = "\n".join(describe(clause_id) for clause_id in broken)
         if isinstance(longrepr, ExceptionRepr):
             longrepr.addsection("contract clause broken", text)
         else:
             report.sections.append(("contract clause broken", text))
-        crash = getattr(longrepr, "reprcrash", None)
         if crash is not None:
-            crash.message = f"[{', '.join(clauses)}] {crash.message}"
+            crash.message = f"[{', '.join(broken)}] {crash.message}"
     return report
 
 

@@ -23,6 +23,7 @@ PROP_BACKEND = "kit_backend"
 PROP_AREA = "kit_area"
 PROP_CLAUSES = "kit_clauses"
 PROP_CAPABILITIES = "kit_capabilities"
+PROP_BROKEN = "kit_broken"  # on failed reports: the clauses the failure names
 
 _RANK = {"passed": 0, "skipped": 1, "failed": 2}
 
@@ -37,6 +38,7 @@ class TestResult:
     clauses: tuple[str, ...]
     outcome: str = "passed"
     reason: str = ""
+    broken: tuple[str, ...] = ()
 
 
 @dataclass
@@ -68,6 +70,8 @@ class Results:
         ]:
             result.outcome = report.outcome
             result.reason = _reason(report)
+            if PROP_BROKEN in props:
+                result.broken = tuple(str(props[PROP_BROKEN]).split(","))
 
     def summary_lines(self) -> list[str]:
         lines: list[str] = []
@@ -80,7 +84,9 @@ class Results:
             skipped = Counter(r.reason for r in results if r.outcome == "skipped")
             for reason, count in sorted(skipped.items()):
                 lines.append(f"  skipped x{count}: {reason}")
-            broken = sorted({c for r in results if r.outcome == "failed" for c in r.clauses})
+            broken = sorted(
+                {c for r in results if r.outcome == "failed" for c in (r.broken or r.clauses)}
+            )
             for clause_id in broken:
                 rule = CLAUSES[clause_id].rule if clause_id in CLAUSES else "(not in table)"
                 lines.append(f"  BROKEN {clause_id}: {rule}")
@@ -94,6 +100,8 @@ class Results:
             clauses[clause_id] = {"area": clause.area, "rule": clause.rule, "results": {}}
         for result in self.tests.values():
             for clause_id in result.clauses:
+                if result.outcome == "failed" and result.broken and clause_id not in result.broken:
+                    continue  # the failure names another of the clauses this test checks
                 entry = clauses.setdefault(
                     clause_id, {"area": result.area, "rule": "", "results": {}}
                 )
@@ -120,6 +128,7 @@ class Results:
                     "area": r.area,
                     "clauses": list(r.clauses),
                     "outcome": r.outcome,
+                    **({"broken": list(r.broken)} if r.broken else {}),
                     **({"reason": r.reason} if r.reason else {}),
                 }
                 for r in self.tests.values()

@@ -17,7 +17,14 @@ import anyio.lowlevel
 
 from pmcp_tasks.backend import Clock, VersionedRecord, is_live
 from pmcp_tasks.errors import NotFound, VersionConflict
-from pmcp_tasks.keys import check_data, check_expires_at, check_key, check_page, check_prefix
+from pmcp_tasks.keys import (
+    check_data,
+    check_expires_at,
+    check_key,
+    check_page,
+    check_prefix,
+    check_size,
+)
 from pmcp_tasks.keys import split_key as split
 from reference_backends.memory import InMemoryBackend, MemoryStore
 
@@ -183,9 +190,6 @@ class Truncating(Seedable):
     def __init__(self, *, namespace: str, clock: Clock) -> None:
         super().__init__(namespace=namespace, clock=clock, max_record_bytes=1000)
 
-    def _check_size(self, key: str, data: bytes) -> None:
-        """Lets everything through; the writes below cut the data instead."""
-
     async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
         return await super().put(key, check_data(data)[:1000], expires_at=expires_at)
 
@@ -203,8 +207,15 @@ class CapacityOffByOne(Seedable):
     def __init__(self, *, namespace: str, clock: Clock) -> None:
         super().__init__(namespace=namespace, clock=clock, max_record_bytes=1000)
 
-    def _check_size(self, key: str, data: bytes) -> None:
-        super()._check_size(key, data + b"!")
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        check_size(key, check_data(data) + b"!", 1000)
+        return await super().put(key, data, expires_at=expires_at)
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        check_size(key, check_data(data) + b"!", 1000)
+        return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
 
 
 class SharedNamespaces(Seedable):

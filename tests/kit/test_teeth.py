@@ -67,3 +67,25 @@ def test_memory_backend_passes_the_whole_kit(pytester: pytest.Pytester) -> None:
     assert "failed" not in statuses.values()
     assert [cid for cid, status in statuses.items() if status == "skipped"] == []
     result.stdout.fnmatch_lines(["*pmcp-tasks conformance summary*", "backend memory: *"])
+
+
+def test_a_many_clause_test_names_only_the_clause_its_failure_names(
+    pytester: pytest.Pytester,
+) -> None:
+    """The state machine checks 15 clauses; a miscounting cleanup must break KV-CLEAN-1 alone."""
+    backend = "broken_backends:cleanup_miscounts"
+    result, report = run_kit(
+        pytester, "--backend", backend, str(SUITE_DIR / "test_stateful.py"), "--hypothesis-seed=0"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    (test,) = report["tests"]
+    assert len(test["clauses"]) > 1
+    assert test["broken"] == ["KV-CLEAN-1"]
+    statuses = {
+        clause: report["clauses"][clause]["results"][backend]["status"]
+        for clause in test["clauses"]
+    }
+    assert statuses.pop("KV-CLEAN-1") == "failed"
+    assert "failed" not in statuses.values(), statuses
+    result.stdout.fnmatch_lines(["*BROKEN KV-CLEAN-1: *"])
+    assert "BROKEN KV-LIST-3" not in result.stdout.str()
