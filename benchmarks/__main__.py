@@ -49,11 +49,23 @@ def store_backends(redis_url: str, moto_url: str) -> dict[str, tuple[StorageBack
     }
 
 
+def cpu_model() -> str:
+    """The CPU's model name where Linux tells it, else what :mod:`platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def header() -> str:
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     return (
         f"Python {platform.python_version()} on {platform.platform()}, "
-        f"{os.cpu_count()} CPUs, load average {load}"
+        f"{os.cpu_count()} x {cpu_model()}, load average {load}"
     )
 
 

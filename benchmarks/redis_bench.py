@@ -166,7 +166,7 @@ async def run(settings: Settings, url: str) -> list[OpRow]:
                     subject[operation],
                     baseline[operation],
                     iterations=settings.iterations(full),
-                    rounds=min(settings.rounds, 5),
+                    rounds=settings.rounds,
                     workers=workers,
                 )
                 rows.append(
