@@ -103,5 +103,13 @@ async def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cli() -> int:
+    try:
+        return asyncio.run(main())
+    except RuntimeError as exc:  # a server that could not start: say which, no traceback
+        print(f"python -m benchmarks: {exc}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(cli())
