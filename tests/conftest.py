@@ -7,7 +7,9 @@ from collections.abc import Iterator
 import pytest
 from servers import MotoHttp, moto_server
 
+from conformance.harness import ManualClock
 from conformance.profiles import load_default_profile
+from reference_backends.memory import InMemoryBackend, MemoryStore
 
 load_default_profile()
 
@@ -23,3 +25,19 @@ def moto_http() -> Iterator[MotoHttp]:
     """moto's DynamoDB server over HTTP on a free loopback port, for the whole session."""
     with moto_server() as server:
         yield server
+
+
+# A store's worth of in-memory storage on a clock moved by hand (domain and reliability tests).
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(start=1_800_000_000.0)
+
+
+@pytest.fixture
+def memory() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def backend(clock: ManualClock, memory: MemoryStore) -> InMemoryBackend:
+    return InMemoryBackend(clock=clock, store=memory)

@@ -6,8 +6,7 @@ import pytest
 from reliability_support import kit_factory
 from servers import installed_backends
 
-from conformance.harness import BackendFactory, ManualClock
-from reference_backends.memory import InMemoryBackend, MemoryStore
+from conformance.harness import BackendFactory
 
 # Modules about one backend are collected where that backend is installed (no skips); the
 # environments that have it are held to it by tests/test_extras.py.
@@ -16,21 +15,6 @@ collect_ignore = [
     for name, kind in (("redis", "server"), ("dynamodb", "faults"))
     if name not in installed_backends()
 ]
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(start=1_800_000_000.0)
-
-
-@pytest.fixture
-def memory() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture
-def backend(clock: ManualClock, memory: MemoryStore) -> InMemoryBackend:
-    return InMemoryBackend(clock=clock, store=memory)
 
 
 @pytest.fixture(params=installed_backends())
