@@ -15,14 +15,15 @@ import sys
 import time
 from contextlib import ExitStack
 
-from benchmarks import dynamodb_bench, kit_bench, memory_bench, redis_bench, store_bench
+from benchmarks import kit_bench, memory_bench
 from benchmarks.report import kit_table, op_table, profile_table, store_table
 from benchmarks.servers import moto_server, redis_server
 from benchmarks.workload import Settings
 from pmcp_tasks.backend import StorageBackend
-from reference_backends.dynamodb import DynamoDbBackend
 from reference_backends.memory import InMemoryBackend
-from reference_backends.redis import RedisBackend
+
+# The Redis, DynamoDB and store sections import their clients when they run, so that
+# ``--only memory kit`` works in an environment without the redis and dynamodb extras.
 
 SECTIONS = ("memory", "redis", "dynamodb", "store", "kit")
 
@@ -41,6 +42,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def store_backends(redis_url: str, moto_url: str) -> dict[str, tuple[StorageBackend, int]]:
     """Each backend for the store section, with the iterations it can afford."""
+    from benchmarks import dynamodb_bench
+    from reference_backends.dynamodb import DynamoDbBackend
+    from reference_backends.redis import RedisBackend
+
     client = dynamodb_bench.open_client(moto_url)
     return {
         "memory": (InMemoryBackend(namespace="store"), 2_000),
@@ -82,15 +87,21 @@ async def main(argv: list[str] | None = None) -> int:
         if "redis" in args.only or "store" in args.only:
             redis_url = servers.enter_context(redis_server())
         if "redis" in args.only:
+            from benchmarks import redis_bench
+
             print("\n## 2. RedisBackend vs raw redis-py (real redis-server)\n", flush=True)
             print(op_table(await redis_bench.run(settings, redis_url)), flush=True)
         moto_url = ""
         if "dynamodb" in args.only or "store" in args.only:
             moto_url = servers.enter_context(moto_server())
         if "dynamodb" in args.only:
+            from benchmarks import dynamodb_bench
+
             print("\n## 3. DynamoDbBackend vs raw boto3 (moto server over HTTP)\n", flush=True)
             print(op_table(await dynamodb_bench.run(settings, moto_url)), flush=True)
         if "store" in args.only:
+            from benchmarks import store_bench
+
             print("\n## 4. GenericTaskStore over each backend\n", flush=True)
             rows, shares = await store_bench.run(settings, store_backends(redis_url, moto_url))
             print(store_table(rows), flush=True)
