@@ -61,7 +61,7 @@ def require_redis_server() -> None:
     reason = "redis-server is not on PATH (Debian: apt-get install redis-server)"
     if os.environ.get("CI"):
         pytest.fail(f"{reason}; CI is set, so this is a failure, not a skip", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason=reason)
 
 
 class OneRequestAtATime:

@@ -127,7 +127,7 @@ class ContractFixtures:
 def requires_shared(capabilities: BackendCapabilities, clause: str) -> None:
     if not capabilities.shared:
         pytest.skip(
-            f"backend declares shared=False; {clause} needs a second instance on the same "
+            reason=f"backend declares shared=False; {clause} needs a second instance on the same "
             "namespace to see the same data"
         )
 
@@ -135,7 +135,7 @@ def requires_shared(capabilities: BackendCapabilities, clause: str) -> None:
 def requires_size_limit(capabilities: BackendCapabilities, clause: str) -> int:
     limit = capabilities.max_record_bytes
     if limit is None:
-        pytest.skip(f"backend declares max_record_bytes=None; {clause} needs a limit")
+        pytest.skip(reason=f"backend declares max_record_bytes=None; {clause} needs a limit")
     return limit
 
 
@@ -143,15 +143,16 @@ def requires_room_for(capabilities: BackendCapabilities, size: int, clause: str)
     limit = capabilities.max_record_bytes
     if limit is not None and size > limit:
         pytest.skip(
-            f"backend declares max_record_bytes={limit}; {clause} needs room for {size} bytes"
+            reason=f"backend declares max_record_bytes={limit}; {clause} needs room for "
+            f"{size} bytes"
         )
 
 
 def requires_seed(backend: StorageBackend, clause: str) -> SupportsSeed:
     if not isinstance(backend, SupportsSeed):
         pytest.skip(
-            f"backend has no kit_seed hook; {clause} needs it to store a version near 2**63-1 "
-            "without that many writes"
+            reason=f"backend has no kit_seed hook; {clause} needs it to store a version near "
+            "2**63-1 without that many writes"
         )
     return backend
 
@@ -159,8 +160,8 @@ def requires_seed(backend: StorageBackend, clause: str) -> SupportsSeed:
 def requires_manual_clock(capabilities: BackendCapabilities, clause: str) -> None:
     if not capabilities.injectable_clock:
         pytest.skip(
-            f"backend declares injectable_clock=False; {clause} needs the kit to set the clock "
-            "exactly (real waits cannot hit a boundary or go back in time)"
+            reason=f"backend declares injectable_clock=False; {clause} needs the kit to set the "
+            "clock exactly (real waits cannot hit a boundary or go back in time)"
         )
 
 

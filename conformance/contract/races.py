@@ -367,7 +367,7 @@ class RaceContract:
     ) -> None:
         if not read_capabilities(backend_factory).shared:
             pytest.skip(
-                "backend declares shared=False; KV-SHARED-1 races need a second instance on "
+                reason="backend declares shared=False; KV-SHARED-1 races need a second instance on "
                 "the same namespace"
             )
         race_property(backend_factory, ALL_KINDS, clients=2)()
