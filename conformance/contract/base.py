@@ -126,10 +126,11 @@ class ContractFixtures:
 
 def requires_shared(capabilities: BackendCapabilities, clause: str) -> None:
     if not capabilities.shared:
-        pytest.skip(
-            reason=f"backend declares shared=False; {clause} needs a second instance on the same "
+        why = (
+            f"backend declares shared=False; {clause} needs a second instance on the same "
             "namespace to see the same data"
         )
+        pytest.skip(reason=why)
 
 
 def requires_size_limit(capabilities: BackendCapabilities, clause: str) -> int:
@@ -142,27 +143,27 @@ def requires_size_limit(capabilities: BackendCapabilities, clause: str) -> int:
 def requires_room_for(capabilities: BackendCapabilities, size: int, clause: str) -> None:
     limit = capabilities.max_record_bytes
     if limit is not None and size > limit:
-        pytest.skip(
-            reason=f"backend declares max_record_bytes={limit}; {clause} needs room for "
-            f"{size} bytes"
-        )
+        why = f"backend declares max_record_bytes={limit}; {clause} needs room for {size} bytes"
+        pytest.skip(reason=why)
 
 
 def requires_seed(backend: StorageBackend, clause: str) -> SupportsSeed:
     if not isinstance(backend, SupportsSeed):
-        pytest.skip(
-            reason=f"backend has no kit_seed hook; {clause} needs it to store a version near "
+        why = (
+            f"backend has no kit_seed hook; {clause} needs it to store a version near "
             "2**63-1 without that many writes"
         )
+        pytest.skip(reason=why)
     return backend
 
 
 def requires_manual_clock(capabilities: BackendCapabilities, clause: str) -> None:
     if not capabilities.injectable_clock:
-        pytest.skip(
-            reason=f"backend declares injectable_clock=False; {clause} needs the kit to set the "
+        why = (
+            f"backend declares injectable_clock=False; {clause} needs the kit to set the "
             "clock exactly (real waits cannot hit a boundary or go back in time)"
         )
+        pytest.skip(reason=why)
 
 
 class Timeline:

@@ -366,8 +366,9 @@ class RaceContract:
         self, backend_factory: BackendFactory
     ) -> None:
         if not read_capabilities(backend_factory).shared:
-            pytest.skip(
-                reason="backend declares shared=False; KV-SHARED-1 races need a second instance on "
+            why = (
+                "backend declares shared=False; KV-SHARED-1 races need a second instance on "
                 "the same namespace"
             )
+            pytest.skip(reason=why)
         race_property(backend_factory, ALL_KINDS, clients=2)()
