@@ -146,9 +146,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"the conformance kit needs {', '.join(missing)}: pip install 'pmcp-tasks[testing]'"
         )
-    config.stash[SELECTED_KEY] = registry.select(
-        names, config.option.taskstore_backend_options or []
-    )
+    selected = registry.select(names, config.option.taskstore_backend_options or [])
+    for backend in selected:
+        registry.probe(backend)
+    config.stash[SELECTED_KEY] = selected
     if config.getoption("hypothesis_profile", None) is None:
         from conformance.profiles import load_default_profile
 

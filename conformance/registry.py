@@ -9,6 +9,7 @@ Standard library and pytest only: the plugin imports this in every pytest run.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import re
 from collections.abc import Callable
@@ -208,3 +209,26 @@ def select(values: list[str], option_pairs: list[str]) -> list[SelectedBackend]:
     """Resolve every name given on the command line (all errors before any test runs)."""
     options = parse_options(option_pairs)
     return [SelectedBackend(name, load_factory(name), options) for name in split_names(values)]
+
+
+def probe(selected: SelectedBackend) -> None:
+    """Open and close the backend once, so that a factory that cannot even start (an embedded
+    engine not installed, an unknown option, a bad URL) is one usage error before the run, not
+    the same error charged to every test's clause."""
+    from conformance.harness import ManualClock, fresh_namespace, open_backend
+
+    async def open_and_close() -> None:
+        backend = await open_backend(
+            selected.factory,
+            namespace=fresh_namespace("probe"),
+            clock=ManualClock(),
+            **selected.options,
+        )
+        await backend.aclose()
+
+    try:
+        asyncio.run(open_and_close())
+    except Exception as exc:
+        raise pytest.UsageError(
+            f"backend {selected.name!r} could not be opened: {type(exc).__name__}: {exc}"
+        ) from None

@@ -105,6 +105,28 @@ def test_malformed_backend_option_is_a_usage_error(pytester: pytest.Pytester) ->
     result.stderr.fnmatch_lines(["ERROR: --backend-option 'novalue': expected KEY=VALUE*"])
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "raise ImportError(\"needs an engine: pip install 'mykit[engine]'\")",
+            "*could not be opened: ImportError: needs an engine: pip install 'mykit?engine?'",
+        ),
+        ("raise ValueError('unknown option: colour')", "*ValueError: unknown option: colour"),
+    ],
+)
+def test_factory_that_cannot_open_is_one_usage_error(
+    pytester: pytest.Pytester, body: str, message: str
+) -> None:
+    """Not the same error charged to every test's clause (it used to fail KV-CAP-1 first)."""
+    pytester.makepyfile(badfactory=f"def factory(*, namespace, clock, **options):\n    {body}\n")
+    pytester.syspathinsert()
+    result = pytester.runpytest("--backend=badfactory:factory")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: backend 'badfactory:factory'{message}"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
 def test_backend_options_reach_the_factory_as_strings(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(kitfactory=RECORDING_FACTORY)
     pytester.syspathinsert()
