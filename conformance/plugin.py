@@ -15,6 +15,7 @@ no fixture names globally, and stays out of the way unless asked:
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import platform
@@ -137,7 +138,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "conformance: a test of the pmcp-tasks conformance kit (added to every clause-tagged test)",
     )
-    config.pluginmanager.register(_Reporting(config), "pmcp_tasks_conformance_reporting")
+    reporting = _Reporting(config)
+    config.pluginmanager.register(reporting, "pmcp_tasks_conformance_reporting")
     names: list[str] = config.option.taskstore_backend or []
     if not names or config.option.taskstore_list_backends:
         return
@@ -148,7 +150,9 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     selected = registry.select(names, config.option.taskstore_backend_options or [])
     for backend in selected:
-        registry.probe(backend)
+        # What the backend declares, for the summary even when no selected test opens it.
+        declared = dataclasses.asdict(registry.probe(backend))
+        reporting.results.capabilities[backend.name] = declared
     config.stash[SELECTED_KEY] = selected
     if config.getoption("hypothesis_profile", None) is None:
         from conformance.profiles import load_default_profile

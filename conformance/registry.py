@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from pmcp_tasks.backend import BackendCapabilities
+
 GROUP = "pmcp_tasks.backends"
 _REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -211,13 +213,13 @@ def select(values: list[str], option_pairs: list[str]) -> list[SelectedBackend]:
     return [SelectedBackend(name, load_factory(name), options) for name in split_names(values)]
 
 
-def probe(selected: SelectedBackend) -> None:
+def probe(selected: SelectedBackend) -> BackendCapabilities:
     """Open and close the backend once, so that a factory that cannot even start (an embedded
     engine not installed, an unknown option, a bad URL) is one usage error before the run, not
     the same error charged to every test's clause."""
     from conformance.harness import ManualClock, fresh_namespace, open_backend
 
-    async def open_and_close() -> None:
+    async def open_and_close() -> BackendCapabilities:
         backend = await open_backend(
             selected.factory,
             namespace=fresh_namespace("probe"),
@@ -225,9 +227,10 @@ def probe(selected: SelectedBackend) -> None:
             **selected.options,
         )
         await backend.aclose()
+        return backend.capabilities
 
     try:
-        asyncio.run(open_and_close())
+        return asyncio.run(open_and_close())
     except Exception as exc:
         raise pytest.UsageError(
             f"backend {selected.name!r} could not be opened: {type(exc).__name__}: {exc}"

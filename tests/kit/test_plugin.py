@@ -300,3 +300,14 @@ def test_plugin_imports_neither_hypothesis_nor_anyio() -> None:
         "bad = {'hypothesis', 'anyio'} & set(sys.modules); assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_summary_shows_capabilities_even_when_no_test_opens_the_backend(
+    pytester: pytest.Pytester,
+) -> None:
+    """The state machine opens its own backends; the summary still says what was declared."""
+    result = pytester.runpytest("--backend=memory", "-k", "test_backend_matches_model")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        ["backend memory: max_record_bytes=None, shared=True, injectable_clock=True"]
+    )
