@@ -6,13 +6,12 @@ state machine or race fuzzing catches it and names the clause.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
 from pmcp_tasks.backend import Clock, VersionedRecord
-from pmcp_tasks.errors import BackendError, NotFound, VersionConflict
+from pmcp_tasks.errors import BackendError, VersionConflict
 from pmcp_tasks.keys import check_prefix, split_key
 from reference_backends.memory import InMemoryBackend, MemoryStore, _Partition
 
@@ -25,43 +24,6 @@ def factory_for(cls: type[InMemoryBackend]) -> Callable[..., InMemoryBackend]:
         return cls(namespace=namespace, clock=clock, store=store)
 
     return factory
-
-
-class NonAtomicCas(InMemoryBackend):
-    """KV-CAS-5: reads, awaits, then writes, so two racing CAS with one version both win."""
-
-    async def put_if_version(
-        self,
-        key: str,
-        data: bytes,
-        expected_version: int,
-        *,
-        expires_at: float | None = None,
-    ) -> int:
-        current = await self.get(key)
-        await asyncio.sleep(0)
-        if current is None:
-            if expected_version != 0:
-                raise NotFound(key)
-        elif current.version != expected_version:
-            raise VersionConflict(key, expected_version, current.version)
-        partition, item = split_key(key)
-        with self._lock:
-            self._write(partition, item, VersionedRecord(data, expected_version + 1, expires_at))
-        return expected_version + 1
-
-
-class RacyPut(InMemoryBackend):
-    """KV-PUT-2: reads the version, awaits, then writes version + 1: racing puts collide."""
-
-    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
-        current = await self.get(key)
-        await asyncio.sleep(0)
-        version = 1 if current is None else current.version + 1
-        partition, item = split_key(key)
-        with self._lock:
-            self._write(partition, item, VersionedRecord(data, version, expires_at))
-        return version
 
 
 class ExpiryOffByOne(InMemoryBackend):

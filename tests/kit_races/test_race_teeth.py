@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from broken_backends import CasReadAwaitWrite, PutReadAwaitWrite
 from hypothesis import seed
 
 from conformance.contract.races import ALL_KINDS, RaceContract, race_property
@@ -35,12 +36,12 @@ def test_unknown_outcomes_are_not_reported_as_violations(
 @pytest.mark.parametrize(
     ("backend", "test_name", "clause"),
     [
-        (broken.NonAtomicCas, "test_races_are_linearizable", "KV-CAS-5"),
-        (broken.NonAtomicCas, "test_cas_races_have_one_winner_per_version", "KV-CAS-5"),
-        (broken.NonAtomicCas, "test_races_across_two_clients_are_linearizable", "KV-CAS-5"),
-        (broken.RacyPut, "test_races_are_linearizable", "KV-PUT-2"),
-        (broken.RacyPut, "test_racing_puts_hand_out_distinct_versions", "KV-PUT-2"),
-        (broken.RacyPut, "test_races_across_two_clients_are_linearizable", "KV-PUT-2"),
+        (CasReadAwaitWrite, "test_races_are_linearizable", "KV-CAS-5"),
+        (CasReadAwaitWrite, "test_cas_races_have_one_winner_per_version", "KV-CAS-5"),
+        (CasReadAwaitWrite, "test_races_across_two_clients_are_linearizable", "KV-CAS-5"),
+        (PutReadAwaitWrite, "test_races_are_linearizable", "KV-PUT-2"),
+        (PutReadAwaitWrite, "test_racing_puts_hand_out_distinct_versions", "KV-PUT-2"),
+        (PutReadAwaitWrite, "test_races_across_two_clients_are_linearizable", "KV-PUT-2"),
     ],
     ids=lambda value: value.__name__ if isinstance(value, type) else None,
 )
@@ -58,7 +59,9 @@ def test_racy_backend_is_caught_by_the_ci_run(
     assert "schedule=Schedule(" in notes  # Hypothesis' shrunk schedule
 
 
-@pytest.mark.parametrize("backend", [broken.NonAtomicCas, broken.RacyPut], ids=lambda b: b.__name__)
+@pytest.mark.parametrize(
+    "backend", [CasReadAwaitWrite, PutReadAwaitWrite], ids=lambda b: b.__name__
+)
 @pytest.mark.parametrize("run_seed", [1, 2, 3])
 def test_racy_backend_is_caught_with_any_seed(
     backend: type[InMemoryBackend], run_seed: int, use_profile: UseProfile

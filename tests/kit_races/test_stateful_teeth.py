@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from broken_backends import CasReadAwaitWrite
 
 from conformance.contract.stateful import StatefulContract
 from reference_backends.memory import InMemoryBackend, kit_factory
@@ -62,7 +63,7 @@ def test_failure_shows_the_shrunk_steps_and_the_clause(use_profile: UseProfile) 
 def test_sequences_alone_cannot_see_a_non_atomic_cas(use_profile: UseProfile) -> None:
     """Why the race fuzzing exists: one caller at a time never interleaves."""
     use_profile("ci")
-    StatefulContract().test_backend_matches_model(factory_for(broken.NonAtomicCas))
+    StatefulContract().test_backend_matches_model(factory_for(CasReadAwaitWrite))
 
 
 def test_backend_without_injectable_clock_runs_without_expiries(use_profile: UseProfile) -> None:

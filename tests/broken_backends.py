@@ -35,10 +35,18 @@ class Seedable(InMemoryBackend):
     """The reference backend (with its ``kit_seed`` hook) on this module's own store."""
 
     def __init__(
-        self, *, namespace: str, clock: Clock, max_record_bytes: int | None = None
+        self,
+        *,
+        namespace: str,
+        clock: Clock,
+        max_record_bytes: int | None = None,
+        store: MemoryStore | None = None,
     ) -> None:
         super().__init__(
-            namespace=namespace, clock=clock, max_record_bytes=max_record_bytes, store=_STORE
+            namespace=namespace,
+            clock=clock,
+            max_record_bytes=max_record_bytes,
+            store=_STORE if store is None else store,
         )
 
     def _raw(self, key: str) -> VersionedRecord | None:
