@@ -45,6 +45,7 @@ from pmcp_tasks.keys import (
     check_size,
     split_key,
 )
+from reference_backends.causes import describe
 
 RedisClient = Redis | RedisCluster
 
@@ -79,7 +80,7 @@ def _wrapped(operation: str, key: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        raise BackendError(f"redis {operation} of {key!r} failed: {exc!r}") from exc
+        raise BackendError(f"redis {operation} of {key!r} failed: {describe(exc)}") from exc
 
 
 class RedisBackend:
