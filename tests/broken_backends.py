@@ -8,7 +8,7 @@ written the way a plausible bug would look, not as a caricature.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,7 +16,7 @@ import anyio
 import anyio.lowlevel
 
 from pmcp_tasks.backend import Clock, VersionedRecord, is_live
-from pmcp_tasks.errors import NotFound, VersionConflict
+from pmcp_tasks.errors import BackendError, NotFound, VersionConflict
 from pmcp_tasks.keys import (
     check_data,
     check_expires_at,
@@ -243,8 +243,8 @@ class ClockIgnored(Seedable):
 class BoundaryOffByOne(Seedable):
     """Counts a record as live at ``clock() == expires_at``."""
 
-    def __init__(self, *, namespace: str, clock: Clock) -> None:
-        super().__init__(namespace=namespace, clock=lambda: clock() - 1e-3)
+    def __init__(self, *, clock: Clock, **kwargs: Any) -> None:
+        super().__init__(clock=lambda: clock() - 1e-3, **kwargs)
 
 
 class NotFoundAsConflict(Seedable):
@@ -400,6 +400,151 @@ class CapabilitiesLie(Seedable):
         self.capabilities = replace(self.capabilities, max_record_bytes="4096")  # type: ignore[arg-type]
 
 
+class CleanupHidesRecords(Seedable):
+    """cleanup_expired only marks records, which come back when the clock goes back."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._hidden: set[str] = set()
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        self._hidden.discard(key)
+        return await super().put(key, data, expires_at=expires_at)
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        version = await super().put_if_version(key, data, expected_version, expires_at=expires_at)
+        self._hidden.discard(key)
+        return version
+
+    async def cleanup_expired(self) -> int:
+        now = self._clock()
+        with self._lock:
+            expired = {
+                f"{partition}:{item}"
+                for partition, part in self._partitions.items()
+                for item, record in part.records.items()
+                if not is_live(record.expires_at, now)
+            }
+        counted = len(expired - self._hidden)
+        self._hidden |= expired
+        return counted
+
+
+class VersionSurvivesExpiry(Seedable):
+    """put over an expired record continues its version instead of starting at 1."""
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        stored = self._raw(check_key(key))
+        version = 1 if stored is None else stored.version + 1
+        await self.kit_seed(key, check_data(data), version, expires_at)
+        return version
+
+
+class CasKeepsExpiry(Seedable):
+    """A successful CAS keeps the old ``expires_at`` instead of the one it was given."""
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        current = await self.get(key)
+        if current is not None:
+            expires_at = current.expires_at
+        return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
+
+
+class LosesReplies(Seedable):
+    """Not broken: every third write raises ``BackendError`` after (or, alternately, before)
+    taking effect, like a timeout on a real network. Outcomes are unknown, not wrong."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._writes = 0
+
+    async def _maybe_lose(self, write: Callable[[], Awaitable[int]]) -> int:
+        self._writes += 1
+        if self._writes % 3:
+            return await write()
+        if self._writes % 2:
+            await write()
+        raise BackendError("no reply from the store") from ConnectionError("timed out")
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        write = super().put
+        return await self._maybe_lose(lambda: write(key, data, expires_at=expires_at))
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        write = super().put_if_version
+        return await self._maybe_lose(
+            lambda: write(key, data, expected_version, expires_at=expires_at)
+        )
+
+
+class AlwaysFails(Seedable):
+    """Every call raises ``BackendError``, as against a server that refuses all commands.
+
+    Nothing it answers contradicts the contract (an unknown outcome never does), so only the
+    kit's floor of definite results fails it in the race tests."""
+
+    async def _refuse(self, method: str) -> Any:
+        raise BackendError(f"{method}: server refused the command") from ConnectionError(
+            "connection reset"
+        )
+
+    async def get(self, key: str) -> VersionedRecord | None:
+        return await self._refuse("get")  # type: ignore[no-any-return]
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        return await self._refuse("put")  # type: ignore[no-any-return]
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        return await self._refuse("put_if_version")  # type: ignore[no-any-return]
+
+    async def delete(self, key: str) -> bool:
+        return await self._refuse("delete")  # type: ignore[no-any-return]
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        return await self._refuse("list_by_prefix")  # type: ignore[no-any-return]
+
+    async def cleanup_expired(self) -> int:
+        return await self._refuse("cleanup_expired")  # type: ignore[no-any-return]
+
+
+class NeverExpires(Seedable):
+    """Ignores the clock it is given: nothing ever expires. Broken while it claims
+    ``injectable_clock``; honest (if useless for TTLs) when it declares it does not."""
+
+    declares_injectable_clock = True
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{**kwargs, "clock": lambda: float("-inf")})
+        self.capabilities = replace(
+            self.capabilities, injectable_clock=self.declares_injectable_clock
+        )
+
+
+class NeverExpiresDeclared(NeverExpires):
+    declares_injectable_clock = False
+
+
+def factory_for(cls: Callable[..., Any]) -> Callable[..., Any]:
+    """A kit factory whose backends share one fresh store, so second clients see the same
+    data and nothing is left over from another test."""
+    store = MemoryStore()
+
+    def factory(*, namespace: str, clock: Clock) -> Any:
+        return cls(namespace=namespace, clock=clock, store=store)
+
+    return factory
+
+
 @dataclass(frozen=True)
 class Broken:
     """A broken backend, the clause it breaks and the suite module that must catch it."""
@@ -438,6 +583,11 @@ BROKEN: dict[str, Broken] = {
     "bool_version_accepted": Broken(BoolVersionAccepted, "KV-ARG-2", "keys"),
     "fake_shared": Broken(FakeShared, "KV-SHARED-1", "shared"),
     "capabilities_lie": Broken(CapabilitiesLie, "KV-CAP-1", "capabilities"),
+    "cleanup_hides_records": Broken(CleanupHidesRecords, "KV-CLEAN-2", "expiry"),
+    "version_survives_expiry": Broken(VersionSurvivesExpiry, "KV-LIVE-2", "expiry"),
+    "cas_keeps_expiry": Broken(CasKeepsExpiry, "KV-LIVE-4", "expiry"),
+    "never_expires": Broken(NeverExpires, "KV-LIVE-1", "expiry"),
+    "always_fails": Broken(AlwaysFails, "KV-CAS-5", "races"),
 }
 
 

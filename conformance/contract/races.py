@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import pytest
-from hypothesis import event, given, reject
+from hypothesis import event, given, reject, seed
 from hypothesis import strategies as st
 
 from conformance.clauses import describe
@@ -55,6 +56,13 @@ CAS_KINDS: tuple[StepKind, ...] = ("cas_seen", "cas_stale", "cas_zero")
 PUT_KINDS: tuple[StepKind, ...] = ("put", "get")
 CHECK_BUDGET = 10.0
 """Seconds the checker may spend on one history before it answers "unknown"."""
+MIN_DEFINITE = 20
+"""Race calls that must end with a definite result over one run, else the run proves nothing.
+
+An operation that raised ``BackendError`` may or may not have happened, so it never
+contradicts anything: a backend that fails every call would pass every race unseen."""
+MIN_DEFINITE_SHARE = 0.5
+"""And at least this share of all race calls (a backend that loses a third still qualifies)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +108,8 @@ class RaceRun:
     initial: dict[str, int] = field(default_factory=dict)  # version after the setup (0: absent)
     final: dict[str, int] = field(default_factory=dict)  # version after the race
     race_ops: list[Op] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # messages of the BackendErrors raised
+    uncertain: set[str] = field(default_factory=set)  # keys whose setup or final read is unknown
 
 
 def _key(index: int) -> str:
@@ -124,6 +134,7 @@ class _Recorder:
         expected: int = 0,
     ) -> Op:
         invoke = next(self.ticks)
+        error = ""
         result: Result
         complete: int | None = None
         try:
@@ -141,13 +152,16 @@ class _Recorder:
             result, complete = NOT_FOUND, next(self.ticks)
         except VersionConflict as exc:
             result, complete = Conflict(exc.actual), next(self.ticks)
-        except BackendError:
+        except BackendError as exc:
             result = UNKNOWN  # it may or may not have happened; it never "returns"
+            error = str(exc)
         except Exception as exc:
             raise AssertionError(
                 f"KV-CONC-1: {kind} on {key!r} raised {exc!r} during a race of concurrent "
                 f"calls\n{describe('KV-CONC-1')}"
             ) from exc
+        if error:
+            self.run.errors.append(error)
         op = Op(kind, key, invoke, complete, result, data, expected, client_name)
         self.run.ops.append(op)
         return op
@@ -212,7 +226,11 @@ async def run_schedule(factory: BackendFactory, schedule: Schedule, clients: int
         recorder = _Recorder(run)
         for index, puts in enumerate(schedule.setup):
             for number in range(puts):
-                await recorder.call(opened[0], "setup", "put", _key(index), data=b"s%d" % number)
+                op = await recorder.call(
+                    opened[0], "setup", "put", _key(index), data=b"s%d" % number
+                )
+                if op.result is UNKNOWN:
+                    run.uncertain.add(op.key)
             run.initial[_key(index)] = puts
         start = asyncio.Event()
         setup_ops = len(run.ops)
@@ -236,6 +254,8 @@ async def run_schedule(factory: BackendFactory, schedule: Schedule, clients: int
         run.race_ops = run.ops[setup_ops:]
         for index in range(len(schedule.setup)):
             op = await recorder.call(opened[0], "final", "get", _key(index))
+            if op.result is UNKNOWN:
+                run.uncertain.add(op.key)
             run.final[_key(index)] = _version_of(op, 0)
     finally:
         for client in reversed(opened):
@@ -258,6 +278,8 @@ def check_invariants(run: RaceRun) -> str | None:
     """The blunt checks, before the linearizability search: a failure names one clause."""
     for key, initial in run.initial.items():
         ops = [op for op in run.race_ops if op.key == key]
+        if key in run.uncertain:
+            continue  # the versions it started or ended with are not known
         if any(op.result is UNKNOWN for op in ops) or any(op.kind == "delete" for op in ops):
             continue  # versions may restart or may have moved invisibly
         writes = [op for op in ops if op.kind in ("put", "cas") and isinstance(op.result, int)]
@@ -331,18 +353,70 @@ def judge(run: RaceRun, clients: int, budget: float = CHECK_BUDGET) -> str | Non
     return None
 
 
+@dataclass(slots=True)
+class Tally:
+    """Race calls over every example of one run, and how many of them had a definite result."""
+
+    calls: int = 0
+    definite: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # message of a BackendError -> count
+
+    def add(self, run: RaceRun) -> None:
+        self.calls += len(run.race_ops)
+        self.definite += sum(op.result is not UNKNOWN for op in run.race_ops)
+        for message in run.errors:
+            self.errors[message] = self.errors.get(message, 0) + 1
+
+    def too_few(self, clause: str) -> str | None:
+        """Why this run cannot vouch for ``clause`` (too few definite results), or None."""
+        needed = max(MIN_DEFINITE, math.ceil(MIN_DEFINITE_SHARE * self.calls))
+        if self.definite >= needed:
+            return None
+        common = sorted(self.errors.items(), key=lambda item: -item[1])[:3]
+        raised = "".join(f"\n  {count} x BackendError: {message}" for message, count in common)
+        return (
+            f"{clause}: only {self.definite} of {self.calls} race calls ended with a definite "
+            f"result; the kit needs at least {needed} (>= {MIN_DEFINITE} and >= "
+            f"{MIN_DEFINITE_SHARE:.0%}) to judge the race, since a call that raised "
+            f"BackendError may or may not have happened and contradicts nothing. "
+            f"The calls raised:{raised or ' nothing (no race calls ran)'}\n{describe(clause)}"
+        )
+
+
 def race_property(
-    factory: BackendFactory, kinds: Sequence[StepKind], clients: int = 1, max_keys: int = 3
+    factory: BackendFactory,
+    kinds: Sequence[StepKind],
+    clients: int = 1,
+    max_keys: int = 3,
+    *,
+    clause: str = "KV-CONC-1",
+    run_seed: int | None = None,
 ) -> Callable[[], None]:
-    """The Hypothesis test for one backend and op mix (settings come from the profile)."""
+    """The Hypothesis test for one backend and op mix (settings come from the profile).
+
+    After the examples pass, the run must also have seen enough definite results
+    (:class:`Tally`); otherwise it fails on ``clause``, the clause the test vouches for.
+    """
+    tally = Tally()
 
     @given(schedule=schedules(kinds, max_keys=max_keys))
     def races(schedule: Schedule) -> None:
-        failure = judge(asyncio.run(run_schedule(factory, schedule, clients)), clients)
+        run = asyncio.run(run_schedule(factory, schedule, clients))
+        tally.add(run)
+        failure = judge(run, clients)
         if failure is not None:  # one raise site, so Hypothesis shrinks it as one bug
             raise AssertionError(failure)
 
-    return races
+    if run_seed is not None:
+        races = seed(run_seed)(races)
+
+    def run_races() -> None:
+        races()
+        vacuous = tally.too_few(clause)
+        if vacuous is not None:
+            raise AssertionError(vacuous)
+
+    return run_races
 
 
 class RaceContract:
@@ -355,11 +429,11 @@ class RaceContract:
     @pytest.mark.clause("KV-CAS-5")
     def test_cas_races_have_one_winner_per_version(self, backend_factory: BackendFactory) -> None:
         """CAS only, on one key: successful CAS count = final version - initial version."""
-        race_property(backend_factory, CAS_KINDS, max_keys=1)()
+        race_property(backend_factory, CAS_KINDS, max_keys=1, clause="KV-CAS-5")()
 
     @pytest.mark.clause("KV-PUT-2")
     def test_racing_puts_hand_out_distinct_versions(self, backend_factory: BackendFactory) -> None:
-        race_property(backend_factory, PUT_KINDS, max_keys=1)()
+        race_property(backend_factory, PUT_KINDS, max_keys=1, clause="KV-PUT-2")()
 
     @pytest.mark.clause("KV-SHARED-1", "KV-CAS-5")
     def test_races_across_two_clients_are_linearizable(
@@ -371,4 +445,4 @@ class RaceContract:
                 "the same namespace"
             )
             pytest.skip(reason=why)
-        race_property(backend_factory, ALL_KINDS, clients=2)()
+        race_property(backend_factory, ALL_KINDS, clients=2, clause="KV-SHARED-1")()

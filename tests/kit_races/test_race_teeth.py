@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from broken_backends import CasReadAwaitWrite, PutReadAwaitWrite
-from hypothesis import seed
+from broken_backends import (
+    AlwaysFails,
+    CasReadAwaitWrite,
+    LosesReplies,
+    PutReadAwaitWrite,
+    factory_for,
+)
 
 from conformance.contract.races import ALL_KINDS, RaceContract, race_property
 from reference_backends.memory import InMemoryBackend, kit_factory
-
-from . import broken
-from .broken import factory_for
 
 UseProfile = Callable[[str], None]
 RACE_TESTS = [name for name in dir(RaceContract) if name.startswith("test_")]
@@ -30,7 +32,7 @@ def test_unknown_outcomes_are_not_reported_as_violations(
 ) -> None:
     """A backend that loses replies (BackendError after or before writing) is still correct."""
     use_profile("ci")
-    getattr(RaceContract(), test_name)(factory_for(broken.LosesReplies))
+    getattr(RaceContract(), test_name)(factory_for(LosesReplies))
 
 
 @pytest.mark.parametrize(
@@ -69,4 +71,29 @@ def test_racy_backend_is_caught_with_any_seed(
     """The default (``dev``) budget finds both race bugs whatever the seed."""
     use_profile("kit-races-dev-seeded")
     with pytest.raises(AssertionError, match=r"^KV-(CAS-5|PUT-2): "):
-        seed(run_seed)(race_property(factory_for(backend), ALL_KINDS))()
+        race_property(factory_for(backend), ALL_KINDS, run_seed=run_seed)()
+
+
+@pytest.mark.parametrize(
+    ("test_name", "clause"),
+    [
+        ("test_races_are_linearizable", "KV-CONC-1"),
+        ("test_cas_races_have_one_winner_per_version", "KV-CAS-5"),
+        ("test_racing_puts_hand_out_distinct_versions", "KV-PUT-2"),
+        ("test_races_across_two_clients_are_linearizable", "KV-SHARED-1"),
+    ],
+)
+def test_a_backend_that_fails_every_call_does_not_pass_vacuously(
+    test_name: str, clause: str, use_profile: UseProfile
+) -> None:
+    """Unknown outcomes contradict nothing, so without a floor of definite results a backend
+    that raises BackendError on every call would pass every race test."""
+    use_profile("ci")
+    with pytest.raises(AssertionError) as caught:
+        getattr(RaceContract(), test_name)(factory_for(AlwaysFails))
+    message = str(caught.value)
+    assert message.startswith(f"{clause}: only 0 of "), message
+    assert "race calls ended with a definite result; the kit needs at least" in message
+    assert "BackendError: put_if_version: server refused the command" in message or (
+        "BackendError: put: server refused the command" in message
+    ), message

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import broken_backends as broken
 import pytest
-from broken_backends import CasReadAwaitWrite
+from broken_backends import CasReadAwaitWrite, factory_for
 
 from conformance.contract.stateful import StatefulContract
 from reference_backends.memory import InMemoryBackend, kit_factory
-
-from . import broken
-from .broken import factory_for
 
 UseProfile = Callable[[str], None]
 
@@ -24,20 +22,20 @@ def test_memory_backend_matches_the_model(use_profile: UseProfile) -> None:
 @pytest.mark.parametrize(
     ("backend", "clauses"),
     [
-        (broken.ExpiryOffByOne, {"KV-LIVE-1"}),
+        (broken.BoundaryOffByOne, {"KV-LIVE-1"}),
         (broken.AfterInclusive, {"KV-LIST-4", "KV-LIST-5"}),
-        (broken.LimitBeforeExpiry, {"KV-LIST-5"}),
+        (broken.LimitBeforeExpiryFilter, {"KV-LIST-5"}),
         (broken.CleanupHidesRecords, {"KV-CLEAN-2"}),
-        (broken.ConflictReportsExpected, {"KV-CAS-1", "KV-CAS-3"}),
+        (broken.WrongActual, {"KV-CAS-1", "KV-CAS-3"}),
         (broken.VersionSurvivesExpiry, {"KV-LIVE-2"}),
         (broken.CasKeepsExpiry, {"KV-LIVE-2", "KV-LIVE-4"}),
-        (broken.DeleteCountsExpired, {"KV-LIVE-2"}),
+        (broken.DeleteTrueForExpired, {"KV-LIVE-2"}),
         (broken.NeverExpires, {"KV-LIVE-1", "KV-LIVE-2", "KV-CLEAN-1"}),
     ],
     ids=lambda value: value.__name__ if isinstance(value, type) else None,
 )
 def test_broken_backend_is_caught_and_the_clause_named(
-    backend: type[InMemoryBackend], clauses: set[str], use_profile: UseProfile
+    backend: Callable[..., InMemoryBackend], clauses: set[str], use_profile: UseProfile
 ) -> None:
     """Found by the derandomized ``ci`` run (shrinking off: detection is what is tested here)."""
     use_profile("kit-races-ci-no-shrink")
@@ -50,7 +48,7 @@ def test_broken_backend_is_caught_and_the_clause_named(
 def test_failure_shows_the_shrunk_steps_and_the_clause(use_profile: UseProfile) -> None:
     use_profile("ci")
     with pytest.raises(AssertionError) as caught:
-        StatefulContract().test_backend_matches_model(factory_for(broken.ExpiryOffByOne))
+        StatefulContract().test_backend_matches_model(factory_for(broken.BoundaryOffByOne))
     message = str(caught.value)
     assert message.startswith("KV-LIVE-1: backend and model differ after ")
     assert "A record is live iff" in message  # the rule, in words
