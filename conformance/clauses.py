@@ -353,6 +353,46 @@ DOMAIN_CLAUSES: tuple[Clause, ...] = (
         "An owner never holds more than `max_tasks_per_owner` live tasks, even under concurrent "
         "creates (`TaskLimitExceeded`); other owners are not affected.",
     ),
+    Clause(
+        "DOM-INPUT-1",
+        "domain",
+        "`request_input` stores each request under a key never used before by that task and "
+        "makes it `input_required`; `answer_input` delivers only outstanding keys (others are "
+        "ignored), a partial answer keeps the rest outstanding, the last one makes the task "
+        "`working`, and concurrent answers lose none.",
+    ),
+    Clause(
+        "DOM-INPUT-2",
+        "domain",
+        "Input requests must be objects with a str `method`, responses objects; anything else, "
+        "or more than `max_input_bytes`, raises `TaskValidationError` and writes nothing.",
+    ),
+    Clause(
+        "DOM-ERROR-1",
+        "domain",
+        "`fail(..., error=...)` stores the JSON-RPC error (`code`, `message`, `data`) as given; "
+        "a malformed error raises `TaskValidationError`; a final task asks for no input.",
+    ),
+    Clause(
+        "DOM-CANCEL-1",
+        "domain",
+        "`request_cancel` cancels an unfinished task and leaves a final one unchanged (no "
+        "error, no write); `cancel` of a final task still raises `InvalidTransition`.",
+    ),
+    Clause(
+        "DOM-LEASE-1",
+        "domain",
+        "A task whose worker's lease ran out without renewal is ended `failed` with an error "
+        "naming the lost worker by the next `get_checking_lease`; renewals keep it alive and do "
+        "not change `lastUpdatedAt`.",
+    ),
+    Clause(
+        "DOM-WIRE-1",
+        "domain",
+        "`to_task()` spells `ttlMs`/`pollIntervalMs` (2026-07-28) while `to_wire()` keeps "
+        "`ttl`/`pollInterval` (2025-11-25); `to_detailed_task()` inlines `inputRequests`, "
+        "`result` or `error` by status.",
+    ),
 )
 """Rules of ``GenericTaskStore`` (DESIGN.md, "The domain") that the kit checks on top of the
 backend under test: a backend can keep every KV clause and still break these through

@@ -1,4 +1,4 @@
-"""pmcp-tasks: durable MCP Tasks (spec 2025-11-25) over pluggable storage.
+"""pmcp-tasks: durable MCP Tasks (spec 2025-11-25, and the 2026-07-28 tasks extension).
 
 The storage contract (:class:`StorageBackend` and its errors) and the task domain written once
 over it. The core imports only the standard library.
@@ -24,6 +24,7 @@ from pmcp_tasks.errors import (
     ResultUnavailable,
     StorageError,
     StorageFailure,
+    TaskCancelled,
     TaskError,
     TaskLimitExceeded,
     TaskNotFound,
@@ -58,6 +59,7 @@ __all__ = [
     "StorageError",
     "StorageFailure",
     "StoreConfig",
+    "TaskCancelled",
     "TaskContext",
     "TaskError",
     "TaskLimitExceeded",

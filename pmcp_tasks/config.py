@@ -25,8 +25,10 @@ class StoreConfig:
     ``allow_unlimited_ttl``: whether ``ttl=None`` (keep forever) is accepted.
     ``max_tasks_per_owner``: live tasks one owner may hold (``None``: no cap).
     ``max_variable_depth``, ``max_string_bytes``, ``max_variables_bytes``: variable limits (the
-    last one on the canonical JSON of the whole map). ``allow_anonymous`` and
-    ``anonymous_owners``: owners that mean "no authenticated caller" and whether to accept them.
+    last one on the canonical JSON of the whole map). ``max_input_bytes``: the canonical JSON of
+    a task's outstanding input requests, and of its undelivered input responses, each.
+    ``allow_anonymous`` and ``anonymous_owners``: owners that mean "no authenticated caller"
+    and whether to accept them.
     ``poll_interval``: suggested polling interval put on the wire (``None``: omitted).
     ``default_page_size`` / ``max_page_size``: listing page sizes.
     ``cas_attempts``, ``cas_backoff``, ``cas_backoff_cap``: how hard a mutation retries a
@@ -40,6 +42,7 @@ class StoreConfig:
     max_variable_depth: int = 10
     max_string_bytes: int = 65_536
     max_variables_bytes: int = 1_048_576
+    max_input_bytes: int = 1_048_576
     allow_anonymous: bool = False
     anonymous_owners: frozenset[str] = field(default_factory=lambda: frozenset({"", "local"}))
     poll_interval: float | None = 1.0
@@ -73,6 +76,7 @@ class StoreConfig:
             "max_variable_depth",
             "max_string_bytes",
             "max_variables_bytes",
+            "max_input_bytes",
             "default_page_size",
             "max_page_size",
             "cas_attempts",

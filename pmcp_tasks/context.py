@@ -2,15 +2,29 @@
 
 It binds a store, the caller's owner and one task id, so handler code cannot address another
 owner's task by passing the wrong owner, and reads like the lifecycle it drives.
+
+Cancellation is cooperative: whoever learns that the task was cancelled (a read of the task by
+this context, or the MCP binding's watcher, which polls the store) calls :meth:`mark_cancelled`;
+from then on :attr:`cancelled` is true, :meth:`wait_cancelled` returns, and every call raises
+:class:`~pmcp_tasks.errors.TaskCancelled`, so the handler stops at its next call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
+from pmcp_tasks.errors import InvalidTransition, TaskCancelled
 from pmcp_tasks.record import TaskRecord
+from pmcp_tasks.status import TaskStatus
 from pmcp_tasks.store import UNSET, GenericTaskStore, Unset
 from pmcp_tasks.validation import JsonValue
+
+_T = TypeVar("_T")
+
+DEFAULT_INPUT_POLL = 1.0
+"""Seconds between reads while waiting for input when the store suggests no poll interval."""
 
 
 class TaskContext:
@@ -22,10 +36,39 @@ class TaskContext:
         self.store = store
         self.owner = owner
         self.task_id = task_id
+        self.poll_interval = store.config.poll_interval or DEFAULT_INPUT_POLL
+        self._cancelled = asyncio.Event()
+
+    # ----------------------------------------------------------------------- cancellation
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the task is known to be cancelled."""
+        return self._cancelled.is_set()
+
+    async def wait_cancelled(self) -> None:
+        """Return once the task is known to be cancelled (e.g. race it against the work)."""
+        await self._cancelled.wait()
+
+    def mark_cancelled(self) -> None:
+        """Record that the task was cancelled; the handler's next call raises."""
+        self._cancelled.set()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, but raise :class:`TaskCancelled` as soon as the task is cancelled."""
+        self._check()
+        try:
+            await asyncio.wait_for(self._cancelled.wait(), seconds)
+        except asyncio.TimeoutError:
+            return
+        self._check()
+
+    # ------------------------------------------------------------------------------ reads
 
     async def get(self) -> TaskRecord:
         """The task as stored now."""
-        return await self.store.get(self.owner, self.task_id)
+        self._check()
+        return self._seen(await self.store.get(self.owner, self.task_id))
 
     async def get_variables(self) -> dict[str, JsonValue]:
         """All variables of the task."""
@@ -35,9 +78,13 @@ class TaskContext:
         """One variable, or ``default`` when it is not set."""
         return (await self.get_variables()).get(name, default)
 
+    # -------------------------------------------------------------------------- mutations
+
     async def set_variables(self, changes: Mapping[str, JsonValue]) -> TaskRecord:
         """Merge ``changes`` into the variables; a ``None`` value deletes that name."""
-        return await self.store.set_variables(self.owner, self.task_id, changes)
+        return await self._write(
+            lambda: self.store.set_variables(self.owner, self.task_id, changes)
+        )
 
     async def set_variable(self, name: str, value: JsonValue) -> TaskRecord:
         """Set one variable (``None`` deletes it)."""
@@ -45,24 +92,87 @@ class TaskContext:
 
     async def complete(self, result: JsonValue, *, status_message: str | None = None) -> TaskRecord:
         """Finish successfully with ``result``."""
-        return await self.store.complete(
-            self.owner, self.task_id, result, status_message=status_message
+        return await self._write(
+            lambda: self.store.complete(
+                self.owner, self.task_id, result, status_message=status_message
+            )
         )
 
     async def fail(
-        self, status_message: str | None = None, *, result: JsonValue | Unset = UNSET
+        self,
+        status_message: str | None = None,
+        *,
+        result: JsonValue | Unset = UNSET,
+        error: Mapping[str, JsonValue] | None = None,
     ) -> TaskRecord:
-        """Finish as failed, optionally with a result (e.g. an error payload)."""
-        return await self.store.fail(self.owner, self.task_id, status_message, result=result)
+        """Finish as failed, optionally with a result or a JSON-RPC ``error`` object."""
+        return await self._write(
+            lambda: self.store.fail(
+                self.owner, self.task_id, status_message, result=result, error=error
+            )
+        )
 
     async def require_input(self, status_message: str | None = None) -> TaskRecord:
         """Wait for the client (``working -> input_required``)."""
-        return await self.store.require_input(self.owner, self.task_id, status_message)
+        return await self._write(
+            lambda: self.store.require_input(self.owner, self.task_id, status_message)
+        )
 
     async def resume(self, status_message: str | None = None) -> TaskRecord:
         """Carry on after the input arrived (``input_required -> working``)."""
-        return await self.store.resume(self.owner, self.task_id, status_message)
+        return await self._write(
+            lambda: self.store.resume(self.owner, self.task_id, status_message)
+        )
 
     async def cancel(self, status_message: str | None = None) -> TaskRecord:
         """Stop the task (``-> cancelled``)."""
-        return await self.store.cancel(self.owner, self.task_id, status_message)
+        return await self._write(
+            lambda: self.store.cancel(self.owner, self.task_id, status_message)
+        )
+
+    async def request_input(
+        self, requests: Mapping[str, JsonValue], status_message: str | None = None
+    ) -> dict[str, JsonValue]:
+        """Ask the client and wait for every answer; returns ``{name: response}``.
+
+        The task is ``input_required`` with the requests until the client answered all of them
+        (``tasks/update``, through any server instance sharing the store); the store is read
+        every :attr:`poll_interval` seconds meanwhile. Raises :class:`TaskCancelled` if the
+        task is cancelled while it waits.
+        """
+        _, keys = await self._write(
+            lambda: self.store.request_input(self.owner, self.task_id, requests, status_message)
+        )
+        wanted = list(keys.values())
+        while True:
+            record = await self.get()
+            if all(key in record.input_responses for key in wanted):
+                _, taken = await self._write(
+                    lambda: self.store.take_input_responses(self.owner, self.task_id, wanted)
+                )
+                return {name: taken[key] for name, key in keys.items()}
+            try:
+                await asyncio.wait_for(self._cancelled.wait(), self.poll_interval)
+            except asyncio.TimeoutError:
+                continue
+
+    # ---------------------------------------------------------------------------- helpers
+
+    def _check(self) -> None:
+        if self._cancelled.is_set():
+            raise TaskCancelled(self.task_id)
+
+    def _seen(self, record: TaskRecord) -> TaskRecord:
+        if record.status is TaskStatus.CANCELLED:
+            self.mark_cancelled()
+            raise TaskCancelled(self.task_id)
+        return record
+
+    async def _write(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """Run a store call; a refusal because the task was cancelled is ``TaskCancelled``."""
+        self._check()
+        try:
+            return await call()
+        except InvalidTransition:
+            self._seen(await self.store.get(self.owner, self.task_id))
+            raise

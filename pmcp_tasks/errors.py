@@ -112,3 +112,15 @@ class StorageFailure(TaskError):
     """A storage error surfaced to the server; ``__cause__`` is the ``StorageError``."""
 
     code = INTERNAL_ERROR
+
+
+class TaskCancelled(TaskError):
+    """Raised by a ``TaskContext`` call once its task was cancelled (e.g. ``tasks/cancel``).
+
+    Cancellation is cooperative: the handler's next call on its context raises this, so the
+    work stops at a point the handler chose, and whatever it would still write is dropped.
+    """
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"task {task_id!r} was cancelled; stop working on it")
+        self.task_id = task_id

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pmcp_tasks.errors import StorageFailure
+from pmcp_tasks.errors import INTERNAL_ERROR, StorageFailure
 from pmcp_tasks.status import TaskStatus
 from pmcp_tasks.validation import JsonValue
 
@@ -47,6 +47,14 @@ class TaskRecord:
 
     ``ttl_ms`` is ``None`` for a task kept forever; ``result`` is meaningful only when
     ``has_result`` (a result may itself be JSON ``null``).
+
+    The fields of the 2026-07-28 tasks extension: ``input_requests`` are the outstanding
+    server-to-client requests by key, ``input_responses`` the answers the client delivered that
+    the handler has not taken yet, ``input_keys_issued`` counts the keys ever minted (so a key is
+    never reused over the task's life), ``error`` is the JSON-RPC error of a ``failed`` task,
+    ``worker`` and ``lease_expires_ms`` name the process running the handler and when its lease
+    runs out unless renewed. They are stored only when set, so records written before they
+    existed keep their bytes.
     """
 
     task_id: str
@@ -60,6 +68,12 @@ class TaskRecord:
     variables: dict[str, JsonValue] = field(default_factory=dict)
     has_result: bool = False
     result: JsonValue = None
+    input_requests: dict[str, JsonValue] = field(default_factory=dict)
+    input_responses: dict[str, JsonValue] = field(default_factory=dict)
+    input_keys_issued: int = 0
+    error: dict[str, JsonValue] | None = None
+    worker: str | None = None
+    lease_expires_ms: int | None = None
 
     @property
     def expires_at(self) -> float | None:
@@ -84,6 +98,16 @@ class TaskRecord:
         }
         if self.has_result:
             document["result"] = self.result
+        for name, value, unset in (
+            ("inputRequests", self.input_requests, {}),
+            ("inputResponses", self.input_responses, {}),
+            ("inputKeysIssued", self.input_keys_issued, 0),
+            ("error", self.error, None),
+            ("worker", self.worker, None),
+            ("leaseExpiresAt", self.lease_expires_ms, None),
+        ):
+            if value != unset:
+                document[name] = value
         return canonical_json(document)
 
     @classmethod
@@ -105,6 +129,14 @@ class TaskRecord:
                 variables=_typed(document, "variables", dict),
                 has_result="result" in document,
                 result=document.get("result"),
+                input_requests=_optional(document, "inputRequests", dict) or {},
+                input_responses=_optional(document, "inputResponses", dict) or {},
+                input_keys_issued=_count(document.get("inputKeysIssued", 0)),
+                error=_optional(document, "error", dict),
+                worker=_optional(document, "worker", str),
+                lease_expires_ms=_ms(
+                    _optional(document, "leaseExpiresAt", int), "leaseExpiresAt", 0
+                ),
             )
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             # UnicodeDecodeError and JSONDecodeError are ValueErrors.
@@ -132,6 +164,51 @@ class TaskRecord:
             wire["pollInterval"] = self.poll_interval_ms
         return wire
 
+    def to_task(self) -> dict[str, Any]:
+        """The ``Task`` of the 2026-07-28 tasks extension (``ttlMs`` present even when ``null``).
+
+        This is also the body of a ``CreateTaskResult`` (plus ``resultType: "task"``).
+        """
+        wire: dict[str, Any] = {
+            "taskId": self.task_id,
+            "status": self.status.value,
+            "createdAt": iso_ms(self.created_at_ms),
+            "lastUpdatedAt": iso_ms(self.updated_at_ms),
+            "ttlMs": self.ttl_ms,
+        }
+        if self.status_message is not None:
+            wire["statusMessage"] = self.status_message
+        if self.poll_interval_ms:  # the extension wants a positive integer or no field
+            wire["pollIntervalMs"] = self.poll_interval_ms
+        return wire
+
+    def to_detailed_task(self) -> dict[str, Any]:
+        """The extension's ``DetailedTask`` (``tasks/get``): the outcome inlined by status.
+
+        ``input_required`` carries the outstanding ``inputRequests``; ``completed`` its
+        ``result``; ``failed`` its JSON-RPC ``error``. A task failed through the 2025-11-25
+        API has no stored error; the extension demands one, so its status message stands in.
+        """
+        wire = self.to_task()
+        if self.status is TaskStatus.INPUT_REQUIRED:
+            wire["inputRequests"] = self.input_requests
+        elif self.status is TaskStatus.COMPLETED and self.has_result:
+            wire["result"] = self.result
+        elif self.status is TaskStatus.FAILED:
+            wire["error"] = self.error or {
+                "code": INTERNAL_ERROR,
+                "message": self.status_message or "the task failed",
+            }
+        return wire
+
+    def lease_expired(self, now_ms: int) -> bool:
+        """Whether the task is unfinished and its worker stopped renewing its lease in time."""
+        return (
+            not self.status.is_terminal
+            and self.lease_expires_ms is not None
+            and self.lease_expires_ms < now_ms
+        )
+
 
 def _no_constant(name: str) -> Any:
     """``json.loads`` accepts NaN and Infinity, which we never write and could not write back."""
@@ -145,6 +222,12 @@ _DECODER = json.JSONDecoder(parse_constant=_no_constant)
 def _ms(value: int | None, name: str, minimum: int) -> Any:
     if value is not None and not minimum <= value <= MAX_MS:
         raise ValueError(f"field {name!r} is {value}, outside {minimum}..{MAX_MS} ms")
+    return value
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MS:
+        raise ValueError(f"field 'inputKeysIssued' is {value!r}, not a count")
     return value
 
 

@@ -19,7 +19,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -27,6 +27,7 @@ from pmcp_tasks.backend import Clock, StorageBackend, VersionedRecord, is_live
 from pmcp_tasks.config import StoreConfig
 from pmcp_tasks.cursor import decode_cursor, encode_cursor
 from pmcp_tasks.errors import (
+    INTERNAL_ERROR,
     BackendError,
     ConcurrentModification,
     InvalidTransition,
@@ -41,15 +42,20 @@ from pmcp_tasks.errors import (
 )
 from pmcp_tasks.ids import TaskIdGenerator, created_ms, is_task_id
 from pmcp_tasks.keys import partition_prefix, task_key
-from pmcp_tasks.record import TaskRecord, canonical_json
+from pmcp_tasks.record import TaskRecord, canonical_json, iso_ms
 from pmcp_tasks.status import TaskStatus, check_transition, parse_status
 from pmcp_tasks.validation import (
     JsonValue,
     check_changes,
+    check_input_map,
+    check_input_requests,
     check_json,
+    check_jsonrpc_error,
+    check_lease,
     check_owner,
     check_task_id,
     check_ttl,
+    check_worker,
     merge_variables,
 )
 
@@ -182,10 +188,26 @@ class GenericTaskStore:
         ttl: float | Unset | None = UNSET,
         variables: Mapping[str, JsonValue] | None = None,
         status_message: str | None = None,
+        worker: str | None = None,
+        lease: float | None = None,
     ) -> TaskRecord:
-        """A new ``working`` task. ``ttl`` in seconds (default ``config.default_ttl``)."""
+        """A new ``working`` task. ``ttl`` in seconds (default ``config.default_ttl``).
+
+        ``worker`` and ``lease`` (seconds) record which process runs the task's handler, so
+        that when it dies the task is ended ``failed`` once the lease runs out
+        (:meth:`get_checking_lease`) instead of staying ``working`` until it expires.
+        Both or neither.
+        """
         config = self.config
         owner = check_owner(owner, config)
+        if (worker is None) != (lease is None):
+            raise TaskValidationError(
+                f"pass worker and lease together, got worker={worker!r}, lease={lease!r}"
+            )
+        lease_ms: int | None = None
+        if worker is not None:
+            worker = check_worker(worker)
+            lease_ms = max(1, round(check_lease(lease) * 1000))
         ttl_seconds = config.default_ttl if ttl is UNSET else check_ttl(ttl, config)
         changes = {} if variables is None else check_changes(variables, config)
         initial = merge_variables({}, changes)
@@ -205,6 +227,8 @@ class GenericTaskStore:
                 None if config.poll_interval is None else round(config.poll_interval * 1000)
             ),
             variables=initial,
+            worker=worker,
+            lease_expires_ms=None if lease_ms is None else now_ms + lease_ms,
         )
         data = self._encode(record)
         if config.max_tasks_per_owner is not None:
@@ -236,7 +260,9 @@ class GenericTaskStore:
 
         def change(record: TaskRecord, now_ms: int) -> TaskRecord:
             check_transition(record.task_id, record.status, target)
-            return _replace(record, now_ms, status=target, status_message=status_message)
+            return _replace(
+                record, now_ms, status=target, status_message=status_message, **_ended(target)
+            )
 
         return await self._mutate(owner, task_id, change)
 
@@ -281,6 +307,7 @@ class GenericTaskStore:
                 status_message=status_message,
                 has_result=True,
                 result=result,
+                **_ended(target),
             )
 
         return await self._mutate(owner, task_id, change)
@@ -298,8 +325,19 @@ class GenericTaskStore:
         status_message: str | None = None,
         *,
         result: JsonValue | Unset = UNSET,
+        error: Mapping[str, JsonValue] | None = None,
     ) -> TaskRecord:
-        """Finish the task as failed, optionally with a result (e.g. an error payload)."""
+        """Finish the task as failed, optionally with a result (e.g. an error payload).
+
+        ``error`` is the JSON-RPC error object (``code``, ``message``, optional ``data``) that
+        the tasks extension inlines on ``tasks/get`` of a failed task.
+        """
+        if error is not None:
+            if result is not UNSET:
+                raise TaskValidationError("a failed task carries an error or a result, not both")
+            return await self._fail_with_error(
+                owner, task_id, check_jsonrpc_error(error, self.config), status_message
+            )
         if result is UNSET:
             return await self.update_status(
                 owner, task_id, TaskStatus.FAILED, status_message=status_message
@@ -331,6 +369,175 @@ class GenericTaskStore:
         return await self.update_status(
             owner, task_id, TaskStatus.CANCELLED, status_message=status_message
         )
+
+    async def request_cancel(
+        self, owner: str, task_id: str, status_message: str | None = None
+    ) -> TaskRecord:
+        """``tasks/cancel`` of the tasks extension: cancel, or leave a final task as it is.
+
+        Unlike :meth:`cancel`, cancelling a task that already finished is not an error: the
+        client cannot know that the work finished first, and the extension acknowledges both.
+        """
+        self._check_message(status_message)
+
+        def change(record: TaskRecord, now_ms: int) -> TaskRecord:
+            if record.status.is_terminal:
+                return record
+            return _replace(
+                record,
+                now_ms,
+                status=TaskStatus.CANCELLED,
+                status_message=status_message,
+                **_ended(TaskStatus.CANCELLED),
+            )
+
+        return await self._mutate(owner, task_id, change)
+
+    async def request_input(
+        self,
+        owner: str,
+        task_id: str,
+        requests: Mapping[str, JsonValue],
+        status_message: str | None = None,
+    ) -> tuple[TaskRecord, dict[str, str]]:
+        """Ask the client for input: the task becomes ``input_required`` with ``requests``.
+
+        ``requests`` maps names the handler chose to server-to-client requests (such as
+        ``{"method": "elicitation/create", "params": {...}}``). Each is stored under a key
+        minted from its name and a per-task counter, so no key is ever reused while the task
+        lives (an answer can only ever match the question it was given for). Returns the new
+        record and ``{name: key}``.
+        """
+        checked = check_input_requests(requests, self.config)
+        self._check_message(status_message)
+        keys: dict[str, str] = {}
+
+        def change(record: TaskRecord, now_ms: int) -> TaskRecord:
+            if record.status is not TaskStatus.INPUT_REQUIRED:
+                check_transition(record.task_id, record.status, TaskStatus.INPUT_REQUIRED)
+            issued = record.input_keys_issued
+            outstanding = dict(record.input_requests)
+            keys.clear()
+            for name, request in checked.items():
+                issued += 1
+                keys[name] = f"{name}#{issued}"
+                outstanding[keys[name]] = request
+            self._check_input_size(outstanding, "outstanding input requests")
+            return _replace(
+                record,
+                now_ms,
+                status=TaskStatus.INPUT_REQUIRED,
+                status_message=status_message,
+                input_requests=outstanding,
+                input_keys_issued=issued,
+            )
+
+        record = await self._mutate(owner, task_id, change)
+        return record, dict(keys)
+
+    async def answer_input(
+        self, owner: str, task_id: str, responses: Mapping[str, JsonValue]
+    ) -> TaskRecord:
+        """``tasks/update``: deliver the client's ``inputResponses``.
+
+        Each response whose key is outstanding moves from the requests to the responses the
+        handler will take; other keys (unknown, already answered, or of a final task) are
+        ignored, as the extension asks. Once nothing is outstanding, the task is ``working``
+        again. Partial answers leave it ``input_required`` with the remaining keys.
+        """
+        checked = check_input_map(responses, "input_responses", self.config)
+
+        def change(record: TaskRecord, now_ms: int) -> TaskRecord:
+            asked = record.input_requests
+            answered = {key: value for key, value in checked.items() if key in asked}
+            if record.status.is_terminal or not answered:
+                return record
+            outstanding = {
+                key: request
+                for key, request in record.input_requests.items()
+                if key not in answered
+            }
+            delivered = {**record.input_responses, **answered}
+            self._check_input_size(delivered, "undelivered input responses")
+            status = record.status
+            if not outstanding and status is TaskStatus.INPUT_REQUIRED:
+                status = TaskStatus.WORKING
+            return _replace(
+                record,
+                now_ms,
+                status=status,
+                input_requests=outstanding,
+                input_responses=delivered,
+            )
+
+        return await self._mutate(owner, task_id, change)
+
+    async def take_input_responses(
+        self, owner: str, task_id: str, keys: Collection[str]
+    ) -> tuple[TaskRecord, dict[str, JsonValue]]:
+        """Hand the delivered responses among ``keys`` to the handler and forget them."""
+        taken: dict[str, JsonValue] = {}
+
+        def change(record: TaskRecord, now_ms: int) -> TaskRecord:
+            taken.clear()
+            delivered = record.input_responses
+            taken.update({key: delivered[key] for key in keys if key in delivered})
+            if not taken:
+                return record
+            left = {k: v for k, v in record.input_responses.items() if k not in taken}
+            return _replace(record, now_ms, input_responses=left)
+
+        record = await self._mutate(owner, task_id, change)
+        return record, dict(taken)
+
+    async def renew_lease(
+        self, owner: str, task_id: str, worker: str, lease: float
+    ) -> TaskRecord:
+        """The worker is alive: its lease on the task now runs ``lease`` seconds from now.
+
+        A final task is left as it is (the handler learns that from the returned record). The
+        renewal does not touch ``lastUpdatedAt``: the task itself did not change.
+        """
+        worker = check_worker(worker)
+        lease_ms = max(1, round(check_lease(lease) * 1000))
+
+        def change(record: TaskRecord, now_ms: int) -> TaskRecord:
+            if record.status.is_terminal:
+                return record
+            return replace(record, worker=worker, lease_expires_ms=now_ms + lease_ms)
+
+        return await self._mutate(owner, task_id, change)
+
+    async def get_checking_lease(self, owner: str, task_id: str) -> TaskRecord:
+        """The task, after ending it ``failed`` if its worker let the lease run out.
+
+        A worker that died (``kill -9``, a lost machine) can no longer finish its tasks. The
+        first read after its lease ran out, from any process, fails the task with a JSON-RPC
+        error saying so; a worker that renewed meanwhile wins (the change is re-checked on the
+        fresh record).
+        """
+        record = await self.get(owner, task_id)
+        if not record.lease_expired(self._now_ms()):
+            return record
+
+        def change(current: TaskRecord, now_ms: int) -> TaskRecord:
+            if not current.lease_expired(now_ms):
+                return current
+            assert current.lease_expires_ms is not None  # lease_expired says so
+            message = (
+                f"the worker {current.worker!r} running this task was lost: its lease ran out "
+                f"at {iso_ms(current.lease_expires_ms)} without being renewed"
+            )
+            return _replace(
+                current,
+                now_ms,
+                status=TaskStatus.FAILED,
+                status_message=message,
+                error={"code": INTERNAL_ERROR, "message": message},
+                **_ended(TaskStatus.FAILED),
+            )
+
+        return await self._mutate(owner, task_id, change)
 
     async def cleanup_expired(self) -> int:
         """Physically remove expired records (tasks and quota records); returns how many."""
@@ -372,6 +579,36 @@ class GenericTaskStore:
                 f"{self.config.max_variables_bytes}: store less, or delete variables by "
                 "setting them to None"
             )
+
+    def _check_input_size(self, values: dict[str, JsonValue], what: str) -> None:
+        size = len(canonical_json(values))
+        if size > self.config.max_input_bytes:
+            raise TaskValidationError(
+                f"the {what} would take {size} bytes as JSON; the limit is "
+                f"{self.config.max_input_bytes}"
+            )
+
+    async def _fail_with_error(
+        self,
+        owner: str,
+        task_id: str,
+        error: dict[str, JsonValue],
+        status_message: str | None,
+    ) -> TaskRecord:
+        self._check_message(status_message)
+
+        def change(record: TaskRecord, now_ms: int) -> TaskRecord:
+            check_transition(record.task_id, record.status, TaskStatus.FAILED)
+            return _replace(
+                record,
+                now_ms,
+                status=TaskStatus.FAILED,
+                status_message=status_message,
+                error=error,
+                **_ended(TaskStatus.FAILED),
+            )
+
+        return await self._mutate(owner, task_id, change)
 
     def _encode(self, record: TaskRecord) -> bytes:
         data = record.to_json()
@@ -426,6 +663,8 @@ class GenericTaskStore:
                 await self._backoff(attempt)
             record, version = await self._read(owner, task_id)
             updated = change(record, max(self._now_ms(), record.updated_at_ms))
+            if updated is record:  # nothing to change: no write, no new version
+                return record
             data = self._encode(updated)
             try:
                 await self._cas(key, data, version, record.expires_at)
@@ -596,6 +835,11 @@ class GenericTaskStore:
 
 def _replace(record: TaskRecord, now_ms: int, **changes: Any) -> TaskRecord:
     return replace(record, updated_at_ms=now_ms, **changes)
+
+
+def _ended(target: TaskStatus) -> dict[str, Any]:
+    """A final task asks nothing any more: outstanding input can no longer be answered."""
+    return {"input_requests": {}, "input_responses": {}} if target.is_terminal else {}
 
 
 def _check_not_final(record: TaskRecord, consequence: str) -> None:

@@ -168,3 +168,79 @@ def merge_variables(
         else:
             merged[name] = value
     return merged
+
+
+def check_lease(lease: object) -> float:
+    """Seconds a worker's lease lasts between renewals."""
+    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not math.isfinite(lease):
+        raise TaskValidationError(f"lease must be a finite number of seconds, not {lease!r}")
+    if lease <= 0:
+        raise TaskValidationError(f"lease must be > 0 seconds, not {lease!r}")
+    return float(lease)
+
+
+def check_worker(worker: object) -> str:
+    """A worker id: a non-empty str naming the process that runs a task's handler."""
+    if not isinstance(worker, str) or not worker:
+        raise TaskValidationError(f"worker must be a non-empty str, not {worker!r}")
+    check_text(worker, "worker")
+    return worker
+
+
+def check_input_map(values: object, what: str, config: StoreConfig) -> dict[str, JsonValue]:
+    """Input requests or responses: str keys to JSON objects.
+
+    Both are objects on the wire (a request has a ``method``; a response is a result such as
+    ``{"action": "accept", ...}``), so a number or ``null`` in their place is a client error
+    named by its key rather than something stored and handed to a handler later.
+    """
+    if not isinstance(values, Mapping):
+        raise TaskValidationError(
+            f"{what} must be an object of keys to objects, not {type(values).__name__}"
+        )
+    checked: dict[str, JsonValue] = {}
+    for key, value in values.items():
+        if not isinstance(key, str):
+            raise TaskValidationError(f"{what} has a key {key!r} of type {type(key).__name__}")
+        path = f"{what}[{key!r}]"
+        _check_string(key, f"key of {path}", config)
+        if not isinstance(value, dict):
+            raise TaskValidationError(f"{path} must be an object, not {type(value).__name__}")
+        check_json(value, path, config)
+        checked[key] = value
+    return checked
+
+
+def check_input_requests(requests: object, config: StoreConfig) -> dict[str, JsonValue]:
+    """Requests a handler asks the client to fulfil: each an object with a str ``method``."""
+    checked = check_input_map(requests, "input_requests", config)
+    if not checked:
+        raise TaskValidationError("input_requests is empty; ask for at least one input")
+    for key, request in checked.items():
+        if not isinstance(request.get("method"), str):
+            raise TaskValidationError(
+                f"input_requests[{key!r}] has no str 'method' (e.g. 'elicitation/create'); "
+                f"its keys are {sorted(request)}"
+            )
+    return checked
+
+
+def check_jsonrpc_error(error: object, config: StoreConfig) -> dict[str, JsonValue]:
+    """A JSON-RPC error object: int ``code``, str ``message``, optional JSON ``data``."""
+    if not isinstance(error, Mapping):
+        raise TaskValidationError(
+            f"error must be a JSON-RPC error object, not {type(error).__name__}"
+        )
+    code = error.get("code")
+    message = error.get("message")
+    extra = sorted(set(error) - {"code", "message", "data"})
+    if isinstance(code, bool) or not isinstance(code, int) or not isinstance(message, str):
+        raise TaskValidationError(
+            f"error needs an int 'code' and a str 'message', got code={code!r}, "
+            f"message={message!r}"
+        )
+    if extra:
+        raise TaskValidationError(f"error has keys beyond code, message and data: {extra}")
+    checked = dict(error)
+    check_json(checked, "error", config)
+    return checked
