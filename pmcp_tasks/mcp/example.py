@@ -1,0 +1,169 @@
+"""An MCP server with durable tasks, carrying the tools the official conformance suite calls.
+
+Run ``python -m pmcp_tasks.mcp.example --host 127.0.0.1 --port 8000`` (streamable HTTP at
+``/mcp``). The store is in memory unless ``--backend NAME`` picks another entry point of
+``pmcp_tasks.backends`` (``redis``, ``dynamodb``), with ``--backend-option KEY=VALUE`` passed to
+its factory as the conformance kit does; instances started with the same backend and namespace
+share their tasks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import time
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult, ElicitRequest, InputRequiredResult, TextContent
+
+from pmcp_tasks.backend import StorageBackend
+from pmcp_tasks.config import StoreConfig
+from pmcp_tasks.context import TaskContext
+from pmcp_tasks.mcp.extension import TasksExtension, current_task
+from pmcp_tasks.store import GenericTaskStore
+
+BACKENDS = "pmcp_tasks.backends"
+
+
+def _elicit(message: str, properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "method": "elicitation/create",
+        "params": {
+            "mode": "form",
+            "message": message,
+            "requestedSchema": {"type": "object", "properties": properties},
+        },
+    }
+
+
+def build_server(store: GenericTaskStore, *, lease: float = 30.0) -> MCPServer[Any]:
+    """The example server over ``store``: one plain tool and six task tools."""
+    tasks = TasksExtension(store, lease=lease)
+    server: MCPServer[Any] = MCPServer("pmcp-tasks-example", extensions=[tasks])
+
+    @server.tool()
+    def greet(name: str) -> str:
+        """Say hello, synchronously (never a task)."""
+        return f"Hello, {name}!"
+
+    @tasks.tool(server, support="optional")
+    async def slow_compute(seconds: float = 1.0, label: str = "") -> str:
+        """Wait ``seconds``, then answer; a task for clients that declared the extension."""
+        try:
+            task = current_task()
+        except RuntimeError:
+            await asyncio.sleep(seconds)
+        else:
+            await task.sleep(seconds)
+        return f"computed {label or 'result'} after {seconds:g} s"
+
+    @tasks.tool(server, support="required")
+    async def failing_job() -> CallToolResult:
+        """Fail as a tool error (``isError: true``), which completes the task."""
+        await current_task().sleep(1)
+        return CallToolResult(
+            content=[TextContent(type="text", text="the job failed")], is_error=True
+        )
+
+    @tasks.tool(server, support="required")
+    async def protocol_error_job() -> str:
+        """Fail with a JSON-RPC error, which fails the task."""
+        await current_task().sleep(0.1)
+        raise MCPError(code=-32000, message="the upstream service refused the job")
+
+    @tasks.tool(server, support="required")
+    async def confirm_delete(filename: str = "") -> str:
+        """Ask the client to confirm, then answer."""
+        answers = await current_task().request_input(
+            {
+                "confirm": _elicit(
+                    f"Delete {filename or 'the file'}?", {"confirm": {"type": "boolean"}}
+                )
+            }
+        )
+        return f"delete of {filename or 'the file'}: {answers['confirm']}"
+
+    @tasks.tool(server, support="required")
+    async def multi_input() -> str:
+        """Ask two questions at once, then answer."""
+        answers = await current_task().request_input(
+            {
+                "name": _elicit("Your name?", {"name": {"type": "string"}}),
+                "confirm": _elicit("Go ahead?", {"confirm": {"type": "boolean"}}),
+            }
+        )
+        return f"got {sorted(answers)}"
+
+    @tasks.tool(server, support="required", start="in_handler")
+    async def test_tool_with_task(ctx: Context) -> CallToolResult | InputRequiredResult:
+        """Ask for a name before any task exists (multi-round trip), then greet in a task."""
+        answer = (ctx.input_responses or {}).get("user_name")
+        content = getattr(answer, "content", None) or {}
+        if not content.get("name"):
+            ask = ElicitRequest.model_validate(_elicit("Your name?", {"name": {"type": "string"}}))
+            return InputRequiredResult(input_requests={"user_name": ask})
+        name = str(content["name"])
+
+        async def work(task: TaskContext) -> str:
+            await task.sleep(0.1)
+            return f"Hello from a task, {name}!"
+
+        return await tasks.start(ctx, work)
+
+    return server
+
+
+async def open_backend(name: str, options: dict[str, str], namespace: str) -> StorageBackend:
+    """The backend of entry point ``name`` of ``pmcp_tasks.backends`` (the kit's names)."""
+    found = {ep.name: ep for ep in metadata.entry_points(group=BACKENDS)}
+    if name not in found:
+        raise SystemExit(f"unknown backend {name!r}; installed: {', '.join(sorted(found))}")
+    backend = found[name].load()(namespace=namespace, clock=time.time, **options)
+    if inspect.isawaitable(backend):
+        backend = await backend
+    return backend  # type: ignore[no-any-return]
+
+
+def _options(pairs: Sequence[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--backend-option wants KEY=VALUE, not {pair!r}")
+        options[key] = value
+    return options
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pmcp_tasks.mcp.example", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--backend", default="memory")
+    parser.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--namespace", default="pmcp-example")
+    parser.add_argument("--poll-interval", type=float, default=0.5, help="seconds (default 0.5)")
+    parser.add_argument("--lease", type=float, default=30.0, help="seconds (default 30)")
+    args = parser.parse_args(argv)
+    import uvicorn
+
+    async def serve() -> None:
+        backend = await open_backend(args.backend, _options(args.backend_option), args.namespace)
+        config = StoreConfig(
+            allow_anonymous=True, poll_interval=args.poll_interval, max_tasks_per_owner=None
+        )
+        server = build_server(GenericTaskStore(backend, config), lease=args.lease)
+        app = server.streamable_http_app(host=args.host)
+        await uvicorn.Server(
+            uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
+        ).serve()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

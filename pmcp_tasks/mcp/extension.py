@@ -1,0 +1,259 @@
+"""``TasksExtension``: serves ``tasks/get``, ``tasks/update``, ``tasks/cancel`` from a
+:class:`~pmcp_tasks.GenericTaskStore` and turns ``tools/call`` of task tools into tasks.
+
+A task is written to the store before its ``CreateTaskResult`` leaves, so any instance sharing
+the store can answer for it at once; everything after that goes through the store too, so the
+instance that runs the handler and the one a client talks to need not be the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.extension import Extension, MethodBinding
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolRequestParams, CallToolResult, RequestParams
+
+from pmcp_tasks.context import TaskContext
+from pmcp_tasks.errors import TaskError
+from pmcp_tasks.mcp.owner import OwnerFn, owner_from_auth
+from pmcp_tasks.mcp.wire import (
+    EXTENSION_ID,
+    TASK_SUPPORTS,
+    TaskSupport,
+    create_task_result,
+    declares_extension,
+    invalid_params,
+    missing_extension,
+    task_error,
+    task_id_param,
+)
+from pmcp_tasks.mcp.worker import run_task
+from pmcp_tasks.record import TaskRecord
+from pmcp_tasks.store import GenericTaskStore
+
+logger = logging.getLogger("pmcp_tasks.mcp")
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
+
+_CURRENT: contextvars.ContextVar[TaskContext] = contextvars.ContextVar("pmcp_tasks_current_task")
+
+_STARTED = "pmcp_tasks/started"
+"""``_meta`` key by which :meth:`TasksExtension.start` hands its task to the interceptor."""
+
+DEFAULT_LEASE = 30.0
+
+
+def current_task() -> TaskContext:
+    """The :class:`TaskContext` of the task whose handler is running (from inside it)."""
+    try:
+        return _CURRENT.get()
+    except LookupError:
+        raise RuntimeError(
+            "current_task() was called outside a task: only a tool registered with "
+            "TasksExtension.tool(), called by a client that declared the tasks extension, "
+            "or work passed to TasksExtension.start(), runs as a task"
+        ) from None
+
+
+@dataclass(frozen=True)
+class _TaskTool:
+    support: TaskSupport
+    start: Literal["on_call", "in_handler"]
+
+
+class TasksExtension(Extension):
+    """The tasks extension over a durable store. Pass it to ``MCPServer(extensions=[...])``.
+
+    ``owner`` maps a request to the owner of its tasks (default :func:`owner_from_auth`).
+    ``lease`` (seconds): how long a task whose worker stopped renewing stays unfinished
+    before any instance ends it ``failed``. ``worker_id`` names this process in the record
+    (default host, pid and a random suffix).
+    """
+
+    identifier = EXTENSION_ID
+
+    def __init__(
+        self,
+        store: GenericTaskStore,
+        *,
+        owner: OwnerFn = owner_from_auth,
+        lease: float = DEFAULT_LEASE,
+        worker_id: str | None = None,
+    ) -> None:
+        if not isinstance(store, GenericTaskStore):
+            raise ValueError(f"store must be a GenericTaskStore, not {type(store).__name__}")
+        if not callable(owner):
+            raise ValueError(f"owner must be a callable taking the request context, not {owner!r}")
+        if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
+            raise ValueError(f"lease must be a number of seconds > 0, not {lease!r}")
+        self.store = store
+        self.owner = owner
+        self.lease = float(lease)
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        poll = store.config.poll_interval or 1.0
+        self.watch_interval = min(poll, self.lease / 3)
+        """Seconds between the worker's reads of a running task (cancel, lease renewal)."""
+        self._tools: dict[str, _TaskTool] = {}
+        self._running: set[asyncio.Task[None]] = set()
+
+    # ----------------------------------------------------------------- declaring tools
+
+    def tool(
+        self,
+        server: MCPServer[Any],
+        *,
+        support: TaskSupport = "optional",
+        start: Literal["on_call", "in_handler"] = "on_call",
+        name: str | None = None,
+        meta: dict[str, Any] | None = None,
+        **tool_options: Any,
+    ) -> Callable[[_F], _F]:
+        """Register a tool on ``server`` (like ``server.tool()``) that runs as a task.
+
+        With ``start="on_call"`` the task is created as the call arrives and the whole
+        handler runs as it (``current_task()`` gives its context). With ``"in_handler"``
+        the handler runs in the request first (it may ask the client through the SDK's
+        multi-round-trip flow) and hands the rest to :meth:`start`. ``support`` is also
+        advertised in the tool's ``_meta`` under the extension id.
+        """
+        if support not in TASK_SUPPORTS:
+            raise ValueError(f"support must be one of {TASK_SUPPORTS}, not {support!r}")
+        if start not in ("on_call", "in_handler"):
+            raise ValueError(f"start must be 'on_call' or 'in_handler', not {start!r}")
+
+        def register(fn: _F) -> _F:
+            tool_name = name or fn.__name__
+            tool_meta = {**(meta or {}), EXTENSION_ID: {"taskSupport": support}}
+            server.tool(name=tool_name, meta=tool_meta, **tool_options)(fn)
+            self._tools[tool_name] = _TaskTool(support, start)
+            return fn
+
+        return register
+
+    async def start(
+        self, ctx: Context[Any, Any], work: Callable[[TaskContext], Awaitable[object]]
+    ) -> CallToolResult:
+        """From a ``start="in_handler"`` tool: create the task, run ``work`` as it, return.
+
+        Return this method's result from the tool; the extension answers the call with the
+        task's ``CreateTaskResult``. ``work`` returns the task's result (a ``CallToolResult``
+        or a str).
+        """
+        request = ctx.request_context
+        if not declares_extension(request):
+            raise missing_extension("this tool")
+        owner = self.owner(request)
+        record = await self._create(owner)
+        self._spawn(owner, record, lambda: work(current_task()))
+        return CallToolResult(content=[], _meta={_STARTED: create_task_result(record)})
+
+    # ------------------------------------------------------------ the Extension surface
+
+    def methods(self) -> Sequence[MethodBinding]:
+        return (
+            MethodBinding("tasks/get", RequestParams, self._tasks_get),
+            MethodBinding("tasks/update", RequestParams, self._tasks_update),
+            MethodBinding("tasks/cancel", RequestParams, self._tasks_cancel),
+        )
+
+    async def intercept_tool_call(
+        self,
+        params: CallToolRequestParams,
+        ctx: ServerRequestContext[Any, Any],
+        call_next: CallNext,
+    ) -> HandlerResult:
+        tool = self._tools.get(params.name)
+        if tool is None:
+            return await call_next(ctx)
+        if not declares_extension(ctx):
+            if tool.support == "required":
+                raise missing_extension(f"tool {params.name!r}")
+            return await call_next(ctx)
+        if tool.start == "in_handler":
+            result = await call_next(ctx)
+            meta = getattr(result, "meta", None) or {}
+            started = meta.get(_STARTED)
+            return started if started is not None else result
+        owner = self.owner(ctx)
+        record = await self._create(owner)
+        self._spawn(owner, record, lambda: call_next(ctx))
+        return create_task_result(record)
+
+    # ------------------------------------------------------------------- tasks/* methods
+
+    async def _tasks_get(self, ctx: ServerRequestContext[Any, Any], _: Any) -> HandlerResult:
+        task_id = self._task_request(ctx, "tasks/get")
+        record = await self._store_call(self.store.get_checking_lease(self.owner(ctx), task_id))
+        return {"resultType": "complete", **record.to_detailed_task()}
+
+    async def _tasks_update(self, ctx: ServerRequestContext[Any, Any], _: Any) -> HandlerResult:
+        task_id = self._task_request(ctx, "tasks/update")
+        responses = (ctx.params or {}).get("inputResponses")
+        if not isinstance(responses, Mapping):
+            raise invalid_params(
+                "tasks/update needs params.inputResponses, an object of input request keys "
+                f"to responses; got {type(responses).__name__} {responses!r}"[:300]
+            )
+        await self._store_call(self.store.answer_input(self.owner(ctx), task_id, responses))
+        return {"resultType": "complete"}
+
+    async def _tasks_cancel(self, ctx: ServerRequestContext[Any, Any], _: Any) -> HandlerResult:
+        task_id = self._task_request(ctx, "tasks/cancel")
+        await self._store_call(
+            self.store.request_cancel(self.owner(ctx), task_id, "cancelled by the client")
+        )
+        return {"resultType": "complete"}
+
+    # -------------------------------------------------------------------------- helpers
+
+    def _task_request(self, ctx: ServerRequestContext[Any, Any], method: str) -> str:
+        """The capability gate first (the extension says so), then the params and header."""
+        if not declares_extension(ctx):
+            raise missing_extension(method)
+        return task_id_param(ctx, method)
+
+    async def _store_call(self, call: Awaitable[_T]) -> _T:
+        try:
+            return await call
+        except TaskError as exc:
+            raise task_error(exc) from exc
+
+    async def _create(self, owner: str) -> TaskRecord:
+        return await self._store_call(
+            self.store.create(owner, worker=self.worker_id, lease=self.lease)
+        )
+
+    def _spawn(self, owner: str, record: TaskRecord, work: Callable[[], Awaitable[object]]) -> None:
+        context = TaskContext(self.store, owner, record.task_id)
+
+        async def body() -> None:
+            _CURRENT.set(context)
+            await run_task(
+                context,
+                work,
+                worker=self.worker_id,
+                lease=self.lease,
+                interval=self.watch_interval,
+            )
+
+        # The handler outlives the request it came with: its own asyncio task, not the request's.
+        task = asyncio.get_running_loop().create_task(body())
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def aclose(self) -> None:
+        """Stop the handlers still running here; their leases then lapse (see docs/mcp.md)."""
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
