@@ -37,7 +37,7 @@ from pmcp_tasks.mcp.wire import (
     task_error,
     task_id_param,
 )
-from pmcp_tasks.mcp.worker import run_task
+from pmcp_tasks.mcp.worker import quiet_cancelled_handlers, run_task
 from pmcp_tasks.record import TaskRecord
 from pmcp_tasks.store import GenericTaskStore
 
@@ -106,6 +106,7 @@ class TasksExtension(Extension):
         """Seconds between the worker's reads of a running task (cancel, lease renewal)."""
         self._tools: dict[str, _TaskTool] = {}
         self._running: set[asyncio.Task[None]] = set()
+        quiet_cancelled_handlers()
 
     # ----------------------------------------------------------------- declaring tools
 

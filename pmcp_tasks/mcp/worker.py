@@ -23,6 +23,32 @@ from pmcp_tasks.status import TaskStatus
 
 logger = logging.getLogger("pmcp_tasks.mcp")
 
+SDK_TOOL_LOGGER = "mcp.server.mcpserver.server"
+"""Where the SDK logs a tool's exception, with its traceback, as unexpected."""
+
+
+class CancelledIsNoCrash(logging.Filter):
+    """Drops the SDK's "unexpected exception" record for a handler stopped by a cancel.
+
+    ``TaskCancelled`` is how a cancelled handler stops, by design; a traceback in the server
+    log for every ``tasks/cancel`` would hide the crashes worth reading.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        while exc is not None:
+            if isinstance(exc, TaskCancelled):
+                return False
+            exc = exc.__cause__ or exc.__context__
+        return True
+
+
+def quiet_cancelled_handlers() -> None:
+    """Install :class:`CancelledIsNoCrash` on the SDK's tool logger (once)."""
+    sdk = logging.getLogger(SDK_TOOL_LOGGER)
+    if not any(isinstance(f, CancelledIsNoCrash) for f in sdk.filters):
+        sdk.addFilter(CancelledIsNoCrash())
+
 
 async def run_task(
     context: TaskContext,
