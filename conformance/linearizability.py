@@ -35,7 +35,7 @@ import enum
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from conformance.model import (
     Conflict,
@@ -113,6 +113,32 @@ class Window:
     ops: tuple[Op, ...]
     start_states: StateSet
     culprit: Op  # the first operation whose result cannot be explained
+
+    def to_dict(self) -> dict[str, Any]:
+        """The window as JSON data, for the reports that draw it instead of printing it."""
+        return {
+            "key": self.key,
+            "start_states": [_describe_state(state) for state in _sorted_states(self.start_states)],
+            "ops": [
+                {
+                    "client": op.client or "-",
+                    "call": op.describe(),
+                    "result": _describe_result(op),
+                    "invoke": op.invoke,
+                    "complete": op.complete,
+                    "culprit": op is self.culprit,
+                }
+                for op in self.ops
+            ],
+        }
+
+
+class NotLinearizable(AssertionError):
+    """A test failure that carries the windows proving it, for the kit's reports to draw."""
+
+    def __init__(self, message: str, windows: Sequence[Window]) -> None:
+        super().__init__(message)
+        self.windows = tuple(windows)
 
 
 @dataclass(frozen=True, slots=True)

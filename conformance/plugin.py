@@ -31,6 +31,8 @@ from _pytest._code.code import ExceptionRepr
 
 from conformance import registry
 from conformance.clauses import CLAUSES, describe
+from conformance.failures import failure_property
+from conformance.html_report import render_html
 from conformance.report import (
     PROP_AREA,
     PROP_BACKEND,
@@ -79,6 +81,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="conformance_report",
         metavar="PATH",
         help="Write the kit's JSON report (backends, capabilities, per-clause results) to PATH.",
+    )
+    group.addoption(
+        "--conformance-html",
+        dest="conformance_html",
+        metavar="PATH",
+        help="Write the same report as one self-contained HTML page to PATH: clause matrix, "
+        "failures with reproducers, a timeline of every non-linearizable window.",
     )
 
 
@@ -242,6 +251,7 @@ def pytest_runtest_makereport(
             report.sections.append(("contract clause broken", text))
         if crash is not None:
             crash.message = f"[{', '.join(broken)}] {crash.message}"
+        report.user_properties.append(failure_property(item, call, _backend_label(item), SUITE_DIR))
     return report
 
 
@@ -264,14 +274,21 @@ class _Reporting:
         path = self.config.option.conformance_report
         if path:
             terminalreporter.write_line(f"conformance report: {path}")
+        html_path = self.config.option.conformance_html
+        if html_path:
+            terminalreporter.write_line(f"conformance HTML report: {html_path}")
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, exitstatus: int) -> None:
         path = self.config.option.conformance_report
-        if not path or hasattr(self.config, "workerinput"):
+        html_path = self.config.option.conformance_html
+        if not (path or html_path) or hasattr(self.config, "workerinput"):
             return
         report = self.results.to_json(_meta(self.config, int(exitstatus)))
-        Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        if path:
+            Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        if html_path:
+            Path(html_path).write_text(render_html(report), encoding="utf-8")
 
 
 def _meta(config: pytest.Config, exitstatus: int) -> dict[str, Any]:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
 from conformance.clauses import CLAUSES
+from conformance.failures import PROP_FAILURE
 
 # Keys of the user properties the kit attaches to every clause-tagged test item.
 PROP_BACKEND = "kit_backend"
@@ -39,6 +41,7 @@ class TestResult:
     outcome: str = "passed"
     reason: str = ""
     broken: tuple[str, ...] = ()
+    failure: dict[str, Any] | None = None  # see conformance.failures.failure_details
 
 
 @dataclass
@@ -72,6 +75,8 @@ class Results:
             result.reason = _reason(report)
             if PROP_BROKEN in props:
                 result.broken = tuple(str(props[PROP_BROKEN]).split(","))
+            if PROP_FAILURE in props:
+                result.failure = json.loads(str(props[PROP_FAILURE]))
 
     def summary_lines(self) -> list[str]:
         lines: list[str] = []
@@ -91,7 +96,20 @@ class Results:
                 rule = CLAUSES[clause_id].rule if clause_id in CLAUSES else "(not in table)"
                 lines.append(f"  BROKEN {clause_id}: {rule}")
             lines.append("")
+        lines.append(f"conformance: {self.badge()}")
         return lines
+
+    def badge(self) -> str:
+        """One line per run for a CI badge: tests passed of those that ran, per backend."""
+        counts: dict[str, Counter[str]] = defaultdict(Counter)
+        for result in self.tests.values():
+            counts[result.backend][result.outcome] += 1
+        parts = []
+        for backend, count in sorted(counts.items()):
+            skipped = f" ({count['skipped']} skipped)" if count["skipped"] else ""
+            ran = count["passed"] + count["failed"]
+            parts.append(f"{backend} {count['passed']}/{ran}{skipped}")
+        return ", ".join(parts)
 
     def to_json(self, meta: dict[str, Any]) -> dict[str, Any]:
         backends = sorted({r.backend for r in self.tests.values()})
@@ -105,20 +123,20 @@ class Results:
                 entry = clauses.setdefault(
                     clause_id, {"area": result.area, "rule": "", "results": {}}
                 )
-                per = entry["results"].setdefault(
-                    result.backend, {"passed": 0, "failed": 0, "skipped": 0, "failures": []}
-                )
+                per = entry["results"].setdefault(result.backend, _no_results())
                 per[result.outcome] += 1
                 if result.outcome == "failed":
                     per["failures"].append(result.nodeid)
+                if result.outcome == "skipped" and result.reason not in per["reasons"]:
+                    per["reasons"].append(result.reason)
         for entry in clauses.values():
             for backend in backends:
-                per = entry["results"].setdefault(
-                    backend, {"passed": 0, "failed": 0, "skipped": 0, "failures": []}
-                )
+                per = entry["results"].setdefault(backend, _no_results())
                 per["status"] = _clause_status(per)
         return {
             **meta,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "summary": self.badge(),
             "backends": {name: {"capabilities": self.capabilities.get(name)} for name in backends},
             "clauses": clauses,
             "tests": [
@@ -130,10 +148,15 @@ class Results:
                     "outcome": r.outcome,
                     **({"broken": list(r.broken)} if r.broken else {}),
                     **({"reason": r.reason} if r.reason else {}),
+                    **({"failure": r.failure} if r.failure else {}),
                 }
                 for r in self.tests.values()
             ],
         }
+
+
+def _no_results() -> dict[str, Any]:
+    return {"passed": 0, "failed": 0, "skipped": 0, "failures": [], "reasons": []}
 
 
 def _clause_status(per: dict[str, Any]) -> str:

@@ -40,9 +40,11 @@ from conformance.harness import (
 from conformance.linearizability import (
     UNKNOWN,
     CheckResult,
+    NotLinearizable,
     Op,
     OpKind,
     Result,
+    Window,
     check_history,
     format_window,
 )
@@ -110,6 +112,7 @@ class RaceRun:
     race_ops: list[Op] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # messages of the BackendErrors raised
     uncertain: set[str] = field(default_factory=set)  # keys whose setup or final read is unknown
+    windows: list[Window] = field(default_factory=list)  # set by judge: what proves a violation
 
 
 def _key(index: int) -> str:
@@ -343,6 +346,8 @@ def judge(run: RaceRun, clients: int, budget: float = CHECK_BUDGET) -> str | Non
     broken_rule = check_invariants(run)
     result = check_history(run.ops, budget=budget)
     if result.status == "violation":
+        assert result.window is not None
+        run.windows.append(result.window)
         window = violation_message(result, run, clients)
         return window if broken_rule is None else f"{broken_rule}\n\n{window}"
     if broken_rule is not None:
@@ -405,7 +410,7 @@ def race_property(
         tally.add(run)
         failure = judge(run, clients)
         if failure is not None:  # one raise site, so Hypothesis shrinks it as one bug
-            raise AssertionError(failure)
+            raise NotLinearizable(failure, run.windows)
 
     if run_seed is not None:
         races = seed(run_seed)(races)
