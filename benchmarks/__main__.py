@@ -49,7 +49,7 @@ def store_backends(redis_url: str, moto_url: str) -> dict[str, tuple[StorageBack
     client = dynamodb_bench.open_client(moto_url)
     return {
         "memory": (InMemoryBackend(namespace="store"), 2_000),
-        "redis": (RedisBackend(redis_url, namespace="store"), 300),
+        "redis": (RedisBackend.from_url(redis_url, namespace="store"), 300),
         "dynamodb": (DynamoDbBackend(dynamodb_bench.TABLE, namespace="store", client=client), 30),
     }
 

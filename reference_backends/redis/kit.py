@@ -13,6 +13,7 @@ from pmcp_tasks.backend import Clock
 from reference_backends.redis.backend import RedisBackend
 
 _FAKE_SERVER: Any = None
+_CHECKED_URLS: set[tuple[str, bool]] = set()
 
 
 def _fake_client() -> Any:
@@ -30,19 +31,24 @@ def _fake_client() -> Any:
     return fakeredis.FakeAsyncRedis(server=_FAKE_SERVER)
 
 
-def kit_factory(
+async def kit_factory(
     *,
     namespace: str,
     clock: Clock,
     redis_url: str | None = None,
+    cluster: str | bool = False,
     max_record_bytes: str | int | None = None,
     expiry_grace: str | float | None = None,
     **options: Any,
 ) -> RedisBackend:
     """Open a :class:`RedisBackend` for one kit test.
 
+    ``cluster`` (``true``/``false``) makes ``redis_url`` a Redis Cluster seed node.
     ``max_record_bytes`` and ``expiry_grace`` (seconds, or ``none`` for no server-side expiry)
-    are passed on; any other option is refused so that a typo does not go unnoticed.
+    are passed on; any other option is refused so that a typo does not go unnoticed. The first
+    open of each server checks it (:meth:`RedisBackend.check_server`), so that an unreachable
+    server, wrong credentials or a cluster node without ``cluster`` is one clear error when the
+    kit starts, not a timeout in every test.
     """
     if options:
         raise ValueError(f"unknown redis backend options: {', '.join(sorted(options))}")
@@ -52,8 +58,31 @@ def kit_factory(
     if expiry_grace is not None:
         grace = str(expiry_grace)
         extra["expiry_grace"] = None if grace.lower() == "none" else float(grace)
+    on_cluster = _flag("cluster", cluster)
     if redis_url is not None:
-        return RedisBackend(redis_url, namespace=namespace, clock=clock, **extra)
+        backend = RedisBackend.from_url(
+            redis_url, cluster=on_cluster, namespace=namespace, clock=clock, **extra
+        )
+        if (redis_url, on_cluster) not in _CHECKED_URLS:
+            try:
+                await backend.check_server(redis_url)
+            except BaseException:
+                await backend.aclose()
+                raise
+            _CHECKED_URLS.add((redis_url, on_cluster))
+        return backend
+    if on_cluster:
+        raise ValueError("cluster=true needs a redis_url of a Redis Cluster node")
     return RedisBackend(
         _fake_client(), namespace=namespace, clock=clock, close_client=True, **extra
     )
+
+
+def _flag(name: str, value: str | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise ValueError(f"redis backend option {name} must be true or false, not {value!r}")

@@ -47,7 +47,7 @@ def clock() -> ManualClock:
 async def backend(
     redis_url: str, namespace: str, clock: ManualClock
 ) -> AsyncIterator[RedisBackend]:
-    made = RedisBackend(redis_url, namespace=namespace, clock=clock)
+    made = RedisBackend.from_url(redis_url, namespace=namespace, clock=clock)
     yield made
     await made.kit_drop_namespace()
     await made.aclose()
@@ -180,7 +180,7 @@ async def test_backend_works_again_after_a_server_restart(
     restartable_redis: RedisExecutor, namespace: str
 ) -> None:
     url = f"redis://{restartable_redis.host}:{restartable_redis.port}/0"
-    backend = RedisBackend(url, namespace=namespace, clock=ManualClock())
+    backend = RedisBackend.from_url(url, namespace=namespace, clock=ManualClock())
     try:
         assert await backend.put("p:k", b"before") == 1
         await anyio.to_thread.run_sync(restartable_redis.stop)
@@ -202,7 +202,9 @@ async def test_a_burst_beyond_the_pool_size_queues_instead_of_failing(
     redis_url: str, namespace: str
 ) -> None:
     """200 concurrent store calls through 10 connections: every one completes, none is lost."""
-    backend = RedisBackend(redis_url, namespace=namespace, clock=ManualClock(), max_connections=10)
+    backend = RedisBackend.from_url(
+        redis_url, namespace=namespace, clock=ManualClock(), max_connections=10
+    )
     store = GenericTaskStore(backend)
     try:
         task = await store.create("alice")
@@ -293,7 +295,7 @@ async def test_redis_errors_are_wrapped_with_their_cause(
         await backend.put("p:str", b"x")
     assert isinstance(in_script.value.__cause__, ResponseError)
 
-    closed_port = RedisBackend(
+    closed_port = RedisBackend.from_url(
         "redis://127.0.0.1:1/0", namespace=namespace, retries=1, retry_backoff_base=0.001
     )
     with pytest.raises(BackendError) as refused:
@@ -317,7 +319,7 @@ async def test_any_client_failure_is_wrapped(
 def test_arguments_that_would_break_the_layout_are_refused(redis_url: str) -> None:
     for bad in ["", "ns{x}", "ns*", "a b", "ns?"]:
         with pytest.raises(ValueError, match="namespace"):
-            RedisBackend(redis_url, namespace=bad)
+            RedisBackend.from_url(redis_url, namespace=bad)
     with pytest.raises(ValueError, match="decode_responses"):
         RedisBackend(Redis.from_url(redis_url, decode_responses=True))
 
@@ -341,7 +343,7 @@ async def test_an_injected_clock_behind_real_time_keeps_records_alive(
     redis_url: str, namespace: str
 ) -> None:
     behind = ManualClock(time.time() - 30)  # the injected clock is 30 s behind the server
-    backend = RedisBackend(redis_url, namespace=namespace, clock=behind)
+    backend = RedisBackend.from_url(redis_url, namespace=namespace, clock=behind)
     try:
         await backend.put("p:k", b"x", expires_at=behind() + 1)  # real time is 29 s past that
         record = await backend.get("p:k")
@@ -370,7 +372,7 @@ async def test_no_expiry_grace_means_no_server_expiry(
     redis_url: str, raw_redis: Redis, namespace: str
 ) -> None:
     clock = ManualClock()
-    backend = RedisBackend(redis_url, namespace=namespace, clock=clock, expiry_grace=None)
+    backend = RedisBackend.from_url(redis_url, namespace=namespace, clock=clock, expiry_grace=None)
     try:
         await backend.put("p:k", b"x", expires_at=1.0)
         assert await raw_redis.pttl(f"{namespace}:{{p}}:r:k") == -1
@@ -388,8 +390,8 @@ async def test_drop_namespace_leaves_no_keys_and_spares_other_namespaces(
     redis_url: str, raw_redis: Redis, namespace: str
 ) -> None:
     clock = ManualClock()
-    mine = RedisBackend(redis_url, namespace=namespace, clock=clock)
-    other = RedisBackend(redis_url, namespace=namespace + "-other", clock=clock)
+    mine = RedisBackend.from_url(redis_url, namespace=namespace, clock=clock)
+    other = RedisBackend.from_url(redis_url, namespace=namespace + "-other", clock=clock)
     try:
         for partition in ("a", "b", "c%2F"):
             await mine.put(f"{partition}:k1", b"x", expires_at=clock() + 50)
@@ -407,9 +409,9 @@ async def test_drop_namespace_leaves_no_keys_and_spares_other_namespaces(
 
 async def test_kit_factory_instances_on_one_namespace_share_data(namespace: str) -> None:
     clock = ManualClock()
-    first = kit_factory(namespace=namespace, clock=clock)
-    second = kit_factory(namespace=namespace, clock=clock)
-    elsewhere = kit_factory(namespace=namespace + "-2", clock=clock)
+    first = await kit_factory(namespace=namespace, clock=clock)
+    second = await kit_factory(namespace=namespace, clock=clock)
+    elsewhere = await kit_factory(namespace=namespace + "-2", clock=clock)
     try:
         assert first.capabilities.shared
         await first.put("p:k", b"x")
@@ -421,6 +423,6 @@ async def test_kit_factory_instances_on_one_namespace_share_data(namespace: str)
             await made.aclose()
 
 
-def test_kit_factory_refuses_unknown_options() -> None:
+async def test_kit_factory_refuses_unknown_options() -> None:
     with pytest.raises(ValueError, match="redis_ulr"):
-        kit_factory(namespace="n", clock=time.time, redis_ulr="redis://x")
+        await kit_factory(namespace="n", clock=time.time, redis_ulr="redis://x")

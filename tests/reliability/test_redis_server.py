@@ -38,10 +38,10 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def aof_server(tmp_path: Path) -> Iterator[TCPExecutor]:
     """A redis-server that fsyncs every write to its append-only file before answering."""
-    require_redis_server()
+    binary = require_redis_server()
     port = port_for.select_random()
     command = [
-        "redis-server",
+        binary,
         *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)),
         *("--save", "", "--appendonly", "yes", "--appendfsync", "always"),
         *("--logfile", "redis.log"),
@@ -60,7 +60,7 @@ def _url(server: TCPExecutor) -> str:
 async def namespace(aof_server: TCPExecutor) -> AsyncIterator[str]:
     name = fresh_namespace("rel")
     yield name
-    cleaner = RedisBackend(_url(aof_server), namespace=name)
+    cleaner = RedisBackend.from_url(_url(aof_server), namespace=name)
     await cleaner.kit_drop_namespace()
     await cleaner.aclose()
 
@@ -71,7 +71,7 @@ async def namespace(aof_server: TCPExecutor) -> AsyncIterator[str]:
 async def test_restart_keeps_every_acknowledged_update(
     aof_server: TCPExecutor, namespace: str
 ) -> None:
-    recorder = FaultyBackend(RedisBackend(_url(aof_server), namespace=namespace))
+    recorder = FaultyBackend(RedisBackend.from_url(_url(aof_server), namespace=namespace))
     store = GenericTaskStore(recorder, StoreConfig())
     task = await store.create("alice")
     acknowledged: dict[str, int] = {}
@@ -124,7 +124,7 @@ async def test_restart_keeps_every_acknowledged_update(
 
 
 async def test_restart_keeps_put_versions_unique(aof_server: TCPExecutor, namespace: str) -> None:
-    backend = RedisBackend(_url(aof_server), namespace=namespace)
+    backend = RedisBackend.from_url(_url(aof_server), namespace=namespace)
     handed_out: list[int] = []
     busy = asyncio.Event()
 
@@ -158,7 +158,7 @@ async def test_lost_cas_reply_is_recognised_as_applied(
     """With retries=3 redis-py resends (the script's token check answers); with 0 the store
     reads back. Either way: applied once, reported as applied."""
     async with LossyProxy(aof_server.host, aof_server.port) as proxy:
-        backend = RedisBackend(
+        backend = RedisBackend.from_url(
             f"redis://127.0.0.1:{proxy.port}/0", namespace=namespace, retries=retries
         )
         store = GenericTaskStore(backend, StoreConfig())
@@ -186,7 +186,7 @@ async def test_lost_replies_at_random_never_phantom(
     aof_server: TCPExecutor, namespace: str
 ) -> None:
     async with LossyProxy(aof_server.host, aof_server.port) as proxy:
-        backend = RedisBackend(f"redis://127.0.0.1:{proxy.port}/0", namespace=namespace)
+        backend = RedisBackend.from_url(f"redis://127.0.0.1:{proxy.port}/0", namespace=namespace)
         store = GenericTaskStore(backend, StoreConfig())
         task = await store.create("alice")
         expected: dict[str, int] = {}
@@ -209,7 +209,7 @@ async def test_lost_replies_at_random_never_phantom(
 async def test_two_clients_100_concurrent_updates_lose_nothing(
     aof_server: TCPExecutor, namespace: str
 ) -> None:
-    backends = [RedisBackend(_url(aof_server), namespace=namespace) for _ in range(2)]
+    backends = [RedisBackend.from_url(_url(aof_server), namespace=namespace) for _ in range(2)]
     stores = [GenericTaskStore(backend, StoreConfig()) for backend in backends]
     task = await stores[0].create("alice")
     started = time.monotonic()
@@ -230,7 +230,7 @@ async def test_one_url_client_survives_200_concurrent_calls(
     aof_server: TCPExecutor, namespace: str
 ) -> None:
     """More concurrent calls than redis-py's default pool size (100 connections in 8.x)."""
-    backend = RedisBackend(_url(aof_server), namespace=namespace)
+    backend = RedisBackend.from_url(_url(aof_server), namespace=namespace)
     store = GenericTaskStore(backend, StoreConfig())
     task = await store.create("alice")
     await asyncio.gather(

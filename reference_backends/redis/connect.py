@@ -1,0 +1,126 @@
+"""Building a redis-py client from a URL, and checking the server behind it before use.
+
+A URL is the only thing a user configures through the kit (``--backend-option redis_url=...``)
+or an application's settings, so everything a deployment needs, Redis Cluster included, must be
+expressible in it: ``redis+cluster://`` (or ``rediss+cluster://``) builds a ``RedisCluster``
+client from one seed node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import AuthenticationError, AuthorizationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from reference_backends.causes import describe
+
+RedisClient = Redis | RedisCluster
+
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """How a client built from a URL talks to the server; a client passed in keeps its own."""
+
+    socket_timeout: float = 5.0
+    socket_connect_timeout: float = 5.0
+    retries: int = 3
+    max_connections: int = 100
+    retry_backoff_base: float = 0.05
+    retry_backoff_cap: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, not {self.retries}")
+        if self.max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, not {self.max_connections}")
+
+    def retry(self) -> Retry:
+        backoff = ExponentialWithJitterBackoff(
+            cap=self.retry_backoff_cap, base=self.retry_backoff_base
+        )
+        return Retry(backoff, self.retries)
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password replaced by ``***``, fit for an error message or a log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def is_cluster_url(url: str) -> bool:
+    return urlsplit(url).scheme in _CLUSTER_SCHEMES
+
+
+def client_from_url(url: str, settings: ConnectionSettings, *, cluster: bool) -> RedisClient:
+    """A client for ``url``: a ``RedisCluster`` when ``cluster`` or a ``+cluster`` scheme."""
+    scheme = urlsplit(url).scheme
+    if scheme in _CLUSTER_SCHEMES:
+        url, cluster = urlunsplit(urlsplit(url)._replace(scheme=_CLUSTER_SCHEMES[scheme])), True
+    if cluster:
+        if urlsplit(url).scheme not in ("redis", "rediss"):
+            raise ValueError(
+                f"a Redis Cluster needs a redis:// or rediss:// seed node, not {redacted(url)!r}"
+            )
+        return RedisCluster.from_url(
+            url,
+            max_connections=settings.max_connections,
+            socket_timeout=settings.socket_timeout,
+            socket_connect_timeout=settings.socket_connect_timeout,
+            retry=settings.retry(),
+        )
+    # A blocking pool makes a burst of concurrent calls queue for a connection instead of
+    # failing with "Too many connections" (redis-py's default pool refuses the 101st concurrent
+    # caller); the wait is bounded by the socket timeout.
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=settings.max_connections,
+        timeout=settings.socket_timeout,
+        socket_timeout=settings.socket_timeout,
+        socket_connect_timeout=settings.socket_connect_timeout,
+        retry=settings.retry(),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+    return Redis.from_pool(pool)
+
+
+async def check_server(client: RedisClient, url: str) -> None:
+    """Fail fast, naming the URL (without its password), when ``client`` cannot work there.
+
+    A server that refuses connections or credentials would otherwise fail every call after its
+    retries; a node of a Redis Cluster reached with a plain client answers ``MOVED`` to most
+    keys, which looks like a broken backend rather than a wrong URL.
+    """
+    where = redacted(url)
+    try:
+        if isinstance(client, RedisCluster):
+            await client.initialize()
+            return  # it learnt the topology, so it is a cluster and the credentials work
+        await client.ping()
+        enabled = (await client.info("cluster")).get("cluster_enabled")
+    except (AuthenticationError, AuthorizationError) as exc:
+        if urlsplit(url).password is None:
+            raise ValueError(
+                f"Redis at {where} needs credentials (redis://user:password@host): "
+                f"{describe(exc)}"
+            ) from exc
+        raise ValueError(f"Redis at {where} refused the credentials: {describe(exc)}") from exc
+    except Exception as exc:
+        raise ValueError(f"cannot use Redis at {where}: {describe(exc)}") from exc
+    if str(enabled) == "1":
+        raise ValueError(
+            f"Redis at {where} is a node of a Redis Cluster: use a redis+cluster:// URL "
+            "(or cluster=true) so that each key goes to the node that serves its slot"
+        )
