@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, ElicitRequest, InputRequiredResult, TextContent
@@ -41,10 +43,42 @@ def _elicit(message: str, properties: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_server(store: GenericTaskStore, *, lease: float = 30.0) -> MCPServer[Any]:
-    """The example server over ``store``: one plain tool and six task tools."""
+class StaticTokens:
+    """Bearer tokens fixed on the command line, each standing for one subject (the owner).
+
+    A stand-in for a real OAuth resource server, so that the owner rule can be seen at work:
+    tasks created with one token are invisible with another.
+    """
+
+    def __init__(self, owners: dict[str, str]) -> None:
+        self.owners = owners
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        owner = self.owners.get(token)
+        if owner is None:
+            return None
+        return AccessToken(token=token, client_id="example-client", scopes=[], subject=owner)
+
+
+def build_server(
+    store: GenericTaskStore,
+    *,
+    lease: float = 30.0,
+    tokens: dict[str, str] | None = None,
+    url: str = "http://127.0.0.1:8000/mcp",
+) -> MCPServer[Any]:
+    """The example server over ``store``: one plain tool and six task tools.
+
+    With ``tokens`` (token -> owner) every request needs one of them as its bearer token.
+    """
     tasks = TasksExtension(store, lease=lease)
-    server: MCPServer[Any] = MCPServer("pmcp-tasks-example", extensions=[tasks])
+    auth: dict[str, Any] = {}
+    if tokens:
+        auth = {
+            "token_verifier": StaticTokens(tokens),
+            "auth": AuthSettings.model_validate({"issuer_url": url, "resource_server_url": url}),
+        }
+    server: MCPServer[Any] = MCPServer("pmcp-tasks-example", extensions=[tasks], **auth)
 
     @server.tool()
     def greet(name: str) -> str:
@@ -129,12 +163,12 @@ async def open_backend(name: str, options: dict[str, str], namespace: str) -> St
     return backend  # type: ignore[no-any-return]
 
 
-def _options(pairs: Sequence[str]) -> dict[str, str]:
+def _options(pairs: Sequence[str], flag: str) -> dict[str, str]:
     options: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"--backend-option wants KEY=VALUE, not {pair!r}")
+            raise SystemExit(f"{flag} wants KEY=VALUE, not {pair!r}")
         options[key] = value
     return options
 
@@ -148,15 +182,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--namespace", default="pmcp-example")
     parser.add_argument("--poll-interval", type=float, default=0.5, help="seconds (default 0.5)")
     parser.add_argument("--lease", type=float, default=30.0, help="seconds (default 30)")
+    parser.add_argument(
+        "--token",
+        action="append",
+        default=[],
+        metavar="TOKEN=OWNER",
+        help="accept this bearer token for this owner (repeatable); none: anonymous access",
+    )
     args = parser.parse_args(argv)
+    tokens = _options(args.token, "--token")
     import uvicorn
 
     async def serve() -> None:
-        backend = await open_backend(args.backend, _options(args.backend_option), args.namespace)
+        options = _options(args.backend_option, "--backend-option")
+        backend = await open_backend(args.backend, options, args.namespace)
         config = StoreConfig(
-            allow_anonymous=True, poll_interval=args.poll_interval, max_tasks_per_owner=None
+            allow_anonymous=not tokens, poll_interval=args.poll_interval, max_tasks_per_owner=None
         )
-        server = build_server(GenericTaskStore(backend, config), lease=args.lease)
+        url = f"http://{args.host}:{args.port}/mcp"
+        store = GenericTaskStore(backend, config)
+        server = build_server(store, lease=args.lease, tokens=tokens, url=url)
         app = server.streamable_http_app(host=args.host)
         await uvicorn.Server(
             uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")

@@ -1,0 +1,133 @@
+"""A tasks-extension client on the MCP Python SDK's own ``Client`` (streamable HTTP, 2026-07-28).
+
+The SDK has no tasks client, so this is the least one: the capability ad, a result claim for
+``resultType: "task"``, and ``tasks/*`` requests whose ``taskId`` the SDK mirrors into the
+``Mcp-Name`` header, as the extension requires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar, Literal
+
+import httpx2
+from mcp import Client
+from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types import CallToolResult, Request, RequestParams, Result
+from pydantic import ConfigDict, Field
+
+from pmcp_tasks.mcp import EXTENSION_ID
+
+TERMINAL = ("completed", "failed", "cancelled")
+VERSION = "2026-07-28"
+
+
+class CreatedTask(Result):
+    """``CreateTaskResult``: the task handle a task tool answers with."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    result_type: Literal["task"] = Field(alias="resultType")
+    task_id: str = Field(alias="taskId")
+    status: str
+
+
+class TaskView(Result):
+    """Any ``tasks/*`` result; its fields are kept as sent in ``model_extra``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def field(self, name: str) -> Any:
+        return (self.model_extra or {}).get(name)
+
+
+class TaskParams(RequestParams):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    task_id: Any = Field(alias="taskId")
+
+
+class GetTask(Request[TaskParams, Literal["tasks/get"]]):
+    name_param: ClassVar[str | None] = "taskId"
+
+
+class UpdateTask(Request[TaskParams, Literal["tasks/update"]]):
+    name_param: ClassVar[str | None] = "taskId"
+
+
+class CancelTask(Request[TaskParams, Literal["tasks/cancel"]]):
+    name_param: ClassVar[str | None] = "taskId"
+
+
+class MisroutedGet(Request[TaskParams, Literal["tasks/get"]]):
+    """``tasks/get`` whose ``Mcp-Name`` comes from ``params.route``, not ``params.taskId``."""
+
+    name_param: ClassVar[str | None] = "route"
+
+
+async def _not_resolved(result: CreatedTask, ctx: ClaimContext) -> CallToolResult:
+    raise AssertionError("the tests call tools with allow_claimed=True and poll themselves")
+
+
+class TasksAd(ClientExtension):
+    """Declares the extension and claims ``resultType: "task"`` on ``tools/call``."""
+
+    identifier = EXTENSION_ID
+
+    def claims(self) -> Sequence[ResultClaim[Any]]:
+        return [ResultClaim(result_type="task", model=CreatedTask, resolve=_not_resolved)]
+
+
+class TaskSession:
+    """One client: ``call`` a tool, and ``get``/``update``/``cancel`` tasks."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def call(self, tool: str, arguments: dict[str, Any] | None = None, **options: Any) -> Any:
+        return await self.client.session.call_tool(
+            tool, arguments or {}, allow_claimed=True, allow_input_required=True, **options
+        )
+
+    async def get(self, task_id: Any) -> TaskView:
+        request = GetTask(method="tasks/get", params=TaskParams(task_id=task_id))
+        return await self.client.session.send_request(request, TaskView)
+
+    async def update(self, task_id: Any, responses: Any) -> TaskView:
+        params = TaskParams(task_id=task_id, inputResponses=responses)
+        return await self.client.session.send_request(
+            UpdateTask(method="tasks/update", params=params), TaskView
+        )
+
+    async def cancel(self, task_id: Any) -> TaskView:
+        request = CancelTask(method="tasks/cancel", params=TaskParams(task_id=task_id))
+        return await self.client.session.send_request(request, TaskView)
+
+    async def send(self, request: Request[Any, Any]) -> TaskView:
+        return await self.client.session.send_request(request, TaskView)
+
+    async def wait_for(self, task_id: str, *statuses: str) -> TaskView:
+        """Poll ``tasks/get`` (at the task's ``pollIntervalMs``) until one of ``statuses``."""
+        while True:
+            view = await self.get(task_id)
+            if view.field("status") in statuses:
+                return view
+            await asyncio.sleep((view.field("pollIntervalMs") or 200) / 1000)
+
+
+@asynccontextmanager
+async def connect(
+    url: str, *, declare: bool = True, token: str | None = None
+) -> AsyncIterator[TaskSession]:
+    """A stateless 2026-07-28 ``Client`` on ``url``, declaring the extension unless told not."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+        client = Client(
+            streamable_http_client(url, http_client=http),
+            mode=VERSION,
+            extensions=[TasksAd()] if declare else None,
+            cache=None,
+        )
+        async with client:
+            yield TaskSession(client)
