@@ -1,0 +1,97 @@
+"""Two example-server processes over one real store: a task lives in the store, not in the
+process that runs it.
+
+A task created through A is read, answered and cancelled through B while A's handler runs;
+when A is killed (``kill -9``), the task ends ``failed`` once A's lease runs out, and the
+error says the worker was lost. On a real redis-server and on moto's DynamoDB server.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from conftest import backend_args
+from example_server import RunningServer, example_server
+from servers import installed_backends
+from task_client import TERMINAL, CreatedTask, connect
+
+LEASE = 2.0
+SHARED = [name for name in ("redis", "dynamodb") if name in installed_backends()]
+ACCEPT = {"action": "accept", "content": {"confirm": True}}
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=SHARED)
+def pair(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[RunningServer, RunningServer]]:
+    backend: str = request.param
+    if backend == "dynamodb":
+        moto = request.getfixturevalue("moto_http")
+        args = ["--backend", backend, "--namespace", f"pair-{tmp_path.name}"]
+        args += ["--backend-option", f"dynamodb_endpoint={moto.url}"]
+    else:
+        args = backend_args(request, backend, f"pair-{tmp_path.name}")
+    args += ["--poll-interval", "0.2", "--lease", str(LEASE)]
+    with ExitStack() as stack:
+        a = stack.enter_context(example_server(tmp_path, args))
+        b = stack.enter_context(example_server(tmp_path, args))
+        yield a, b
+
+
+async def test_create_on_a_answer_and_cancel_on_b(
+    pair: tuple[RunningServer, RunningServer],
+) -> None:
+    a, b = pair
+    async with connect(a.url) as on_a, connect(b.url) as on_b:
+        asked = await on_a.call("confirm_delete", {"filename": "report.txt"})
+        assert isinstance(asked, CreatedTask)
+        waiting = await on_b.wait_for(asked.task_id, "input_required")
+        (key,) = waiting.field("inputRequests")
+        await on_b.update(asked.task_id, {key: ACCEPT})
+        # Only A's handler can complete it: it saw B's answer through the store.
+        done = await on_b.wait_for(asked.task_id, *TERMINAL)
+        assert done.field("status") == "completed"
+        assert "delete of report.txt" in str(done.field("result"))
+
+        running = await on_a.call("slow_compute", {"seconds": 60})
+        assert isinstance(running, CreatedTask)
+        assert (await on_b.get(running.task_id)).field("status") == "working"
+        await on_b.cancel(running.task_id)
+        seen_on_a = await on_a.get(running.task_id)
+        assert seen_on_a.field("status") == "cancelled"
+    assert "Traceback" not in a.output() + b.output()
+
+
+async def test_kill_9_of_the_worker_fails_its_task_after_the_lease(
+    pair: tuple[RunningServer, RunningServer],
+) -> None:
+    a, b = pair
+    async with connect(a.url) as on_a:
+        created = await on_a.call("slow_compute", {"seconds": 600})
+        assert isinstance(created, CreatedTask)
+    killed_at = time.time()
+    a.kill()
+    async with connect(b.url) as on_b:
+        assert (await on_b.get(created.task_id)).field("status") == "working"
+        ended = await on_b.wait_for(created.task_id, *TERMINAL)
+    assert ended.field("status") == "failed"
+    error = ended.field("error")
+    assert error["code"] == -32603
+    assert "was lost" in error["message"]
+    # The lease ran out no later than LEASE after the kill, and the task failed only after it.
+    found = re.search(r"ran out at (\S+Z)", error["message"])
+    assert found is not None, error
+    expired = _epoch(found.group(1))
+    assert expired <= killed_at + LEASE
+    assert _epoch(ended.field("lastUpdatedAt")) >= expired
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
