@@ -21,6 +21,7 @@ from pmcp_tasks.errors import (
     InvalidCursor,
     InvalidTransition,
     NotFound,
+    PmcpTasksError,
     ResultUnavailable,
     StorageError,
     StorageFailure,
@@ -35,7 +36,7 @@ from pmcp_tasks.errors import (
 from pmcp_tasks.keys import partition_prefix, task_key
 from pmcp_tasks.record import TaskRecord
 from pmcp_tasks.status import TERMINAL_STATUSES, TRANSITIONS, TaskStatus
-from pmcp_tasks.store import UNSET, GenericTaskStore
+from pmcp_tasks.store import UNSET, GenericTaskStore, Unset
 from pmcp_tasks.validation import JsonValue
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "InvalidTransition",
     "JsonValue",
     "NotFound",
+    "PmcpTasksError",
     "ResultUnavailable",
     "StorageBackend",
     "StorageError",
@@ -68,6 +70,7 @@ __all__ = [
     "TaskStatus",
     "TaskValidationError",
     "TtlTooLarge",
+    "Unset",
     "VersionConflict",
     "VersionedRecord",
     "partition_prefix",

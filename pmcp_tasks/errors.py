@@ -1,4 +1,4 @@
-"""Errors of both layers.
+"""Errors of both layers, under one root: ``except PmcpTasksError`` catches anything we raise.
 
 Storage errors are what a backend may raise (besides ``ValueError`` for bad arguments).
 Task errors are what ``GenericTaskStore`` raises to a server; each carries the JSON-RPC code the
@@ -11,7 +11,11 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 
 
-class StorageError(Exception):
+class PmcpTasksError(Exception):
+    """Root of every error pmcp-tasks raises on purpose, whichever layer it comes from."""
+
+
+class StorageError(PmcpTasksError):
     """Base of everything a backend raises on purpose."""
 
 
@@ -43,7 +47,7 @@ class BackendError(StorageError):
     """The storage system failed; raised ``from`` the underlying exception."""
 
 
-class TaskError(Exception):
+class TaskError(PmcpTasksError):
     """Base of the errors ``GenericTaskStore`` raises; ``code`` is the JSON-RPC error code."""
 
     code: int = INVALID_PARAMS

@@ -32,24 +32,6 @@ from conformance.contract.shared import SharedContract
 from conformance.contract.sizes import SizesContract
 from conformance.contract.stateful import StatefulContract
 
-AREA_CONTRACTS: dict[str, type] = {
-    "keys": KeysContract,
-    "get_put": GetPutContract,
-    "cas": CasContract,
-    "delete": DeleteContract,
-    "listing": ListingContract,
-    "expiry": ExpiryContract,
-    "sizes": SizesContract,
-    "data": DataContract,
-    "isolation": IsolationContract,
-    "shared": SharedContract,
-    "capabilities": CapabilitiesContract,
-    "domain": DomainContract,
-    "stateful": StatefulContract,
-    "races": RaceContract,
-}
-"""Area name -> mixin, in the order the suite runs them."""
-
 
 class BackendContract(
     KeysContract,
@@ -71,4 +53,4 @@ class BackendContract(
     """Every contract test, ready to run once a subclass provides ``backend_factory``."""
 
 
-__all__ = ["AREA_CONTRACTS", "BackendContract", "ContractFixtures"]
+__all__ = ["BackendContract", "ContractFixtures"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 
 import pytest
 from domain_support import YieldingBackend
@@ -45,11 +44,9 @@ async def test_200_concurrent_set_variables_lose_nothing(
 ) -> None:
     store = GenericTaskStore(backend_class(clock=clock), clock=clock)
     record = await store.create("alice", variables={"base": 0})
-    started = time.monotonic()
     await asyncio.gather(
         *(store.set_variables("alice", record.task_id, {f"k{i}": i}) for i in range(200))
     )
-    assert time.monotonic() - started < 10
     variables = (await store.get("alice", record.task_id)).variables
     assert variables == {"base": 0, **{f"k{i}": i for i in range(200)}}
 

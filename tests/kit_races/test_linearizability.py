@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -185,11 +184,10 @@ def test_budget_exhaustion_reports_unknown_instead_of_hanging() -> None:
     history = [op("put", t, None, UNKNOWN, data=b"%d" % t, client=f"w{t}") for t in range(16)] + [
         op("get", 20, 21, rec(b"never written", 99))
     ]
-    started = time.monotonic()
+    # Without the budget the search would end in "violation": "unknown" shows it stopped early.
     result = check_history(history, budget=0.05)
     assert result.status == "unknown"
     assert result.key == K
-    assert time.monotonic() - started < 2.0
 
 
 def test_window_report_shows_the_state_before_and_the_culprit() -> None:

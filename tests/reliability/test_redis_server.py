@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -212,16 +211,13 @@ async def test_two_clients_100_concurrent_updates_lose_nothing(
     backends = [RedisBackend.from_url(_url(aof_server), namespace=namespace) for _ in range(2)]
     stores = [GenericTaskStore(backend, StoreConfig()) for backend in backends]
     task = await stores[0].create("alice")
-    started = time.monotonic()
     await asyncio.gather(
         *(stores[i % 2].set_variables("alice", task.task_id, {f"k{i}": i}) for i in range(100))
     )
-    elapsed = time.monotonic() - started
     for store in stores:
         assert (await store.get("alice", task.task_id)).variables == {
             f"k{i}": i for i in range(100)
         }
-    assert elapsed < 30
     for backend in backends:
         await backend.aclose()
 
