@@ -14,6 +14,7 @@ def test_every_exported_error_shares_one_root() -> None:
         for value in vars(pmcp_tasks).values()
         if inspect.isclass(value) and issubclass(value, BaseException)
     ]
-    assert StorageError in errors and TaskError in errors
+    assert StorageError in errors
+    assert TaskError in errors
     outside = [error.__name__ for error in errors if not issubclass(error, PmcpTasksError)]
     assert outside == []
