@@ -2,50 +2,90 @@
 
 It is auto-loaded in every pytest run of every project where pmcp-tasks is installed, so it
 imports only the standard library and pytest (plus the kit's own stdlib-only modules), claims
-no fixture names globally, and stays out of the way unless asked:
+no fixture names globally, and stays out of the way until a kit run is requested (``--backend``
+or a test collected from the kit's contract classes):
 
-* ``--taskstore-backend`` is always registered; ``--backend`` only once the initial conftests
-  are loaded, and only when no conftest or plugin defined it first, so a project with its own
-  ``--backend`` keeps working.
+* it always registers only namespaced options (``--taskstore-*``, ``--conformance-*``) and
+  the namespaced marker ``pmcp_clause``; the short options ``--backend``, ``--backend-option``
+  and ``--list-backends`` are added once the initial conftests are loaded, and only when no
+  conftest or plugin defined them first, so a project with options of those names keeps them;
+* the generic markers ``clause`` and ``conformance`` are registered only inside kit runs;
+* only kit tests (``pmcp_clause``, or ``clause`` on a test the kit defines) get their reports
+  rewritten, and the summary is printed only when kit tests ran;
 * ``pytest --backend=NAME`` with no test paths collects the kit's suite (``conformance/suite``)
   instead of the project's ``testpaths``. With explicit paths, pytest collects exactly those
-  (add ``--pyargs conformance.suite`` to also run the kit).
+  (add ``--pyargs conformance.suite`` to also run the kit);
 * Hypothesis and anyio (the ``testing`` extra) are imported only when the kit runs.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import fnmatch
-import json
-import platform
-import re
-import sys
-from collections.abc import Generator
-from importlib import metadata, util
-from pathlib import Path
-from typing import Any
-
 import pytest
-from _pytest._code.code import ExceptionRepr
 
-from conformance import registry
-from conformance.clauses import CLAUSES, describe
-from conformance.failures import failure_property
-from conformance.html_report import render_html
-from conformance.report import (
+# Before any kit module that asserts is imported: a failure then shows the values compared.
+# (pytest rewrites entry-point plugins' distributions itself, but not editable installs.)
+pytest.register_assert_rewrite(
+    "conformance.contract", "conformance.suite", "conformance.model", "conformance.cross_process"
+)
+
+import dataclasses  # noqa: E402
+import fnmatch  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Generator  # noqa: E402
+from importlib import metadata, util  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from _pytest._code.code import ExceptionRepr  # noqa: E402
+
+from conformance import registry, verdicts  # noqa: E402
+from conformance.baseline import Baseline  # noqa: E402
+from conformance.clauses import CLAUSES, describe  # noqa: E402
+from conformance.failures import failure_property  # noqa: E402
+from conformance.html_report import render_html  # noqa: E402
+from conformance.report import (  # noqa: E402
     PROP_AREA,
     PROP_BACKEND,
     PROP_BROKEN,
+    PROP_CLAUSE,
     PROP_CLAUSES,
+    PROP_EXPECTED,
+    PROP_UNDECIDED,
     Results,
 )
 
 SUITE_DIR = Path(__file__).with_name("suite")
 _GROUP = "pmcp-tasks"
 SELECTED_KEY = pytest.StashKey[list[registry.SelectedBackend]]()
+_KIT_MARKERS_KEY = pytest.StashKey[bool]()
+_BASELINE_KEY = pytest.StashKey[Baseline]()
 _TESTING_EXTRA_MODULES = ("hypothesis", "anyio")
-_CLAUSE_ID_RE = re.compile(r"\b[A-Z]+-[A-Z]+-\d+\b")
+CLAUSE_MARK = "pmcp_clause"
+LEGACY_CLAUSE_MARK = "clause"  # what the kit's own tests carry; claimed only in kit runs
+_ACTIVE: list[pytest.Config] = []  # configs of the pytest runs in progress in this process
+
+_ALIASES: dict[str, dict[str, Any]] = {
+    "--backend": {
+        "action": "append",
+        "dest": "taskstore_backend",
+        "metavar": "NAME",
+        "help": "Alias of --taskstore-backend.",
+    },
+    "--backend-option": {
+        "action": "append",
+        "dest": "taskstore_backend_options",
+        "metavar": "KEY=VALUE",
+        "help": "Alias of --taskstore-backend-option.",
+    },
+    "--list-backends": {
+        "action": "store_true",
+        "dest": "taskstore_list_backends",
+        "help": "Alias of --taskstore-list-backends.",
+    },
+}
+"""Short options, added only where no conftest or plugin has an option of that name."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,24 +97,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="taskstore_backend",
         metavar="NAME",
         help="Run the StorageBackend conformance kit against NAME: an entry point of group "
-        "'pmcp_tasks.backends' (see --list-backends) or 'package.module:attr'. Repeatable "
-        "and comma-separated. Alias: --backend (unless a conftest defines --backend itself).",
+        "'pmcp_tasks.backends' (see --taskstore-list-backends) or 'package.module:attr'. "
+        "Repeatable and comma-separated. Alias: --backend (unless a conftest defines it).",
     )
     group.addoption(
-        "--backend-option",
+        "--taskstore-backend-option",
         action="append",
         default=[],
         dest="taskstore_backend_options",
         metavar="KEY=VALUE",
         help="Keyword argument (a string) for every backend factory, e.g. redis_url=... "
-        "Repeatable.",
+        "Repeatable. Alias: --backend-option (unless a conftest defines it).",
     )
     group.addoption(
-        "--list-backends",
+        "--taskstore-list-backends",
         action="store_true",
         dest="taskstore_list_backends",
-        help="List the registered backends, their factories and whether their extra is "
-        "installed, then exit.",
+        help="List the registered backends (and any 'module:attr' given with --backend), "
+        "their factories and whether their extra is installed, then exit. "
+        "Alias: --list-backends (unless a conftest defines it).",
     )
     group.addoption(
         "--conformance-report",
@@ -89,6 +130,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Write the same report as one self-contained HTML page to PATH: clause matrix, "
         "failures with reproducers, a timeline of every non-linearizable window.",
     )
+    group.addoption(
+        "--conformance-baseline",
+        dest="conformance_baseline",
+        metavar="FILE",
+        help="Clauses known to fail, one 'BACKEND CLAUSE-ID [why]' a line: their failures are "
+        "expected (xfail) and a listed clause that passes fails the run as a stale entry.",
+    )
 
 
 def _option_defined(parser: pytest.Parser, name: str) -> bool:
@@ -100,21 +148,16 @@ def _option_defined(parser: pytest.Parser, name: str) -> bool:
 def pytest_load_initial_conftests(
     early_config: pytest.Config, parser: pytest.Parser, args: list[str]
 ) -> Generator[None, None, None]:
-    """Add ``--backend`` if nobody owns it; point a bare kit run at the kit's suite.
+    """Add the short options nobody owns; point a bare kit run at the kit's suite.
 
-    This runs after the initial conftests (whose ``pytest_addoption`` may define ``--backend``)
-    and before pytest parses the command line for good, which is the only window in which an
-    auto-loaded plugin can offer ``--backend`` without breaking projects that already have it.
+    This runs after the initial conftests (whose ``pytest_addoption`` may define the same
+    names) and before pytest parses the command line for good, which is the only window in
+    which an auto-loaded plugin can offer them without breaking projects that already have them.
     """
     result = yield
-    if not _option_defined(parser, "--backend"):
-        parser.getgroup(_GROUP).addoption(
-            "--backend",
-            action="append",
-            dest="taskstore_backend",
-            metavar="NAME",
-            help="Alias of --taskstore-backend.",
-        )
+    for name, spec in _ALIASES.items():
+        if not _option_defined(parser, name):
+            parser.getgroup(_GROUP).addoption(name, **spec)
     known = parser.parse_known_args(args)
     if known.taskstore_backend and not known.file_or_dir and not known.taskstore_list_backends:
         args.extend(_suite_args(early_config))
@@ -130,6 +173,31 @@ def _suite_args(config: pytest.Config) -> list[str]:
     return [str(path) for path in files]
 
 
+def kit_loaded() -> None:
+    """Called by :mod:`conformance.contract` on import: the run now holds kit tests.
+
+    That is how the own-test-file route (a ``BackendContract`` subclass, no ``--backend``)
+    becomes a kit run, and the generic marker names the kit's tests carry get registered
+    before their decorators are evaluated (so ``--strict-markers`` accepts them).
+    """
+    for config in _ACTIVE:
+        _claim_kit_markers(config)
+
+
+def _claim_kit_markers(config: pytest.Config) -> None:
+    if config.stash.get(_KIT_MARKERS_KEY, False):
+        return
+    config.stash[_KIT_MARKERS_KEY] = True
+    config.addinivalue_line(
+        "markers",
+        f"{LEGACY_CLAUSE_MARK}(*ids): the kit's spelling of {CLAUSE_MARK} (inside kit runs only)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "conformance: a test of the pmcp-tasks conformance kit (added to every clause-tagged test)",
+    )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     # Hypothesis loads --hypothesis-profile in its own pytest_configure; our profiles must be
@@ -140,16 +208,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
     config.addinivalue_line(
         "markers",
-        "clause(*ids): the contract clause(s) this test checks, e.g. clause('KV-CAS-3'); "
-        "failures name the clause and its rule",
+        f"{CLAUSE_MARK}(*ids): the contract clause(s) this test checks, e.g. "
+        f"{CLAUSE_MARK}('KV-CAS-3'); failures name the clause and its rule",
     )
-    config.addinivalue_line(
-        "markers",
-        "conformance: a test of the pmcp-tasks conformance kit (added to every clause-tagged test)",
-    )
+    _ACTIVE.append(config)
     reporting = _Reporting(config)
     config.pluginmanager.register(reporting, "pmcp_tasks_conformance_reporting")
     names: list[str] = config.option.taskstore_backend or []
+    if names or "conformance.contract" in sys.modules:
+        _claim_kit_markers(config)
+    if config.option.conformance_baseline:
+        config.stash[_BASELINE_KEY] = Baseline.load(config.option.conformance_baseline)
     if not names or config.option.taskstore_list_backends:
         return
     missing = [name for name in _TESTING_EXTRA_MODULES if util.find_spec(name) is None]
@@ -169,9 +238,16 @@ def pytest_configure(config: pytest.Config) -> None:
         load_default_profile()
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config in _ACTIVE:
+        _ACTIVE.remove(config)
+
+
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if config.option.taskstore_list_backends:
-        print(registry.format_backend_list(registry.available_backends()))
+        names = registry.split_names(config.option.taskstore_backend or [])
+        infos = registry.available_backends() + registry.describe_paths(names)
+        print(registry.format_backend_list(infos))
         return 0
     return None
 
@@ -182,18 +258,29 @@ def selected_backends(config: pytest.Config) -> list[registry.SelectedBackend]:
     if not selected:
         raise pytest.UsageError(
             "the conformance suite needs a backend: pytest --backend NAME "
-            "(or --taskstore-backend NAME); see pytest --list-backends"
+            "(or --taskstore-backend NAME); see pytest --taskstore-list-backends"
         )
     return selected
 
 
+def _defined_by_kit(item: pytest.Item) -> bool:
+    module = getattr(getattr(item, "function", None), "__module__", "") or ""
+    return module.startswith("conformance.")
+
+
 def clause_ids(item: pytest.Item) -> tuple[str, ...]:
-    """Every clause ID the item is tagged with, in marker order, without duplicates."""
+    """Every clause ID the item is tagged with, in marker order, without duplicates.
+
+    ``pmcp_clause`` counts on any test; ``clause`` only on tests the kit defines, because in a
+    project of its own a ``clause`` marker means whatever that project says it means.
+    """
+    names = (CLAUSE_MARK, LEGACY_CLAUSE_MARK) if _defined_by_kit(item) else (CLAUSE_MARK,)
     ids: list[str] = []
-    for mark in item.iter_markers("clause"):
-        for clause_id in mark.args:
-            if clause_id not in ids:
-                ids.append(str(clause_id))
+    for mark in item.iter_markers():
+        if mark.name in names:
+            for clause_id in mark.args:
+                if str(clause_id) not in ids:
+                    ids.append(str(clause_id))
     return tuple(ids)
 
 
@@ -215,43 +302,76 @@ def _backend_label(item: pytest.Item) -> str:
     return cls.__name__ if cls is not None else item.nodeid
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         clauses = clause_ids(item)
         if clauses:
+            _claim_kit_markers(config)
             item.add_marker("conformance")
             item.user_properties.extend(
                 [
                     (PROP_CLAUSES, ",".join(clauses)),
                     (PROP_AREA, _area(item, clauses)),
                     (PROP_BACKEND, _backend_label(item)),
+                    # One property per clause, for JUnit XML readers.
+                    *((PROP_CLAUSE, clause_id) for clause_id in clauses),
                 ]
             )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Kit tests run under the kit's Hypothesis profile on every route.
+
+    A ``BackendContract`` subclass in a project's own test file gets no ``--backend`` and so no
+    profile loaded at configure time; without this, Hypothesis' default deadline and health
+    checks would fail a correct backend on a loaded machine.
+    """
+    if not clause_ids(item) or not _defined_by_kit(item) or "hypothesis" not in sys.modules:
+        return (yield)
+    from conformance.profiles import kit_profile
+
+    with kit_profile(item.config.getoption("hypothesis_profile", None)):
+        return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Make every failure of a clause-tagged test say which clause broke, in words."""
+    """Make every failure of a kit test say which clause broke, in words, or that the kit could
+    not decide; failures of clauses listed in ``--conformance-baseline`` become expected."""
     report = yield
     clauses = clause_ids(item)
-    if report.failed and clauses:
-        longrepr = report.longrepr
-        crash = getattr(longrepr, "reprcrash", None)
-        # A test that checks many clauses (the state machine, the race fuzzer) starts its
-        # failure message with the one that broke; name that one alone when it does.
-        named = _CLAUSE_ID_RE.findall(crash.message) if crash is not None else []
-        broken = [clause_id for clause_id in clauses if clause_id in named] or clauses
+    if not report.failed or not clauses:
+        return report
+    longrepr = report.longrepr
+    crash = getattr(longrepr, "reprcrash", None)
+    exc = call.excinfo.value if call.excinfo is not None else None
+    slow = verdicts.too_slow(exc) if exc is not None else None
+    if slow is not None:
+        report.user_properties.append((PROP_UNDECIDED, slow))
+        title, text = "kit could not decide: too slow", f"{slow}\nhint: {verdicts.TOO_SLOW_HINT}"
+        prefix = "[kit could not decide: too slow]"
+    else:
+        broken = verdicts.charged(exc, crash.message if crash is not None else "", clauses)
         report.user_properties.append((PROP_BROKEN, ",".join(broken)))
-        text = "\n".join(describe(clause_id) for clause_id in broken)
-        if isinstance(longrepr, ExceptionRepr):
-            longrepr.addsection("contract clause broken", text)
-        else:
-            report.sections.append(("contract clause broken", text))
-        if crash is not None:
-            crash.message = f"[{', '.join(broken)}] {crash.message}"
-        report.user_properties.append(failure_property(item, call, _backend_label(item), SUITE_DIR))
+        title, text = "contract clause broken", "\n".join(describe(c) for c in broken)
+        prefix = f"[{', '.join(broken)}]"
+        baseline = item.config.stash.get(_BASELINE_KEY, None)
+        if baseline is not None and report.when == "call":
+            why = baseline.expected(_backend_label(item), broken)
+            if why is not None:
+                report.user_properties.append((PROP_EXPECTED, ",".join(broken)))
+                report.outcome = "skipped"  # with ``wasxfail``: how pytest reports an xfail
+                report.wasxfail = f"{prefix} listed in {baseline.path}: {why}"
+    if isinstance(longrepr, ExceptionRepr):
+        longrepr.addsection(title, text)
+    else:
+        report.sections.append((title, text))
+    if crash is not None:
+        crash.message = f"{prefix} {crash.message}"
+    report.user_properties.append(failure_property(item, call, _backend_label(item), SUITE_DIR))
     return report
 
 
@@ -265,12 +385,18 @@ class _Reporting:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.results.record(report)
 
+    def _stale(self) -> list[str]:
+        baseline = self.config.stash.get(_BASELINE_KEY, None)
+        return [] if baseline is None else baseline.stale(self.results)
+
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not self.results.tests:
             return
         terminalreporter.section("pmcp-tasks conformance summary")
         for line in self.results.summary_lines():
             terminalreporter.write_line(line)
+        for line in self._stale():
+            terminalreporter.write_line(line, red=True)
         path = self.config.option.conformance_report
         if path:
             terminalreporter.write_line(f"conformance report: {path}")
@@ -279,12 +405,16 @@ class _Reporting:
             terminalreporter.write_line(f"conformance HTML report: {html_path}")
 
     @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, exitstatus: int) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if hasattr(self.config, "workerinput"):
+            return
+        if self._stale() and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         path = self.config.option.conformance_report
         html_path = self.config.option.conformance_html
-        if not (path or html_path) or hasattr(self.config, "workerinput"):
+        if not (path or html_path):
             return
-        report = self.results.to_json(_meta(self.config, int(exitstatus)))
+        report = self.results.to_json(_meta(self.config, int(session.exitstatus)))
         if path:
             Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         if html_path:
@@ -310,12 +440,15 @@ def _meta(config: pytest.Config, exitstatus: int) -> dict[str, Any]:
 def _hypothesis_meta(config: pytest.Config) -> dict[str, Any] | None:
     if "hypothesis" not in sys.modules:
         return None
+    from conformance.profiles import kit_profile_name
+
+    name = kit_profile_name(config.getoption("hypothesis_profile", None))
     from hypothesis import settings
 
-    current = settings()
+    profile = settings.get_profile(name)
     return {
-        "profile": settings.get_current_profile_name(),
+        "profile": name,
         "seed": config.getoption("hypothesis_seed", None),
-        "max_examples": current.max_examples,
-        "derandomize": current.derandomize,
+        "max_examples": profile.max_examples,
+        "derandomize": profile.derandomize,
     }

@@ -34,6 +34,7 @@ class BackendInfo:
     extras: tuple[str, ...]
     distribution: str | None
     installed: bool  # every requirement of its extras is installed
+    problem: str | None = None  # why a 'module:attr' name does not resolve to a factory
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ def format_backend_list(infos: list[BackendInfo]) -> str:
     for info in infos:
         extras = ",".join(info.extras) or "-"
         status = "ready" if info.installed else f"missing: {_install_hint(info)}"
+        if info.problem is not None:
+            status = f"error: {info.problem}"
         rows.append((info.name, info.source, extras, status))
     widths = [max(len(row[col]) for row in rows) for col in range(3)]
     lines = [
@@ -113,6 +116,22 @@ def format_backend_list(infos: list[BackendInfo]) -> str:
         "Any 'package.module:attr' naming a factory works too: --backend mypkg.kit:factory"
     )
     return "\n".join(lines)
+
+
+def describe_paths(names: list[str]) -> list[BackendInfo]:
+    """A row for each ``module:attr`` name given with ``--backend``: resolved, or why not."""
+    infos = []
+    for name in names:
+        if ":" not in name:
+            continue
+        try:
+            factory = _load_path(name)
+        except pytest.UsageError as exc:
+            infos.append(BackendInfo(name, name, (), None, installed=False, problem=str(exc)))
+            continue
+        source = f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', '?')}"
+        infos.append(BackendInfo(name, source, (), None, installed=True))
+    return infos
 
 
 def _install_hint(info: BackendInfo) -> str:

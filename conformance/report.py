@@ -19,6 +19,7 @@ import pytest
 
 from conformance.clauses import CLAUSES
 from conformance.failures import PROP_FAILURE
+from conformance.verdicts import TOO_SLOW_HINT
 
 # Keys of the user properties the kit attaches to every clause-tagged test item.
 PROP_BACKEND = "kit_backend"
@@ -26,8 +27,11 @@ PROP_AREA = "kit_area"
 PROP_CLAUSES = "kit_clauses"
 PROP_CAPABILITIES = "kit_capabilities"
 PROP_BROKEN = "kit_broken"  # on failed reports: the clauses the failure names
+PROP_UNDECIDED = "kit_undecided"  # on failed reports: why the kit could not decide (too slow)
+PROP_EXPECTED = "kit_expected_failure"  # on xfailed reports: the baseline-listed clauses
+PROP_CLAUSE = "pmcp_clause"  # one per clause ID of the test, for JUnit XML readers
 
-_RANK = {"passed": 0, "skipped": 1, "failed": 2}
+_RANK = {"passed": 0, "skipped": 1, "xfailed": 2, "undecided": 3, "failed": 4}
 
 
 @dataclass
@@ -68,10 +72,9 @@ class Results:
             ),
         )
         # Passing setup and teardown phases say nothing; otherwise the worst phase wins.
-        if (report.when == "call" or not report.passed) and _RANK[report.outcome] >= _RANK[
-            result.outcome
-        ]:
-            result.outcome = report.outcome
+        outcome = _outcome(report, props)
+        if (report.when == "call" or not report.passed) and _RANK[outcome] >= _RANK[result.outcome]:
+            result.outcome = outcome
             result.reason = _reason(report)
             if PROP_BROKEN in props:
                 result.broken = tuple(str(props[PROP_BROKEN]).split(","))
@@ -95,6 +98,15 @@ class Results:
             for clause_id in broken:
                 rule = CLAUSES[clause_id].rule if clause_id in CLAUSES else "(not in table)"
                 lines.append(f"  BROKEN {clause_id}: {rule}")
+            expected = sorted({c for r in results if r.outcome == "xfailed" for c in r.broken})
+            for clause_id in expected:
+                lines.append(f"  expected failure (baseline) {clause_id}")
+            undecided = [r for r in results if r.outcome == "undecided"]
+            if undecided:
+                lines.append(
+                    f"  kit could not decide: too slow x{len(undecided)} (no clause charged): "
+                    f"{TOO_SLOW_HINT}"
+                )
             lines.append("")
         lines.append(f"conformance: {self.badge()}")
         return lines
@@ -118,7 +130,11 @@ class Results:
             clauses[clause_id] = {"area": clause.area, "rule": clause.rule, "results": {}}
         for result in self.tests.values():
             for clause_id in result.clauses:
-                if result.outcome == "failed" and result.broken and clause_id not in result.broken:
+                if (
+                    result.outcome in ("failed", "xfailed")
+                    and result.broken
+                    and clause_id not in result.broken
+                ):
                     continue  # the failure names another of the clauses this test checks
                 entry = clauses.setdefault(
                     clause_id, {"area": result.area, "rule": "", "results": {}}
@@ -156,15 +172,27 @@ class Results:
 
 
 def _no_results() -> dict[str, Any]:
-    return {"passed": 0, "failed": 0, "skipped": 0, "failures": [], "reasons": []}
+    return {**dict.fromkeys(_RANK, 0), "failures": [], "reasons": []}
 
 
 def _clause_status(per: dict[str, Any]) -> str:
     if per["failed"]:
         return "failed"
+    if per["xfailed"]:
+        return "expected failure"
     if per["passed"]:
         return "passed"
+    if per["undecided"]:
+        return "undecided"
     return "skipped" if per["skipped"] else "untested"
+
+
+def _outcome(report: pytest.TestReport, props: dict[str, Any]) -> str:
+    if report.skipped and PROP_EXPECTED in props:
+        return "xfailed"
+    if report.failed and PROP_UNDECIDED in props:
+        return "undecided"
+    return report.outcome
 
 
 def _reason(report: pytest.TestReport) -> str:
@@ -189,10 +217,12 @@ def _area_table(results: list[TestResult]) -> list[str]:
     for result in results:
         counts[result.area][result.outcome] += 1
     total: Counter[str] = Counter()
-    rows: list[tuple[str, ...]] = [("area", "passed", "failed", "skipped")]
+    columns = ["passed", "failed", "skipped"]
+    columns += [k for k in ("xfailed", "undecided") if any(c[k] for c in counts.values())]
+    rows: list[tuple[str, ...]] = [("area", *columns)]
     for area in sorted(counts):
         total.update(counts[area])
-        rows.append((area, *(str(counts[area][k]) for k in ("passed", "failed", "skipped"))))
-    rows.append(("total", *(str(total[k]) for k in ("passed", "failed", "skipped"))))
+        rows.append((area, *(str(counts[area][k]) for k in columns)))
+    rows.append(("total", *(str(total[k]) for k in columns)))
     width = max(len(row[0]) for row in rows)
     return ["  " + row[0].ljust(width) + "".join(cell.rjust(8) for cell in row[1:]) for row in rows]

@@ -1,0 +1,71 @@
+"""Which clause a kit failure charges, or that the kit could not decide at all.
+
+A failure is only a verdict on the backend when it is a contradiction of the contract. Two
+kinds of Hypothesis error are not: a deadline or a ``too_slow`` health check says the machine
+was slow, nothing about the backend. And a ``FlakyFailure`` wraps the failures Hypothesis saw
+before it could not reproduce them; the clause to charge is the one the first of those names,
+not every clause the test checks.
+
+Standard library only (Hypothesis is looked up in ``sys.modules``, never imported): the plugin
+imports this in every pytest run.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+
+CLAUSE_ID = re.compile(r"\b[A-Z]+-[A-Z]+-\d+\b")
+
+TOO_SLOW_HINT = (
+    "the kit's Hypothesis profiles (dev, ci, thorough) set deadline=None and suppress the "
+    "too_slow health check; run with --hypothesis-profile ci (or dev), or give the profile you "
+    "chose deadline=None and suppress_health_check=[HealthCheck.too_slow]"
+)
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` itself, then every exception nested in it (groups first-to-last, then causes)."""
+    yield exc
+    # Duck-typed: on Python 3.10 exception groups come from the ``exceptiongroup`` backport.
+    for inner in getattr(exc, "exceptions", ()):
+        if isinstance(inner, BaseException):
+            yield from _leaves(inner)
+    if exc.__cause__ is not None:
+        yield from _leaves(exc.__cause__)
+
+
+def too_slow(exc: BaseException) -> str | None:
+    """Why the run could not decide (a deadline or ``too_slow`` health check), else None.
+
+    Only when nothing nested in ``exc`` is a definite failure: a flaky failure whose first run
+    did contradict the contract is still charged to the clause.
+    """
+    errors = sys.modules.get("hypothesis.errors")
+    if errors is None:
+        return None
+    slow = []
+    for leaf in _leaves(exc):
+        if isinstance(leaf, errors.DeadlineExceeded):
+            slow.append(f"Hypothesis DeadlineExceeded: {leaf}")
+        elif isinstance(leaf, errors.FailedHealthCheck) and "too_slow" in str(leaf):
+            slow.append("Hypothesis FailedHealthCheck too_slow: " + str(leaf).splitlines()[0])
+        elif isinstance(leaf, AssertionError):
+            return None
+    return slow[0] if slow else None
+
+
+def charged(exc: BaseException | None, message: str, clauses: tuple[str, ...]) -> tuple[str, ...]:
+    """The clauses a failure breaks: the first of the test's clauses the failure names.
+
+    The first definite contradiction is the first nested exception whose message names one of
+    the test's clauses (a state-machine or race failure starts with it); a failure that names
+    none of them charges them all, because the test as a whole is the evidence.
+    """
+    texts = [message] if exc is None else [str(leaf) for leaf in _leaves(exc)] + [message]
+    for text in texts:
+        for found in CLAUSE_ID.findall(text):
+            if found in clauses:
+                return (found,)
+    return clauses

@@ -1,0 +1,161 @@
+"""No false verdicts (issue 11, points 5 and 6): the kit's profiles on every route, slowness
+reported as undecided, a flaky failure charged to its first contradiction, values shown."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from hypothesis.errors import DeadlineExceeded, FlakyFailure
+
+from conformance import verdicts
+
+pytest_plugins = ["pytester"]
+
+OWN_FILE = """
+import json, pathlib, time
+import pytest
+from hypothesis import given, settings, strategies as st
+from conformance import BackendContract
+from reference_backends.memory import InMemoryBackend, MemoryStore
+
+STORE = MemoryStore()
+
+def factory(*, namespace, clock):
+    current = settings()
+    pathlib.Path("seen.json").write_text(json.dumps({{
+        "profile": settings.get_current_profile_name(),
+        "deadline": None if current.deadline is None else current.deadline.total_seconds(),
+    }}))
+    time.sleep({pause})
+    return {backend}(namespace=namespace, clock=clock, store=STORE)
+
+class Deleting(InMemoryBackend):
+    async def delete(self, key):
+        await super().delete(key)
+        return True
+
+class TestMine(BackendContract):
+    @pytest.fixture
+    def backend_factory(self):
+        return factory
+
+@given(st.integers())
+def test_projects_own_property(x):
+    pathlib.Path("own.json").write_text(json.dumps(settings.get_current_profile_name()))
+"""
+
+
+def _own_file(
+    pytester: pytest.Pytester, *, pause: float = 0.0, backend: str = "InMemoryBackend"
+) -> None:
+    pytester.makepyfile(test_mine=OWN_FILE.format(pause=pause, backend=backend))
+
+
+def test_own_test_file_route_runs_under_the_kits_profile(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    _own_file(pytester)
+    result = pytester.runpytest_subprocess(
+        "-k", "test_backend_matches_model or test_projects_own_property", "-p", "no:cacheprovider"
+    )
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert json.loads((pytester.path / "seen.json").read_text()) == {
+        "profile": "dev",
+        "deadline": None,
+    }
+    # The project's own Hypothesis test keeps the profile it had.
+    assert json.loads((pytester.path / "own.json").read_text()) == "default"
+
+
+def test_deadline_is_reported_as_undecided_not_as_a_broken_clause(
+    pytester: pytest.Pytester,
+) -> None:
+    """Hypothesis' own ``default`` profile has a 200 ms deadline; the factory takes 300 ms."""
+    _own_file(pytester, pause=0.3)
+    report_path = pytester.path / "report.json"
+    result = pytester.runpytest_subprocess(
+        "-k",
+        "test_cas_races_have_one_winner_per_version",
+        "--hypothesis-profile=default",
+        "--conformance-report",
+        str(report_path),
+        "-p",
+        "no:cacheprovider",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*- kit could not decide: too slow -*",
+            "Hypothesis DeadlineExceeded: *",
+            "hint: the kit's Hypothesis profiles *--hypothesis-profile ci*",
+            "*kit could not decide: too slow x1 (no clause charged)*",
+        ]
+    )
+    assert "contract clause broken" not in out
+    assert "BROKEN" not in out
+    report = json.loads(report_path.read_text())
+    assert report["clauses"]["KV-CAS-5"]["results"]["TestMine"]["status"] == "undecided"
+
+
+def test_values_are_shown_in_kit_assertions(pytester: pytest.Pytester) -> None:
+    """Assertion rewriting is registered for the kit's modules (an editable install too)."""
+    _own_file(pytester, backend="Deleting")
+    result = pytester.runpytest_subprocess(
+        "-k", "test_delete_of_an_absent_key_returns_false", "-p", "no:cacheprovider"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["E       assert True is False", "*- contract clause broken -*"])
+
+
+FLAKY_TEST = """
+import pytest
+from hypothesis.errors import FlakyFailure
+
+@pytest.mark.pmcp_clause("KV-PUT-1", "KV-DEL-1", "KV-LIST-3", "KV-LIST-5")
+def test_machine():
+    first = AssertionError(
+        "KV-DEL-1: backend and model differ after delete('p:a')\\n"
+        "  backend returned: True\\n  the contract says: False\\n"
+        "KV-DEL-1: rule text that mentions KV-LIST-3 and KV-LIST-5"
+    )
+    raise FlakyFailure("Hypothesis test_machine produces unreliable results", [first])
+"""
+
+
+def test_flaky_state_machine_failure_names_its_first_contradiction(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_flaky=FLAKY_TEST)
+    report_path = pytester.path / "report.json"
+    result = pytester.runpytest("--conformance-report", str(report_path))
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        ["*BROKEN KV-DEL-1: *", "FAILED test_flaky.py::test_machine - [[]KV-DEL-1[]] *"]
+    )
+    assert "BROKEN KV-PUT-1" not in result.stdout.str()
+    clauses = json.loads(report_path.read_text())["clauses"]
+    assert clauses["KV-DEL-1"]["results"]["test_flaky.py::test_machine"]["status"] == "failed"
+    assert clauses["KV-PUT-1"]["results"]["test_flaky.py::test_machine"]["status"] == "untested"
+
+
+def test_charged_clause_comes_from_the_first_nested_failure() -> None:
+    clauses = ("KV-PUT-1", "KV-DEL-1", "KV-LIST-3")
+    inner = [AssertionError("KV-LIST-3: listing unsorted"), AssertionError("KV-DEL-1: other")]
+    flaky = FlakyFailure("Hypothesis test produces unreliable results", inner)
+    assert verdicts.charged(flaky, str(flaky), clauses) == ("KV-LIST-3",)
+    assert verdicts.charged(AssertionError("no id"), "no id", clauses) == clauses
+    assert verdicts.too_slow(flaky) is None
+
+
+def test_too_slow_needs_every_nested_failure_to_be_about_time() -> None:
+    slow = DeadlineExceeded(timedelta(milliseconds=300), timedelta(milliseconds=200))
+    assert verdicts.too_slow(slow) == f"Hypothesis DeadlineExceeded: {slow}"
+    only_slow = FlakyFailure("Unreliable test timings", [slow])
+    assert verdicts.too_slow(only_slow) is not None
+    mixed = FlakyFailure("unreliable", [AssertionError("KV-DEL-1: x"), slow])
+    assert verdicts.too_slow(mixed) is None
