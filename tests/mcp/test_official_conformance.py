@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MCP_BACKENDS, backend_args
 from example_server import conformance_cli, example_server
+from mcp_support import MCP_BACKENDS, backend_args
 
 SCENARIOS = (
     "tasks-lifecycle",

@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import backend_args
 from example_server import RunningServer, example_server
+from mcp_support import backend_args
 from servers import installed_backends
 from task_client import TERMINAL, CreatedTask, connect
 
