@@ -151,35 +151,28 @@ class TaskRecord:
 
     def to_wire(self) -> dict[str, Any]:
         """The MCP 2025-11-25 ``Task`` object (``ttl`` in ms, present even when ``null``)."""
-        wire: dict[str, Any] = {
-            "taskId": self.task_id,
-            "status": self.status.value,
-            "createdAt": iso_ms(self.created_at_ms),
-            "lastUpdatedAt": iso_ms(self.updated_at_ms),
-            "ttl": self.ttl_ms,
-        }
-        if self.status_message is not None:
-            wire["statusMessage"] = self.status_message
-        if self.poll_interval_ms is not None:
-            wire["pollInterval"] = self.poll_interval_ms
-        return wire
+        return self._task_object("ttl", "pollInterval", self.poll_interval_ms is not None)
 
     def to_task(self) -> dict[str, Any]:
         """The ``Task`` of the 2026-07-28 tasks extension (``ttlMs`` present even when ``null``).
 
-        This is also the body of a ``CreateTaskResult`` (plus ``resultType: "task"``).
+        This is also the body of a ``CreateTaskResult`` (plus ``resultType: "task"``). The
+        extension wants a positive ``pollIntervalMs`` or none.
         """
+        return self._task_object("ttlMs", "pollIntervalMs", bool(self.poll_interval_ms))
+
+    def _task_object(self, ttl: str, poll_interval: str, with_poll: bool) -> dict[str, Any]:
         wire: dict[str, Any] = {
             "taskId": self.task_id,
             "status": self.status.value,
             "createdAt": iso_ms(self.created_at_ms),
             "lastUpdatedAt": iso_ms(self.updated_at_ms),
-            "ttlMs": self.ttl_ms,
+            ttl: self.ttl_ms,
         }
         if self.status_message is not None:
             wire["statusMessage"] = self.status_message
-        if self.poll_interval_ms:  # the extension wants a positive integer or no field
-            wire["pollIntervalMs"] = self.poll_interval_ms
+        if with_poll:
+            wire[poll_interval] = self.poll_interval_ms
         return wire
 
     def to_detailed_task(self) -> dict[str, Any]:

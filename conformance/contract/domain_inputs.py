@@ -12,9 +12,9 @@ import asyncio
 
 import pytest
 
-from conformance.contract.domain import make_store
+from conformance.contract.domain import DomainContract
 from conformance.harness import ManualClock
-from pmcp_tasks.backend import BackendCapabilities, StorageBackend
+from pmcp_tasks.backend import StorageBackend
 from pmcp_tasks.config import StoreConfig
 from pmcp_tasks.errors import InvalidTransition, TaskValidationError
 from pmcp_tasks.status import TaskStatus
@@ -33,11 +33,7 @@ ACCEPT = {"action": "accept", "content": {"confirm": True}}
 class DomainInputsContract:
     """GenericTaskStore's tasks-extension fields over the backend under test."""
 
-    @pytest.fixture
-    def task_store(
-        self, backend: StorageBackend, clock: ManualClock, capabilities: BackendCapabilities
-    ) -> GenericTaskStore:
-        return make_store(backend, clock, capabilities)
+    task_store = DomainContract.task_store
 
     @pytest.mark.clause("DOM-INPUT-1")
     @pytest.mark.anyio
