@@ -51,7 +51,10 @@ def store_backends(redis_url: str, moto_url: str) -> dict[str, tuple[StorageBack
     return {
         "memory": (InMemoryBackend(namespace="store"), 2_000),
         "redis": (RedisBackend.from_url(redis_url, namespace="store"), 300),
-        "dynamodb": (DynamoDbBackend(dynamodb_bench.TABLE, namespace="store", client=client), 30),
+        "dynamodb": (
+            DynamoDbBackend.from_client(client, dynamodb_bench.TABLE, namespace="store"),
+            30,
+        ),
     }
 
 

@@ -219,7 +219,7 @@ def open_client(endpoint: str) -> DynamoDBClient:
 async def run(settings: Settings, endpoint: str) -> list[OpRow]:
     client = open_client(endpoint)
     requests = RequestCounter(client)
-    backend = DynamoDbBackend(TABLE, namespace="bench-backend", client=client)
+    backend = DynamoDbBackend.from_client(client, TABLE, namespace="bench-backend")
     subject = backend_sides(backend, requests)
     raw = RawBoto3(client, "bench-raw")
     baseline = raw.sides(requests)

@@ -18,6 +18,14 @@ except ImportError as exc:  # pragma: no cover - exercised by tests/test_extras.
 
 from reference_backends.dynamodb.backend import DynamoDbBackend
 from reference_backends.dynamodb.kit import kit_factory
-from reference_backends.dynamodb.table import MAX_RECORD_BYTES, create_table
+from reference_backends.dynamodb.provision import TableFeatures, TtlWarning, create_table
+from reference_backends.dynamodb.table import MAX_RECORD_BYTES
 
-__all__ = ["MAX_RECORD_BYTES", "DynamoDbBackend", "create_table", "kit_factory"]
+__all__ = [
+    "MAX_RECORD_BYTES",
+    "DynamoDbBackend",
+    "TableFeatures",
+    "TtlWarning",
+    "create_table",
+    "kit_factory",
+]

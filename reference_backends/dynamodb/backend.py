@@ -24,6 +24,7 @@ import functools
 import math
 import re
 import string
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -34,7 +35,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+)
 
 from pmcp_tasks.backend import MAX_VERSION, BackendCapabilities, Clock, VersionedRecord, is_live
 from pmcp_tasks.errors import BackendError, CapacityExceeded, NotFound, VersionConflict
@@ -47,6 +53,14 @@ from pmcp_tasks.keys import (
     check_prefix,
     check_size,
     split_key,
+)
+from reference_backends.causes import describe
+from reference_backends.dynamodb.provision import (
+    MissingTtl,
+    TableFeatures,
+    check_missing_ttl,
+    probe_table,
+    report_ttl,
 )
 from reference_backends.dynamodb.table import (
     DATA,
@@ -70,7 +84,7 @@ Item = Mapping[str, Any]
 _LIVE = f"(attribute_not_exists(#{EXPIRY}) OR #{EXPIRY} > :now)"
 _EXPIRED = f"#{EXPIRY} <= :now"
 _NOT_MINE = f"(attribute_not_exists(#{TOKEN}) OR #{TOKEN} <> :token)"
-_PUT_ROUNDS = 8  # each extra round needs another writer to expire the record again meanwhile
+_PUT_ROUNDS = 8  # each extra round needs another writer to change the record in between
 _MAX_PAGE = 1000
 _ITEM_CHARS = frozenset(string.ascii_letters + string.digits + "_.~%-")
 _LOWEST_ITEM_CHAR = "%"  # the smallest character of the key alphabet
@@ -89,10 +103,13 @@ class _Stored:
 class DynamoDbBackend:
     """A :class:`~pmcp_tasks.StorageBackend` on one DynamoDB table (see :mod:`.table`).
 
-    Pass ``client`` to share a boto3 DynamoDB client (the backend then never closes it), or let
-    the backend build one from ``endpoint_url``/``region_name`` and the usual credential chain.
-    ``max_concurrency`` sizes both the thread pool and botocore's ``max_pool_connections``;
-    ``executor`` replaces the pool (it is not shut down by :meth:`aclose`).
+    Two ways to open one, so that no argument is silently ignored: this constructor builds the
+    boto3 client from ``endpoint_url``/``region_name``/``max_attempts`` and the usual
+    credential chain (and closes it in :meth:`aclose`); :meth:`from_client` takes a client you
+    built and share, and never closes it. ``max_concurrency`` sizes the thread pool (and, here,
+    botocore's ``max_pool_connections``); ``executor`` replaces the pool (it is not shut down
+    by :meth:`aclose`). The first request opens the backend (:meth:`open`): it probes the
+    endpoint and reports the table's TTL by ``missing_ttl``.
     """
 
     def __init__(
@@ -101,32 +118,76 @@ class DynamoDbBackend:
         *,
         namespace: str,
         clock: Clock = time.time,
-        client: DynamoDBClient | None = None,
         endpoint_url: str | None = None,
         region_name: str | None = None,
         max_concurrency: int = 10,
         max_attempts: int = 3,
         executor: Executor | None = None,
         ttl_grace: int = 3600,
+        missing_ttl: MissingTtl = "warn",
     ) -> None:
-        if not isinstance(table_name, str) or not table_name:
-            raise ValueError("table_name must be a non-empty str")
-        if max_concurrency < 1 or max_attempts < 1 or ttl_grace < 0:
-            raise ValueError("max_concurrency and max_attempts must be >= 1, ttl_grace >= 0")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, not {max_attempts}")
+        _check_settings(table_name, namespace, max_concurrency, ttl_grace, missing_ttl)
+        client = make_client(
+            endpoint_url=endpoint_url,
+            region_name=region_name,
+            max_concurrency=max_concurrency,
+            max_attempts=max_attempts,
+        )
+        self._setup(table_name, namespace, clock, client, True, max_concurrency, executor)
+        self._ttl_grace = ttl_grace
+        self._missing_ttl = missing_ttl
+        self._features: TableFeatures | None = None
+
+    @classmethod
+    def from_client(
+        cls,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        namespace: str,
+        clock: Clock = time.time,
+        max_concurrency: int = 10,
+        executor: Executor | None = None,
+        ttl_grace: int = 3600,
+        missing_ttl: MissingTtl = "warn",
+        features: TableFeatures | None = None,
+    ) -> DynamoDbBackend:
+        """A backend on a client you own: its endpoint, region, retries and pool are yours.
+
+        Build the client with :func:`make_client` to get this backend's settings. ``features``
+        (from :func:`~.provision.probe_table` on the same client and table) skips the probe
+        when many backends open on one client; the TTL is still reported by ``missing_ttl``.
+        """
+        _check_settings(table_name, namespace, max_concurrency, ttl_grace, missing_ttl)
+        self = cls.__new__(cls)
+        self._setup(table_name, namespace, clock, client, False, max_concurrency, executor)
+        self._ttl_grace = ttl_grace
+        self._missing_ttl = missing_ttl
+        self._features = None
+        if features is not None:
+            report_ttl(features.ttl_problem, table_name, missing_ttl)
+            self._features = features
+        return self
+
+    def _setup(
+        self,
+        table_name: str,
+        namespace: str,
+        clock: Clock,
+        client: DynamoDBClient,
+        owns_client: bool,
+        max_concurrency: int,
+        executor: Executor | None,
+    ) -> None:
         self._table = table_name
         self._pk_prefix = partition_key_prefix(namespace)
         self._clock = clock
-        self._ttl_grace = ttl_grace
-        self._owns_client = client is None
-        self._client = (
-            client
-            if client is not None
-            else make_client(
-                endpoint_url=endpoint_url,
-                region_name=region_name,
-                max_concurrency=max_concurrency,
-                max_attempts=max_attempts,
-            )
+        self._client = client
+        self._owns_client = owns_client
+        client.meta.events.register(
+            "needs-retry.dynamodb", _note_attempt, unique_id="pmcp-tasks-note-attempt"
         )
         self._owns_executor = executor is None
         self._executor = (
@@ -134,10 +195,25 @@ class DynamoDbBackend:
             if executor is not None
             else ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="pmcp-dynamodb")
         )
+        self._open_lock = asyncio.Lock()
         self._closed = False
         self.capabilities = BackendCapabilities(
             max_record_bytes=MAX_RECORD_BYTES, shared=True, injectable_clock=True
         )
+
+    async def open(self) -> TableFeatures:
+        """Probe the endpoint and table once (:func:`~.provision.probe_table`); idempotent.
+
+        Called by the first request, so calling it is optional; call it to fail at start-up
+        rather than on the first request, or to read what the probe found. A TTL that is not
+        cleaning the table is reported by ``missing_ttl`` on every open.
+        """
+        async with self._open_lock:
+            if self._features is None:
+                features = await self._call(probe_table, self._client, self._table)
+                report_ttl(features.ttl_problem, self._table, self._missing_ttl)
+                self._features = features
+        return self._features
 
     # -- contract -------------------------------------------------------------------------
 
@@ -197,11 +273,15 @@ class DynamoDbBackend:
             )
             if ok:
                 return _version(key, attributes)
-            old = _decode(key, attributes)  # the condition only fails on an existing item
+            old = _decode(key, attributes)
             if old is not None and old.token == token:
                 return old.record.version
-            if old is not None and is_live(old.record.expires_at, now):
-                raise CapacityExceeded(f"version of key {key!r} would exceed {MAX_VERSION}")
+            if old is None:
+                continue  # gone since the condition failed (only seen without ALL_OLD)
+            if is_live(old.record.expires_at, now):
+                if old.record.version >= MAX_VERSION:
+                    raise CapacityExceeded(f"version of key {key!r} would exceed {MAX_VERSION}")
+                continue  # rewritten since the condition failed (only seen without ALL_OLD)
             ok, attributes = await self._conditional(
                 self._client.put_item,
                 Item=self._item(partition, item, data, 1, expires_at, token),
@@ -223,10 +303,12 @@ class DynamoDbBackend:
     ) -> int:
         """One conditional ``PutItem``; a failed condition returns the item it failed on.
 
-        The returned item (``ReturnValuesOnConditionCheckFailure=ALL_OLD``) says everything
-        without a second read: our own token means a retry of a write that already landed
-        (KV-CAS-6), otherwise its version and expiry decide between NotFound and the conflict,
-        which reports the version DynamoDB actually compared against (KV-CAS-3).
+        The returned item (``ReturnValuesOnConditionCheckFailure=ALL_OLD``, or a consistent read
+        on engines without it) decides: our own token means a retry of a write that already
+        landed (KV-CAS-6), otherwise its version and expiry decide between NotFound and the
+        conflict, which reports the version that was stored (KV-CAS-3). Only a read can find an
+        item on which the condition would now pass (it changed in between); then the write is
+        sent again, as one more atomic attempt.
         """
         partition, item = split_key(check_key(key))
         data, expires_at = check_data(data), check_expires_at(expires_at)
@@ -235,27 +317,31 @@ class DynamoDbBackend:
         if expected_version == MAX_VERSION:
             return await self._overflowing_cas(key, expected_version)
         token = uuid.uuid4().hex
-        now = self._clock()
         if expected_version == 0:
             condition = f"attribute_not_exists(#{PK}) OR {_EXPIRED}"
-            values = {":now": {"N": _number(now)}}
         else:
             condition = f"#{VERSION} = :expected AND {_LIVE}"
-            values = {":now": {"N": _number(now)}, ":expected": {"N": str(expected_version)}}
-        ok, attributes = await self._conditional(
-            self._client.put_item,
-            Item=self._item(partition, item, data, expected_version + 1, expires_at, token),
-            ConditionExpression=condition,
-            values=values,
-        )
-        if ok:
-            return expected_version + 1
-        old = _decode(key, attributes)
-        if old is not None and old.token == token:
-            return old.record.version
-        if old is None or (expected_version and not is_live(old.record.expires_at, now)):
-            raise NotFound(key)
-        raise VersionConflict(key, expected_version, old.record.version)
+        for _ in range(_PUT_ROUNDS):
+            now = self._clock()
+            ok, attributes = await self._conditional(
+                self._client.put_item,
+                Item=self._item(partition, item, data, expected_version + 1, expires_at, token),
+                ConditionExpression=condition,
+                values={":now": {"N": _number(now)}, ":expected": {"N": str(expected_version)}},
+            )
+            if ok:
+                return expected_version + 1
+            old = _decode(key, attributes)
+            if old is not None and old.token == token:
+                return old.record.version
+            live = old is not None and is_live(old.record.expires_at, now)
+            if expected_version and not live:
+                raise NotFound(key)
+            if old is not None and live and old.record.version != expected_version:
+                raise VersionConflict(key, expected_version, old.record.version)
+            # Only a read after the failure gets here: the item changed in between so that the
+            # condition would pass now (absent or expired for 0, back at the version for n).
+        raise BackendError(f"put_if_version on {key!r} kept racing with other writers")
 
     async def delete(self, key: str) -> bool:
         """One ``DeleteItem`` conditioned on liveness: its success is the answer.
@@ -478,23 +564,37 @@ class DynamoDbBackend:
         return_old: bool = True,
         **kwargs: Any,
     ) -> tuple[bool, Item | None]:
-        """Run a conditional write: (True, returned attributes) or (False, the item it met)."""
+        """Run a conditional write: (True, returned attributes) or (False, the item it met).
+
+        With ``return_old`` the item comes with the failure (ALL_OLD) or, on an engine that
+        does not return it, from a strongly consistent ``GetItem`` sent after the failure: the
+        state at some instant after the failed write and before this call returns, inside the
+        call, so an answer taken from it is linearizable (docs/backends/dynamodb.md).
+        """
         if return_old:
             kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         expressions = (kwargs["ConditionExpression"], kwargs.get("UpdateExpression", ""))
         try:
             response = await self._run(operation, **_expression(*expressions, values), **kwargs)
         except _ConditionFailed as failed:
-            return False, failed.item
+            if failed.item or not return_old or self._returns_old_item():
+                return False, failed.item
+            key = kwargs.get("Key") or {PK: kwargs["Item"][PK], SK: kwargs["Item"][SK]}
+            read = await self._run(self._client.get_item, Key=key, ConsistentRead=True)
+            return False, read.get("Item")
         return True, cast("Mapping[str, Any]", response).get("Attributes")
 
+    def _returns_old_item(self) -> bool:
+        assert self._features is not None  # _run opened the backend before the write
+        return self._features.returns_old_item
+
     async def _run(self, operation: Callable[..., T], **kwargs: Any) -> T:
-        """Call the blocking client in the pool; translate its errors (KV-ERR-1)."""
-        if self._closed:
-            raise BackendError("this DynamoDbBackend is closed")
+        """Call the blocking client in the pool, opened first; translate errors (KV-ERR-1)."""
+        if self._features is None:
+            await self.open()
         call = functools.partial(operation, TableName=self._table, **kwargs)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+            return await self._call(_unsent_tracked, call)
         except ClientError as exc:
             response = cast("Mapping[str, Any]", exc.response)
             code = response.get("Error", {}).get("Code", "")
@@ -505,9 +605,74 @@ class DynamoDbBackend:
                     f"DynamoDB table {self._table!r} does not exist; create it with "
                     "reference_backends.dynamodb.create_table"
                 ) from exc
-            raise BackendError(f"DynamoDB {exc.operation_name} failed: {exc}") from exc
+            raise BackendError(
+                f"DynamoDB {exc.operation_name} on table {self._table!r} failed: {describe(exc)}"
+            ) from exc
+        except _Unsent as unsent:
+            raise BackendError(
+                f"DynamoDB request to table {self._table!r} not applied, nothing was sent: "
+                f"{describe(unsent.cause)}"
+            ) from unsent.cause
         except BotoCoreError as exc:
-            raise BackendError(f"DynamoDB request failed: {exc}") from exc
+            raise BackendError(
+                f"DynamoDB request to table {self._table!r} failed: {describe(exc)}"
+            ) from exc
+
+    async def _call(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` in the pool: blocking botocore never runs on the event loop."""
+        if self._closed:
+            raise BackendError("this DynamoDbBackend is closed")
+        call = functools.partial(function, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+
+_attempts = threading.local()  # per pool thread: did any attempt of the current call go out?
+_UNSENT = (EndpointConnectionError, ConnectTimeoutError)  # raised before a byte is sent
+
+
+def _note_attempt(caught_exception: BaseException | None = None, **_: Any) -> None:
+    """botocore ``needs-retry`` hook, after every attempt: note one that may have been sent."""
+    if not isinstance(caught_exception, _UNSENT):
+        _attempts.sent = True
+
+
+def _unsent_tracked(call: Callable[[], T]) -> T:
+    """``call()``, raising :class:`_Unsent` when it failed and no attempt was ever sent.
+
+    botocore raises the last attempt's error only, so a connection refused on a retry says
+    nothing about the first try: only when every attempt failed to connect is the request
+    known not to be applied.
+    """
+    _attempts.sent = False
+    try:
+        return call()
+    except _UNSENT as exc:
+        if _attempts.sent:
+            raise
+        raise _Unsent(exc) from exc
+
+
+class _Unsent(Exception):
+    """Internal: every attempt of a request failed before sending; ``cause`` is the last."""
+
+    def __init__(self, cause: BotoCoreError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _check_settings(
+    table_name: str, namespace: str, max_concurrency: int, ttl_grace: int, missing_ttl: str
+) -> None:
+    """Refuse bad settings before anything is built (ValueError naming the value)."""
+    if not isinstance(table_name, str) or not table_name:
+        raise ValueError(f"table_name must be a non-empty str, not {table_name!r}")
+    partition_key_prefix(namespace)
+    if max_concurrency < 1 or ttl_grace < 0:
+        raise ValueError(
+            f"max_concurrency must be >= 1 and ttl_grace >= 0, not {max_concurrency} and "
+            f"{ttl_grace}"
+        )
+    check_missing_ttl(missing_ttl)
 
 
 class _ConditionFailed(Exception):
@@ -533,7 +698,8 @@ def make_client(
     """
     config = Config(
         max_pool_connections=max_concurrency,
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        # total_max_attempts counts the first try; botocore's max_attempts would not.
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=5,
         read_timeout=20,
     )
@@ -542,7 +708,7 @@ def make_client(
             "dynamodb", endpoint_url=endpoint_url, region_name=region_name, config=config
         )
     except (BotoCoreError, ValueError) as exc:
-        raise ValueError(f"cannot create a DynamoDB client: {exc}") from exc
+        raise ValueError(f"cannot create a DynamoDB client: {describe(exc)}") from exc
 
 
 def _expression(*parts_and_values: Any) -> dict[str, Any]:

@@ -13,6 +13,11 @@ Targets, by the ``dynamodb_endpoint`` option:
 * ``aws``: real DynamoDB with boto3's usual region and credential chain; ``table`` names an
   existing table (see docs/backends/dynamodb.md for the command and the IAM policy).
 
+Opening a target probes it once with a single try: an unreachable endpoint, refused
+credentials or a missing table is one ``ValueError`` naming the endpoint (the kit reports it as
+a usage error), and the table's TTL is reported there by ``missing_ttl`` (``warn``, ``error``
+or ``ignore``; dynalite has no TTL at all).
+
 Two calls with the same namespace and options give two clients on the same items, which is
 what the kit's multi-client tests need (``capabilities.shared``).
 """
@@ -29,8 +34,17 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pmcp_tasks.backend import Clock
+from pmcp_tasks.errors import BackendError
+from reference_backends.causes import describe
 from reference_backends.dynamodb.backend import DynamoDbBackend, make_client
-from reference_backends.dynamodb.table import create_table as create_dynamodb_table
+from reference_backends.dynamodb.provision import (
+    MissingTtl,
+    TableFeatures,
+    check_missing_ttl,
+    probe_table,
+    report_ttl,
+)
+from reference_backends.dynamodb.provision import create_table as create_dynamodb_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -45,6 +59,7 @@ class _Target:
     client: DynamoDBClient
     table: str
     executor: Executor | None
+    features: TableFeatures
 
 
 _targets: dict[tuple[str | None, str, str | None], _Target] = {}
@@ -59,6 +74,7 @@ def kit_factory(
     table: str | None = None,
     region: str | None = None,
     create_table: str | None = None,
+    missing_ttl: str = "warn",
     **options: Any,
 ) -> DynamoDbBackend:
     """A backend on the target the options name (strings, from ``--backend-option``)."""
@@ -71,41 +87,63 @@ def kit_factory(
         target = _targets.get(key)
         if target is None:
             target = _targets[key] = _open_target(
-                dynamodb_endpoint, table or DEFAULT_TABLE, region, create_table
+                dynamodb_endpoint,
+                table or DEFAULT_TABLE,
+                region,
+                create_table,
+                check_missing_ttl(missing_ttl),
             )
-    return DynamoDbBackend(
+    # The target reported its TTL once when it opened; its backends do not repeat it.
+    return DynamoDbBackend.from_client(
+        target.client,
         target.table,
         namespace=namespace,
         clock=clock,
-        client=target.client,
         executor=target.executor,
+        missing_ttl="ignore",
+        features=target.features,
     )
 
 
 def _open_target(
-    endpoint: str | None, table: str, region: str | None, create_table: str | None
+    endpoint: str | None,
+    table: str,
+    region: str | None,
+    create_table: str | None,
+    missing_ttl: MissingTtl,
 ) -> _Target:
+    """Connect, check credentials and the table, probe it: one ValueError naming the endpoint."""
     if endpoint is None:
-        _start_moto()
-        client = make_client(region_name=region or DEFAULT_REGION)
-        _ensure_table(client, table, create=create_table != "false")
-        return _Target(client, table, ThreadPoolExecutor(1, thread_name_prefix="pmcp-moto"))
-    if endpoint == "aws":
-        client = make_client(region_name=region)
-        _ensure_table(client, table, create=create_table == "true")
-        return _Target(client, table, None)
-    loopback = urlsplit(endpoint).hostname in _LOOPBACK
+        _start_moto()  # before the session, which must see moto's hooks
     session = boto3.session.Session()
-    if loopback and session.get_credentials() is None:
-        session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing"
-        )
-    client = make_client(
-        endpoint_url=endpoint, region_name=region or DEFAULT_REGION, session=session
-    )
-    create = create_table == "true" or (loopback and create_table is None)
-    _ensure_table(client, table, create=create)
-    return _Target(client, table, None)
+    executor: Executor | None = None
+    if endpoint is None:
+        where, url, region = "moto in-process", None, region or DEFAULT_REGION
+        create = create_table != "false"
+        executor = ThreadPoolExecutor(1, thread_name_prefix="pmcp-moto")
+    elif endpoint == "aws":
+        where, url = f"AWS DynamoDB (region {region or 'from boto3'})", None
+        create = create_table == "true"
+    else:
+        where, url, region = endpoint, endpoint, region or DEFAULT_REGION
+        loopback = urlsplit(endpoint).hostname in _LOOPBACK
+        if loopback and session.get_credentials() is None:
+            session = boto3.session.Session(
+                aws_access_key_id="testing", aws_secret_access_key="testing"
+            )
+        create = create_table == "true" or (loopback and create_table is None)
+    # One try, so that an unreachable endpoint is reported within the connect timeout.
+    probe = make_client(endpoint_url=url, region_name=region, session=session, max_attempts=1)
+    try:
+        _ensure_table(probe, table, where, create=create, missing_ttl=missing_ttl)
+        features = probe_table(probe, table)
+        report_ttl(features.ttl_problem, table, missing_ttl)
+    except BackendError as exc:
+        raise ValueError(f"cannot use DynamoDB at {where}: {exc}") from exc
+    finally:
+        probe.close()
+    client = make_client(endpoint_url=url, region_name=region, session=session)
+    return _Target(client, table, executor, features)
 
 
 _moto_started = False
@@ -127,18 +165,20 @@ def _start_moto() -> None:
     _moto_started = True
 
 
-def _ensure_table(client: DynamoDBClient, table: str, *, create: bool) -> None:
+def _ensure_table(
+    client: DynamoDBClient, table: str, where: str, *, create: bool, missing_ttl: MissingTtl
+) -> None:
     try:
         client.describe_table(TableName=table)
         return
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-            raise ValueError(f"cannot reach DynamoDB table {table!r}: {exc}") from exc
+            raise ValueError(f"cannot use DynamoDB at {where}: {describe(exc)}") from exc
     except BotoCoreError as exc:
-        raise ValueError(f"cannot reach DynamoDB table {table!r}: {exc}") from exc
+        raise ValueError(f"cannot reach DynamoDB at {where}: {describe(exc)}") from exc
     if not create:
         raise ValueError(
-            f"DynamoDB table {table!r} does not exist; create it (docs/backends/dynamodb.md) "
-            "or pass --backend-option create_table=true"
+            f"DynamoDB table {table!r} does not exist at {where}; create it "
+            "(docs/backends/dynamodb.md) or pass --backend-option create_table=true"
         )
-    create_dynamodb_table(client, table)
+    create_dynamodb_table(client, table, missing_ttl=missing_ttl)

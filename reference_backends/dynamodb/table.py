@@ -1,4 +1,4 @@
-"""The single-table layout (DYNA-02), its size arithmetic (DYNA-05) and the table helper.
+"""The single-table layout (DYNA-02) and its size arithmetic (DYNA-05).
 
 Every namespace and partition shares one table: ``pk`` is the percent-encoded namespace, ``#``
 and the key's partition; ``sk`` is the key's item. Percent-encoding never produces ``#`` and the
@@ -9,16 +9,9 @@ order (DynamoDB sorts string sort keys by UTF-8 bytes; the item alphabet is ASCI
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from pmcp_tasks.errors import BackendError
 from pmcp_tasks.keys import MAX_KEY_BYTES
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 PK = "pk"  # S: quote(namespace) + "#" + partition
 SK = "sk"  # S: item
@@ -71,34 +64,3 @@ def partition_key_prefix(namespace: str) -> str:
             f"percent-encoded, got {len(encoded)}"
         )
     return encoded + "#"
-
-
-def create_table(client: DynamoDBClient, table_name: str) -> None:
-    """Create the backend's table: on-demand billing, native TTL on :data:`TTL`.
-
-    The backend itself never creates tables (a typo in a table name must fail, not silently
-    provision a new table and bill for it); call this once from deployment code or tests.
-    Waits until the table is active, which takes seconds on AWS.
-    """
-    try:
-        client.create_table(
-            TableName=table_name,
-            KeySchema=[
-                {"AttributeName": PK, "KeyType": "HASH"},
-                {"AttributeName": SK, "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": PK, "AttributeType": "S"},
-                {"AttributeName": SK, "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        client.get_waiter("table_exists").wait(
-            TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
-        )
-        client.update_time_to_live(
-            TableName=table_name,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL},
-        )
-    except (BotoCoreError, ClientError) as exc:
-        raise BackendError(f"could not create DynamoDB table {table_name!r}: {exc}") from exc
