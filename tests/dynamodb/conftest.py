@@ -1,11 +1,12 @@
-"""DynamoDB targets for the backend's tests: moto in-process and moto's server over HTTP.
+"""DynamoDB targets for the backend's tests: moto in-process, moto's server and dynalite.
 
-Both share moto's process-wide state, each test works in a fresh namespace, and both serialize
-requests, because moto checks a condition and applies the write in separate Python steps where
-DynamoDB is atomic per item: in-process backends share one single-thread pool (as the kit
-factory does), and the server runs one request at a time behind a lock while the clients stay
-concurrent. Without that, rare thread switches inside moto would fail linearizability checks
-for reasons that are not the backend's.
+Each test works in a fresh namespace. The two moto targets share moto's process-wide state and
+serialize requests, because moto checks a condition and applies the write in separate Python
+steps where DynamoDB is atomic per item: in-process backends share one single-thread pool (as
+the kit factory does), and the server runs one request at a time behind a lock while the
+clients stay concurrent. Without that, rare thread switches inside moto would fail
+linearizability checks for reasons that are not the backend's. dynalite is atomic per item on
+its own.
 """
 
 from __future__ import annotations
@@ -31,17 +32,22 @@ def inprocess_factory() -> BackendFactory:
     return kit_factory
 
 
-@pytest.fixture(params=["inprocess", "http"])
+@pytest.fixture(params=["inprocess", "http", "dynalite"])
 def target(request: pytest.FixtureRequest, inprocess_factory: BackendFactory) -> Iterator[Target]:
-    """Each test runs on moto in-process and on moto's server over HTTP."""
+    """Each test runs on moto in-process, on moto's server over HTTP and on dynalite."""
     # The kit factory starts moto and creates the table (once per process and target).
     if request.param == "inprocess":
         kit_factory(namespace="warm-up", clock=ManualClock())
         made = Target("inprocess", None, serial=True)
     else:
-        url = request.getfixturevalue("moto_http").url
-        kit_factory(namespace="warm-up", clock=ManualClock(), dynamodb_endpoint=url)
-        made = Target("http", url, serial=False)
+        if request.param == "http":
+            url = request.getfixturevalue("moto_http").url
+        else:
+            url = request.getfixturevalue("dynalite")
+        kit_factory(
+            namespace="warm-up", clock=ManualClock(), dynamodb_endpoint=url, missing_ttl="ignore"
+        )
+        made = Target(request.param, url, serial=False)
     yield made
     for client in made.clients:
         client.close()
