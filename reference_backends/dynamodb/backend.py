@@ -1,6 +1,6 @@
 """DynamoDbBackend: the StorageBackend contract on one DynamoDB table.
 
-Every write is a single conditional request, so atomicity (DYNA-03) is DynamoDB's own per-item
+Every write is a single conditional request, so atomicity is DynamoDB's own per-item
 atomicity and never a read-then-write. The blocking boto3 client runs in this backend's own
 thread pool, sized together with botocore's connection pool so that neither waits on the other
 and the event loop never blocks.

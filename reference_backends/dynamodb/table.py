@@ -1,4 +1,4 @@
-"""The single-table layout (DYNA-02) and its size arithmetic (DYNA-05).
+"""The single-table layout and its size arithmetic.
 
 Every namespace and partition shares one table: ``pk`` is the percent-encoded namespace, ``#``
 and the key's partition; ``sk`` is the key's item. Percent-encoding never produces ``#`` and the
