@@ -9,6 +9,9 @@ from servers import installed_backends
 MCP_BACKENDS = [name for name in ("memory", "redis") if name in installed_backends()]
 """Stores the conformance suite runs against (DynamoDB joins in the two-instance tests)."""
 
+SHARED_BACKENDS = [name for name in ("redis", "dynamodb") if name in installed_backends()]
+"""Stores two server processes can share (the two-instance tests)."""
+
 
 def backend_args(request: pytest.FixtureRequest, backend: str, namespace: str) -> list[str]:
     """The example server's command-line options for ``backend``."""

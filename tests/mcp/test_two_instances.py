@@ -17,17 +17,15 @@ from pathlib import Path
 
 import pytest
 from example_server import RunningServer, example_server
-from mcp_support import backend_args
-from servers import installed_backends
+from mcp_support import SHARED_BACKENDS, backend_args
 from task_client import TERMINAL, CreatedTask, connect
 
 LEASE = 2.0
-SHARED = [name for name in ("redis", "dynamodb") if name in installed_backends()]
 ACCEPT = {"action": "accept", "content": {"confirm": True}}
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=SHARED)
+@pytest.fixture(params=SHARED_BACKENDS)
 def pair(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[RunningServer, RunningServer]]:
