@@ -96,8 +96,10 @@ CONTRACT_CLAUSES: tuple[Clause, ...] = (
         "KV-LIVE-3",
         "expiry",
         (
-            "Expiry decisions use the backend's injected clock and no other clock (a server's own"
-            " expiry may reclaim memory later, never earlier than the injected clock says)."
+            "Expiry decisions use the backend's injected clock and no other clock, read afresh "
+            "for each call: not the real time, nor the latest time the clock has shown (the kit's "
+            "clock may move back); a server's own expiry may reclaim memory later, never earlier "
+            "than the injected clock says."
         ),
     ),
     Clause(
@@ -184,7 +186,8 @@ CONTRACT_CLAUSES: tuple[Clause, ...] = (
         "listing",
         (
             "`prefix` must contain `:` (it names a whole partition; the partition part must be a "
-            "valid partition), else `ValueError`."
+            "valid partition and the item part, possibly empty, only key characters), else "
+            "`ValueError`: `list_by_prefix('p:*')` is an error, not a glob."
         ),
     ),
     Clause(

@@ -7,6 +7,7 @@ written the way a plausible bug would look, not as a caricature.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -19,6 +20,7 @@ from pmcp_tasks.backend import Clock, VersionedRecord, is_live
 from pmcp_tasks.errors import BackendError, NotFound, VersionConflict
 from pmcp_tasks.keys import (
     check_data,
+    check_expected_version,
     check_expires_at,
     check_key,
     check_page,
@@ -534,6 +536,387 @@ class NeverExpiresDeclared(NeverExpires):
     declares_injectable_clock = False
 
 
+class ListsInBatches(Seedable):
+    """Reads 50 raw entries after ``after``, drops the dead ones and returns what is left:
+    a page comes back short whenever a run of dead records is longer than the batch."""
+
+    BATCH = 50
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        if limit is None:
+            return await super().list_by_prefix(prefix, after=after)
+        saved, self._clock = self._clock, _FrozenClock(float("-inf"))
+        try:
+            raw = await super().list_by_prefix(prefix, after=after, limit=max(self.BATCH, limit))
+        finally:
+            self._clock = saved
+        now = self._clock()
+        return [(k, r) for k, r in raw if is_live(r.expires_at, now)][:limit]
+
+
+class ListingStopsAtOneScan(Seedable):
+    """A listing without ``limit`` returns one scan's worth (500 entries) and stops."""
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        return await super().list_by_prefix(prefix, after=after, limit=limit or 500)
+
+
+class ExpiryInMilliseconds(Seedable):
+    """Stores ``expires_at`` rounded to milliseconds (as ``PEXPIREAT`` would keep it)."""
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        return await super().put(key, data, expires_at=_ms(check_expires_at(expires_at)))
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        rounded = _ms(check_expires_at(expires_at))
+        return await super().put_if_version(key, data, expected_version, expires_at=rounded)
+
+
+def _ms(expires_at: float | None) -> float | None:
+    return None if expires_at is None else round(expires_at * 1000) / 1000
+
+
+class LivenessInMilliseconds(Seedable):
+    """Decides liveness on whole milliseconds of clock and expiry (data kept exact)."""
+
+    def _live(self, part: Any, item: str, now: float) -> VersionedRecord | None:
+        record = None if part is None else part.records.get(item)
+        if record is None:
+            return None
+        if record.expires_at is not None and int(now * 1000) >= int(record.expires_at * 1000):
+            return None
+        return record
+
+
+class LatestClockWins(Seedable):
+    """Never lets time go back: expiry follows the latest clock reading it has seen."""
+
+    def __init__(self, *, clock: Clock, **kwargs: Any) -> None:
+        latest = [float("-inf")]
+
+        def never_back() -> float:
+            latest[0] = max(latest[0], clock())
+            return latest[0]
+
+        super().__init__(clock=never_back, **kwargs)
+
+
+class Wrapping:
+    """A correct backend seen through its public API; a subclass changes one method."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.inner = Seedable(**kwargs)
+        self.capabilities = self.inner.capabilities
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class SizeInCharacters(Wrapping):
+    """Declares a 1000-byte limit but measures text data in characters (as a JSON layer that
+    stores valid UTF-8 as a string would): multi-byte data gets past the limit."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.capabilities = replace(self.capabilities, max_record_bytes=1000)
+
+    def _check(self, key: str, data: bytes) -> None:
+        try:
+            size = len(check_data(data).decode("utf-8"))
+        except UnicodeDecodeError:
+            size = len(data)
+        check_size(key, b"x" * size, 1000)
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        self._check(key, data)
+        return await self.inner.put(key, data, expires_at=expires_at)
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        self._check(key, data)
+        return await self.inner.put_if_version(key, data, expected_version, expires_at=expires_at)
+
+
+_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
+
+
+def _upper_escapes(key: str) -> str:
+    return _ESCAPE.sub(lambda match: match.group(0).upper(), key) if isinstance(key, str) else key
+
+
+class PercentEscapesCaseFolded(Seedable):
+    """Normalizes percent-escapes to upper case (``%2a`` -> ``%2A``), as URL code does."""
+
+    async def get(self, key: str) -> VersionedRecord | None:
+        return await super().get(_upper_escapes(key))
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        return await super().put(_upper_escapes(key), data, expires_at=expires_at)
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        folded = _upper_escapes(key)
+        return await super().put_if_version(folded, data, expected_version, expires_at=expires_at)
+
+    async def delete(self, key: str) -> bool:
+        return await super().delete(_upper_escapes(key))
+
+
+class AfterAsciiOnly(Seedable):
+    """Encodes ``after`` as ASCII, dropping what does not fit (``p:a\u00e9`` -> ``p:a``)."""
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        if isinstance(after, str):
+            after = after.encode("ascii", errors="ignore").decode()
+        return await super().list_by_prefix(prefix, after=after, limit=limit)
+
+
+class AfterComparedAsUtf16(Seedable):
+    """Compares keys with ``after`` by their UTF-16 encoding (as a store keeping text in
+    little-endian UTF-16 buffers would), not by code point."""
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        check_page(after, limit)
+        everything = await super().list_by_prefix(prefix)
+        if after is not None:
+            bound = after.encode("utf-16-le", errors="surrogatepass")
+            everything = [(k, r) for k, r in everything if k.encode("utf-16-le") > bound]
+        return everything if limit is None else everything[:limit]
+
+
+class CleanupOneBatch(Seedable):
+    """cleanup_expired removes at most 100 dead records per call (one scan batch)."""
+
+    async def cleanup_expired(self) -> int:
+        now = self._clock()
+        removed = 0
+        with self._lock:
+            for partition, part in list(self._partitions.items()):
+                for item, record in list(part.records.items()):
+                    if removed < 100 and not is_live(record.expires_at, now):
+                        self._remove(partition, item)
+                        removed += 1
+        return removed
+
+
+class CleanupReadAwaitDelete(Seedable):
+    """cleanup_expired finds the dead keys, awaits (a round trip), then deletes those keys
+    unconditionally: a record rewritten in between is deleted although it is live."""
+
+    async def cleanup_expired(self) -> int:
+        now = self._clock()
+        with self._lock:
+            dead = [
+                (partition, item)
+                for partition, part in self._partitions.items()
+                for item, record in part.records.items()
+                if not is_live(record.expires_at, now)
+            ]
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            for partition, item in dead:
+                part = self._partitions.get(partition)
+                if part is not None and item in part.records:
+                    self._remove(partition, item)
+        return len(dead)
+
+
+class CleanupOwnWritesOnly(Seedable):
+    """cleanup_expired only looks at the keys this client wrote (a client-side index)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._written: set[str] = set()
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        version = await super().put(key, data, expires_at=expires_at)
+        self._written.add(key)
+        return version
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        version = await super().put_if_version(key, data, expected_version, expires_at=expires_at)
+        self._written.add(key)
+        return version
+
+    async def cleanup_expired(self) -> int:
+        now = self._clock()
+        removed = 0
+        with self._lock:
+            for key in sorted(self._written):
+                record = self._raw(key)
+                if record is not None and not is_live(record.expires_at, now):
+                    self._remove(*split(key))
+                    removed += 1
+        return removed
+
+
+class CleanupLeavesIndexEntries(Seedable):
+    """cleanup_expired deletes the records but not their entries in the sorted key index."""
+
+    async def cleanup_expired(self) -> int:
+        now = self._clock()
+        removed = 0
+        with self._lock:
+            for part in self._partitions.values():
+                for item, record in list(part.records.items()):
+                    if not is_live(record.expires_at, now):
+                        del part.records[item]
+                        removed += 1
+        return removed
+
+
+class NamespaceJoinedWithoutSeparator(Seedable):
+    """Stores ``namespace + key`` in one keyspace and cleans up by namespace prefix, so
+    namespaces ``ns`` and ``nsp`` share keys (``ns`` + ``pq:k`` == ``nsp`` + ``q:k``)."""
+
+    def __init__(self, *, namespace: str, **kwargs: Any) -> None:
+        super().__init__(namespace="joined", **kwargs)
+        self._prefix = namespace
+
+    def _in(self, key: str) -> str:
+        check_key(key)
+        return self._prefix + key
+
+    async def get(self, key: str) -> VersionedRecord | None:
+        return await super().get(self._in(key))
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        return await super().put(self._in(key), data, expires_at=expires_at)
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        try:
+            return await super().put_if_version(
+                self._in(key), data, expected_version, expires_at=expires_at
+            )
+        except VersionConflict as exc:
+            raise VersionConflict(key, exc.expected, exc.actual) from None
+        except NotFound:
+            raise NotFound(key) from None
+
+    async def delete(self, key: str) -> bool:
+        return await super().delete(self._in(key))
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        check_prefix(prefix)
+        after, limit = check_page(after, limit)
+        inner = None if after is None else self._prefix + after
+        found = await super().list_by_prefix(self._prefix + prefix, after=inner, limit=limit)
+        return [(key[len(self._prefix) :], record) for key, record in found]
+
+    async def cleanup_expired(self) -> int:
+        now = self._clock()
+        removed = 0
+        with self._lock:
+            for partition, part in list(self._partitions.items()):
+                if not partition.startswith(self._prefix):
+                    continue
+                for item, record in list(part.records.items()):
+                    if not is_live(record.expires_at, now):
+                        self._remove(partition, item)
+                        removed += 1
+        return removed
+
+    async def kit_seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
+        await super().kit_seed(self._in(key), data, version, expires_at)
+
+
+class ExpiryKeptClientSide(Seedable):
+    """Keeps expiries in a dict of the client that wrote them; the shared store holds the
+    records without one, so every other client sees them live forever."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._expiries: dict[str, float | None] = {}
+
+    def _seen(self, key: str, record: VersionedRecord | None) -> VersionedRecord | None:
+        if record is None or key not in self._expiries:
+            return record
+        expires_at = self._expiries[key]
+        if not is_live(expires_at, self._clock()):
+            return None
+        return replace(record, expires_at=expires_at)
+
+    async def get(self, key: str) -> VersionedRecord | None:
+        return self._seen(key, await super().get(key))
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        if await self.get(key) is None:
+            await super().delete(key)
+        version = await super().put(key, data)
+        self._expiries[key] = check_expires_at(expires_at)
+        return version
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        if await self.get(key) is None:
+            await super().delete(key)
+        version = await super().put_if_version(key, data, expected_version)
+        self._expiries[key] = check_expires_at(expires_at)
+        return version
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        found = await super().list_by_prefix(prefix, after=after)
+        seen = [(k, self._seen(k, r)) for k, r in found]
+        live = [(k, r) for k, r in seen if r is not None]
+        return live if limit is None else live[:limit]
+
+
+class VersionsListedAsFloats(Seedable):
+    """list_by_prefix passes versions through a float (a JSON layer of doubles)."""
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        found = await super().list_by_prefix(prefix, after=after, limit=limit)
+        return [(k, replace(r, version=int(float(r.version)))) for k, r in found]
+
+
+class CasComparesFloats(Seedable):
+    """put_if_version compares versions as floats (as a Lua script would): next to 2**53 a
+    stale expected version matches and wins."""
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        current = await self.get(key)
+        if current is not None and float(current.version) == float(
+            check_expected_version(expected_version)
+        ):
+            expected_version = current.version
+        return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
+
+
+class ListTruncatesLargeData(Seedable):
+    """list_by_prefix returns at most 64 KiB of each record's data (a response buffer)."""
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        found = await super().list_by_prefix(prefix, after=after, limit=limit)
+        return [(k, replace(r, data=r.data[:65536])) for k, r in found]
+
+
 def factory_for(cls: Callable[..., Any]) -> Callable[..., Any]:
     """A kit factory whose backends share one fresh store, so second clients see the same
     data and nothing is left over from another test."""
@@ -588,6 +971,26 @@ BROKEN: dict[str, Broken] = {
     "cas_keeps_expiry": Broken(CasKeepsExpiry, "KV-LIVE-4", "expiry"),
     "never_expires": Broken(NeverExpires, "KV-LIVE-1", "expiry"),
     "always_fails": Broken(AlwaysFails, "KV-CAS-5", "races"),
+    "lists_in_batches": Broken(ListsInBatches, "KV-LIST-5", "listing"),
+    "listing_stops_at_one_scan": Broken(ListingStopsAtOneScan, "KV-LIST-2", "listing"),
+    "expiry_in_milliseconds": Broken(ExpiryInMilliseconds, "KV-LIVE-4", "expiry"),
+    "liveness_in_milliseconds": Broken(LivenessInMilliseconds, "KV-LIVE-1", "expiry"),
+    "latest_clock_wins": Broken(LatestClockWins, "KV-LIVE-3", "expiry"),
+    "size_in_characters": Broken(SizeInCharacters, "KV-SIZE-1", "sizes"),
+    "percent_escapes_case_folded": Broken(PercentEscapesCaseFolded, "KV-KEY-3", "keys"),
+    "after_ascii_only": Broken(AfterAsciiOnly, "KV-LIST-4", "listing"),
+    "after_compared_as_utf16": Broken(AfterComparedAsUtf16, "KV-LIST-4", "listing"),
+    "cleanup_one_batch": Broken(CleanupOneBatch, "KV-CLEAN-1", "expiry"),
+    "cleanup_read_await_delete": Broken(CleanupReadAwaitDelete, "KV-CLEAN-1", "expiry"),
+    "cleanup_own_writes_only": Broken(CleanupOwnWritesOnly, "KV-CLEAN-1", "expiry"),
+    "cleanup_leaves_index_entries": Broken(CleanupLeavesIndexEntries, "KV-CLEAN-1", "expiry"),
+    "namespace_joined_without_separator": Broken(
+        NamespaceJoinedWithoutSeparator, "KV-ISO-1", "isolation"
+    ),
+    "expiry_kept_client_side": Broken(ExpiryKeptClientSide, "KV-SHARED-1", "shared"),
+    "versions_listed_as_floats": Broken(VersionsListedAsFloats, "KV-VER-1", "data"),
+    "cas_compares_floats": Broken(CasComparesFloats, "KV-VER-1", "data"),
+    "list_truncates_large_data": Broken(ListTruncatesLargeData, "KV-DATA-1", "data"),
 }
 
 

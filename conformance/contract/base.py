@@ -15,7 +15,7 @@ import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import pytest
@@ -197,6 +197,19 @@ class Timeline:
             self.clock.set(max(self.clock(), expires_at))
         else:
             await anyio.sleep(max(0.0, expires_at - time.time()) + 0.05)
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+async def raised(error: type[E], what: str, call: Awaitable[object]) -> E:
+    """The ``error`` that ``call`` must raise; when it returns instead, fail showing what it
+    returned (``pytest.raises`` only says "DID NOT RAISE")."""
+    try:
+        result = await call
+    except error as exc:
+        return exc
+    raise AssertionError(f"{what} returned {result!r}; the contract says {error.__name__}")
 
 
 async def run_concurrently(calls: list[Callable[[], Awaitable[Any]]]) -> list[Any]:

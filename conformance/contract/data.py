@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from conformance.contract.base import requires_room_for, requires_seed, stored
+from conformance.contract.base import raised, requires_room_for, requires_seed, stored
 from pmcp_tasks.backend import MAX_VERSION, BackendCapabilities, StorageBackend
-from pmcp_tasks.errors import CapacityExceeded
+from pmcp_tasks.errors import CapacityExceeded, VersionConflict
 
 MIB = 1024 * 1024
 PAYLOADS = {
@@ -22,6 +22,14 @@ PAYLOADS = {
     "whitespace": b" \t\r\n ",
     "lua-and-json-specials": b'"\\%[]{}\x1b',
 }
+
+
+def first_difference(got: bytes, want: bytes) -> int | None:
+    """Where two byte strings first differ (None if equal): a 1 MiB diff is not readable."""
+    if got == want:
+        return None
+    differ = (i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b)
+    return next(differ, min(len(got), len(want)))
 
 
 class DataContract:
@@ -91,3 +99,48 @@ class DataContract:
         with pytest.raises(CapacityExceeded):
             await backend.put_if_version("p:k", b"over", MAX_VERSION)
         assert await stored(backend, "p:k") == (b"z", MAX_VERSION, None)
+
+    @pytest.mark.clause("KV-VER-1")
+    @pytest.mark.anyio
+    async def test_versions_past_2_53_are_listed_exactly_and_stale_cas_conflicts(
+        self, backend: StorageBackend
+    ) -> None:
+        """2**53 + 1 is the first int a float cannot hold: listing and CAS must keep it."""
+        seeded = requires_seed(backend, "KV-VER-1")
+        await seeded.kit_seed("p:k", b"x", 2**53 + 1, None)
+        await seeded.kit_seed("p:m", b"x", 2**53, None)
+        listed = [(k, r.version) for k, r in await backend.list_by_prefix("p:")]
+        want = [("p:k", 2**53 + 1), ("p:m", 2**53)]
+        assert listed == want, f"list_by_prefix('p:') returned versions {listed}, want {want}"
+        for stale in (2**53, 2**53 + 2):
+            what = f"put_if_version(expected={stale}) on version {2**53 + 1}"
+            conflict = await raised(
+                VersionConflict, what, backend.put_if_version("p:k", b"s", stale)
+            )
+            assert conflict.actual == 2**53 + 1, (
+                f"{what} raised VersionConflict(actual={conflict.actual!r})"
+            )
+        got = await stored(backend, "p:k")
+        assert got == (b"x", 2**53 + 1, None), f"after two stale CAS get returned {got!r}"
+        assert await backend.put_if_version("p:k", b"y", 2**53 + 1) == 2**53 + 2
+
+    @pytest.mark.clause("KV-DATA-1")
+    @pytest.mark.anyio
+    async def test_large_records_are_listed_and_cased_byte_exact(
+        self, backend: StorageBackend, capabilities: BackendCapabilities
+    ) -> None:
+        """Several large records in one partition: more than one page of a store that pages by
+        bytes (DynamoDB: 1 MB), through CAS and listing, not only put and get."""
+        size = min(MIB, capabilities.max_record_bytes or MIB)
+        blobs = [random.Random(i).randbytes(size) for i in range(5)]
+        for i, blob in enumerate(blobs):
+            assert await backend.put_if_version(f"p:{i}", blob[::-1], 0) == 1
+            assert await backend.put_if_version(f"p:{i}", blob, 1) == 2
+        listed = await backend.list_by_prefix("p:")
+        assert [k for k, _ in listed] == [f"p:{i}" for i in range(5)], [k for k, _ in listed]
+        for (key, record), blob in zip(listed, blobs, strict=True):
+            assert record.version == 2, f"{key}: listed version {record.version}, want 2"
+            assert record.data == blob, (
+                f"{key}: listed {len(record.data)} bytes, stored {size}; first difference at "
+                f"byte {first_difference(record.data, blob)}"
+            )

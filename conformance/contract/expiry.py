@@ -7,9 +7,18 @@ real time, since a server's own expiry follows the real clock.
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
-from conformance.contract.base import Timeline, requires_manual_clock, stored
+from conformance.contract.base import (
+    OpenClient,
+    Timeline,
+    requires_manual_clock,
+    requires_shared,
+    run_concurrently,
+    stored,
+)
 from conformance.harness import ManualClock
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
 from pmcp_tasks.errors import NotFound, VersionConflict
@@ -23,8 +32,75 @@ async def expired_record(backend: StorageBackend, timeline: Timeline, key: str =
     await timeline.pass_expiry(soon)
 
 
+ODD_FRACTIONS = (0.0001, 0.0004, 0.0005, 0.0009, 1 / 3, 0.1 + 0.2, 2**-20, 0.999999)
+"""Fractions of a second past a whole second: sub-millisecond, and not exact in binary or
+decimal, where a backend that rounds to milliseconds or to decimal digits goes wrong."""
+
+
 class ExpiryContract:
     """Liveness, expiry and cleanup."""
+
+    @pytest.mark.clause("KV-LIVE-1")
+    @pytest.mark.anyio
+    @pytest.mark.parametrize("fraction", ODD_FRACTIONS)
+    async def test_sub_millisecond_expiry_boundary(
+        self,
+        backend: StorageBackend,
+        clock: ManualClock,
+        capabilities: BackendCapabilities,
+        fraction: float,
+    ) -> None:
+        requires_manual_clock(capabilities, "KV-LIVE-1")
+        expires_at = clock() + 60 + fraction
+        await backend.put("p:k", b"x", expires_at=expires_at)
+        for before in (expires_at - 0.00005, expires_at - 1e-6):
+            clock.set(before)
+            got = await backend.get("p:k")
+            assert got is not None, (
+                f"get at clock {before!r} returned None; the record expires at {expires_at!r}, "
+                "so it is live until then"
+            )
+        clock.set(expires_at)
+        got = await backend.get("p:k")
+        assert got is None, f"get at clock == expires_at == {expires_at!r} returned {got!r}"
+
+    @pytest.mark.clause("KV-LIVE-4")
+    @pytest.mark.anyio
+    @pytest.mark.parametrize("fraction", ODD_FRACTIONS)
+    async def test_odd_expiries_are_returned_exactly(
+        self, backend: StorageBackend, timeline: Timeline, fraction: float
+    ) -> None:
+        expires_at = float(int(timeline.later())) + fraction
+        await backend.put("p:put", b"x", expires_at=expires_at)
+        await backend.put_if_version("p:cas", b"x", 0, expires_at=expires_at)
+        for key in ("p:put", "p:cas"):
+            got = await stored(backend, key)
+            assert got == (b"x", 1, expires_at), (
+                f"get({key!r}) returned {got!r}; the write set expires_at={expires_at!r}"
+            )
+        listed = [(k, r.expires_at) for k, r in await backend.list_by_prefix("p:")]
+        want = [("p:cas", expires_at), ("p:put", expires_at)]
+        assert listed == want, f"list_by_prefix('p:') returned {listed!r}, want {want!r}"
+
+    @pytest.mark.clause("KV-LIVE-3")
+    @pytest.mark.anyio
+    async def test_expiry_follows_the_clock_when_it_goes_back(
+        self, backend: StorageBackend, clock: ManualClock, capabilities: BackendCapabilities
+    ) -> None:
+        """Only the injected clock decides: not the latest time the backend has seen."""
+        requires_manual_clock(capabilities, "KV-LIVE-3")
+        start = clock()
+        clock.set(start + 600)
+        await backend.put("p:probe", b"x")
+        assert await stored(backend, "p:probe") == (b"x", 1, None)
+        clock.set(start)  # the injected clock goes back, as an NTP step or a test may move it
+        expires_at = start + 300
+        await backend.put("p:k", b"x", expires_at=expires_at)
+        got = await stored(backend, "p:k")
+        assert got == (b"x", 1, expires_at), (
+            f"at clock {start!r} get returned {got!r} for a record expiring at {expires_at!r}: "
+            "expiry was decided on a clock other than the injected one (the latest time seen?)"
+        )
 
     @pytest.mark.clause("KV-LIVE-1")
     @pytest.mark.anyio
@@ -228,3 +304,99 @@ class ExpiryContract:
         with pytest.raises(VersionConflict) as caught:
             await backend.put_if_version("p:k", b"x", 2)
         assert caught.value.actual == 1
+
+    @pytest.mark.clause("KV-CLEAN-1")
+    @pytest.mark.anyio
+    async def test_cleanup_removes_many_dead_records(
+        self, backend: StorageBackend, timeline: Timeline
+    ) -> None:
+        """More dead records than one batch of a typical scan, spread over partitions."""
+        soon, later = timeline.soon(), timeline.later()
+        for i in range(500):
+            await backend.put(f"p{i % 5}:dead{i:03d}", b"x", expires_at=soon)
+        for i in range(20):
+            await backend.put(f"p{i % 5}:live{i:02d}", b"x", expires_at=later)
+        await timeline.pass_expiry(soon)
+        removed = await backend.cleanup_expired()
+        assert removed == 500, f"cleanup_expired() returned {removed}; 500 records were dead"
+        again = await backend.cleanup_expired()
+        assert again == 0, f"a second cleanup_expired() returned {again}, want 0"
+        for partition in range(5):
+            listed = [k for k, _ in await backend.list_by_prefix(f"p{partition}:")]
+            want = [f"p{partition}:live{i:02d}" for i in range(partition, 20, 5)]
+            assert listed == want, f"after cleanup p{partition}: lists {listed}, want {want}"
+
+    @pytest.mark.clause("KV-CLEAN-1")
+    @pytest.mark.anyio
+    async def test_cleanup_concurrent_with_writes_keeps_every_live_record(
+        self, backend: StorageBackend, timeline: Timeline
+    ) -> None:
+        """Records rewritten while a clean-up runs are live: the clean-up must not take them."""
+        soon, later = timeline.soon(), timeline.later()
+        keys = [f"p:k{i:03d}" for i in range(60)]
+        for key in keys:
+            await backend.put(key, b"old", expires_at=soon)
+        await timeline.pass_expiry(soon)
+        rewrites = [partial(backend.put, key, b"new", expires_at=later) for key in keys[::2]]
+        results = await run_concurrently([backend.cleanup_expired, *rewrites])
+        errors = [r for r in results if isinstance(r, Exception)]
+        assert not errors, f"calls raised during a clean-up: {errors[:3]!r}"
+        assert results[1:] == [1] * len(rewrites), (
+            f"puts over dead records returned {results[1:]}, want version 1 each"
+        )
+        assert 30 <= results[0] <= 60, f"cleanup_expired() returned {results[0]}, want 30..60"
+        for key in keys[::2]:
+            got = await stored(backend, key)
+            assert got == (b"new", 1, later), (
+                f"get({key!r}) returned {got!r} after a concurrent clean-up; it was rewritten "
+                "(live) while the clean-up ran"
+            )
+        listed = [k for k, _ in await backend.list_by_prefix("p:")]
+        assert listed == keys[::2], f"list_by_prefix('p:') returned {listed}"
+
+    @pytest.mark.clause("KV-CLEAN-1", "KV-SHARED-1")
+    @pytest.mark.anyio
+    async def test_cleanup_from_another_client_removes_the_writers_records(
+        self,
+        backend: StorageBackend,
+        open_client: OpenClient,
+        timeline: Timeline,
+        capabilities: BackendCapabilities,
+    ) -> None:
+        requires_shared(capabilities, "KV-CLEAN-1 from a second client")
+        other = await open_client()
+        soon = timeline.soon()
+        for i in range(30):
+            await backend.put(f"p:k{i:02d}", b"x", expires_at=soon)
+        await backend.put("p:live", b"x")
+        await timeline.pass_expiry(soon)
+        removed = await other.cleanup_expired()
+        assert removed == 30, (
+            f"KV-CLEAN-1: cleanup_expired() on a second client returned {removed}; the first "
+            "wrote 30 records that are now dead"
+        )
+        again = await backend.cleanup_expired()
+        assert again == 0, (
+            f"KV-CLEAN-1: the writer's cleanup_expired() then returned {again}, want 0"
+        )
+        listed = [k for k, _ in await other.list_by_prefix("p:")]
+        assert listed == ["p:live"], f"KV-CLEAN-1: list_by_prefix('p:') returned {listed}"
+
+    @pytest.mark.clause("KV-CLEAN-1")
+    @pytest.mark.anyio
+    async def test_a_key_rewritten_after_cleanup_is_listed_once(
+        self, backend: StorageBackend, timeline: Timeline
+    ) -> None:
+        """Clean-up removes index entries too: a stale one would list the key twice later."""
+        soon = timeline.soon()
+        for item in ("a", "b", "c"):
+            await backend.put(f"p:{item}", b"x", expires_at=soon)
+        await timeline.pass_expiry(soon)
+        removed = await backend.cleanup_expired()
+        assert removed == 3, f"cleanup_expired() returned {removed}, want 3"
+        for item in ("b", "c", "d"):
+            await backend.put(f"p:{item}", b"y")
+        listed = [k for k, _ in await backend.list_by_prefix("p:")]
+        assert listed == ["p:b", "p:c", "p:d"], f"list_by_prefix('p:') returned {listed}"
+        page = [k for k, _ in await backend.list_by_prefix("p:", limit=2)]
+        assert page == ["p:b", "p:c"], f"list_by_prefix('p:', limit=2) returned {page}"

@@ -42,3 +42,35 @@ class IsolationContract:
         await timeline.pass_expiry(soon)
         assert await other.cleanup_expired() == 1
         assert await backend.cleanup_expired() == 2
+
+    @pytest.mark.clause("KV-ISO-1")
+    @pytest.mark.anyio
+    async def test_namespaces_that_are_prefixes_of_each_other_stay_apart(
+        self,
+        backend: StorageBackend,
+        open_client: OpenClient,
+        namespace: str,
+        timeline: Timeline,
+    ) -> None:
+        """``ns`` and ``ns + "p"``: a store that joins namespace and key without a separator
+        (or scans by namespace prefix) mixes them up."""
+        longer = await open_client(namespace=namespace + "p")
+        soon = timeline.soon()
+        await backend.put("pq:k", b"short namespace", expires_at=soon)
+        await longer.put("q:k", b"long namespace")
+        got = await stored(longer, "q:k")
+        assert got == (b"long namespace", 1, None), f"{namespace + 'p'!r} got {got!r}"
+        got = await stored(backend, "pq:k")
+        assert got == (b"short namespace", 1, soon), f"{namespace!r} got {got!r}"
+        listed = [k for k, _ in await backend.list_by_prefix("pq:")]
+        assert listed == ["pq:k"], f"{namespace!r} lists {listed}"
+        await timeline.pass_expiry(soon)
+        counted = await longer.cleanup_expired()
+        assert counted == 0, (
+            f"cleanup_expired() in {namespace + 'p'!r} returned {counted}: it counted the dead "
+            f"record of namespace {namespace!r}"
+        )
+        counted = await backend.cleanup_expired()
+        assert counted == 1, f"cleanup_expired() in {namespace!r} returned {counted}, want 1"
+        got = await stored(longer, "q:k")
+        assert got == (b"long namespace", 1, None), f"after cleanup {namespace + 'p'!r} got {got!r}"

@@ -121,6 +121,25 @@ class KeysContract:
 
     @pytest.mark.clause("KV-KEY-3")
     @pytest.mark.anyio
+    async def test_keys_differing_only_in_the_case_of_a_percent_escape_are_distinct(
+        self, backend: StorageBackend
+    ) -> None:
+        """``%2a`` and ``%2A`` decode alike, but keys are not decoded: they are two records."""
+        keys = ["p:a%2a", "p:a%2A", "p:%7e", "p:%7E", "%2f:x", "%2F:x", "p:%c3%a9", "p:%C3%A9"]
+        for key in keys:
+            got = await backend.put(key, key.encode())
+            assert got == 1, f"put({key!r}) returned version {got}: it collided with another key"
+        for key in keys:
+            got_record = await stored(backend, key)
+            assert got_record == (key.encode(), 1, None), f"get({key!r}) returned {got_record}"
+        listed = [k for k, _ in await backend.list_by_prefix("p:")]
+        want = sorted(k for k in keys if k.startswith("p:"))
+        assert listed == want, f"list_by_prefix('p:') returned {listed}, want {want}"
+        listed = [k for k, _ in await backend.list_by_prefix("%2f:")]
+        assert listed == ["%2f:x"], f"list_by_prefix('%2f:') returned {listed}"
+
+    @pytest.mark.clause("KV-KEY-3")
+    @pytest.mark.anyio
     async def test_glob_like_prefix_characters_match_literally(
         self, backend: StorageBackend
     ) -> None:

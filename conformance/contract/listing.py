@@ -142,3 +142,61 @@ class ListingContract:
         assert await listed_keys(backend, "p:", limit=2) == live[:2]
         assert await listed_keys(backend, "p:", after=live[0], limit=3) == live[1:4]
         assert await listed_keys(backend, "p:") == live
+
+    @pytest.mark.clause("KV-LIST-5", "KV-LIVE-2")
+    @pytest.mark.anyio
+    async def test_pages_are_full_across_long_runs_of_dead_records(
+        self, backend: StorageBackend, timeline: Timeline
+    ) -> None:
+        """Runs of 70 dead records, longer than any batch a backend might fetch and filter."""
+        soon, later = timeline.soon(), timeline.later()
+        live = []
+        for i in range(300):
+            key = f"p:{i:03d}"
+            expired = i % 75 >= 5  # 5 live, then 70 dead, 4 times over
+            await backend.put(key, b"x", expires_at=soon if expired else later)
+            if not expired:
+                live.append(key)
+        await timeline.pass_expiry(soon)
+        for limit in (1, 4, 5, 6, 19, 20, 21):
+            got = await listed_keys(backend, "p:", limit=limit)
+            assert got == live[:limit], (
+                f"KV-LIST-5: limit={limit}: listed {got}, the live keys are {live}"
+            )
+        got = await listed_keys(backend, "p:", after=live[4], limit=3)
+        assert got == live[5:8], f"KV-LIST-5: after {live[4]!r}: listed {got}, want {live[5:8]}"
+        seen: list[str] = []
+        after: str | None = None
+        for _ in range(len(live) + 2):
+            page = await listed_keys(backend, "p:", after=after, limit=3)
+            seen.extend(page)
+            if len(page) < 3:
+                break
+            after = page[-1]
+        assert seen == live, f"KV-LIST-5: paging by 3 visited {seen}, the live keys are {live}"
+
+    @pytest.mark.clause("KV-LIST-2")
+    @pytest.mark.anyio
+    async def test_a_large_partition_is_listed_whole(self, backend: StorageBackend) -> None:
+        """Far more records than one page or scan batch of a typical store returns."""
+        keys = await fill(backend, "p", [f"{i:04d}" for i in range(600)])
+        got = await listed_keys(backend, "p:")
+        missing, extra = sorted(set(keys) - set(got)), sorted(set(got) - set(keys))
+        assert got == keys, (
+            f"listed {len(got)} of {len(keys)} keys; missing {missing[:5]}..., extra {extra[:5]}"
+        )
+
+    @pytest.mark.clause("KV-LIST-4")
+    @pytest.mark.anyio
+    @pytest.mark.parametrize(
+        "item", ["a\u00e9", "a\U0001f600", "\u0100", "a\uffff", "a\U00010000", "~\u0080", "0\ud7ff"]
+    )
+    async def test_non_ascii_after_is_compared_by_code_point(
+        self, backend: StorageBackend, item: str
+    ) -> None:
+        """``after`` is any str: compared by code point (= UTF-8 bytes), not UTF-16 units."""
+        keys = await fill(backend, "p", ITEMS)
+        after = f"p:{item}"
+        want = [key for key in keys if key > after]
+        got = await listed_keys(backend, "p:", after=after)
+        assert got == want, f"after={after!r}: listed {got}, code-point order gives {want}"

@@ -6,7 +6,13 @@ from functools import partial
 
 import pytest
 
-from conformance.contract.base import OpenClient, requires_shared, run_concurrently, stored
+from conformance.contract.base import (
+    OpenClient,
+    Timeline,
+    requires_shared,
+    run_concurrently,
+    stored,
+)
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
 from pmcp_tasks.errors import NotFound, VersionConflict
 
@@ -61,3 +67,32 @@ class SharedContract:
         winners = [i for i, r in enumerate(results) if r == 2]
         assert len(winners) == 1, f"{len(winners)} CAS calls won across clients: {results!r}"
         assert await stored(backend, "p:k") == (f"c{winners[0]}".encode(), 2, None)
+
+    @pytest.mark.clause("KV-SHARED-1")
+    @pytest.mark.anyio
+    async def test_second_client_sees_expiries_and_expires_alike(
+        self,
+        backend: StorageBackend,
+        open_client: OpenClient,
+        capabilities: BackendCapabilities,
+        timeline: Timeline,
+    ) -> None:
+        requires_shared(capabilities, "KV-SHARED-1")
+        second = await open_client()
+        soon, later = timeline.soon(), timeline.later()
+        await backend.put("p:soon", b"s", expires_at=soon)
+        await backend.put("p:later", b"l", expires_at=later)
+        assert await second.put_if_version("p:cas", b"c", 0, expires_at=soon) == 1
+        for key, want in (("p:soon", (b"s", 1, soon)), ("p:later", (b"l", 1, later))):
+            got = await stored(second, key)
+            assert got == want, f"second client: get({key!r}) returned {got!r}, want {want!r}"
+        got = await stored(backend, "p:cas")
+        assert got == (b"c", 1, soon), f"first client: get('p:cas') returned {got!r}"
+        await timeline.pass_expiry(soon)
+        for client, name in ((backend, "first"), (second, "second")):
+            for key in ("p:soon", "p:cas"):
+                got = await stored(client, key)
+                assert got is None, f"{name} client: {key!r} is still live: {got!r}"
+            listed = [k for k, _ in await client.list_by_prefix("p:")]
+            assert listed == ["p:later"], f"{name} client lists {listed}"
+        assert await second.put("p:soon", b"new") == 1, "an expired record was counted"

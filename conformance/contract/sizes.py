@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import pytest
 
 from conformance.contract.base import requires_size_limit, stored
@@ -12,6 +15,12 @@ from pmcp_tasks.errors import CapacityExceeded
 def payload(size: int) -> bytes:
     """``size`` bytes that are not all alike, so truncation or re-encoding shows."""
     return bytes((i * 7 + 3) % 256 for i in range(size))
+
+
+def text_payload(size: int) -> bytes:
+    """``size`` bytes of valid UTF-8, mostly two-byte characters: half as many characters as
+    bytes, so a backend that measures text in characters lets it past the limit."""
+    return ("\u00e9" * (size // 2) + "a" * (size % 2)).encode()
 
 
 class SizesContract:
@@ -68,3 +77,43 @@ class SizesContract:
         assert await stored(backend, "p:k") == (data[::-1], 2, None)
         listed = await backend.list_by_prefix("p:")
         assert [(k, r.data) for k, r in listed] == [("p:k", data[::-1])]
+
+    @pytest.mark.clause("KV-SIZE-1", "KV-SIZE-2", "KV-CAP-1")
+    @pytest.mark.anyio
+    @pytest.mark.parametrize("make", [payload, text_payload], ids=["binary", "utf8-multibyte"])
+    async def test_sizes_around_the_limit(
+        self,
+        backend: StorageBackend,
+        capabilities: BackendCapabilities,
+        make: Callable[[int], bytes],
+    ) -> None:
+        """limit - 1 and limit are accepted by put and CAS; limit + 1 is not, for either."""
+        limit = requires_size_limit(capabilities, "KV-SIZE-1")
+        for size in (limit - 1, limit):
+            data = make(size)
+            assert len(data) == size
+            key = f"p:ok{size}"
+            try:
+                version = await backend.put(key, data)
+                cas = await backend.put_if_version(key, data[::-1], version)
+            except CapacityExceeded as exc:
+                raise AssertionError(
+                    f"KV-SIZE-2: a record of {size} bytes (limit {limit}) raised {exc!r}"
+                ) from exc
+            got = await stored(backend, key)
+            assert got == (data[::-1], cas, None), f"{size} bytes did not round-trip: {got!r}"
+        over = make(limit + 1)
+        for name, call in (
+            ("put", partial(backend.put, "p:over", over)),
+            ("put_if_version(..., 0)", partial(backend.put_if_version, "p:over", over, 0)),
+            ("put_if_version(..., 1)", partial(backend.put_if_version, f"p:ok{limit}", over, 1)),
+        ):
+            try:
+                result = await call()
+            except CapacityExceeded:
+                continue
+            raise AssertionError(
+                f"KV-SIZE-1: {name} of {limit + 1} bytes (limit {limit}) returned {result!r} "
+                "instead of raising CapacityExceeded"
+            )
+        assert await backend.get("p:over") is None, "a rejected record was written"

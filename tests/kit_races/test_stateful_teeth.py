@@ -31,6 +31,8 @@ def test_memory_backend_matches_the_model(use_profile: UseProfile) -> None:
         (broken.CasKeepsExpiry, {"KV-LIVE-2", "KV-LIVE-4"}),
         (broken.DeleteTrueForExpired, {"KV-LIVE-2"}),
         (broken.NeverExpires, {"KV-LIVE-1", "KV-LIVE-2", "KV-CLEAN-1"}),
+        (broken.CleanupLeavesIndexEntries, {"KV-CLEAN-1"}),
+        (broken.LatestClockWins, {"KV-LIVE-3"}),
     ],
     ids=lambda value: value.__name__ if isinstance(value, type) else None,
 )

@@ -1,0 +1,51 @@
+"""The mutation tool must keep working: one mutant, one kit module, against the real kit.
+
+The full run (every mutant of the memory backend against the whole kit) is slow and is not
+part of the suite; docs/conformance.md gives its command and its latest score.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_version_overflow_mutant_is_killed_and_the_real_module_passes() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.mutation",
+            "--jobs",
+            "1",
+            "--suite",
+            "test_data.py",
+            "--where",
+            "if version > MAX_VERSION",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    # Exit 2 would mean the unchanged module failed test_data.py (then no kill means anything).
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "memory.py: 1 of 1 mutants killed (100.0%)" in done.stdout, done.stdout
+    assert "killed   >= -> >" in done.stdout, done.stdout
+
+
+def test_the_mutants_of_the_memory_backend_are_listed_once_each() -> None:
+    listed = subprocess.run(
+        [sys.executable, "-m", "tools.mutation", "--list"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert len(lines) >= 50, listed.stdout  # memory.py has about 70 mutation sites
+    assert len({line.split(":", 1)[0] for line in lines}) == len(lines), "indexes repeat"
