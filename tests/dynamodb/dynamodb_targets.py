@@ -40,6 +40,14 @@ class Target:
         """What follows a failed condition: dynalite returns no item, so the backend reads it."""
         return {"GetItem": 1} if self.name == "dynalite" else {}
 
+    async def logged(self, **options: Any) -> tuple[DynamoDbBackend, RequestLog]:
+        """A backend on a fresh client, opened, and the log of what it sends from then on."""
+        log = RequestLog(self.client())
+        backend = self.backend(client=log.client, **options)
+        await backend.open()
+        log.take()  # the probe's requests (test_engines.py)
+        return backend, log
+
     def client(self) -> DynamoDBClient:
         made = make_client(
             endpoint_url=self.endpoint_url, region_name=DEFAULT_REGION, session=dummy_session()
@@ -72,6 +80,7 @@ class RequestLog:
     """DynamoDB operations sent by one client, counted per HTTP attempt (retries included)."""
 
     def __init__(self, client: DynamoDBClient) -> None:
+        self.client = client
         self.sent: Counter[str] = Counter()
         self.threads: set[str] = set()
         client.meta.events.register_first("before-send.dynamodb", self._count)
@@ -85,3 +94,9 @@ class RequestLog:
         out = dict(self.sent)
         self.sent.clear()
         return out
+
+
+async def stored(backend: DynamoDbBackend, key: str) -> tuple[bytes, int] | None:
+    """``(data, version)`` of the live record at ``key`` as the backend reads it, or None."""
+    record = await backend.get(key)
+    return None if record is None else (record.data, record.version)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-from dynamodb_targets import RequestLog, Target, dummy_session
+from dynamodb_targets import Target, dummy_session, stored
 from hypothesis import given
 from hypothesis import strategies as st
 from servers import MotoHttp, free_port
@@ -83,12 +83,8 @@ async def test_data_round_trips_byte_exact_including_empty(backend: DynamoDbBack
 
 
 async def test_one_request_per_operation(target: Target, clock: ManualClock) -> None:
-    client = target.client()
-    log = RequestLog(client)
-    backend = target.backend(client=client, clock=clock)
+    backend, log = await target.logged(clock=clock)
     try:
-        await backend.open()
-        log.take()  # the probe's requests (test_engines.py)
         assert await backend.put("p:a", b"1") == 1
         assert log.take() == {"UpdateItem": 1}
         assert await backend.put("p:a", b"2", expires_at=clock() + 60) == 2
@@ -133,11 +129,8 @@ async def test_one_request_per_operation(target: Target, clock: ManualClock) -> 
 async def test_listing_fills_pages_past_expired_items_in_few_requests(
     target: Target, clock: ManualClock
 ) -> None:
-    client = target.client()
-    log = RequestLog(client)
-    backend = target.backend(client=client, clock=clock)
+    backend, log = await target.logged(clock=clock)
     try:
-        await backend.open()
         live = {"p:i00", "p:i04", "p:i61"}
         for index in range(62):
             key = f"p:i{index:02}"
@@ -179,11 +172,8 @@ async def test_versions_stay_exact_near_2_53_and_2_63(backend: DynamoDbBackend) 
 
 
 async def test_size_cap_is_exact_and_checked_before_sending(target: Target) -> None:
-    client = target.client()
-    log = RequestLog(client)
-    backend = target.backend(client=client)
+    backend, log = await target.logged()
     try:
-        await backend.open()
         largest = bytes(range(256)) * (MAX_RECORD_BYTES // 256) + b"\x01" * (MAX_RECORD_BYTES % 256)
         assert len(largest) == MAX_RECORD_BYTES
         assert await backend.put("p:a", largest) == 1
@@ -315,11 +305,9 @@ async def test_conflict_reports_the_real_version_and_writes_nothing(
 
 @pytest.mark.parametrize("expected", [0, 1])
 async def test_retried_cas_recognises_its_own_success(target: Target, expected: int) -> None:
-    client = target.client()
-    log = RequestLog(client)
-    backend = target.backend(client=client)
+    backend, log = await target.logged()
+    client = log.client
     try:
-        await backend.open()
         if expected:
             await backend.put("p:a", b"before")
         log.take()
@@ -327,18 +315,15 @@ async def test_retried_cas_recognises_its_own_success(target: Target, expected: 
         assert await backend.put_if_version("p:a", b"mine", expected) == expected + 1
         assert lost == [1]
         assert log.take() == {"PutItem": 2, **target.read_after_failure()}
-        record = await backend.get("p:a")
-        assert record is not None
-        assert (record.data, record.version) == (b"mine", expected + 1)
+        assert await stored(backend, "p:a") == (b"mine", expected + 1)
     finally:
         await backend.kit_drop_namespace()
         await backend.aclose()
 
 
 async def test_retried_put_bumps_the_version_once(target: Target) -> None:
-    client = target.client()
-    log = RequestLog(client)
-    backend = target.backend(client=client)
+    backend, log = await target.logged()
+    client = log.client
     try:
         await backend.put("p:a", b"before")
         log.take()

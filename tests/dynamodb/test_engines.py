@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dynamodb_targets import RequestLog, Target, dummy_session
+from dynamodb_targets import Target, dummy_session, stored
 from servers import authenticating_moto_server, free_port
 
 from conformance.harness import ManualClock, fresh_namespace
@@ -68,11 +68,8 @@ async def test_without_all_old_a_failed_condition_is_read_back(
     dynalite_target: Target, clock: ManualClock
 ) -> None:
     """The issue's wrong answers on dynalite, each now right, each with one read more."""
-    client = dynalite_target.client()
-    log = RequestLog(client)
-    backend = dynalite_target.backend(client=client, clock=clock)
+    backend, log = await dynalite_target.logged(clock=clock)
     try:
-        await backend.open()
         await backend.put("p:a", b"one")
         log.take()
         with pytest.raises(VersionConflict) as exists:  # was NotFound
@@ -121,13 +118,11 @@ async def test_an_item_that_changed_before_the_read_back_gets_a_new_attempt(
     The read then finds nothing to report (no conflict, not absent), so the backend sends the
     write again: one more atomic attempt, which succeeds.
     """
-    client = dynalite_target.client()
-    log = RequestLog(client)
     namespace = fresh_namespace("dyn")
-    backend = dynalite_target.backend(namespace=namespace, client=client, clock=clock)
+    backend, log = await dynalite_target.logged(namespace=namespace, clock=clock)
+    client = log.client
     other = dynalite_target.backend(namespace=namespace, clock=clock)
     try:
-        await backend.open()
         await other.open()
         await backend.put("p:a", b"one")
         await backend.put("p:a", b"two")  # version 2: a CAS from 0 or 1 fails
@@ -139,9 +134,7 @@ async def test_an_item_that_changed_before_the_read_back_gets_a_new_attempt(
         assert await backend.put_if_version("p:a", b"mine", expected) == expected + 1
         assert changed == ["GetItem"]
         assert log.take() == {"PutItem": 2, "GetItem": 1}
-        record = await backend.get("p:a")
-        assert record is not None
-        assert (record.data, record.version) == (b"mine", expected + 1)
+        assert await stored(backend, "p:a") == (b"mine", expected + 1)
     finally:
         await backend.kit_drop_namespace()
         await backend.aclose()
