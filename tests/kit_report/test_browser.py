@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import KitRun
+
+from kit_report.kit_run import KitRun
 
 CHROMIUM_FLAGS = [
     "--headless",

@@ -7,13 +7,12 @@ import re
 import shlex
 from collections import Counter
 
-from conftest import BACKENDS, BROKEN, KitRun, run_pytest
-from page import Page
-
 from conformance.html_report import render_html
 from conformance.linearizability import UNKNOWN, Op, Window
 from conformance.model import Record
 from conformance.timeline_svg import window_svg
+from kit_report.kit_run import BACKENDS, BROKEN, KitRun, run_pytest
+from kit_report.page import Page
 
 
 def _failures(run: KitRun) -> list[dict]:  # type: ignore[type-arg]
