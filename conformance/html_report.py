@@ -15,7 +15,15 @@ from typing import Any
 
 from conformance.timeline_svg import window_svg
 
-STATUS_TEXT = {"passed": "passed", "failed": "FAILED", "skipped": "skipped", "untested": "untested"}
+# status -> (CSS class, cell text); every status conformance.report gives a clause
+STATUS = {
+    "passed": ("passed", "passed"),
+    "failed": ("failed", "FAILED"),
+    "expected failure": ("expected", "expected failure"),
+    "undecided": ("undecided", "undecided"),
+    "skipped": ("skipped", "skipped"),
+    "untested": ("untested", "untested"),
+}
 
 _CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
@@ -35,7 +43,8 @@ th { background: #eef0f3; position: sticky; top: 0; }
 .matrix td.rule { max-width: 620px; font-size: 12px; color: #3a4250; }
 .matrix td.cell { white-space: nowrap; text-align: center; min-width: 90px; }
 .cell.passed { background: #dff3e3; } .cell.failed { background: #f9d6d3; font-weight: 600; }
-.cell.skipped { background: #fff3cd; } .cell.untested { background: #f0f1f3; color: #7a808a; }
+.cell.skipped, .cell.expected, .cell.undecided { background: #fff3cd; }
+.cell.untested { background: #f0f1f3; color: #7a808a; }
 .cell .why { display: block; white-space: normal; font-size: 11px; max-width: 240px; }
 .failure { border-left: 4px solid #b3261e; padding-left: 12px; margin-bottom: 24px; }
 .timeline { display: block; margin: 6px 0; }
@@ -137,21 +146,25 @@ def _matrix(report: dict[str, Any], anchors: dict[str, str]) -> str:
 
 def _cell(clause_id: str, backend: str, per: dict[str, Any], anchors: dict[str, str]) -> str:
     status = per["status"]
-    text = STATUS_TEXT[status]
-    counts = f"{per['passed']} passed, {per['failed']} failed, {per['skipped']} skipped"
+    css, text = STATUS[status]
+    counts = ", ".join(
+        f"{per[k]} {k}"
+        for k in ("passed", "failed", "skipped", "xfailed", "undecided")
+        if per.get(k)
+    )
     if status == "failed":
         links = " ".join(
             f"<a href='#{anchors[nodeid]}'>#{anchors[nodeid].rpartition('-')[2]}</a>"
             for nodeid in per["failures"]
         )
         content = f"{text} {links}"
-    elif status == "skipped":
+    elif status in ("skipped", "expected failure", "undecided"):
         reasons = "; ".join(per.get("reasons", []))
         content = f"{text}<span class='why'>{escape(reasons)}</span>"
     else:
         content = text
     return (
-        f"<td class='cell {status}' data-clause='{escape(clause_id)}' "
+        f"<td class='cell {css}' data-clause='{escape(clause_id)}' "
         f"data-backend='{escape(backend)}' data-status='{status}' title='{counts}'>{content}</td>"
     )
 

@@ -118,9 +118,9 @@ class Results:
             counts[result.backend][result.outcome] += 1
         parts = []
         for backend, count in sorted(counts.items()):
-            skipped = f" ({count['skipped']} skipped)" if count["skipped"] else ""
+            others = ", ".join(f"{count[k]} {k}" for k in _EXPLAINED if count[k])
             ran = count["passed"] + count["failed"]
-            parts.append(f"{backend} {count['passed']}/{ran}{skipped}")
+            parts.append(f"{backend} {count['passed']}/{ran}" + (f" ({others})" if others else ""))
         return ", ".join(parts)
 
     def to_json(self, meta: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +143,7 @@ class Results:
                 per[result.outcome] += 1
                 if result.outcome == "failed":
                     per["failures"].append(result.nodeid)
-                if result.outcome == "skipped" and result.reason not in per["reasons"]:
+                if result.outcome in _EXPLAINED and result.reason not in per["reasons"]:
                     per["reasons"].append(result.reason)
         for entry in clauses.values():
             for backend in backends:
@@ -169,6 +169,9 @@ class Results:
                 for r in self.tests.values()
             ],
         }
+
+
+_EXPLAINED = ("skipped", "xfailed", "undecided")  # outcomes whose reasons a clause's entry lists
 
 
 def _no_results() -> dict[str, Any]:
