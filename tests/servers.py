@@ -110,6 +110,28 @@ def require_redis_server() -> str:
     pytest.skip(reason=reason)
 
 
+def redis_server(datadir: Path, *options: str, port: int | None = None) -> Any:
+    """A ``mirakuru.TCPExecutor`` (not started) of the selected engine on a loopback port.
+
+    Persistence is off unless ``options`` turn it on (``--appendonly yes``), so a restart
+    starts empty. Our own executor rather than pytest-redis's: that one refuses ``save ""``
+    on engines older than 7 and cannot pass cluster or AOF options.
+    """
+    import port_for
+    from mirakuru import TCPExecutor
+
+    binary = require_redis_server()
+    port = port_for.select_random() if port is None else port
+    datadir.mkdir(parents=True, exist_ok=True)
+    command = [
+        binary,
+        *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(datadir)),
+        *("--save", "", "--appendonly", "no", "--logfile", "redis.log"),
+        *options,
+    ]
+    return TCPExecutor(command, host="127.0.0.1", port=port, timeout=30)
+
+
 class OneRequestAtATime:
     """WSGI middleware that gives moto's server DynamoDB's per-item atomicity.
 

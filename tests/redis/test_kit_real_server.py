@@ -1,4 +1,4 @@
-"""The whole conformance kit against the Redis backend on a real redis-server (pytest-redis).
+"""The whole conformance kit against the Redis backend on a real server of the selected engine.
 
 After every test the server must hold no key of the kit's namespaces (label, xdist worker and a
 random part, e.g. ``kit-main-0123abcd4567``): the kit drops what it stored through

@@ -12,11 +12,10 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import port_for
 import pytest
 from lossy_proxy import LossyProxy
 from mirakuru import TCPExecutor
-from servers import require_redis_server
+from servers import redis_server
 
 from conformance.faults import FaultyBackend
 from conformance.harness import fresh_namespace
@@ -36,19 +35,10 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def aof_server(tmp_path: Path) -> Iterator[TCPExecutor]:
-    """A redis-server that fsyncs every write to its append-only file before answering."""
-    binary = require_redis_server()
-    port = port_for.select_random()
-    command = [
-        binary,
-        *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)),
-        *("--save", "", "--appendonly", "yes", "--appendfsync", "always"),
-        *("--logfile", "redis.log"),
-    ]
-    server = TCPExecutor(command, host="127.0.0.1", port=port, timeout=30)
-    server.start()
-    yield server
-    server.stop()
+    """A server that fsyncs every write to its append-only file before answering."""
+    server = redis_server(tmp_path, "--appendonly", "yes", "--appendfsync", "always")
+    with server:
+        yield server
 
 
 def _url(server: TCPExecutor) -> str:
