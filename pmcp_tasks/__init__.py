@@ -16,6 +16,7 @@ from pmcp_tasks.context import TaskContext
 from pmcp_tasks.errors import (
     AnonymousOwnerRefused,
     BackendError,
+    BackendUnavailable,
     CapacityExceeded,
     ConcurrentModification,
     InvalidCursor,
@@ -47,6 +48,7 @@ __all__ = [
     "AnonymousOwnerRefused",
     "BackendCapabilities",
     "BackendError",
+    "BackendUnavailable",
     "CapacityExceeded",
     "Clock",
     "ConcurrentModification",

@@ -47,6 +47,14 @@ class BackendError(StorageError):
     """The storage system failed; raised ``from`` the underlying exception."""
 
 
+class BackendUnavailable(BackendError):
+    """The storage system could not be reached before the call was sent: it did not happen.
+
+    Unlike any other ``BackendError``, whose call may have taken effect (a lost reply), this
+    one is known not to have: a caller need not read back to find out.
+    """
+
+
 class TaskError(PmcpTasksError):
     """Base of the errors ``GenericTaskStore`` raises; ``code`` is the JSON-RPC error code."""
 

@@ -29,6 +29,7 @@ from pmcp_tasks.cursor import decode_cursor, encode_cursor
 from pmcp_tasks.errors import (
     INTERNAL_ERROR,
     BackendError,
+    BackendUnavailable,
     ConcurrentModification,
     InvalidTransition,
     NotFound,
@@ -695,7 +696,8 @@ class GenericTaskStore:
         :data:`WRITE_ATTEMPTS` failed sends with the key unchanged the last ``BackendError``
         is raised: as far as the store can tell, nothing was written.
 
-        ``VersionConflict`` and ``NotFound`` escape only when no attempt was ambiguous.
+        ``VersionConflict`` and ``NotFound`` escape only when no attempt was ambiguous, and so
+        does ``BackendUnavailable`` (nothing was sent), which needs no read-back.
         """
         lost: BackendError | None = None
         for attempt in range(WRITE_ATTEMPTS):
@@ -704,6 +706,10 @@ class GenericTaskStore:
             try:
                 await self.backend.put_if_version(key, data, expected, expires_at=expires_at)
                 return
+            except BackendUnavailable:
+                if lost is None:
+                    raise  # nothing was sent, so nothing can have landed: not applied
+                # An earlier attempt's reply was lost: the read below tells whether it landed.
             except BackendError as exc:
                 lost = exc
             except (VersionConflict, NotFound):

@@ -21,7 +21,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from typing import Any
 
@@ -30,7 +30,13 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from pmcp_tasks.backend import MAX_VERSION, BackendCapabilities, Clock, VersionedRecord, is_live
-from pmcp_tasks.errors import BackendError, CapacityExceeded, NotFound, VersionConflict
+from pmcp_tasks.errors import (
+    BackendError,
+    BackendUnavailable,
+    CapacityExceeded,
+    NotFound,
+    VersionConflict,
+)
 from pmcp_tasks.keys import (
     check_data,
     check_expected_version,
@@ -43,10 +49,13 @@ from pmcp_tasks.keys import (
 )
 from reference_backends.causes import describe
 from reference_backends.redis.connect import (
+    FAILED_ATTEMPTS,
     ConnectionSettings,
     RedisClient,
     check_server,
     client_from_url,
+    sees_every_attempt,
+    was_refused,
 )
 
 # No '{' or '}' (the first braces of a key must be the partition's hash tag) and no glob
@@ -55,6 +64,8 @@ _NAMESPACE_RE = re.compile(r"[A-Za-z0-9_.~%:/-]+")
 _VERSION_RE = re.compile(rb"[1-9][0-9]*")
 _LAST_PEXPIREAT_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z, the latest every server takes
 _LIST_BATCH = 128
+_LIST_HANDBACK = 1024  # undeclared items one run of list.lua hands back to be declared
+_LIST_RUNS = 16  # list.lua runs per page, at most (each new run only if items appeared)
 _CLEANUP_BATCH = 500
 _SCAN_COUNT = 500
 
@@ -70,17 +81,28 @@ _SCRIPTS = {name: _load_script(name) for name in ("write", "delete", "list", "cl
 
 
 @contextmanager
-def _wrapped(operation: str, key: str) -> Iterator[None]:
+def _wrapped(operation: str, key: str, *, knows_attempts: bool = False) -> Iterator[None]:
     """Turn whatever a client call raises into a BackendError that keeps it as ``__cause__``.
 
     Not only ``RedisError``: client internals can fail with other exceptions (an
     ``AttributeError`` from a connection torn down under a racing task, an ``OSError``), and
-    only ``StorageError`` may leave a backend (KV-ERR-1). Only client calls run in here.
+    only ``StorageError`` may leave a backend (KV-ERR-1). Only client calls run in here. When
+    the client notes its attempts (``knows_attempts``) and the server refused every one of
+    them, nothing was sent: that is :class:`BackendUnavailable`, whose call did not happen.
     """
+    failed: list[BaseException] = []
+    token = FAILED_ATTEMPTS.set(failed)
     try:
         yield
     except Exception as exc:
+        if knows_attempts and all(was_refused(attempt) for attempt in [*failed, exc]):
+            raise BackendUnavailable(
+                f"redis {operation} of {key!r} was not applied (the server refused the "
+                f"connection, so nothing was sent): {describe(exc)}"
+            ) from exc
         raise BackendError(f"redis {operation} of {key!r} failed: {describe(exc)}") from exc
+    finally:
+        FAILED_ATTEMPTS.reset(token)
 
 
 class RedisBackend:
@@ -127,6 +149,7 @@ class RedisBackend:
                 f"expiry_grace must be a finite number >= 0 or None, not {expiry_grace}"
             )
         self._client = client
+        self._knows_attempts = sees_every_attempt(client)
         self._close_client = close_client
         self._namespace = namespace
         self._clock = clock
@@ -231,6 +254,9 @@ class RedisBackend:
         """The injected clock's reading, as the exact repr that scripts parse with strtod."""
         return repr(float(self._clock()))
 
+    def _guard(self, operation: str, key: str) -> AbstractContextManager[None]:
+        return _wrapped(operation, key, knows_attempts=self._knows_attempts)
+
     async def _ready(self) -> RedisClient:
         """The client, after a cluster client has learnt the topology.
 
@@ -244,7 +270,9 @@ class RedisBackend:
             self._uninitialised_cluster = None
         return self._client
 
-    async def _script(self, name: str, key: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def _script(
+        self, name: str, key: str, keys: Sequence[str | bytes], args: Sequence[Any]
+    ) -> Any:
         """EVALSHA, loading the script when the server does not know it (restart, failover).
 
         This is what redis-py's ``AsyncScript.__call__`` does, minus its per-call
@@ -252,7 +280,7 @@ class RedisBackend:
         1.5 µs of every write (docs/performance.md).
         """
         script = self._scripts[name]
-        with _wrapped(name, key):
+        with self._guard(name, key):
             client = await self._ready()
             try:
                 return await client.evalsha(script.sha, len(keys), *keys, *args)
@@ -266,7 +294,7 @@ class RedisBackend:
         partition, item = split_key(check_key(key))
         record_key = self._keys(partition, item)[0]
         now = self._clock()
-        with _wrapped("get", key):
+        with self._guard("get", key):
             client = await self._ready()
             data, version, expires_at = await client.hmget(
                 record_key, ["data", "version", "expires_at"]
@@ -351,12 +379,23 @@ class RedisBackend:
             elif after > head:
                 return []  # every key of this partition sorts before `after`
         base = self._base(partition)
-        reply = await self._script(
-            "list",
-            prefix,
-            [base + "i"],
-            [self._now(), base + "r:", lo, hi, str(limit or 0), str(_LIST_BATCH)],
-        )
+        now = self._now()
+        declared: dict[bytes, None] = {}  # items whose record hashes the next run declares
+        for _ in range(_LIST_RUNS):
+            reply = await self._script(
+                "list",
+                prefix,
+                [base + "i", *(base.encode() + b"r:" + item for item in declared)],
+                [now, lo, hi, str(limit or 0), str(_LIST_BATCH), str(_LIST_HANDBACK), *declared],
+            )
+            if reply[0] != b"undeclared":
+                break
+            declared.update(dict.fromkeys(reply[1:]))
+        else:
+            raise BackendError(
+                f"listing {prefix!r} did not settle: new items kept appearing in the partition "
+                f"during {_LIST_RUNS} runs of the listing script"
+            )
         if reply[0] != b"ok":
             item = reply[2].decode()
             raise _malformed(head + item, base + "r:" + item, reply[1])
@@ -373,27 +412,36 @@ class RedisBackend:
         now = self._now()
         pattern = f"{self._namespace}:{{*}}:x"
         removed = 0
-        with _wrapped("cleanup_expired", pattern):
+        with self._guard("cleanup_expired", pattern):
             client = await self._ready()
             expiry_keys = {
                 key
                 async for key in client.scan_iter(match=pattern, count=_SCAN_COUNT, _type="zset")
             }
         for expiry_key in sorted(expiry_keys):
-            base = expiry_key.decode()[: -len("x")]
+            base = expiry_key[: -len(b"x")]
             while True:
+                with self._guard("cleanup_expired", expiry_key.decode()):
+                    dead = await client.zrangebyscore(
+                        expiry_key, "-inf", now, start=0, num=_CLEANUP_BATCH
+                    )
+                if not dead:
+                    break
                 count = await self._script(
-                    "cleanup", base, [base + "i", base + "x"], [now, base + "r:", _CLEANUP_BATCH]
+                    "cleanup",
+                    base.decode(),
+                    [base + b"i", expiry_key, *(base + b"r:" + item for item in dead)],
+                    [now, *dead],
                 )
                 removed += int(count)
-                if count < _CLEANUP_BATCH:
+                if len(dead) < _CLEANUP_BATCH:
                     break
         return removed
 
     async def aclose(self) -> None:
         if self._close_client and not self._closed:
             self._closed = True
-            with _wrapped("close", self._namespace):
+            with self._guard("close", self._namespace):
                 await self._client.aclose()
 
     # -- kit hooks ---------------------------------------------------------------------------
@@ -401,7 +449,7 @@ class RedisBackend:
     async def kit_drop_namespace(self) -> None:
         """Remove every key of this namespace, so that a kit run leaves the server as it was."""
         pattern = f"{self._namespace}:{{*"
-        with _wrapped("drop", pattern):
+        with self._guard("drop", pattern):
             client = await self._ready()
             keys = [key async for key in client.scan_iter(match=pattern, count=_SCAN_COUNT)]
             for start in range(0, len(keys), _SCAN_COUNT):

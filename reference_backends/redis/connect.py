@@ -8,7 +8,10 @@ client from one seed node.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -24,6 +27,57 @@ from reference_backends.causes import describe
 RedisClient = Redis | RedisCluster
 
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+FAILED_ATTEMPTS: ContextVar[list[BaseException] | None] = ContextVar(
+    "pmcp_redis_failed_attempts", default=None
+)
+"""The failures of the current backend call's earlier attempts (set by the backend per call)."""
+
+
+class NotingRetry(Retry):
+    """redis-py's ``Retry``, noting each failed attempt in :data:`FAILED_ATTEMPTS`.
+
+    A call whose every attempt was refused before anything was sent did not happen; one whose
+    reply was lost and whose retry was then refused may have. Only with every attempt seen can
+    the backend tell the first case ("not applied") from the second (outcome unknown).
+    """
+
+    async def call_with_retry(
+        self,
+        do: Callable[[], Awaitable[Any]],
+        fail: Callable[..., Awaitable[Any]],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        noted = FAILED_ATTEMPTS.get()
+        if noted is None:
+            return await super().call_with_retry(do, fail, *args, **kwargs)
+
+        async def noting(error: BaseException, *rest: Any) -> Any:
+            noted.append(error)
+            return await fail(error, *rest)
+
+        return await super().call_with_retry(do, noting, *args, **kwargs)
+
+
+def sees_every_attempt(client: RedisClient) -> bool:
+    """Whether ``client`` notes its attempts (a plain client that :func:`client_from_url` built)."""
+    if not isinstance(client, Redis):
+        return False  # the cluster client retries in its own loops too
+    return isinstance(client.connection_pool.connection_kwargs.get("retry"), NotingRetry)
+
+
+def was_refused(exc: BaseException) -> bool:
+    """Whether the server refused the connection (so this attempt sent nothing)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 @dataclass(frozen=True)
@@ -43,11 +97,11 @@ class ConnectionSettings:
         if self.max_connections < 1:
             raise ValueError(f"max_connections must be >= 1, not {self.max_connections}")
 
-    def retry(self) -> Retry:
+    def retry(self) -> NotingRetry:
         backoff = ExponentialWithJitterBackoff(
             cap=self.retry_backoff_cap, base=self.retry_backoff_base
         )
-        return Retry(backoff, self.retries)
+        return NotingRetry(backoff, self.retries)
 
 
 def redacted(url: str) -> str:
@@ -113,8 +167,7 @@ async def check_server(client: RedisClient, url: str) -> None:
     except (AuthenticationError, AuthorizationError) as exc:
         if urlsplit(url).password is None:
             raise ValueError(
-                f"Redis at {where} needs credentials (redis://user:password@host): "
-                f"{describe(exc)}"
+                f"Redis at {where} needs credentials (redis://user:password@host): {describe(exc)}"
             ) from exc
         raise ValueError(f"Redis at {where} refused the credentials: {describe(exc)}") from exc
     except Exception as exc:

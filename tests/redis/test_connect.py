@@ -15,7 +15,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from conformance.harness import ManualClock
-from pmcp_tasks.errors import BackendError
+from pmcp_tasks.errors import BackendError, BackendUnavailable
 from reference_backends.redis import RedisBackend, kit_factory
 from reference_backends.redis.connect import redacted
 
@@ -109,10 +109,11 @@ async def test_moved_says_the_slot_and_the_node(redis_cluster_url: str, namespac
         owner = cluster.get_node_from_key(f"{namespace}:{{{partition}}}:i")
     backend = RedisBackend.from_url(redis_cluster_url, namespace=namespace, retries=0)
     try:
-        with pytest.raises(BackendError) as moved:
+        with pytest.raises(BackendError) as moved:  # not BackendUnavailable: it was sent
             await backend.put(f"{partition}:k", b"x")
     finally:
         await backend.aclose()
+    assert not isinstance(moved.value, BackendUnavailable)
     slot = key_slot(partition.encode())
     assert f"MovedError: {slot} {owner.host}:{owner.port}" in str(moved.value), str(moved.value)
 

@@ -1,16 +1,23 @@
--- cleanup_expired for one partition, at most `batch` records per call (the caller repeats
--- while a call removes a full batch, so Redis is never blocked for long).
--- KEYS: partition index, partition expiry index. ARGV: now, record key prefix, batch size.
--- Every write keeps the expiry index in step with the hash in the same script, so an entry
--- scored <= now is a record that is not live (at now == expires_at it is already gone).
+-- cleanup_expired for one partition: removes the given items that are dead at `now`.
+-- KEYS: partition index, partition expiry index, then the record hash of each item in
+--       ARGV[2..], in the same order.
+-- ARGV: now, then the items (the caller read them from the expiry index, at most one batch).
+-- Every write keeps the expiry index in step with the hash in the same script, so an item
+-- scored <= now is a record that is not live (at now == expires_at it is already gone). An
+-- item rewritten since the caller read the index has a new score (or none) and stays.
 -- Replies the number of records removed (whether or not Redis had already reclaimed the hash).
 local index, expiry = KEYS[1], KEYS[2]
-local now, record_prefix, batch = ARGV[1], ARGV[2], ARGV[3]
+local now = tonumber(ARGV[1])
 
-local dead = redis.call('ZRANGEBYSCORE', expiry, '-inf', now, 'LIMIT', 0, batch)
-for _, item in ipairs(dead) do
-  redis.call('DEL', record_prefix .. item)
-  redis.call('ZREM', index, item)
-  redis.call('ZREM', expiry, item)
+local removed = 0
+for position = 2, #ARGV do
+  local item = ARGV[position]
+  local score = redis.call('ZSCORE', expiry, item)
+  if score and tonumber(score) <= now then
+    redis.call('DEL', KEYS[position + 1])
+    redis.call('ZREM', index, item)
+    redis.call('ZREM', expiry, item)
+    removed = removed + 1
+  end
 end
-return #dead
+return removed

@@ -1,0 +1,65 @@
+"""Every Lua script of the Redis backend touches only the keys it declares in KEYS.
+
+Redis requires it of scripts (cluster slots, proxies, Dragonfly and scripts with flags rely on
+it), but a server only notices undeclared keys in some deployments. So here every script runs
+with a prelude that shadows ``redis`` by a checker refusing any key not in ``KEYS``, under the
+whole conformance kit (which drives every script through its branches) and on a real server.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from conformance.contract import BackendContract
+from conformance.harness import BackendFactory
+from reference_backends.redis import backend as redis_backend
+from reference_backends.redis import kit_factory
+
+# Every command the scripts use takes its key first; DEL and EXISTS may take several.
+_CHECKER = """
+local declared_keys = {}
+for _, declared in ipairs(KEYS) do
+  declared_keys[declared] = true
+end
+local server = redis
+local redis = setmetatable({
+  call = function(command, ...)
+    local arguments = {...}
+    local upper = string.upper(command)
+    local key_count = (upper == 'DEL' or upper == 'EXISTS') and #arguments or 1
+    for position = 1, key_count do
+      if not declared_keys[arguments[position]] then
+        error('undeclared key ' .. tostring(arguments[position]) .. ' in ' .. upper)
+      end
+    end
+    return server.call(command, ...)
+  end,
+}, {__index = server})
+"""
+
+
+def _checked_scripts() -> dict[str, str]:
+    return {name: _CHECKER + text for name, text in redis_backend._SCRIPTS.items()}
+
+
+class TestEveryScriptDeclaresItsKeys(BackendContract):
+    @pytest.fixture
+    def backend_factory(self, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> BackendFactory:
+        monkeypatch.setattr(redis_backend, "_SCRIPTS", _checked_scripts())
+        return partial(kit_factory, redis_url=redis_url)
+
+
+@pytest.mark.anyio
+async def test_the_checker_refuses_a_key_built_inside_a_script(raw_redis: Redis) -> None:
+    """The shape list.lua and cleanup.lua had: a record key made from an index entry."""
+    built = _CHECKER + "return redis.call('HGET', KEYS[1] .. ':r:item', 'data')"
+    declared = _CHECKER + "return redis.call('HGET', KEYS[1], 'data')"
+    result: Any = await raw_redis.eval(declared, 1, "t-checker")
+    assert result is None
+    with pytest.raises(ResponseError, match="undeclared key t-checker:r:item in HGET"):
+        await raw_redis.eval(built, 1, "t-checker")
