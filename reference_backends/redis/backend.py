@@ -65,7 +65,7 @@ _VERSION_RE = re.compile(rb"[1-9][0-9]*")
 _LAST_PEXPIREAT_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z, the latest every server takes
 _LIST_BATCH = 128
 _LIST_HANDBACK = 1024  # undeclared items one run of list.lua hands back to be declared
-_LIST_RUNS = 16  # list.lua runs per page, at most (each new run only if items appeared)
+_LIST_RUNS = 16  # list.lua runs per page that may hand back because items were written since
 _CLEANUP_BATCH = 500
 _SCAN_COUNT = 500
 
@@ -381,21 +381,28 @@ class RedisBackend:
         base = self._base(partition)
         now = self._now()
         declared: dict[bytes, None] = {}  # items whose record hashes the next run declares
-        for _ in range(_LIST_RUNS):
+        # A page rarely needs more items than twice its limit (the rest would be dead).
+        handback = _LIST_HANDBACK if limit is None else min(_LIST_HANDBACK, 2 * limit + 8)
+        unsettled = 0
+        while True:
             reply = await self._script(
                 "list",
                 prefix,
                 [base + "i", *(base.encode() + b"r:" + item for item in declared)],
-                [now, lo, hi, str(limit or 0), str(_LIST_BATCH), str(_LIST_HANDBACK), *declared],
+                [now, lo, hi, str(limit or 0), str(_LIST_BATCH), str(handback), *declared],
             )
             if reply[0] != b"undeclared":
                 break
             declared.update(dict.fromkeys(reply[1:]))
-        else:
-            raise BackendError(
-                f"listing {prefix!r} did not settle: new items kept appearing in the partition "
-                f"during {_LIST_RUNS} runs of the listing script"
-            )
+            # A full hand-back is progress through a large range; a short one reached the end
+            # of the range, so only items written since can make the next run hand back again.
+            if len(reply) - 1 < handback:
+                unsettled += 1
+                if unsettled == _LIST_RUNS:
+                    raise BackendError(
+                        f"listing {prefix!r} did not settle: new items kept appearing in the "
+                        f"partition during {_LIST_RUNS} runs of the listing script"
+                    )
         if reply[0] != b"ok":
             item = reply[2].decode()
             raise _malformed(head + item, base + "r:" + item, reply[1])
