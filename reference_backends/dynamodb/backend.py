@@ -15,6 +15,10 @@ with botocore's short jittered back-off, at most about 3 s in all) for throttlin
 connection errors. A retried write resends the same request, write token included, so when the
 first try succeeded but its reply was lost the retry fails its condition, finds its own token
 in the returned item and reports the success it had (KV-CAS-6).
+
+Engines. Some return no item on a failed condition (dynalite); the probe at :meth:`open` finds
+out, and there the item is read back with a consistent ``GetItem`` instead (see
+``_conditional``), so the answers stay the same.
 """
 
 from __future__ import annotations
