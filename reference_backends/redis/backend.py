@@ -201,25 +201,9 @@ class RedisBackend:
         )
 
     @classmethod
-    def from_client(
-        cls,
-        client: RedisClient,
-        *,
-        namespace: str = "pmcp",
-        clock: Clock = time.time,
-        max_record_bytes: int | None = None,
-        expiry_grace: float | None = 60.0,
-        close_client: bool = False,
-    ) -> RedisBackend:
-        """The same as ``RedisBackend(client, ...)``, named to pair with :meth:`from_url`."""
-        return cls(
-            client,
-            namespace=namespace,
-            clock=clock,
-            max_record_bytes=max_record_bytes,
-            expiry_grace=expiry_grace,
-            close_client=close_client,
-        )
+    def from_client(cls, client: RedisClient, **options: Any) -> RedisBackend:
+        """``RedisBackend(client, **options)``, named to pair with :meth:`from_url`."""
+        return cls(client, **options)
 
     async def check_server(self, url: str) -> None:
         """Raise ``ValueError`` naming ``url`` if the server is unreachable or refuses us.

@@ -148,6 +148,8 @@ async def test_a_cluster_by_url_alone(redis_cluster_url: str, namespace: str, ho
 def test_a_client_and_connection_settings_cannot_be_combined() -> None:
     with pytest.raises(TypeError, match="socket_timeout"):
         RedisBackend(RedisCluster(host="127.0.0.1"), socket_timeout=1.0)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="retries"):
+        RedisBackend.from_client(RedisCluster(host="127.0.0.1"), retries=1)
     with pytest.raises(ValueError, match=r"use RedisBackend\.from_url"):
         RedisBackend("redis://127.0.0.1:6379/0")  # type: ignore[arg-type]
 
