@@ -119,17 +119,19 @@ class RawRedis:
         return reply
 
     async def page(self, worker: int, i: int) -> object:
+        """Two runs of list.lua, as the backend makes them: the first hands back the items
+        whose record keys the second must declare."""
         base = f"{self.namespace}:{{page}}:"
+        now, handback = repr(time.time()), str(2 * PAGE_SIZE + 8)
+        bounds = ["-", "+", str(PAGE_SIZE), "128", handback]
+        undeclared: list[bytes] = await self.client.evalsha(
+            self.shas["list"], 1, base + "i", now, *bounds
+        )
+        assert undeclared[0] == b"undeclared", "the first run read records it was not given"
+        items = undeclared[1:]
+        records = [base.encode() + b"r:" + item_ for item_ in items]
         reply: list[bytes] = await self.client.evalsha(
-            self.shas["list"],
-            1,
-            base + "i",
-            repr(time.time()),
-            base + "r:",
-            "-",
-            "+",
-            str(PAGE_SIZE),
-            "128",
+            self.shas["list"], 1 + len(items), base + "i", *records, now, *bounds, *items
         )
         assert len(reply) == 1 + 4 * PAGE_SIZE, "short page"
         return reply
