@@ -285,16 +285,27 @@ CONTRACT_CLAUSES: tuple[Clause, ...] = (
         "KV-SHARED-1",
         "shared",
         (
-            "When `capabilities.shared` is true, a second instance on the same namespace sees the"
-            " same data, and CAS between the two instances is linearizable."
+            "When `capabilities.shared_in_process` is true, a second instance in the same process"
+            " on the same namespace sees the same data, and CAS between the two instances is"
+            " linearizable."
+        ),
+    ),
+    Clause(
+        "KV-SHARED-2",
+        "cross_process",
+        (
+            "When `capabilities.shared_across_processes` is true (it implies"
+            " `shared_in_process`), the same holds for an instance in another process opened by"
+            " the same factory with the same options and namespace: it sees the same records"
+            " and expiries, and no acknowledged CAS between the processes is lost."
         ),
     ),
     Clause(
         "KV-CAP-1",
         "capabilities",
         (
-            "Declared capabilities are true: `max_record_bytes` is enforced exactly, `shared` "
-            "holds, and with `injectable_clock` expiry follows the injected clock."
+            "Declared capabilities are true: `max_record_bytes` is enforced exactly, the sharing "
+            "declared holds, and with `injectable_clock` expiry follows the injected clock."
         ),
     ),
     Clause(

@@ -7,6 +7,7 @@ the contract has a stable ID in ``docs/contract.md``; the conformance kit cites 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -32,19 +33,55 @@ class VersionedRecord:
     expires_at: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class BackendCapabilities:
     """What a backend promises beyond the base contract; the kit verifies each claim.
 
-    ``max_record_bytes``: largest ``data`` accepted (``None``: no limit). ``shared``: a second
-    instance opened on the same namespace sees the same data and competes on the same CAS.
+    ``max_record_bytes``: largest ``data`` accepted (``None``: no limit).
+    ``shared_in_process``: a second instance opened in the same process on the same namespace
+    sees the same data and competes on the same CAS. ``shared_across_processes``: so does an
+    instance in another process (or host), which is why one runs Redis or DynamoDB at all; it
+    implies ``shared_in_process``, and the kit checks it from a second process.
     ``injectable_clock``: expiry follows the clock handed to the factory (else the kit falls
     back to short real waits).
+
+    ``shared`` is the old spelling of ``shared_in_process`` (it never said which kind of sharing
+    was meant, and the kit only ever checked it inside one process), still accepted so that
+    factories written for it keep working; it emits a ``DeprecationWarning``.
     """
 
-    max_record_bytes: int | None = None
-    shared: bool = False
-    injectable_clock: bool = True
+    max_record_bytes: int | None
+    shared_in_process: bool
+    shared_across_processes: bool
+    injectable_clock: bool
+
+    def __init__(
+        self,
+        max_record_bytes: int | None = None,
+        shared_in_process: bool = False,
+        injectable_clock: bool = True,
+        *,
+        shared_across_processes: bool = False,
+        shared: bool | None = None,
+    ) -> None:
+        if shared is not None:
+            warnings.warn(
+                "BackendCapabilities(shared=...) is the old spelling of shared_in_process=...; "
+                "declare shared_across_processes=True as well if instances in other processes "
+                "see the same data",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            shared_in_process = shared_in_process or shared
+        object.__setattr__(self, "max_record_bytes", max_record_bytes)
+        object.__setattr__(self, "shared_in_process", shared_in_process or shared_across_processes)
+        object.__setattr__(self, "shared_across_processes", shared_across_processes)
+        object.__setattr__(self, "injectable_clock", injectable_clock)
+
+    @property
+    def shared(self) -> bool:
+        """The old name of :attr:`shared_in_process`, for code that still reads it."""
+        return self.shared_in_process
 
 
 @runtime_checkable

@@ -1,8 +1,9 @@
 """In-memory reference backend: the executable statement of the contract.
 
 Standard library only. One :class:`MemoryStore` holds any number of namespaces; every backend
-opened on the same store and namespace sees the same records (``capabilities.shared``), which
-is what lets the kit's multi-client tests and a single process's several stores agree. A
+opened on the same store and namespace sees the same records (``capabilities.shared_in_process``;
+another process has its own memory), which is what lets the kit's multi-client tests and a
+single process's several stores agree. A
 ``threading.Lock`` (not an ``asyncio.Lock``) guards it because callers may come from several
 threads and event loops; no method awaits while holding it, so it never blocks a loop for long.
 
@@ -70,7 +71,7 @@ class InMemoryBackend:
         self._partitions = self._store.namespace(namespace)
         self._clock = clock
         self.capabilities = BackendCapabilities(
-            max_record_bytes=max_record_bytes, shared=True, injectable_clock=True
+            max_record_bytes=max_record_bytes, shared_in_process=True, injectable_clock=True
         )
 
     def _live(self, part: _Partition | None, item: str, now: float) -> VersionedRecord | None:

@@ -1004,3 +1004,19 @@ def _factory(cls: Callable[..., Any]) -> Callable[..., Any]:
 
 # ``--backend broken_backends:<name>`` resolves these module attributes.
 globals().update({name: _factory(broken.cls) for name, broken in BROKEN.items()})
+
+
+# --- Sharing across processes (KV-SHARED-2): the kit-plugin part of the zoo ----------------
+
+
+class InProcessOnly(Seedable):
+    """Declares ``shared_across_processes`` but keeps its records in this process's memory:
+    instances in one process agree (KV-SHARED-1 holds), another process sees an empty store."""
+
+    def __init__(self, *, namespace: str, clock: Clock) -> None:
+        super().__init__(namespace=namespace, clock=clock)
+        self.capabilities = replace(self.capabilities, shared_across_processes=True)
+
+
+BROKEN["in_process_only"] = Broken(InProcessOnly, "KV-SHARED-2", "cross_process")
+in_process_only = _factory(InProcessOnly)

@@ -25,6 +25,7 @@ plugin.kit_loaded()
 from conformance.contract.base import ContractFixtures  # noqa: E402
 from conformance.contract.capabilities import CapabilitiesContract  # noqa: E402
 from conformance.contract.cas import CasContract  # noqa: E402
+from conformance.contract.cross_process import CrossProcessContract  # noqa: E402
 from conformance.contract.data import DataContract  # noqa: E402
 from conformance.contract.delete import DeleteContract  # noqa: E402
 from conformance.contract.domain import DomainContract  # noqa: E402
@@ -50,6 +51,7 @@ class BackendContract(
     DataContract,
     IsolationContract,
     SharedContract,
+    CrossProcessContract,
     CapabilitiesContract,
     DomainContract,
     StatefulContract,

@@ -125,10 +125,10 @@ class ContractFixtures:
 
 
 def requires_shared(capabilities: BackendCapabilities, clause: str) -> None:
-    if not capabilities.shared:
+    if not capabilities.shared_in_process:
         why = (
-            f"backend declares shared=False; {clause} needs a second instance on the same "
-            "namespace to see the same data"
+            f"backend declares shared_in_process=False; {clause} needs a second instance on the "
+            "same namespace to see the same data"
         )
         pytest.skip(reason=why)
 

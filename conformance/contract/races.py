@@ -444,10 +444,10 @@ class RaceContract:
     def test_races_across_two_clients_are_linearizable(
         self, backend_factory: BackendFactory
     ) -> None:
-        if not read_capabilities(backend_factory).shared:
+        if not read_capabilities(backend_factory).shared_in_process:
             why = (
-                "backend declares shared=False; KV-SHARED-1 races need a second instance on "
-                "the same namespace"
+                "backend declares shared_in_process=False; KV-SHARED-1 races need a second "
+                "instance on the same namespace"
             )
             pytest.skip(reason=why)
         race_property(backend_factory, ALL_KINDS, clients=2, clause="KV-SHARED-1")()

@@ -202,7 +202,7 @@ class DynamoDbBackend:
         self._open_lock = asyncio.Lock()
         self._closed = False
         self.capabilities = BackendCapabilities(
-            max_record_bytes=MAX_RECORD_BYTES, shared=True, injectable_clock=True
+            max_record_bytes=MAX_RECORD_BYTES, shared_across_processes=True, injectable_clock=True
         )
 
     async def open(self) -> TableFeatures:

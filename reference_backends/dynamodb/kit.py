@@ -19,14 +19,15 @@ a usage error), and the table's TTL is reported there by ``missing_ttl`` (``warn
 or ``ignore``; dynalite has no TTL at all).
 
 Two calls with the same namespace and options give two clients on the same items, which is
-what the kit's multi-client tests need (``capabilities.shared``).
+what the kit's multi-client tests need (``capabilities.shared_in_process``); an endpoint or
+``aws`` is also shared with other processes (``shared_across_processes``), moto in-process is not.
 """
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -94,7 +95,7 @@ def kit_factory(
                 check_missing_ttl(missing_ttl),
             )
     # The target reported its TTL once when it opened; its backends do not repeat it.
-    return DynamoDbBackend.from_client(
+    backend = DynamoDbBackend.from_client(
         target.client,
         target.table,
         namespace=namespace,
@@ -103,6 +104,10 @@ def kit_factory(
         missing_ttl="ignore",
         features=target.features,
     )
+    if dynamodb_endpoint is None:
+        # moto in-process keeps its tables in this process: another process would see none.
+        backend.capabilities = replace(backend.capabilities, shared_across_processes=False)
+    return backend
 
 
 def _open_target(

@@ -158,7 +158,7 @@ class RedisBackend:
         self._uninitialised_cluster = client if isinstance(client, RedisCluster) else None
         self._scripts = {name: client.register_script(text) for name, text in _SCRIPTS.items()}
         self.capabilities = BackendCapabilities(
-            max_record_bytes=max_record_bytes, shared=True, injectable_clock=True
+            max_record_bytes=max_record_bytes, shared_across_processes=True, injectable_clock=True
         )
 
     @classmethod

@@ -7,6 +7,7 @@ switches to a real server. Options arrive as strings from the command line.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from pmcp_tasks.backend import Clock
@@ -73,9 +74,12 @@ async def kit_factory(
         return backend
     if on_cluster:
         raise ValueError("cluster=true needs a redis_url of a Redis Cluster node")
-    return RedisBackend(
+    fake = RedisBackend(
         _fake_client(), namespace=namespace, clock=clock, close_client=True, **extra
     )
+    # fakeredis keeps its data in this process: another process would open an empty server.
+    fake.capabilities = replace(fake.capabilities, shared_across_processes=False)
+    return fake
 
 
 def _flag(name: str, value: str | bool) -> bool:

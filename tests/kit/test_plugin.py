@@ -236,7 +236,7 @@ def test_failure_names_clause_and_rule_and_report_is_complete(pytester: pytest.P
     result.stdout.fnmatch_lines(
         [
             "*pmcp-tasks conformance summary*",
-            "backend brokenfactory:factory: max_record_bytes=None, shared=True, *",
+            "backend brokenfactory:factory: max_record_bytes=None, shared_in_process=True, *",
             "  area *passed *failed *skipped",
             "  delete *2 *2 *0",
             "  expiry *0 *1 *0",
@@ -247,7 +247,8 @@ def test_failure_names_clause_and_rule_and_report_is_complete(pytester: pytest.P
     assert report["selected"] == [{"name": "brokenfactory:factory", "options": {}}]
     assert report["backends"]["brokenfactory:factory"]["capabilities"] == {
         "max_record_bytes": None,
-        "shared": True,
+        "shared_in_process": True,
+        "shared_across_processes": False,
         "injectable_clock": True,
     }
     assert report["hypothesis"]["profile"] in {"dev", "ci", "thorough"}
@@ -309,5 +310,8 @@ def test_summary_shows_capabilities_even_when_no_test_opens_the_backend(
     result = pytester.runpytest("--backend=memory", "-k", "test_backend_matches_model")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
-        ["backend memory: max_record_bytes=None, shared=True, injectable_clock=True"]
+        [
+            "backend memory: max_record_bytes=None, shared_in_process=True, "
+            "shared_across_processes=False, injectable_clock=True"
+        ]
     )
