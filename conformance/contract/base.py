@@ -15,7 +15,7 @@ import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import pytest
@@ -30,6 +30,7 @@ from conformance.harness import (
 )
 from conformance.report import PROP_CAPABILITIES
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
+from pmcp_tasks.errors import VersionConflict
 
 OpenClient = Callable[..., Awaitable[StorageBackend]]
 """``await open_client(namespace=None)``: another client, same namespace unless given."""
@@ -122,6 +123,26 @@ class ContractFixtures:
     @pytest.fixture
     def timeline(self, clock: ManualClock, capabilities: BackendCapabilities) -> Timeline:
         return Timeline(clock, capabilities)
+
+
+class CasClient(Protocol):
+    """What :func:`conflicts_seen_both_ways` needs: a backend, or a client in another process."""
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int: ...
+
+
+async def conflicts_seen_both_ways(first: CasClient, second: CasClient) -> None:
+    """CAS on one key from two clients, alternating: each sees the version the other wrote."""
+    await first.put_if_version("p:k", b"a", 0)
+    with pytest.raises(VersionConflict) as caught:
+        await second.put_if_version("p:k", b"b", 0)
+    assert caught.value.actual == 1
+    assert await second.put_if_version("p:k", b"b", 1) == 2
+    with pytest.raises(VersionConflict) as caught:
+        await first.put_if_version("p:k", b"c", 1)
+    assert caught.value.actual == 2
 
 
 def requires_shared(capabilities: BackendCapabilities, clause: str) -> None:

@@ -13,11 +13,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from conformance.contract.base import Timeline, stored
+from conformance.contract.base import Timeline, conflicts_seen_both_ways, stored
 from conformance.cross_process import Peer, increment, reference_of
 from conformance.harness import BackendFactory, ManualClock
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
-from pmcp_tasks.errors import VersionConflict
 
 INCREMENTS = 150
 """CAS increments per process in the race: enough that two unsynchronised writers collide."""
@@ -79,14 +78,7 @@ class CrossProcessContract:
         assert await peer.list_keys("p:") == ["p:a"]
         assert await peer.delete("p:a") is True
         assert await backend.get("p:a") is None
-        assert await peer.put_if_version("p:k", b"a", 0) == 1
-        with pytest.raises(VersionConflict) as caught:
-            await backend.put_if_version("p:k", b"b", 0)
-        assert caught.value.actual == 1
-        assert await backend.put_if_version("p:k", b"b", 1) == 2
-        with pytest.raises(VersionConflict) as caught:
-            await peer.put_if_version("p:k", b"c", 1)
-        assert caught.value.actual == 2
+        await conflicts_seen_both_ways(peer, backend)
 
     @pytest.mark.clause("KV-SHARED-2", "KV-LIVE-2")
     @pytest.mark.anyio

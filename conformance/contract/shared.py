@@ -9,12 +9,13 @@ import pytest
 from conformance.contract.base import (
     OpenClient,
     Timeline,
+    conflicts_seen_both_ways,
     requires_shared,
     run_concurrently,
     stored,
 )
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
-from pmcp_tasks.errors import NotFound, VersionConflict
+from pmcp_tasks.errors import NotFound
 
 
 class SharedContract:
@@ -43,15 +44,7 @@ class SharedContract:
         self, backend: StorageBackend, open_client: OpenClient, capabilities: BackendCapabilities
     ) -> None:
         requires_shared(capabilities, "KV-SHARED-1")
-        second = await open_client()
-        await backend.put_if_version("p:k", b"a", 0)
-        with pytest.raises(VersionConflict) as caught:
-            await second.put_if_version("p:k", b"b", 0)
-        assert caught.value.actual == 1
-        assert await second.put_if_version("p:k", b"b", 1) == 2
-        with pytest.raises(VersionConflict) as caught:
-            await backend.put_if_version("p:k", b"c", 1)
-        assert caught.value.actual == 2
+        await conflicts_seen_both_ways(backend, await open_client())
 
     @pytest.mark.clause("KV-SHARED-1", "KV-CAS-5")
     @pytest.mark.anyio
