@@ -41,6 +41,7 @@ class TestMine(BackendContract):
     def backend_factory(self):
         return factory
 
+@settings(deadline=None)  # the profile stays the project's; only the deadline goes
 @given(st.integers())
 def test_projects_own_property(x):
     pathlib.Path("own.json").write_text(json.dumps(settings.get_current_profile_name()))
