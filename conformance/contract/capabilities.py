@@ -11,6 +11,7 @@ from functools import partial
 import pytest
 
 from conformance.contract.base import OpenClient, run_concurrently, stored
+from conformance.expect import expect
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
 from pmcp_tasks.errors import NotFound, StorageError, VersionConflict
 
@@ -38,10 +39,19 @@ class CapabilitiesContract:
         )
         assert updated == [2] * len(keys), updated
         for key in keys:
-            assert await stored(backend, key) == (b"u" + key.encode(), 2, None), key
+            expect(
+                await stored(backend, key),
+                (b"u" + key.encode(), 2, None),
+                key,
+                call="stored(backend, key)",
+            )
         deleted = await run_concurrently([partial(backend.delete, key) for key in keys[::2]])
         assert deleted == [True] * len(keys[::2]), deleted
-        assert [k for k, _ in await backend.list_by_prefix("p:")] == keys[1::2]
+        expect(
+            [k for k, _ in await backend.list_by_prefix("p:")],
+            keys[1::2],
+            call='[k for k, _ in backend.list_by_prefix("p:")]',
+        )
 
     @pytest.mark.clause("KV-ERR-1")
     @pytest.mark.anyio
@@ -69,5 +79,5 @@ class CapabilitiesContract:
     ) -> None:
         client = await open_client()
         await client.aclose()
-        assert await backend.put("p:k", b"x") == 1
-        assert await stored(backend, "p:k") == (b"x", 1, None)
+        expect(await backend.put("p:k", b"x"), 1, call='backend.put("p:k", b"x")')
+        expect(await stored(backend, "p:k"), (b"x", 1, None), call='stored(backend, "p:k")')

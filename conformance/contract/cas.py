@@ -7,6 +7,7 @@ from functools import partial
 import pytest
 
 from conformance.contract.base import Timeline, run_concurrently, stored
+from conformance.expect import expect
 from pmcp_tasks.backend import StorageBackend
 from pmcp_tasks.errors import NotFound, VersionConflict
 
@@ -19,8 +20,12 @@ class CasContract:
     async def test_expected_0_creates_an_absent_key_at_version_1(
         self, backend: StorageBackend
     ) -> None:
-        assert await backend.put_if_version("p:k", b"new", 0) == 1
-        assert await stored(backend, "p:k") == (b"new", 1, None)
+        expect(
+            await backend.put_if_version("p:k", b"new", 0),
+            1,
+            call='backend.put_if_version("p:k", b"new", 0)',
+        )
+        expect(await stored(backend, "p:k"), (b"new", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-CAS-1")
     @pytest.mark.anyio
@@ -32,7 +37,12 @@ class CasContract:
         with pytest.raises(VersionConflict) as caught:
             await backend.put_if_version("p:k", b"lost", 0)
         assert (caught.value.key, caught.value.expected, caught.value.actual) == ("p:k", 0, 3)
-        assert await stored(backend, "p:k") == (b"v2", 3, None), "a failed create wrote"
+        expect(
+            await stored(backend, "p:k"),
+            (b"v2", 3, None),
+            "a failed create wrote",
+            call='stored(backend, "p:k")',
+        )
 
     @pytest.mark.clause("KV-CAS-2")
     @pytest.mark.anyio
@@ -44,7 +54,12 @@ class CasContract:
             await backend.put_if_version("p:absent", b"x", expected)
         assert not isinstance(caught.value, VersionConflict)
         assert caught.value.key == "p:absent"
-        assert await backend.get("p:absent") is None, "a failed CAS created the key"
+        expect(
+            await backend.get("p:absent"),
+            None,
+            "a failed CAS created the key",
+            call='backend.get("p:absent")',
+        )
 
     @pytest.mark.clause("KV-CAS-2")
     @pytest.mark.anyio
@@ -55,7 +70,7 @@ class CasContract:
         await backend.delete("p:k")
         with pytest.raises(NotFound):
             await backend.put_if_version("p:k", b"y", 1)
-        assert await backend.get("p:k") is None
+        expect(await backend.get("p:k"), None, call='backend.get("p:k")')
 
     @pytest.mark.clause("KV-CAS-3")
     @pytest.mark.anyio
@@ -73,7 +88,12 @@ class CasContract:
             expected,
             3,
         )
-        assert await stored(backend, "p:k") == (b"v2", 3, later), "a failed CAS wrote"
+        expect(
+            await stored(backend, "p:k"),
+            (b"v2", 3, later),
+            "a failed CAS wrote",
+            call='stored(backend, "p:k")',
+        )
 
     @pytest.mark.clause("KV-CAS-4")
     @pytest.mark.anyio
@@ -82,19 +102,35 @@ class CasContract:
     ) -> None:
         await backend.put("p:k", b"v1")
         later = timeline.later()
-        assert await backend.put_if_version("p:k", b"v2", 1, expires_at=later) == 2
-        assert await stored(backend, "p:k") == (b"v2", 2, later)
-        assert await backend.put_if_version("p:k", b"v3", 2) == 3
-        assert await stored(backend, "p:k") == (b"v3", 3, None)
+        expect(
+            await backend.put_if_version("p:k", b"v2", 1, expires_at=later),
+            2,
+            call='backend.put_if_version("p:k", b"v2", 1, expires_at=later)',
+        )
+        expect(await stored(backend, "p:k"), (b"v2", 2, later), call='stored(backend, "p:k")')
+        expect(
+            await backend.put_if_version("p:k", b"v3", 2),
+            3,
+            call='backend.put_if_version("p:k", b"v3", 2)',
+        )
+        expect(await stored(backend, "p:k"), (b"v3", 3, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-CAS-4")
     @pytest.mark.anyio
     async def test_cas_and_put_share_one_version_sequence(self, backend: StorageBackend) -> None:
-        assert await backend.put_if_version("p:k", b"a", 0) == 1
-        assert await backend.put("p:k", b"b") == 2
-        assert await backend.put_if_version("p:k", b"c", 2) == 3
-        assert await backend.put("p:k", b"d") == 4
-        assert await stored(backend, "p:k") == (b"d", 4, None)
+        expect(
+            await backend.put_if_version("p:k", b"a", 0),
+            1,
+            call='backend.put_if_version("p:k", b"a", 0)',
+        )
+        expect(await backend.put("p:k", b"b"), 2, call='backend.put("p:k", b"b")')
+        expect(
+            await backend.put_if_version("p:k", b"c", 2),
+            3,
+            call='backend.put_if_version("p:k", b"c", 2)',
+        )
+        expect(await backend.put("p:k", b"d"), 4, call='backend.put("p:k", b"d")')
+        expect(await stored(backend, "p:k"), (b"d", 4, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-CAS-5")
     @pytest.mark.anyio
@@ -112,7 +148,11 @@ class CasContract:
         assert all(isinstance(r, VersionConflict) and r.actual == 2 for r in losers), (
             f"losers must raise VersionConflict(actual=2): {losers!r}"
         )
-        assert await stored(backend, "p:k") == (f"c{winners[0]}".encode(), 2, None)
+        expect(
+            await stored(backend, "p:k"),
+            (f"c{winners[0]}".encode(), 2, None),
+            call='stored(backend, "p:k")',
+        )
 
     @pytest.mark.clause("KV-CAS-5", "KV-CAS-1")
     @pytest.mark.anyio
@@ -125,7 +165,11 @@ class CasContract:
         winners = [i for i, r in enumerate(results) if r == 1]
         assert len(winners) == 1, f"{len(winners)} creates succeeded: {results!r}"
         assert all(isinstance(r, VersionConflict) and r.actual == 1 for r in results if r != 1)
-        assert await stored(backend, "p:new") == (f"c{winners[0]}".encode(), 1, None)
+        expect(
+            await stored(backend, "p:new"),
+            (f"c{winners[0]}".encode(), 1, None),
+            call='stored(backend, "p:new")',
+        )
 
     @pytest.mark.clause("KV-CAS-5")
     @pytest.mark.anyio
@@ -145,4 +189,8 @@ class CasContract:
 
         results = await run_concurrently([increment for _ in range(10)])
         assert all(r is None for r in results), results
-        assert await stored(backend, "p:counter") == (b"10", 11, None)
+        expect(
+            await stored(backend, "p:counter"),
+            (b"10", 11, None),
+            call='stored(backend, "p:counter")',
+        )

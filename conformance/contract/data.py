@@ -7,6 +7,7 @@ import random
 import pytest
 
 from conformance.contract.base import raised, requires_room_for, requires_seed, stored
+from conformance.expect import expect
 from pmcp_tasks.backend import MAX_VERSION, BackendCapabilities, StorageBackend
 from pmcp_tasks.errors import CapacityExceeded, VersionConflict
 
@@ -46,7 +47,7 @@ class DataContract:
         await backend.put("p:put", data)
         await backend.put_if_version("p:cas", data, 0)
         for key in ("p:put", "p:cas"):
-            assert await stored(backend, key) == (data, 1, None), key
+            expect(await stored(backend, key), (data, 1, None), key, call="stored(backend, key)")
         listed = await backend.list_by_prefix("p:")
         assert [(k, r.data) for k, r in listed] == [("p:cas", data), ("p:put", data)]
 
@@ -57,7 +58,7 @@ class DataContract:
     ) -> None:
         requires_room_for(capabilities, MIB, "KV-DATA-1 (1 MiB)")
         data = random.Random(1).randbytes(MIB)
-        assert await backend.put("p:big", data) == 1
+        expect(await backend.put("p:big", data), 1, call='backend.put("p:big", data)')
         record = await backend.get("p:big")
         assert record is not None
         assert len(record.data) == MIB
@@ -77,9 +78,13 @@ class DataContract:
     async def test_versions_past_2_53_stay_exact(self, backend: StorageBackend) -> None:
         seeded = requires_seed(backend, "KV-VER-1")
         await seeded.kit_seed("p:k", b"x", 2**53, None)
-        assert await backend.put("p:k", b"y") == 2**53 + 1
-        assert await stored(backend, "p:k") == (b"y", 2**53 + 1, None)
-        assert await backend.put_if_version("p:k", b"z", 2**53 + 1) == 2**53 + 2
+        expect(await backend.put("p:k", b"y"), 2**53 + 1, call='backend.put("p:k", b"y")')
+        expect(await stored(backend, "p:k"), (b"y", 2**53 + 1, None), call='stored(backend, "p:k")')
+        expect(
+            await backend.put_if_version("p:k", b"z", 2**53 + 1),
+            2**53 + 2,
+            call='backend.put_if_version("p:k", b"z", 2**53 + 1)',
+        )
         record = await backend.get("p:k")
         assert record is not None
         assert type(record.version) is int
@@ -92,13 +97,19 @@ class DataContract:
     ) -> None:
         seeded = requires_seed(backend, "KV-VER-1")
         await seeded.kit_seed("p:k", b"x", MAX_VERSION - 2, None)
-        assert await backend.put("p:k", b"y") == MAX_VERSION - 1
-        assert await backend.put_if_version("p:k", b"z", MAX_VERSION - 1) == MAX_VERSION
+        expect(await backend.put("p:k", b"y"), MAX_VERSION - 1, call='backend.put("p:k", b"y")')
+        expect(
+            await backend.put_if_version("p:k", b"z", MAX_VERSION - 1),
+            MAX_VERSION,
+            call='backend.put_if_version("p:k", b"z", MAX_VERSION - 1)',
+        )
         with pytest.raises(CapacityExceeded):
             await backend.put("p:k", b"over")
         with pytest.raises(CapacityExceeded):
             await backend.put_if_version("p:k", b"over", MAX_VERSION)
-        assert await stored(backend, "p:k") == (b"z", MAX_VERSION, None)
+        expect(
+            await stored(backend, "p:k"), (b"z", MAX_VERSION, None), call='stored(backend, "p:k")'
+        )
 
     @pytest.mark.clause("KV-VER-1")
     @pytest.mark.anyio
@@ -122,7 +133,11 @@ class DataContract:
             )
         got = await stored(backend, "p:k")
         assert got == (b"x", 2**53 + 1, None), f"after two stale CAS get returned {got!r}"
-        assert await backend.put_if_version("p:k", b"y", 2**53 + 1) == 2**53 + 2
+        expect(
+            await backend.put_if_version("p:k", b"y", 2**53 + 1),
+            2**53 + 2,
+            call='backend.put_if_version("p:k", b"y", 2**53 + 1)',
+        )
 
     @pytest.mark.clause("KV-DATA-1")
     @pytest.mark.anyio
@@ -134,8 +149,16 @@ class DataContract:
         size = min(MIB, capabilities.max_record_bytes or MIB)
         blobs = [random.Random(i).randbytes(size) for i in range(5)]
         for i, blob in enumerate(blobs):
-            assert await backend.put_if_version(f"p:{i}", blob[::-1], 0) == 1
-            assert await backend.put_if_version(f"p:{i}", blob, 1) == 2
+            expect(
+                await backend.put_if_version(f"p:{i}", blob[::-1], 0),
+                1,
+                call='backend.put_if_version(f"p:{i}", blob[::-1], 0)',
+            )
+            expect(
+                await backend.put_if_version(f"p:{i}", blob, 1),
+                2,
+                call='backend.put_if_version(f"p:{i}", blob, 1)',
+            )
         listed = await backend.list_by_prefix("p:")
         assert [k for k, _ in listed] == [f"p:{i}" for i in range(5)], [k for k, _ in listed]
         for (key, record), blob in zip(listed, blobs, strict=True):

@@ -13,6 +13,7 @@ from functools import partial
 import pytest
 
 from conformance.contract.base import Timeline, run_concurrently
+from conformance.expect import expect
 from conformance.harness import ManualClock
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
 from pmcp_tasks.config import StoreConfig
@@ -215,4 +216,4 @@ class DomainContract:
         assert (len(created), len(refused)) == (4, 5), results
         tasks, _ = await store.list("alice")
         assert sorted(t.task_id for t in tasks) == sorted(t.task_id for t in created)
-        assert (await store.create("bob")).owner == "bob"
+        expect((await store.create("bob")).owner, "bob", call='(store.create("bob")).owner')

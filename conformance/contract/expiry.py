@@ -19,6 +19,7 @@ from conformance.contract.base import (
     run_concurrently,
     stored,
 )
+from conformance.expect import expect
 from conformance.harness import ManualClock
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
 from pmcp_tasks.errors import NotFound, VersionConflict
@@ -92,7 +93,7 @@ class ExpiryContract:
         start = clock()
         clock.set(start + 600)
         await backend.put("p:probe", b"x")
-        assert await stored(backend, "p:probe") == (b"x", 1, None)
+        expect(await stored(backend, "p:probe"), (b"x", 1, None), call='stored(backend, "p:probe")')
         clock.set(start)  # the injected clock goes back, as an NTP step or a test may move it
         expires_at = start + 300
         await backend.put("p:k", b"x", expires_at=expires_at)
@@ -111,9 +112,19 @@ class ExpiryContract:
         expires_at = clock() + 60
         await backend.put("p:k", b"x", expires_at=expires_at)
         clock.set(expires_at - 0.001)
-        assert await stored(backend, "p:k") == (b"x", 1, expires_at), "dead before its expiry"
+        expect(
+            await stored(backend, "p:k"),
+            (b"x", 1, expires_at),
+            "dead before its expiry",
+            call='stored(backend, "p:k")',
+        )
         clock.set(expires_at)
-        assert await backend.get("p:k") is None, "still live at clock() == expires_at"
+        expect(
+            await backend.get("p:k"),
+            None,
+            "still live at clock() == expires_at",
+            call='backend.get("p:k")',
+        )
 
     @pytest.mark.clause("KV-LIVE-1")
     @pytest.mark.anyio
@@ -122,7 +133,7 @@ class ExpiryContract:
     ) -> None:
         await backend.put("p:k", b"x")
         clock.advance(10 * 365 * 86400)
-        assert await stored(backend, "p:k") == (b"x", 1, None)
+        expect(await stored(backend, "p:k"), (b"x", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-LIVE-2")
     @pytest.mark.anyio
@@ -130,7 +141,7 @@ class ExpiryContract:
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         await expired_record(backend, timeline)
-        assert await backend.get("p:k") is None
+        expect(await backend.get("p:k"), None, call='backend.get("p:k")')
 
     @pytest.mark.clause("KV-LIVE-2")
     @pytest.mark.anyio
@@ -140,8 +151,12 @@ class ExpiryContract:
         await backend.put("p:a", b"a")
         await expired_record(backend, timeline, "p:b")
         await backend.put("p:c", b"c")
-        assert [k for k, _ in await backend.list_by_prefix("p:")] == ["p:a", "p:c"]
-        assert await backend.list_by_prefix("p:b") == []
+        expect(
+            [k for k, _ in await backend.list_by_prefix("p:")],
+            ["p:a", "p:c"],
+            call='[k for k, _ in backend.list_by_prefix("p:")]',
+        )
+        expect(await backend.list_by_prefix("p:b"), [], call='backend.list_by_prefix("p:b")')
 
     @pytest.mark.clause("KV-LIVE-2")
     @pytest.mark.anyio
@@ -149,8 +164,8 @@ class ExpiryContract:
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         await expired_record(backend, timeline)
-        assert await backend.put("p:k", b"new") == 1
-        assert await stored(backend, "p:k") == (b"new", 1, None)
+        expect(await backend.put("p:k", b"new"), 1, call='backend.put("p:k", b"new")')
+        expect(await stored(backend, "p:k"), (b"new", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-LIVE-2")
     @pytest.mark.anyio
@@ -160,8 +175,12 @@ class ExpiryContract:
         await expired_record(backend, timeline)
         with pytest.raises(NotFound):
             await backend.put_if_version("p:k", b"stale", 2)
-        assert await backend.put_if_version("p:k", b"new", 0) == 1
-        assert await stored(backend, "p:k") == (b"new", 1, None)
+        expect(
+            await backend.put_if_version("p:k", b"new", 0),
+            1,
+            call='backend.put_if_version("p:k", b"new", 0)',
+        )
+        expect(await stored(backend, "p:k"), (b"new", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-LIVE-2", "KV-DEL-1")
     @pytest.mark.anyio
@@ -169,8 +188,8 @@ class ExpiryContract:
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         await expired_record(backend, timeline)
-        assert await backend.delete("p:k") is False
-        assert await backend.get("p:k") is None
+        expect(await backend.delete("p:k"), False, call='backend.delete("p:k")')
+        expect(await backend.get("p:k"), None, call='backend.get("p:k")')
 
     @pytest.mark.clause("KV-LIVE-3", "KV-CAP-1")
     @pytest.mark.anyio
@@ -182,8 +201,13 @@ class ExpiryContract:
         await backend.put("p:k", b"x", expires_at=expires_at)
         assert await backend.get("p:k") is not None, "dead although the injected clock says live"
         clock.advance(600)  # real time has not moved: only the injected clock says it expired
-        assert await backend.get("p:k") is None, "live although the injected clock passed expiry"
-        assert await backend.list_by_prefix("p:") == []
+        expect(
+            await backend.get("p:k"),
+            None,
+            "live although the injected clock passed expiry",
+            call='backend.get("p:k")',
+        )
+        expect(await backend.list_by_prefix("p:"), [], call='backend.list_by_prefix("p:")')
 
     @pytest.mark.clause("KV-LIVE-4")
     @pytest.mark.anyio
@@ -192,10 +216,15 @@ class ExpiryContract:
     ) -> None:
         soon = timeline.soon()
         await backend.put("p:k", b"a", expires_at=soon)
-        assert await backend.put("p:k", b"b") == 2
-        assert await stored(backend, "p:k") == (b"b", 2, None)
+        expect(await backend.put("p:k", b"b"), 2, call='backend.put("p:k", b"b")')
+        expect(await stored(backend, "p:k"), (b"b", 2, None), call='stored(backend, "p:k")')
         await timeline.pass_expiry(soon)
-        assert await stored(backend, "p:k") == (b"b", 2, None), "the cleared expiry still applied"
+        expect(
+            await stored(backend, "p:k"),
+            (b"b", 2, None),
+            "the cleared expiry still applied",
+            call='stored(backend, "p:k")',
+        )
 
     @pytest.mark.clause("KV-LIVE-4")
     @pytest.mark.anyio
@@ -204,13 +233,30 @@ class ExpiryContract:
     ) -> None:
         soon, later = timeline.soon(), timeline.later()
         await backend.put("p:k", b"a", expires_at=later)
-        assert await backend.put_if_version("p:k", b"b", 1, expires_at=soon) == 2
-        assert await stored(backend, "p:k") == (b"b", 2, soon)
-        assert await backend.put_if_version("p:k", b"c", 2) == 3
-        assert await stored(backend, "p:k") == (b"c", 3, None)
-        assert await backend.put_if_version("p:k", b"d", 3, expires_at=soon) == 4
+        expect(
+            await backend.put_if_version("p:k", b"b", 1, expires_at=soon),
+            2,
+            call='backend.put_if_version("p:k", b"b", 1, expires_at=soon)',
+        )
+        expect(await stored(backend, "p:k"), (b"b", 2, soon), call='stored(backend, "p:k")')
+        expect(
+            await backend.put_if_version("p:k", b"c", 2),
+            3,
+            call='backend.put_if_version("p:k", b"c", 2)',
+        )
+        expect(await stored(backend, "p:k"), (b"c", 3, None), call='stored(backend, "p:k")')
+        expect(
+            await backend.put_if_version("p:k", b"d", 3, expires_at=soon),
+            4,
+            call='backend.put_if_version("p:k", b"d", 3, expires_at=soon)',
+        )
         await timeline.pass_expiry(soon)
-        assert await backend.get("p:k") is None, "the expiry set by put_if_version did not apply"
+        expect(
+            await backend.get("p:k"),
+            None,
+            "the expiry set by put_if_version did not apply",
+            call='backend.get("p:k")',
+        )
 
     @pytest.mark.clause("KV-LIVE-4")
     @pytest.mark.anyio
@@ -223,8 +269,18 @@ class ExpiryContract:
         await backend.put("p:late", b"x", expires_at=soon)
         await backend.put("p:late", b"y", expires_at=later)
         await timeline.pass_expiry(soon)
-        assert await backend.get("p:early") is None, "a shortened expiry did not apply"
-        assert await stored(backend, "p:late") == (b"y", 2, later), "an extended expiry was lost"
+        expect(
+            await backend.get("p:early"),
+            None,
+            "a shortened expiry did not apply",
+            call='backend.get("p:early")',
+        )
+        expect(
+            await stored(backend, "p:late"),
+            (b"y", 2, later),
+            "an extended expiry was lost",
+            call='stored(backend, "p:late")',
+        )
 
     @pytest.mark.clause("KV-ARG-3", "KV-LIVE-2")
     @pytest.mark.anyio
@@ -232,13 +288,26 @@ class ExpiryContract:
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         past = timeline.now() - 10
-        assert await backend.put("p:k", b"x", expires_at=past) == 1
-        assert await backend.get("p:k") is None
-        assert await backend.put("p:k", b"y", expires_at=past) == 1, "a dead record was counted"
+        expect(
+            await backend.put("p:k", b"x", expires_at=past),
+            1,
+            call='backend.put("p:k", b"x", expires_at=past)',
+        )
+        expect(await backend.get("p:k"), None, call='backend.get("p:k")')
+        expect(
+            await backend.put("p:k", b"y", expires_at=past),
+            1,
+            "a dead record was counted",
+            call='backend.put("p:k", b"y", expires_at=past)',
+        )
         with pytest.raises(NotFound):
             await backend.put_if_version("p:k", b"z", 1)
-        assert await backend.put_if_version("p:k", b"z", 0, expires_at=past) == 1
-        assert await backend.list_by_prefix("p:") == []
+        expect(
+            await backend.put_if_version("p:k", b"z", 0, expires_at=past),
+            1,
+            call='backend.put_if_version("p:k", b"z", 0, expires_at=past)',
+        )
+        expect(await backend.list_by_prefix("p:"), [], call='backend.list_by_prefix("p:")')
 
     @pytest.mark.clause("KV-CLEAN-1")
     @pytest.mark.anyio
@@ -252,18 +321,25 @@ class ExpiryContract:
         await backend.put("p:live", b"x", expires_at=later)
         await backend.put("p:forever", b"x")
         await timeline.pass_expiry(soon)
-        assert await backend.cleanup_expired() == 4
-        assert await backend.cleanup_expired() == 0, "a second cleanup found more to remove"
-        assert await stored(backend, "p:live") == (b"x", 1, later)
-        assert await stored(backend, "p:forever") == (b"x", 1, None)
+        expect(await backend.cleanup_expired(), 4, call="backend.cleanup_expired()")
+        expect(
+            await backend.cleanup_expired(),
+            0,
+            "a second cleanup found more to remove",
+            call="backend.cleanup_expired()",
+        )
+        expect(await stored(backend, "p:live"), (b"x", 1, later), call='stored(backend, "p:live")')
+        expect(
+            await stored(backend, "p:forever"), (b"x", 1, None), call='stored(backend, "p:forever")'
+        )
 
     @pytest.mark.clause("KV-CLEAN-1")
     @pytest.mark.anyio
     async def test_cleanup_of_live_records_removes_nothing(self, backend: StorageBackend) -> None:
-        assert await backend.cleanup_expired() == 0
+        expect(await backend.cleanup_expired(), 0, call="backend.cleanup_expired()")
         await backend.put("p:k", b"x")
-        assert await backend.cleanup_expired() == 0
-        assert await stored(backend, "p:k") == (b"x", 1, None)
+        expect(await backend.cleanup_expired(), 0, call="backend.cleanup_expired()")
+        expect(await stored(backend, "p:k"), (b"x", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-CLEAN-1", "KV-CAS-1")
     @pytest.mark.anyio
@@ -272,8 +348,8 @@ class ExpiryContract:
     ) -> None:
         await expired_record(backend, timeline)
         await backend.put_if_version("p:k", b"new", 0)
-        assert await backend.cleanup_expired() == 0
-        assert await stored(backend, "p:k") == (b"new", 1, None)
+        expect(await backend.cleanup_expired(), 0, call="backend.cleanup_expired()")
+        expect(await stored(backend, "p:k"), (b"new", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-CLEAN-2")
     @pytest.mark.anyio
@@ -285,14 +361,14 @@ class ExpiryContract:
         expires_at = start + 60
         await backend.put("p:k", b"x", expires_at=expires_at)
         clock.set(expires_at)
-        assert await backend.cleanup_expired() == 1
+        expect(await backend.cleanup_expired(), 1, call="backend.cleanup_expired()")
         clock.set(start)  # before the expiry again: a removed record must stay removed
-        assert await backend.get("p:k") is None
-        assert await backend.list_by_prefix("p:") == []
-        assert await backend.delete("p:k") is False
+        expect(await backend.get("p:k"), None, call='backend.get("p:k")')
+        expect(await backend.list_by_prefix("p:"), [], call='backend.list_by_prefix("p:")')
+        expect(await backend.delete("p:k"), False, call='backend.delete("p:k")')
         with pytest.raises(NotFound):
             await backend.put_if_version("p:k", b"y", 1)
-        assert await backend.put("p:k", b"y") == 1
+        expect(await backend.put("p:k", b"y"), 1, call='backend.put("p:k", b"y")')
 
     @pytest.mark.clause("KV-CAS-3", "KV-LIVE-2")
     @pytest.mark.anyio

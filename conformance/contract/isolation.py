@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.contract.base import OpenClient, Timeline, stored
+from conformance.expect import expect
 from conformance.harness import fresh_namespace
 from pmcp_tasks.backend import StorageBackend
 from pmcp_tasks.errors import NotFound
@@ -20,14 +21,14 @@ class IsolationContract:
     ) -> None:
         other = await open_client(namespace=fresh_namespace())
         await backend.put("p:k", b"mine")
-        assert await other.get("p:k") is None
-        assert await other.list_by_prefix("p:") == []
-        assert await other.delete("p:k") is False
+        expect(await other.get("p:k"), None, call='other.get("p:k")')
+        expect(await other.list_by_prefix("p:"), [], call='other.list_by_prefix("p:")')
+        expect(await other.delete("p:k"), False, call='other.delete("p:k")')
         with pytest.raises(NotFound):
             await other.put_if_version("p:k", b"theirs", 1)
-        assert await other.put("p:k", b"theirs") == 1
-        assert await stored(backend, "p:k") == (b"mine", 1, None)
-        assert await stored(other, "p:k") == (b"theirs", 1, None)
+        expect(await other.put("p:k", b"theirs"), 1, call='other.put("p:k", b"theirs")')
+        expect(await stored(backend, "p:k"), (b"mine", 1, None), call='stored(backend, "p:k")')
+        expect(await stored(other, "p:k"), (b"theirs", 1, None), call='stored(other, "p:k")')
 
     @pytest.mark.clause("KV-ISO-1")
     @pytest.mark.anyio
@@ -40,8 +41,8 @@ class IsolationContract:
         await backend.put("p:b", b"x", expires_at=soon)
         await other.put("p:a", b"x", expires_at=soon)
         await timeline.pass_expiry(soon)
-        assert await other.cleanup_expired() == 1
-        assert await backend.cleanup_expired() == 2
+        expect(await other.cleanup_expired(), 1, call="other.cleanup_expired()")
+        expect(await backend.cleanup_expired(), 2, call="backend.cleanup_expired()")
 
     @pytest.mark.clause("KV-ISO-1")
     @pytest.mark.anyio

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from conformance.contract.base import Timeline, stored
+from conformance.expect import expect
 from pmcp_tasks.backend import MAX_VERSION, StorageBackend
 
 Call = Callable[[], Awaitable[object]]
@@ -84,17 +85,24 @@ class KeysContract:
     ) -> None:
         keys = [f"{ALPHABET}:{ALPHABET}", "a:b", "A:B", "0:0", "%:%", "~:~", "-:.", "_:_"]
         for key in keys:
-            assert await backend.put(key, key.encode()) == 1, key
+            expect(
+                await backend.put(key, key.encode()), 1, key, call="backend.put(key, key.encode())"
+            )
         for key in keys:
-            assert await stored(backend, key) == (key.encode(), 1, None), key
+            expect(
+                await stored(backend, key),
+                (key.encode(), 1, None),
+                key,
+                call="stored(backend, key)",
+            )
 
     @pytest.mark.clause("KV-KEY-2")
     @pytest.mark.anyio
     async def test_key_of_1024_bytes_is_accepted(self, backend: StorageBackend) -> None:
         key = "p:" + "k" * 1022
         assert len(key.encode()) == 1024
-        assert await backend.put(key, b"long") == 1
-        assert await stored(backend, key) == (b"long", 1, None)
+        expect(await backend.put(key, b"long"), 1, call='backend.put(key, b"long")')
+        expect(await stored(backend, key), (b"long", 1, None), call="stored(backend, key)")
         listed = await backend.list_by_prefix("p:")
         assert [k for k, _ in listed] == [key]
 
@@ -103,7 +111,7 @@ class KeysContract:
     async def test_key_over_1024_bytes_raises_value_error(self, backend: StorageBackend) -> None:
         for key in ("p:" + "k" * 1023, "p" * 1023 + ":k", "p:" + "k" * 5000):
             await assert_all_value_errors(_key_calls(backend, key))
-        assert await backend.list_by_prefix("p:") == []
+        expect(await backend.list_by_prefix("p:"), [], call='backend.list_by_prefix("p:")')
 
     @pytest.mark.clause("KV-KEY-3")
     @pytest.mark.anyio
@@ -113,9 +121,19 @@ class KeysContract:
         items = ["a%2A", "a.2A", "a~2A", "a-2A", "a_2A", "a2A", "A%2a", "a%7Bx%7D", "%7Ba%7D", "a"]
         keys = [f"p:{item}" for item in items] + [f"{p}:x" for p in ("q%7B", "q.", "q~", "Q")]
         for key in keys:
-            assert await backend.put(key, key.encode()) == 1, f"{key!r} collided with another key"
+            expect(
+                await backend.put(key, key.encode()),
+                1,
+                f"{key!r} collided with another key",
+                call="backend.put(key, key.encode())",
+            )
         for key in keys:
-            assert await stored(backend, key) == (key.encode(), 1, None), key
+            expect(
+                await stored(backend, key),
+                (key.encode(), 1, None),
+                key,
+                call="stored(backend, key)",
+            )
         listed = await backend.list_by_prefix("p:")
         assert sorted(k for k, _ in listed) == sorted(k for k in keys if k.startswith("p:"))
 
@@ -145,8 +163,16 @@ class KeysContract:
     ) -> None:
         for item in ("a%", "a%2A", "ab", "a.", "a.x", "ax"):
             await backend.put(f"p:{item}", b"")
-        assert [k for k, _ in await backend.list_by_prefix("p:a%")] == ["p:a%", "p:a%2A"]
-        assert [k for k, _ in await backend.list_by_prefix("p:a.")] == ["p:a.", "p:a.x"]
+        expect(
+            [k for k, _ in await backend.list_by_prefix("p:a%")],
+            ["p:a%", "p:a%2A"],
+            call='[k for k, _ in backend.list_by_prefix("p:a%")]',
+        )
+        expect(
+            [k for k, _ in await backend.list_by_prefix("p:a.")],
+            ["p:a.", "p:a.x"],
+            call='[k for k, _ in backend.list_by_prefix("p:a.")]',
+        )
 
     @pytest.mark.clause("KV-ARG-1")
     @pytest.mark.anyio
@@ -162,7 +188,12 @@ class KeysContract:
                     ),
                 ]
             )
-        assert await backend.get("p:k") is None, "a rejected write stored something"
+        expect(
+            await backend.get("p:k"),
+            None,
+            "a rejected write stored something",
+            call='backend.get("p:k")',
+        )
 
     @pytest.mark.clause("KV-ARG-1")
     @pytest.mark.anyio
@@ -177,7 +208,7 @@ class KeysContract:
                 ("put_if_version(key, 'text', 1)", partial(loose.put_if_version, "p:k", "text", 1)),
             ]
         )
-        assert await stored(backend, "p:k") == (b"original", 1, None)
+        expect(await stored(backend, "p:k"), (b"original", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-ARG-2")
     @pytest.mark.anyio
@@ -190,7 +221,7 @@ class KeysContract:
                 for v in (True, False, -1, MAX_VERSION + 1, 1.0, "1", None)
             ]
         )
-        assert await stored(backend, "p:k") == (b"x", 1, None)
+        expect(await stored(backend, "p:k"), (b"x", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-ARG-3")
     @pytest.mark.anyio
@@ -213,7 +244,12 @@ class KeysContract:
                 )
             )
         await assert_all_value_errors(calls)
-        assert await backend.get("p:k") is None, "a write with a rejected expires_at stored data"
+        expect(
+            await backend.get("p:k"),
+            None,
+            "a write with a rejected expires_at stored data",
+            call='backend.get("p:k")',
+        )
 
     @pytest.mark.clause("KV-ARG-3")
     @pytest.mark.anyio
@@ -221,8 +257,16 @@ class KeysContract:
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         later = int(timeline.later())
-        assert await backend.put("p:int", b"i", expires_at=later) == 1
-        assert await backend.put("p:float", b"f", expires_at=later + 0.25) == 1
+        expect(
+            await backend.put("p:int", b"i", expires_at=later),
+            1,
+            call='backend.put("p:int", b"i", expires_at=later)',
+        )
+        expect(
+            await backend.put("p:float", b"f", expires_at=later + 0.25),
+            1,
+            call='backend.put("p:float", b"f", expires_at=later + 0.25)',
+        )
         for key in ("p:int", "p:float"):
             assert await backend.get(key) is not None, f"{key} with a future expiry is not live"
 

@@ -10,6 +10,7 @@ import pytest
 
 from conformance.contract.base import Timeline
 from conformance.contract.keys import assert_all_value_errors
+from conformance.expect import expect
 from pmcp_tasks.backend import StorageBackend
 
 # Deliberately spans the alphabet's code-point range: '%' < '-' < '.' < digits < upper < '_' <
@@ -49,18 +50,22 @@ class ListingContract:
     async def test_partition_prefix_is_bounded_at_the_colon(self, backend: StorageBackend) -> None:
         for key in ("a:1", "a:2", "ab:1", "a%3A:1", "a.:1", "b:1", "A:1"):
             await backend.put(key, key.encode())
-        assert await listed_keys(backend, "a:") == ["a:1", "a:2"]
-        assert await listed_keys(backend, "ab:") == ["ab:1"]
-        assert await listed_keys(backend, "nothing:") == []
+        expect(await listed_keys(backend, "a:"), ["a:1", "a:2"], call='listed_keys(backend, "a:")')
+        expect(await listed_keys(backend, "ab:"), ["ab:1"], call='listed_keys(backend, "ab:")')
+        expect(await listed_keys(backend, "nothing:"), [], call='listed_keys(backend, "nothing:")')
 
     @pytest.mark.clause("KV-LIST-2")
     @pytest.mark.anyio
     async def test_item_prefix_selects_within_the_partition(self, backend: StorageBackend) -> None:
         for key in ("a:x", "a:x1", "a:xy", "a:y", "a:Xx", "b:x"):
             await backend.put(key, key.encode())
-        assert await listed_keys(backend, "a:x") == ["a:x", "a:x1", "a:xy"]
-        assert await listed_keys(backend, "a:y") == ["a:y"]
-        assert await listed_keys(backend, "a:z") == []
+        expect(
+            await listed_keys(backend, "a:x"),
+            ["a:x", "a:x1", "a:xy"],
+            call='listed_keys(backend, "a:x")',
+        )
+        expect(await listed_keys(backend, "a:y"), ["a:y"], call='listed_keys(backend, "a:y")')
+        expect(await listed_keys(backend, "a:z"), [], call='listed_keys(backend, "a:z")')
 
     @pytest.mark.clause("KV-LIST-2")
     @pytest.mark.anyio
@@ -78,33 +83,71 @@ class ListingContract:
     @pytest.mark.anyio
     async def test_listing_is_ascending_in_code_point_order(self, backend: StorageBackend) -> None:
         expected = await fill(backend, "p", ITEMS)
-        assert await listed_keys(backend, "p:") == expected
+        expect(await listed_keys(backend, "p:"), expected, call='listed_keys(backend, "p:")')
 
     @pytest.mark.clause("KV-LIST-4")
     @pytest.mark.anyio
     async def test_after_a_stored_key_is_exclusive(self, backend: StorageBackend) -> None:
         keys = await fill(backend, "p", ITEMS)
         for index, after in enumerate(keys):
-            assert await listed_keys(backend, "p:", after=after) == keys[index + 1 :], after
+            expect(
+                await listed_keys(backend, "p:", after=after),
+                keys[index + 1 :],
+                after,
+                call='listed_keys(backend, "p:", after=after)',
+            )
 
     @pytest.mark.clause("KV-LIST-4")
     @pytest.mark.anyio
     async def test_after_need_not_be_a_stored_key(self, backend: StorageBackend) -> None:
         keys = await fill(backend, "p", ["b", "d", "f"])
-        assert await listed_keys(backend, "p:", after="p:c") == ["p:d", "p:f"]
-        assert await listed_keys(backend, "p:", after="p:") == keys
-        assert await listed_keys(backend, "p:", after="p:a") == keys
-        assert await listed_keys(backend, "p:", after="p:g") == []
-        assert await listed_keys(backend, "p:", after="o:zzz") == keys
-        assert await listed_keys(backend, "p:", after="q:") == []
-        assert await listed_keys(backend, "p:", after="") == keys
+        expect(
+            await listed_keys(backend, "p:", after="p:c"),
+            ["p:d", "p:f"],
+            call='listed_keys(backend, "p:", after="p:c")',
+        )
+        expect(
+            await listed_keys(backend, "p:", after="p:"),
+            keys,
+            call='listed_keys(backend, "p:", after="p:")',
+        )
+        expect(
+            await listed_keys(backend, "p:", after="p:a"),
+            keys,
+            call='listed_keys(backend, "p:", after="p:a")',
+        )
+        expect(
+            await listed_keys(backend, "p:", after="p:g"),
+            [],
+            call='listed_keys(backend, "p:", after="p:g")',
+        )
+        expect(
+            await listed_keys(backend, "p:", after="o:zzz"),
+            keys,
+            call='listed_keys(backend, "p:", after="o:zzz")',
+        )
+        expect(
+            await listed_keys(backend, "p:", after="q:"),
+            [],
+            call='listed_keys(backend, "p:", after="q:")',
+        )
+        expect(
+            await listed_keys(backend, "p:", after=""),
+            keys,
+            call='listed_keys(backend, "p:", after="")',
+        )
 
     @pytest.mark.clause("KV-LIST-5")
     @pytest.mark.anyio
     async def test_limit_caps_the_page_and_pages_are_full(self, backend: StorageBackend) -> None:
         keys = await fill(backend, "p", ITEMS)
         for limit in (1, 2, 5, len(keys) - 1, len(keys), len(keys) + 1, 1000):
-            assert await listed_keys(backend, "p:", limit=limit) == keys[:limit], limit
+            expect(
+                await listed_keys(backend, "p:", limit=limit),
+                keys[:limit],
+                limit,
+                call='listed_keys(backend, "p:", limit=limit)',
+            )
 
     @pytest.mark.clause("KV-LIST-5", "KV-LIST-4")
     @pytest.mark.anyio
@@ -139,9 +182,17 @@ class ListingContract:
             if not expired:
                 live.append(key)
         await timeline.pass_expiry(soon)
-        assert await listed_keys(backend, "p:", limit=2) == live[:2]
-        assert await listed_keys(backend, "p:", after=live[0], limit=3) == live[1:4]
-        assert await listed_keys(backend, "p:") == live
+        expect(
+            await listed_keys(backend, "p:", limit=2),
+            live[:2],
+            call='listed_keys(backend, "p:", limit=2)',
+        )
+        expect(
+            await listed_keys(backend, "p:", after=live[0], limit=3),
+            live[1:4],
+            call='listed_keys(backend, "p:", after=live[0], limit=3)',
+        )
+        expect(await listed_keys(backend, "p:"), live, call='listed_keys(backend, "p:")')
 
     @pytest.mark.clause("KV-LIST-5", "KV-LIVE-2")
     @pytest.mark.anyio

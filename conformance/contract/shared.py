@@ -14,6 +14,7 @@ from conformance.contract.base import (
     run_concurrently,
     stored,
 )
+from conformance.expect import expect
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
 from pmcp_tasks.errors import NotFound
 
@@ -29,12 +30,16 @@ class SharedContract:
         requires_shared(capabilities, "KV-SHARED-1")
         second = await open_client()
         await backend.put("p:a", b"one")
-        assert await stored(second, "p:a") == (b"one", 1, None)
-        assert await second.put("p:a", b"two") == 2
-        assert await stored(backend, "p:a") == (b"two", 2, None)
-        assert [k for k, _ in await second.list_by_prefix("p:")] == ["p:a"]
-        assert await second.delete("p:a") is True
-        assert await backend.get("p:a") is None
+        expect(await stored(second, "p:a"), (b"one", 1, None), call='stored(second, "p:a")')
+        expect(await second.put("p:a", b"two"), 2, call='second.put("p:a", b"two")')
+        expect(await stored(backend, "p:a"), (b"two", 2, None), call='stored(backend, "p:a")')
+        expect(
+            [k for k, _ in await second.list_by_prefix("p:")],
+            ["p:a"],
+            call='[k for k, _ in second.list_by_prefix("p:")]',
+        )
+        expect(await second.delete("p:a"), True, call='second.delete("p:a")')
+        expect(await backend.get("p:a"), None, call='backend.get("p:a")')
         with pytest.raises(NotFound):
             await backend.put_if_version("p:a", b"x", 2)
 
@@ -59,7 +64,11 @@ class SharedContract:
         )
         winners = [i for i, r in enumerate(results) if r == 2]
         assert len(winners) == 1, f"{len(winners)} CAS calls won across clients: {results!r}"
-        assert await stored(backend, "p:k") == (f"c{winners[0]}".encode(), 2, None)
+        expect(
+            await stored(backend, "p:k"),
+            (f"c{winners[0]}".encode(), 2, None),
+            call='stored(backend, "p:k")',
+        )
 
     @pytest.mark.clause("KV-SHARED-1")
     @pytest.mark.anyio
@@ -75,7 +84,11 @@ class SharedContract:
         soon, later = timeline.soon(), timeline.later()
         await backend.put("p:soon", b"s", expires_at=soon)
         await backend.put("p:later", b"l", expires_at=later)
-        assert await second.put_if_version("p:cas", b"c", 0, expires_at=soon) == 1
+        expect(
+            await second.put_if_version("p:cas", b"c", 0, expires_at=soon),
+            1,
+            call='second.put_if_version("p:cas", b"c", 0, expires_at=soon)',
+        )
         for key, want in (("p:soon", (b"s", 1, soon)), ("p:later", (b"l", 1, later))):
             got = await stored(second, key)
             assert got == want, f"second client: get({key!r}) returned {got!r}, want {want!r}"
@@ -88,4 +101,9 @@ class SharedContract:
                 assert got is None, f"{name} client: {key!r} is still live: {got!r}"
             listed = [k for k, _ in await client.list_by_prefix("p:")]
             assert listed == ["p:later"], f"{name} client lists {listed}"
-        assert await second.put("p:soon", b"new") == 1, "an expired record was counted"
+        expect(
+            await second.put("p:soon", b"new"),
+            1,
+            "an expired record was counted",
+            call='second.put("p:soon", b"new")',
+        )

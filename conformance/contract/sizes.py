@@ -8,6 +8,7 @@ from functools import partial
 import pytest
 
 from conformance.contract.base import requires_size_limit, stored
+from conformance.expect import expect
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
 from pmcp_tasks.errors import CapacityExceeded
 
@@ -34,11 +35,16 @@ class SizesContract:
         limit = requires_size_limit(capabilities, "KV-SIZE-1")
         with pytest.raises(CapacityExceeded):
             await backend.put("p:new", payload(limit + 1))
-        assert await backend.get("p:new") is None, "a rejected record was (partly) written"
+        expect(
+            await backend.get("p:new"),
+            None,
+            "a rejected record was (partly) written",
+            call='backend.get("p:new")',
+        )
         await backend.put("p:k", b"small")
         with pytest.raises(CapacityExceeded):
             await backend.put("p:k", payload(limit + 1))
-        assert await stored(backend, "p:k") == (b"small", 1, None)
+        expect(await stored(backend, "p:k"), (b"small", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-SIZE-1", "KV-CAP-1")
     @pytest.mark.anyio
@@ -48,11 +54,16 @@ class SizesContract:
         limit = requires_size_limit(capabilities, "KV-SIZE-1")
         with pytest.raises(CapacityExceeded):
             await backend.put_if_version("p:new", payload(limit + 1), 0)
-        assert await backend.get("p:new") is None, "a rejected record was (partly) written"
+        expect(
+            await backend.get("p:new"),
+            None,
+            "a rejected record was (partly) written",
+            call='backend.get("p:new")',
+        )
         await backend.put("p:k", b"small")
         with pytest.raises(CapacityExceeded):
             await backend.put_if_version("p:k", payload(limit + 1), 1)
-        assert await stored(backend, "p:k") == (b"small", 1, None)
+        expect(await stored(backend, "p:k"), (b"small", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-SIZE-1")
     @pytest.mark.anyio
@@ -62,7 +73,7 @@ class SizesContract:
         limit = requires_size_limit(capabilities, "KV-SIZE-1")
         with pytest.raises(CapacityExceeded):
             await backend.put("p:k", payload(2 * limit + 1024))
-        assert await backend.get("p:k") is None
+        expect(await backend.get("p:k"), None, call='backend.get("p:k")')
 
     @pytest.mark.clause("KV-SIZE-2", "KV-CAP-1")
     @pytest.mark.anyio
@@ -71,10 +82,14 @@ class SizesContract:
     ) -> None:
         limit = requires_size_limit(capabilities, "KV-SIZE-2")
         data = payload(limit)
-        assert await backend.put("p:k", data) == 1
-        assert await stored(backend, "p:k") == (data, 1, None)
-        assert await backend.put_if_version("p:k", data[::-1], 1) == 2
-        assert await stored(backend, "p:k") == (data[::-1], 2, None)
+        expect(await backend.put("p:k", data), 1, call='backend.put("p:k", data)')
+        expect(await stored(backend, "p:k"), (data, 1, None), call='stored(backend, "p:k")')
+        expect(
+            await backend.put_if_version("p:k", data[::-1], 1),
+            2,
+            call='backend.put_if_version("p:k", data[::-1], 1)',
+        )
+        expect(await stored(backend, "p:k"), (data[::-1], 2, None), call='stored(backend, "p:k")')
         listed = await backend.list_by_prefix("p:")
         assert [(k, r.data) for k, r in listed] == [("p:k", data[::-1])]
 
@@ -116,4 +131,9 @@ class SizesContract:
                 f"KV-SIZE-1: {name} of {limit + 1} bytes (limit {limit}) returned {result!r} "
                 "instead of raising CapacityExceeded"
             )
-        assert await backend.get("p:over") is None, "a rejected record was written"
+        expect(
+            await backend.get("p:over"),
+            None,
+            "a rejected record was written",
+            call='backend.get("p:over")',
+        )
