@@ -10,7 +10,9 @@ imports the mutant instead of the real module; the kit then runs as a backend au
 it (``pytest --backend memory``, with a size limit so the size clauses run too), stopping at
 the first failure. A mutant is *killed* when the kit fails, *survives* when it passes, and a
 mutant the kit does not finish within ``--timeout`` seconds counts as killed (a hang is
-something a backend author would notice too) but is listed apart.
+something a backend author would notice too) but is listed apart. When pytest cannot run at all
+(exit status above 1: the mutant breaks the factory, or the environment changed under the run)
+the mutant is an *error*, listed apart and not counted as killed.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class Outcome:
     index: int
     line: int
     description: str
-    status: str  # killed | survived | timeout
+    status: str  # killed | survived | timeout | error (pytest could not run the kit)
     failed: str  # the first failing test, when killed
 
 
@@ -67,8 +69,8 @@ def run_mutant(mutant: Mutant, module: str, kit: Sequence[str], timeout: float) 
         status = "survived"
     elif done.returncode == 1:
         status = "killed"
-    else:  # usage error, crash at import: the mutant broke the module, which counts as killed
-        status = "killed"
+    else:  # usage error, crash at import: the mutant, or the environment? Listed for a look.
+        status = "error"
         failed = failed or f"pytest exit {done.returncode}: {done.stderr.strip()[-200:]}"
     return Outcome(mutant.index, mutant.line, mutant.description, status, failed)
 
@@ -123,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         outcomes = sorted(pool.map(run, selected), key=lambda o: (o.line, o.index))
-    killed = [o for o in outcomes if o.status != "survived"]
+    killed = [o for o in outcomes if o.status in ("killed", "timeout")]
     print(
         f"\n{args.module}: {len(killed)} of {len(outcomes)} mutants killed "
         f"({100 * len(killed) / max(1, len(outcomes)):.1f}%)"
