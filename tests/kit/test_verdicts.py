@@ -58,7 +58,9 @@ def test_own_test_file_route_runs_under_the_kits_profile(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
+    # Hypothesis loads its own ``ci`` profile when it sees CI, or the copy of it tox keeps.
     monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI", raising=False)
     _own_file(pytester)
     result = pytester.runpytest_subprocess(
         "-k", "test_backend_matches_model or test_projects_own_property", "-p", "no:cacheprovider"
