@@ -47,7 +47,13 @@ from botocore.exceptions import (
 )
 
 from pmcp_tasks.backend import MAX_VERSION, BackendCapabilities, Clock, VersionedRecord, is_live
-from pmcp_tasks.errors import BackendError, CapacityExceeded, NotFound, VersionConflict
+from pmcp_tasks.errors import (
+    BackendError,
+    BackendUnavailable,
+    CapacityExceeded,
+    NotFound,
+    VersionConflict,
+)
 from pmcp_tasks.keys import (
     check_data,
     check_expected_version,
@@ -613,7 +619,7 @@ class DynamoDbBackend:
                 f"DynamoDB {exc.operation_name} on table {self._table!r} failed: {describe(exc)}"
             ) from exc
         except _Unsent as unsent:
-            raise BackendError(
+            raise BackendUnavailable(
                 f"DynamoDB request to table {self._table!r} not applied, nothing was sent: "
                 f"{describe(unsent.cause)}"
             ) from unsent.cause

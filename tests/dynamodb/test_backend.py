@@ -21,8 +21,15 @@ from hypothesis import strategies as st
 from servers import MotoHttp, free_port
 
 from conformance.harness import ManualClock, fresh_namespace
+from pmcp_tasks import GenericTaskStore, StorageFailure
 from pmcp_tasks.backend import MAX_VERSION
-from pmcp_tasks.errors import BackendError, CapacityExceeded, NotFound, VersionConflict
+from pmcp_tasks.errors import (
+    BackendError,
+    BackendUnavailable,
+    CapacityExceeded,
+    NotFound,
+    VersionConflict,
+)
 from reference_backends.dynamodb import (
     MAX_RECORD_BYTES,
     DynamoDbBackend,
@@ -366,12 +373,33 @@ async def test_refused_connection_is_reported_as_not_applied(attempts: int) -> N
     features = TableFeatures(returns_old_item=True, ttl="ENABLED on 'ttl'", ttl_problem=None)
     backend = DynamoDbBackend.from_client(client, "t", namespace="n", features=features)
     try:
-        with pytest.raises(BackendError) as raised:
+        with pytest.raises(BackendUnavailable) as raised:
             await backend.put("p:a", b"")
         assert isinstance(raised.value.__cause__, EndpointConnectionError)
         message = str(raised.value)
         assert "not applied, nothing was sent: EndpointConnectionError: " in message
         assert url in message
+    finally:
+        await backend.aclose()
+        client.close()
+
+
+async def test_store_reports_a_refused_endpoint_as_not_applied() -> None:
+    """The store needs no read-back for ``BackendUnavailable``: its message says nothing landed."""
+    client = make_client(
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        region_name="us-east-1",
+        max_attempts=1,
+        session=dummy_session(),
+    )
+    features = TableFeatures(returns_old_item=True, ttl="ENABLED on 'ttl'", ttl_problem=None)
+    backend = DynamoDbBackend.from_client(client, "t", namespace="n", features=features)
+    try:
+        with pytest.raises(StorageFailure) as raised:
+            await GenericTaskStore(backend).create("alice")
+        assert isinstance(raised.value.__cause__, BackendUnavailable)
+        assert "may or may not" not in raised.value.message
+        assert "not applied, nothing was sent" in raised.value.message
     finally:
         await backend.aclose()
         client.close()
@@ -405,6 +433,7 @@ async def test_connection_dropped_after_sending_is_not_called_not_applied() -> N
             client.close()
             dropper.join()
     message = str(raised.value)
+    assert not isinstance(raised.value, BackendUnavailable)
     assert "not applied" not in message
     assert f"DynamoDB request to table 't' failed: {type(raised.value.__cause__).__name__}: " in (
         message
