@@ -18,6 +18,7 @@ import json, pathlib, time
 import pytest
 from hypothesis import given, settings, strategies as st
 from conformance import BackendContract
+from pmcp_tasks import NotFound
 from reference_backends.memory import InMemoryBackend, MemoryStore
 
 STORE = MemoryStore()
@@ -31,10 +32,12 @@ def factory(*, namespace, clock):
     time.sleep({pause})
     return {backend}(namespace=namespace, clock=clock, store=STORE)
 
-class Deleting(InMemoryBackend):
-    async def delete(self, key):
-        await super().delete(key)
-        return True
+class WrongKey(InMemoryBackend):
+    async def put_if_version(self, key, data, expected_version, *, expires_at=None):
+        try:
+            return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
+        except NotFound:
+            raise NotFound(key.upper()) from None
 
 class TestMine(BackendContract):
     @pytest.fixture
@@ -107,12 +110,16 @@ def test_deadline_is_reported_as_undecided_not_as_a_broken_clause(
 
 def test_values_are_shown_in_kit_assertions(pytester: pytest.Pytester) -> None:
     """Assertion rewriting is registered for the kit's modules (an editable install too)."""
-    _own_file(pytester, backend="Deleting")
+    # A plain ``assert`` of the kit (most compare through ``conformance.expect`` instead): only
+    # a rewritten module shows both values here.
+    _own_file(pytester, backend="WrongKey")
     result = pytester.runpytest_subprocess(
-        "-k", "test_delete_of_an_absent_key_returns_false", "-p", "no:cacheprovider"
+        "-k", "test_expected_version_on_an_absent_key_is_not_found", "-p", "no:cacheprovider"
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["E       assert True is False", "*- contract clause broken -*"])
+    result.stdout.fnmatch_lines(
+        ["E       AssertionError: assert 'P:ABSENT' == 'p:absent'", "*- contract clause broken -*"]
+    )
 
 
 FLAKY_TEST = """
