@@ -71,7 +71,8 @@ def run_mutant(mutant: Mutant, module: str, kit: Sequence[str], timeout: float) 
         status = "killed"
     else:  # usage error, crash at import: the mutant, or the environment? Listed for a look.
         status = "error"
-        failed = failed or f"pytest exit {done.returncode}: {done.stderr.strip()[-200:]}"
+        said = (done.stderr.strip() or done.stdout.strip())[-300:]
+        failed = failed or f"pytest exit {done.returncode}: {said}"
     return Outcome(mutant.index, mutant.line, mutant.description, status, failed)
 
 
@@ -106,7 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for mutant in selected:
             print(f"#{mutant.index:3d} line {mutant.line:4d}: {mutant.description}")
         return 0
-    kit = [*KIT, *(str(SUITE_DIR / name) for name in args.suite or _fast_first())]
+    # By module name, not path: the kit's files then come from wherever the subprocess imports
+    # ``conformance`` (an installed wheel under tox), never from a second copy beside it.
+    modules = (f"conformance.suite.{Path(name).stem}" for name in args.suite or _fast_first())
+    kit = [*KIT, "--pyargs", *modules]
 
     # A kill only means something if the unchanged module passes the same run.
     baseline = run_mutant(Mutant(-1, 0, "unchanged", original), args.module, kit, args.timeout)
