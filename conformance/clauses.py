@@ -408,7 +408,7 @@ DOMAIN_CLAUSES: tuple[Clause, ...] = (
         "`result` or `error` by status.",
     ),
 )
-"""Rules of ``GenericTaskStore`` (DESIGN.md, "The domain") that the kit checks on top of the
+"""Rules of ``GenericTaskStore`` (docs/domain.md) that the kit checks on top of the
 backend under test: a backend can keep every KV clause and still break these through
 behaviour the domain relies on (CAS under contention, listing order, expiry)."""
 

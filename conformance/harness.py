@@ -1,7 +1,7 @@
 """What every part of the kit uses to open and drive a backend under test.
 
 The kit owns the clock (time travel without sleeping), hands every test a fresh namespace, and
-opens backends through the factory of DESIGN.md, which may be a plain or an async function.
+opens backends through a factory (docs/conformance.md), which may be a plain or an async function.
 Backends may offer two optional hooks, found by name:
 
 * ``async kit_drop_namespace()`` removes everything stored under the backend's namespace; the

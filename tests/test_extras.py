@@ -1,4 +1,4 @@
-"""Each extra stands alone (TEST-04): what an import loads, and what a missing extra says.
+"""Each extra stands alone: what an import loads, and what a missing extra says.
 
 Every check runs in a fresh interpreter so that modules loaded by pytest or other tests cannot
 hide an import. Which checks apply depends on what this environment installed: a backend whose

@@ -60,7 +60,7 @@ async def dispose(backend: StorageBackend) -> None:
 
 
 class ContractFixtures:
-    """The fixtures of DESIGN.md's "Plugging a backend into the kit", as class members."""
+    """The fixtures of docs/conformance.md's "Plugging in a backend", as class members."""
 
     @pytest.fixture
     def anyio_backend(self) -> str:
