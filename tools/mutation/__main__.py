@@ -4,15 +4,18 @@
     python -m tools.mutation --jobs 1 --only 12,40 # chosen mutants
     python -m tools.mutation --list                # the mutants, nothing run
 
-Each mutant is ``reference_backends/memory.py`` with one change (:mod:`tools.mutation.mutants`).
-It runs in a copy of the ``reference_backends`` package, first on ``PYTHONPATH``, so the kit
-imports the mutant instead of the real module; the kit then runs as a backend author would run
-it (``pytest --backend memory``, with a size limit so the size clauses run too), stopping at
-the first failure. A mutant is *killed* when the kit fails, *survives* when it passes, and a
-mutant the kit does not finish within ``--timeout`` seconds counts as killed (a hang is
-something a backend author would notice too) but is listed apart. When pytest cannot run at all
-(exit status above 1: the mutant breaks the factory, or the environment changed under the run)
-the mutant is an *error*, listed apart and not counted as killed.
+Each mutant is one module of the memory backend (``--module``, default
+``reference_backends/memory.py``) with one change (:mod:`tools.mutation.mutants`). The project's
+packages are copied once when the run starts, so a working tree edited during a long run does
+not change the kit under it; each mutant then runs in a copy of that snapshot with its module
+replaced, first on ``PYTHONPATH``. The kit runs as a backend author would run it (``pytest
+--backend memory``, with a size limit so the size clauses run too), stopping at the first
+failure. A mutant is *killed* when the kit fails, *survives* when it passes, and a mutant the
+kit does not finish within ``--timeout`` seconds counts as killed (a hang is something a
+backend author would notice too) but is listed apart. A mutant the kit refuses to open (its
+usage error "could not be opened") is killed too: the author is told the backend is unusable.
+Any other exit status above 1 (a crash at import, an environment that changed) is an *error*,
+listed apart and not counted as killed.
 """
 
 from __future__ import annotations
@@ -29,12 +32,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pytest
+
+import conformance
+import pmcp_tasks
 import reference_backends
 from conformance.plugin import SUITE_DIR
 from tools.mutation.mutants import Mutant, mutants
 
-PACKAGE = Path(reference_backends.__file__).parent
+PACKAGES = [Path(package.__path__[0]) for package in (conformance, pmcp_tasks, reference_backends)]
+"""Everything a kit run imports from this project: snapshotted together, mutated one file."""
 KIT = ["--backend", "memory", "--backend-option", "max_record_bytes=2097152"]
+REFUSED = "could not be opened"
+"""The kit's usage error for a factory that raises: the backend is unusable, so killed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +56,19 @@ class Outcome:
     failed: str  # the first failing test, when killed
 
 
-def run_mutant(mutant: Mutant, module: str, kit: Sequence[str], timeout: float) -> Outcome:
-    """Run the kit against one mutant in a throwaway copy of the package."""
+def snapshot(into: Path) -> None:
+    """Copy the project's packages as they are now."""
+    for package in PACKAGES:
+        shutil.copytree(package, into / package.name, ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def run_mutant(
+    mutant: Mutant, snap: Path, module: str, kit: Sequence[str], timeout: float
+) -> Outcome:
+    """Run the kit against one mutant in a throwaway copy of the snapshot."""
     with tempfile.TemporaryDirectory(prefix="mutant-") as root:
-        copy = Path(root) / PACKAGE.name
-        shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-        (copy / module).write_text(mutant.source)
+        shutil.copytree(snap, root, dirs_exist_ok=True)
+        (Path(root) / module).write_text(mutant.source)
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
@@ -67,8 +84,12 @@ def run_mutant(mutant: Mutant, module: str, kit: Sequence[str], timeout: float) 
     failed = next((line for line in done.stdout.splitlines() if line.startswith("FAILED")), "")
     if done.returncode == 0:
         status = "survived"
-    elif done.returncode == 1:
+    elif done.returncode == 1 or (
+        done.returncode == pytest.ExitCode.USAGE_ERROR and REFUSED in done.stdout + done.stderr
+    ):
         status = "killed"
+        lines = (done.stdout + done.stderr).splitlines()
+        failed = failed or next((line for line in lines if REFUSED in line), "")
     else:  # usage error, crash at import: the mutant, or the environment? Listed for a look.
         status = "error"
         said = (done.stderr.strip() or done.stdout.strip())[-300:]
@@ -85,7 +106,12 @@ def _fast_first() -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.mutation", description=__doc__)
-    parser.add_argument("--module", default="memory.py", help="file in reference_backends/")
+    parser.add_argument(
+        "--module",
+        default="reference_backends/memory.py",
+        help="the file to mutate, as a path inside one of: "
+        + ", ".join(package.name for package in PACKAGES),
+    )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--only", default="", help="comma-separated mutant indexes")
@@ -95,7 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every outcome to this file")
     args = parser.parse_args(argv)
 
-    original = (PACKAGE / args.module).read_text()
+    roots = {package.name: package.parent for package in PACKAGES}
+    package = Path(args.module).parts[0]
+    if package not in roots:
+        parser.error(f"--module {args.module!r} is not inside one of {', '.join(roots)}")
+    original = (roots[package] / args.module).read_text()
     everything = list(mutants(original))
     chosen = {int(i) for i in args.only.split(",") if i}
     selected = [
@@ -107,19 +137,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         for mutant in selected:
             print(f"#{mutant.index:3d} line {mutant.line:4d}: {mutant.description}")
         return 0
-    # By module name, not path: the kit's files then come from wherever the subprocess imports
-    # ``conformance`` (an installed wheel under tox), never from a second copy beside it.
+    # By module name, not path: the kit's files then come from the snapshot, which is where the
+    # subprocess imports ``conformance`` and its plugin from, never from a second copy.
     modules = (f"conformance.suite.{Path(name).stem}" for name in args.suite or _fast_first())
     kit = [*KIT, "--pyargs", *modules]
 
+    with tempfile.TemporaryDirectory(prefix="mutation-snapshot-") as snap:
+        snapshot(Path(snap))
+        return _run_all(selected, Path(snap), original, kit, args)
+
+
+def _run_all(
+    selected: Sequence[Mutant],
+    snap: Path,
+    original: str,
+    kit: Sequence[str],
+    args: argparse.Namespace,
+) -> int:
     # A kill only means something if the unchanged module passes the same run.
-    baseline = run_mutant(Mutant(-1, 0, "unchanged", original), args.module, kit, args.timeout)
+    unchanged = Mutant(-1, 0, "unchanged", original)
+    baseline = run_mutant(unchanged, snap, args.module, kit, args.timeout)
     if baseline.status != "survived":
         print(f"the unchanged {args.module} does not pass the kit: {baseline}", file=sys.stderr)
         return 2
 
     def run(mutant: Mutant) -> Outcome:
-        outcome = run_mutant(mutant, args.module, kit, args.timeout)
+        outcome = run_mutant(mutant, snap, args.module, kit, args.timeout)
         print(
             f"#{outcome.index:3d} line {outcome.line:4d} {outcome.status:8s} "
             f"{outcome.description}  {outcome.failed}",
