@@ -19,19 +19,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pmcp_tasks.backend import MAX_VERSION, BackendCapabilities, Clock, VersionedRecord, is_live
+from pmcp_tasks.backend import BackendCapabilities, Clock, VersionedRecord, is_live
+from pmcp_tasks.backend_base import BackendBase, next_version
 from pmcp_tasks.config import StoreConfig
-from pmcp_tasks.errors import CapacityExceeded, NotFound, VersionConflict
-from pmcp_tasks.keys import (
-    check_data,
-    check_expected_version,
-    check_expires_at,
-    check_key,
-    check_page,
-    check_prefix,
-    check_size,
-    split_key,
-)
+from pmcp_tasks.errors import NotFound, VersionConflict
+from pmcp_tasks.keys import check_data, check_expires_at, check_key, split_key
 from pmcp_tasks.store import GenericTaskStore
 
 
@@ -53,8 +45,8 @@ class MemoryStore:
             return self.namespaces.setdefault(name, {})
 
 
-class InMemoryBackend:
-    """A :class:`~pmcp_tasks.StorageBackend` kept in process memory."""
+class InMemoryBackend(BackendBase):
+    """A :class:`~pmcp_tasks.StorageBackend` kept in process memory, on :class:`BackendBase`."""
 
     def __init__(
         self,
@@ -97,35 +89,25 @@ class InMemoryBackend:
         if not part.items:
             del self._partitions[partition]
 
-    async def get(self, key: str) -> VersionedRecord | None:
-        partition, item = split_key(check_key(key))
+    async def _get(self, key: str) -> VersionedRecord | None:
+        partition, item = split_key(key)
         now = self._clock()
         with self._lock:
             return self._live(self._partitions.get(partition), item, now)
 
-    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
-        partition, item = split_key(check_key(key))
-        data, expires_at = check_data(data), check_expires_at(expires_at)
-        check_size(key, data, self.capabilities.max_record_bytes)
+    async def _put(self, key: str, data: bytes, expires_at: float | None) -> int:
+        partition, item = split_key(key)
         now = self._clock()
         with self._lock:
             current = self._live(self._partitions.get(partition), item, now)
-            version = 1 if current is None else _next_version(key, current.version)
+            version = 1 if current is None else next_version(key, current.version)
             self._write(partition, item, VersionedRecord(data, version, expires_at))
         return version
 
-    async def put_if_version(
-        self,
-        key: str,
-        data: bytes,
-        expected_version: int,
-        *,
-        expires_at: float | None = None,
+    async def _put_if_version(
+        self, key: str, data: bytes, expected_version: int, expires_at: float | None
     ) -> int:
-        partition, item = split_key(check_key(key))
-        data, expires_at = check_data(data), check_expires_at(expires_at)
-        expected_version = check_expected_version(expected_version)
-        check_size(key, data, self.capabilities.max_record_bytes)
+        partition, item = split_key(key)
         now = self._clock()
         with self._lock:
             current = self._live(self._partitions.get(partition), item, now)
@@ -134,12 +116,12 @@ class InMemoryBackend:
                     raise NotFound(key)
             elif current.version != expected_version:
                 raise VersionConflict(key, expected_version, current.version)
-            version = _next_version(key, expected_version)
+            version = next_version(key, expected_version)
             self._write(partition, item, VersionedRecord(data, version, expires_at))
         return version
 
-    async def delete(self, key: str) -> bool:
-        partition, item = split_key(check_key(key))
+    async def _delete(self, key: str) -> bool:
+        partition, item = split_key(key)
         now = self._clock()
         with self._lock:
             part = self._partitions.get(partition)
@@ -149,15 +131,9 @@ class InMemoryBackend:
             self._remove(partition, item)
             return live
 
-    async def list_by_prefix(
-        self,
-        prefix: str,
-        *,
-        after: str | None = None,
-        limit: int | None = None,
+    async def _list(
+        self, partition: str, item_prefix: str, after_item: str | None, limit: int | None
     ) -> list[tuple[str, VersionedRecord]]:
-        partition, item_prefix = check_prefix(prefix)
-        after, limit = check_page(after, limit)
         now = self._clock()
         out: list[tuple[str, VersionedRecord]] = []
         with self._lock:
@@ -165,12 +141,8 @@ class InMemoryBackend:
             if part is None:
                 return out
             start = bisect.bisect_left(part.items, item_prefix)
-            if after is not None:
-                head = partition + ":"
-                if after.startswith(head):
-                    start = max(start, bisect.bisect_right(part.items, after[len(head) :]))
-                elif after > head:
-                    return out  # every key of this partition sorts before `after`
+            if after_item is not None:
+                start = max(start, bisect.bisect_right(part.items, after_item))
             for index in range(start, len(part.items)):
                 item = part.items[index]
                 if not item.startswith(item_prefix):
@@ -183,7 +155,7 @@ class InMemoryBackend:
                         break
         return out
 
-    async def cleanup_expired(self) -> int:
+    async def _cleanup(self) -> int:
         now = self._clock()
         removed = 0
         with self._lock:
@@ -208,12 +180,6 @@ class InMemoryBackend:
         """Kit hook: forget this namespace's records so that kit runs do not accumulate."""
         with self._lock:
             self._partitions.clear()
-
-
-def _next_version(key: str, version: int) -> int:
-    if version >= MAX_VERSION:
-        raise CapacityExceeded(f"version of key {key!r} would exceed {MAX_VERSION}")
-    return version + 1
 
 
 _KIT_STORE = MemoryStore()
