@@ -91,7 +91,13 @@ def check_expires_at(expires_at: object) -> float | None:
         return None
     if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):
         raise ValueError(f"expires_at must be a number or None, not {type(expires_at).__name__}")
-    value = float(expires_at)
+    try:
+        value = float(expires_at)
+    except OverflowError:  # an int beyond a float's range; repr refuses > 4300 digits
+        raise ValueError(
+            f"expires_at must be finite, not an integer of {int(expires_at).bit_length()} bits "
+            "(beyond a float's range)"
+        ) from None
     if not math.isfinite(value):
         raise ValueError(f"expires_at must be finite, not {expires_at!r}")
     return value

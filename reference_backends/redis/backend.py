@@ -16,6 +16,7 @@ considers live (as long as that clock is no more than ``expiry_grace`` behind th
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import secrets
@@ -35,6 +36,7 @@ from pmcp_tasks.errors import (
     BackendUnavailable,
     CapacityExceeded,
     NotFound,
+    StorageError,
     VersionConflict,
 )
 from pmcp_tasks.keys import (
@@ -54,6 +56,8 @@ from reference_backends.redis.connect import (
     RedisClient,
     check_server,
     client_from_url,
+    eviction_policies,
+    redacted,
     sees_every_attempt,
     was_refused,
 )
@@ -68,6 +72,8 @@ _LIST_HANDBACK = 1024  # undeclared items one run of list.lua hands back to be d
 _LIST_RUNS = 16  # list.lua runs per page that may hand back because items were written since
 _CLEANUP_BATCH = 500
 _SCAN_COUNT = 500
+
+logger = logging.getLogger("pmcp_tasks.backend")
 
 
 def _load_script(name: str) -> str:
@@ -94,6 +100,8 @@ def _wrapped(operation: str, key: str, *, knows_attempts: bool = False) -> Itera
     token = FAILED_ATTEMPTS.set(failed)
     try:
         yield
+    except StorageError:
+        raise
     except Exception as exc:
         if knows_attempts and all(was_refused(attempt) for attempt in [*failed, exc]):
             raise BackendUnavailable(
@@ -119,7 +127,9 @@ class RedisBackend:
 
     ``namespace`` prefixes every key. ``expiry_grace`` is how long after a record's
     ``expires_at`` Redis may reclaim it by itself; ``None`` leaves all reclaiming to
-    ``cleanup_expired``.
+    ``cleanup_expired``. The first command checks that the server does not evict keys under
+    memory pressure (``maxmemory-policy noeviction``), since eviction silently loses
+    acknowledged records; ``allow_eviction=True`` skips that check.
     """
 
     def __init__(
@@ -130,6 +140,7 @@ class RedisBackend:
         clock: Clock = time.time,
         max_record_bytes: int | None = None,
         expiry_grace: float | None = 60.0,
+        allow_eviction: bool = False,
         close_client: bool = False,
     ) -> None:
         if not isinstance(client, (Redis, RedisCluster)):
@@ -155,6 +166,7 @@ class RedisBackend:
         self._clock = clock
         self._expiry_grace = expiry_grace
         self._closed = False
+        self._eviction_checked = allow_eviction
         self._uninitialised_cluster = client if isinstance(client, RedisCluster) else None
         self._scripts = {name: client.register_script(text) for name, text in _SCRIPTS.items()}
         self.capabilities = BackendCapabilities(
@@ -171,6 +183,7 @@ class RedisBackend:
         clock: Clock = time.time,
         max_record_bytes: int | None = None,
         expiry_grace: float | None = 60.0,
+        allow_eviction: bool = False,
         socket_timeout: float = 5.0,
         socket_connect_timeout: float = 5.0,
         retries: int = 3,
@@ -197,6 +210,7 @@ class RedisBackend:
             clock=clock,
             max_record_bytes=max_record_bytes,
             expiry_grace=expiry_grace,
+            allow_eviction=allow_eviction,
             close_client=True,
         )
 
@@ -209,9 +223,12 @@ class RedisBackend:
         """Raise ``ValueError`` naming ``url`` if the server is unreachable or refuses us.
 
         Also refuses a plain client on a node of a Redis Cluster. Costs a round trip or two, so
-        it is for opening (the kit's factory runs it), not for every call.
+        it is for opening (the kit's factory runs it), not for every call. Then the eviction
+        check of the first command runs, so a server that evicts is refused at open too.
         """
-        await check_server(await self._ready(), url)
+        await check_server(await self._topology(), url)
+        with self._guard("open", redacted(url)):
+            await self._ready()
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -229,10 +246,10 @@ class RedisBackend:
         """When Redis may reclaim the record: ``expiry_grace`` after it died, in epoch ms."""
         if expires_at is None or self._expiry_grace is None:
             return ""
-        when = math.ceil((expires_at + self._expiry_grace) * 1000)
+        when = (expires_at + self._expiry_grace) * 1000  # a float: may be +-inf, never raises
         if when > _LAST_PEXPIREAT_MS:
             return ""  # far future: cleanup_expired reclaims it
-        return str(max(when, 1))
+        return str(math.ceil(when)) if when >= 1 else "1"
 
     def _now(self) -> str:
         """The injected clock's reading, as the exact repr that scripts parse with strtod."""
@@ -242,6 +259,48 @@ class RedisBackend:
         return _wrapped(operation, key, knows_attempts=self._knows_attempts)
 
     async def _ready(self) -> RedisClient:
+        """The client, once the topology is known and the eviction policy checked."""
+        client = await self._topology()
+        if not self._eviction_checked:
+            await self._check_eviction(client)
+        return client
+
+    async def _check_eviction(self, client: RedisClient) -> None:
+        """Refuse a server that may evict keys; warn when it does not say whether it does.
+
+        Under any ``maxmemory-policy`` but ``noeviction`` a full server drops keys to make
+        room: acknowledged records, index entries and the store's quota records vanish without
+        an error. Only ``noeviction`` makes a full server refuse writes instead. A server that
+        answers neither CONFIG GET nor INFO cannot be checked; refusing it would lock out
+        deployments that forbid both, so it is opened with a warning instead.
+        """
+        policies = await eviction_policies(client)
+        evicting = {
+            where: policy
+            for where, policy in policies.items()
+            if policy is not None and policy != "noeviction"
+        }
+        if evicting:
+            shown = ", ".join(
+                f"{where} has {policy!r}" for where, policy in sorted(evicting.items())
+            )
+            raise BackendError(
+                f"Redis evicts keys under memory pressure ({shown} as maxmemory-policy): a full "
+                "server would silently drop acknowledged tasks, their indexes and quota records. "
+                "Set maxmemory-policy noeviction (a full server then refuses writes with an "
+                "error), or pass allow_eviction=True to accept that loss"
+            )
+        unknown = sorted(where for where, policy in policies.items() if policy is None)
+        if unknown:
+            logger.warning(
+                "cannot tell whether Redis at %s evicts keys (it answers neither CONFIG GET "
+                "maxmemory-policy nor INFO memory); opened anyway: unless its policy is "
+                "noeviction, a full server silently drops acknowledged records",
+                ", ".join(unknown),
+            )
+        self._eviction_checked = True
+
+    async def _topology(self) -> RedisClient:
         """The client, after a cluster client has learnt the topology.
 
         redis-py 8.1's asyncio ``RedisCluster`` can hand a half-connected connection to one of

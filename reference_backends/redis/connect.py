@@ -18,7 +18,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import AuthenticationError, AuthorizationError
+from redis.exceptions import AuthenticationError, AuthorizationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -177,3 +177,50 @@ async def check_server(client: RedisClient, url: str) -> None:
             f"Redis at {where} is a node of a Redis Cluster: use a redis+cluster:// URL "
             "(or cluster=true) so that each key goes to the node that serves its slot"
         )
+
+
+async def eviction_policies(client: RedisClient) -> dict[str, str | None]:
+    """The ``maxmemory-policy`` of each server that holds data (every primary of a cluster).
+
+    ``CONFIG GET`` first; a server that refuses it (managed services rename or forbid CONFIG,
+    an ACL may deny it) is asked ``INFO memory``, which also reports the policy. ``None`` for a
+    server that answers neither: the policy is unknown there.
+    """
+    if isinstance(client, RedisCluster):
+        return {
+            node.name: await _eviction_policy(
+                lambda *args, node=node: client.execute_command(*args, target_nodes=node)
+            )
+            for node in client.get_primaries()
+        }
+    where = client.connection_pool.connection_kwargs
+    name = f"{where.get('host', 'localhost')}:{where.get('port', 6379)}"
+    if "path" in where:
+        name = f"unix:{where['path']}"
+    return {name: await _eviction_policy(client.execute_command)}
+
+
+async def _eviction_policy(command: Callable[..., Awaitable[Any]]) -> str | None:
+    try:
+        config = await command("CONFIG GET", "maxmemory-policy")
+    except ResponseError:
+        pass
+    else:
+        for value in _values(config):
+            return value.decode() if isinstance(value, bytes) else str(value)
+    try:
+        info = await command("INFO", "memory")
+    except ResponseError:
+        return None
+    policy = info.get("maxmemory_policy") if isinstance(info, dict) else None
+    return None if policy is None else str(policy)
+
+
+def _values(config: Any) -> list[Any]:
+    """The values of a CONFIG GET reply: a dict, or (from a cluster node) a dict of them."""
+    if not isinstance(config, dict):
+        return []
+    values = list(config.values())
+    if len(values) == 1 and isinstance(values[0], dict):
+        return list(values[0].values())
+    return values

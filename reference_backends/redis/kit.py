@@ -40,13 +40,15 @@ async def kit_factory(
     cluster: str | bool = False,
     max_record_bytes: str | int | None = None,
     expiry_grace: str | float | None = None,
+    allow_eviction: str | bool = False,
     **options: Any,
 ) -> RedisBackend:
     """Open a :class:`RedisBackend` for one kit test.
 
     ``cluster`` (``true``/``false``) makes ``redis_url`` a Redis Cluster seed node.
-    ``max_record_bytes`` and ``expiry_grace`` (seconds, or ``none`` for no server-side expiry)
-    are passed on; any other option is refused so that a typo does not go unnoticed. The first
+    ``max_record_bytes``, ``expiry_grace`` (seconds, or ``none`` for no server-side expiry) and
+    ``allow_eviction`` (``true`` to open a server whose ``maxmemory-policy`` may evict) are
+    passed on; any other option is refused so that a typo does not go unnoticed. The first
     open of each server checks it (:meth:`RedisBackend.check_server`), so that an unreachable
     server, wrong credentials or a cluster node without ``cluster`` is one clear error when the
     kit starts, not a timeout in every test.
@@ -62,7 +64,12 @@ async def kit_factory(
     on_cluster = _flag("cluster", cluster)
     if redis_url is not None:
         backend = RedisBackend.from_url(
-            redis_url, cluster=on_cluster, namespace=namespace, clock=clock, **extra
+            redis_url,
+            cluster=on_cluster,
+            namespace=namespace,
+            clock=clock,
+            allow_eviction=_flag("allow_eviction", allow_eviction),
+            **extra,
         )
         if (redis_url, on_cluster) not in _CHECKED_URLS:
             try:
@@ -74,8 +81,14 @@ async def kit_factory(
         return backend
     if on_cluster:
         raise ValueError("cluster=true needs a redis_url of a Redis Cluster node")
+    # fakeredis never evicts (and answers neither CONFIG GET nor INFO): nothing to check.
     fake = RedisBackend(
-        _fake_client(), namespace=namespace, clock=clock, close_client=True, **extra
+        _fake_client(),
+        namespace=namespace,
+        clock=clock,
+        allow_eviction=True,
+        close_client=True,
+        **extra,
     )
     # fakeredis keeps its data in this process: another process would open an empty server.
     fake.capabilities = replace(fake.capabilities, shared_across_processes=False)
