@@ -29,7 +29,6 @@ def test_a_version_overflow_mutant_is_killed_and_the_real_module_passes() -> Non
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=600,
     )
     # Exit 2 would mean the unchanged module failed test_data.py (then no kill means anything).
     assert done.returncode == 0, done.stdout + done.stderr
@@ -43,9 +42,27 @@ def test_the_mutants_of_the_memory_backend_are_listed_once_each() -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
     )
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     assert len(lines) >= 50, listed.stdout  # memory.py has about 70 mutation sites
     assert len({line.split(":", 1)[0] for line in lines}) == len(lines), "indexes repeat"
+
+
+def test_forgotten_checks_and_wrappers_of_the_author_base_are_mutants() -> None:
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.mutation",
+            "--module",
+            "pmcp_tasks/backend_base.py",
+            "--list",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "skip `check_key(key)`" in listed.stdout, listed.stdout
+    assert "await `self._get(key)` without `self._guard`" in listed.stdout, listed.stdout

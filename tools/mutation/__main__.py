@@ -117,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated mutant indexes")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--where", default="", help="only mutants whose source contains this")
+    parser.add_argument("--what", default="", help="only mutants whose description contains this")
     parser.add_argument("--suite", nargs="*", default=[], help="kit modules to run (default all)")
     parser.add_argument("--json", type=Path, help="write every outcome to this file")
     args = parser.parse_args(argv)
@@ -131,7 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     selected = [
         m
         for m in everything
-        if (not chosen or m.index in chosen) and (not args.where or args.where in m.source)
+        if (not chosen or m.index in chosen)
+        and (not args.where or args.where in m.source)
+        and args.what in m.description
     ]
     if args.list:
         for mutant in selected:

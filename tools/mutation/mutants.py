@@ -1,7 +1,9 @@
 """Mutants of a Python module: one small, plausible change each, found by walking its AST.
 
 The operators are the classic ones (comparison and arithmetic swaps, constant nudges, boolean
-connectives, dropped ``not``, dropped calls, ``break``/``continue`` swaps, ``min``/``max``):
+connectives, dropped ``not``, dropped calls, ``break``/``continue`` swaps, ``min``/``max``),
+plus skipped pass-through calls: ``key = check_key(key)`` becomes ``key = key`` (a forgotten
+check) and ``await guard(..., hook(...))`` becomes ``await hook(...)`` (a forgotten wrapper):
 each models a slip a backend author makes, and a kit that lets one through has a hole where a
 real bug would also pass. Docstrings, annotations and string constants are left alone: changing
 them cannot change behaviour (or only error messages, which the kit does not compare).
@@ -95,6 +97,70 @@ def _sites(tree: ast.Module) -> Iterator[tuple[ast.AST, Edit]]:
             yield node, _replacing  # break <-> continue
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call | ast.Await):
             yield node, _replacing
+        if isinstance(node, ast.Assign):
+            for position in _pass_through_assignments(node):
+                yield node, _skip_assigned_call(position)
+        elif isinstance(node, ast.Await) and _wrapped_call(node) is not None:
+            yield node, _skip_wrapper
+
+
+def _pass_through_assignments(node: ast.Assign) -> list[int]:
+    """Positions in ``node``'s value of calls whose first argument is the name they assign."""
+    if len(node.targets) != 1:
+        return []
+    target, value = node.targets[0], node.value
+    pairs = (
+        list(zip(target.elts, value.elts, strict=False))
+        if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple)
+        else [(target, value)]
+    )
+    return [
+        position
+        for position, (name, call) in enumerate(pairs)
+        if isinstance(name, ast.Name)
+        and isinstance(call, ast.Call)
+        and call.args
+        and isinstance(call.args[0], ast.Name)
+        and call.args[0].id == name.id
+    ]
+
+
+def _skip_assigned_call(position: int) -> Edit:
+    def edit(node: ast.AST) -> str:
+        assert isinstance(node, ast.Assign)
+        value = node.value
+        holder = value.elts if isinstance(value, ast.Tuple) else None
+        call = holder[position] if holder is not None else value
+        assert isinstance(call, ast.Call)
+        if holder is not None:
+            holder[position] = call.args[0]
+        else:
+            node.value = call.args[0]
+        return f"skip `{ast.unparse(call)}`"
+
+    return edit
+
+
+def _wrapped_call(node: ast.Await) -> ast.expr | None:
+    """In ``await f(..., g(...))`` or ``await f(..., awaitable)``, what ``f`` wraps (its last
+    argument)."""
+    outer = node.value
+    if (
+        isinstance(outer, ast.Call)
+        and outer.args
+        and isinstance(outer.args[-1], ast.Call | ast.Name)
+    ):
+        return outer.args[-1]
+    return None
+
+
+def _skip_wrapper(node: ast.AST) -> str:
+    assert isinstance(node, ast.Await)
+    inner, outer = _wrapped_call(node), node.value
+    assert inner is not None
+    assert isinstance(outer, ast.Call)
+    node.value = inner
+    return f"await `{ast.unparse(inner)}` without `{ast.unparse(outer.func)}`"
 
 
 def _annotations(node: ast.AST) -> list[ast.AST]:
