@@ -306,6 +306,14 @@ class DeleteTrueForExpired(Seedable):
         return present
 
 
+class DeleteAlwaysTrue(Seedable):
+    """delete reports success whether or not anything was there."""
+
+    async def delete(self, key: str) -> bool:
+        await super().delete(key)
+        return True
+
+
 class CleanupMiscounts(Seedable):
     """cleanup_expired reports the records it looked at, not the ones it removed."""
 
@@ -957,6 +965,7 @@ BROKEN: dict[str, Broken] = {
     "create_overwrites": Broken(CreateOverwrites, "KV-CAS-1", "cas"),
     "conflict_still_writes": Broken(ConflictStillWrites, "KV-CAS-3", "cas"),
     "delete_true_for_expired": Broken(DeleteTrueForExpired, "KV-DEL-1", "expiry"),
+    "delete_always_true": Broken(DeleteAlwaysTrue, "KV-DEL-1", "delete"),
     "cleanup_miscounts": Broken(CleanupMiscounts, "KV-CLEAN-1", "expiry"),
     "cleanup_only_counts": Broken(CleanupOnlyCounts, "KV-CLEAN-2", "expiry"),
     "expiry_kept_on_put": Broken(ExpiryKeptOnPut, "KV-LIVE-4", "expiry"),

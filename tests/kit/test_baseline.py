@@ -4,33 +4,24 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
 pytest_plugins = ["pytester"]
 
-BROKEN_DELETE = """
-from reference_backends.memory import InMemoryBackend
-
-class Backend(InMemoryBackend):
-    async def delete(self, key):
-        await super().delete(key)
-        return True
-
-def factory(*, namespace, clock):
-    return Backend(namespace=namespace, clock=clock)
-"""
+HERE = Path(__file__).parent.parent  # tests/, where broken_backends.py lives
+BROKEN_DELETE = "broken_backends:delete_always_true"
 
 
 def test_listed_failures_are_expected_and_the_rest_still_fail(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(brokenfactory=BROKEN_DELETE)
-    pytester.syspathinsert()
+    pytester.syspathinsert(HERE)
     baseline = pytester.path / "baseline.txt"
     baseline.write_text(
-        "# backend  clause  why\nbrokenfactory:factory KV-DEL-1 delete always says True\n"
+        f"# backend  clause  why\n{BROKEN_DELETE} KV-DEL-1 delete always says True\n"
     )
     report_path = pytester.path / "report.json"
-    args = ["--backend=brokenfactory:factory", "-k", "TestDelete", "-rx"]
+    args = [f"--backend={BROKEN_DELETE}", "-k", "TestDelete", "-rx"]
     result = pytester.runpytest(
         *args, f"--conformance-baseline={baseline}", f"--conformance-report={report_path}"
     )
@@ -47,13 +38,13 @@ def test_listed_failures_are_expected_and_the_rest_still_fail(pytester: pytest.P
     )
     assert "STALE" not in result.stdout.str()
     results = json.loads(report_path.read_text())["clauses"]["KV-DEL-1"]["results"]
-    assert results["brokenfactory:factory"]["status"] == "expected failure"
-    assert results["brokenfactory:factory"]["xfailed"] == outcomes["xfailed"]
+    assert results[BROKEN_DELETE]["status"] == "expected failure"
+    assert results[BROKEN_DELETE]["xfailed"] == outcomes["xfailed"]
     # Without the baseline the same run fails: the file is what made it green.
     assert pytester.runpytest(*args).ret == pytest.ExitCode.TESTS_FAILED
     # A failure that also breaks an unlisted clause (KV-LIVE-2 here) still fails.
     expiry = pytester.runpytest(
-        "--backend=brokenfactory:factory",
+        f"--backend={BROKEN_DELETE}",
         "-k",
         "test_delete_of_an_expired_record_returns_false",
         f"--conformance-baseline={baseline}",

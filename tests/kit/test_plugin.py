@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -13,6 +14,9 @@ from hypothesis import settings
 from conformance import plugin, registry
 
 pytest_plugins = ["pytester"]
+
+HERE = Path(__file__).parent.parent  # tests/, where broken_backends.py lives
+BROKEN_DELETE = "broken_backends:delete_always_true"
 
 RECORDING_FACTORY = """
 import json, pathlib
@@ -202,24 +206,11 @@ def test_third_party_subclass_with_its_own_factory(pytester: pytest.Pytester) ->
 
 
 def test_failure_names_clause_and_rule_and_report_is_complete(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        brokenfactory="""
-        from reference_backends.memory import InMemoryBackend
-
-        class Backend(InMemoryBackend):
-            async def delete(self, key):
-                await super().delete(key)
-                return True
-
-        def factory(*, namespace, clock):
-            return Backend(namespace=namespace, clock=clock)
-        """
-    )
-    pytester.syspathinsert()
+    pytester.syspathinsert(HERE)
     report_path = pytester.path / "out" / "report.json"
     report_path.parent.mkdir()
     result = pytester.runpytest(
-        "--backend=brokenfactory:factory",
+        f"--backend={BROKEN_DELETE}",
         "-k",
         "test_delete or test_capabilities",
         "--conformance-report",
@@ -236,7 +227,7 @@ def test_failure_names_clause_and_rule_and_report_is_complete(pytester: pytest.P
     result.stdout.fnmatch_lines(
         [
             "*pmcp-tasks conformance summary*",
-            "backend brokenfactory:factory: max_record_bytes=None, shared_in_process=True, *",
+            f"backend {BROKEN_DELETE}: max_record_bytes=None, shared_in_process=True, *",
             "  area *passed *failed *skipped",
             "  delete *2 *2 *0",
             "  expiry *0 *1 *0",
@@ -244,21 +235,19 @@ def test_failure_names_clause_and_rule_and_report_is_complete(pytester: pytest.P
     )
     report = json.loads(report_path.read_text())
     assert report["kit_version"] == metadata.version("pmcp-tasks")
-    assert report["selected"] == [{"name": "brokenfactory:factory", "options": {}}]
-    assert report["backends"]["brokenfactory:factory"]["capabilities"] == {
+    assert report["selected"] == [{"name": BROKEN_DELETE, "options": {}}]
+    assert report["backends"][BROKEN_DELETE]["capabilities"] == {
         "max_record_bytes": None,
         "shared_in_process": True,
         "shared_across_processes": False,
         "injectable_clock": True,
     }
     assert report["hypothesis"]["profile"] in {"dev", "ci", "thorough"}
-    delete = report["clauses"]["KV-DEL-1"]["results"]["brokenfactory:factory"]
+    delete = report["clauses"]["KV-DEL-1"]["results"][BROKEN_DELETE]
     assert delete["status"] == "failed"
     assert delete["failed"] == 3
-    assert report["clauses"]["KV-CAP-1"]["results"]["brokenfactory:factory"]["status"] == "passed"
-    assert (
-        report["clauses"]["KV-LIST-6"]["results"]["brokenfactory:factory"]["status"] == "untested"
-    )
+    assert report["clauses"]["KV-CAP-1"]["results"][BROKEN_DELETE]["status"] == "passed"
+    assert report["clauses"]["KV-LIST-6"]["results"][BROKEN_DELETE]["status"] == "untested"
 
 
 @pytest.mark.parametrize("profile", ["dev", "ci", "thorough"])
