@@ -136,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         and (not args.where or args.where in m.source)
         and args.what in m.description
     ]
+    if not selected:
+        parser.error(f"no mutant of {args.module} matches --only/--where/--what")
     if args.list:
         for mutant in selected:
             print(f"#{mutant.index:3d} line {mutant.line:4d}: {mutant.description}")
