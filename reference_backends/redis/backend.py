@@ -12,11 +12,13 @@ HINCRBY, so they are exact up to 2**63-1. Expiry follows the injected clock, who
 an argument of every script; Redis's own PEXPIREAT only reclaims memory, ``expiry_grace``
 seconds after a record died, so that it never removes a record the injected clock still
 considers live (as long as that clock is no more than ``expiry_grace`` behind the server's).
+A listing runs in steps of bounded work (at most ``_LIST_BUDGET`` index entries each), so that
+no number of dead records in a partition blocks the server; records it cannot decode are
+skipped with a warning, and writes overwrite them.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import secrets
@@ -31,6 +33,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from pmcp_tasks.backend import MAX_VERSION, BackendCapabilities, Clock, VersionedRecord, is_live
+from pmcp_tasks.backend_base import BackendBase, logger, skip_damaged
 from pmcp_tasks.errors import (
     BackendError,
     BackendUnavailable,
@@ -44,9 +47,6 @@ from pmcp_tasks.keys import (
     check_expected_version,
     check_expires_at,
     check_key,
-    check_page,
-    check_prefix,
-    check_size,
     split_key,
 )
 from reference_backends.causes import describe
@@ -67,13 +67,11 @@ from reference_backends.redis.connect import (
 _NAMESPACE_RE = re.compile(r"[A-Za-z0-9_.~%:/-]+")
 _VERSION_RE = re.compile(rb"[1-9][0-9]*")
 _LAST_PEXPIREAT_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z, the latest every server takes
-_LIST_BATCH = 128
-_LIST_HANDBACK = 1024  # undeclared items one run of list.lua hands back to be declared
-_LIST_RUNS = 16  # list.lua runs per page that may hand back because items were written since
+_LIST_BATCH = 128  # index entries one ZRANGEBYLEX (and one ZMSCORE) of list.lua fetches
+_LIST_BUDGET = 1024  # index entries one step of list.lua examines at most
+_LIST_HANDBACK = 1024  # undeclared items one step of list.lua hands back to be declared
 _CLEANUP_BATCH = 500
 _SCAN_COUNT = 500
-
-logger = logging.getLogger("pmcp_tasks.backend")
 
 
 def _load_script(name: str) -> str:
@@ -113,8 +111,10 @@ def _wrapped(operation: str, key: str, *, knows_attempts: bool = False) -> Itera
         FAILED_ATTEMPTS.reset(token)
 
 
-class RedisBackend:
+class RedisBackend(BackendBase):
     """A :class:`~pmcp_tasks.StorageBackend` on Redis, through redis-py's asyncio client.
+
+    On :class:`~pmcp_tasks.BackendBase`, which checks the arguments before the hooks below run.
 
     Two ways to make one, so that no setting is silently ignored:
 
@@ -227,7 +227,7 @@ class RedisBackend:
         check of the first command runs, so a server that evicts is refused at open too.
         """
         await check_server(await self._topology(), url)
-        with self._guard("open", redacted(url)):
+        with self._calling("open", redacted(url)):
             await self._ready()
 
     # -- layout ------------------------------------------------------------------------------
@@ -255,7 +255,7 @@ class RedisBackend:
         """The injected clock's reading, as the exact repr that scripts parse with strtod."""
         return repr(float(self._clock()))
 
-    def _guard(self, operation: str, key: str) -> AbstractContextManager[None]:
+    def _calling(self, operation: str, key: str) -> AbstractContextManager[None]:
         return _wrapped(operation, key, knows_attempts=self._knows_attempts)
 
     async def _ready(self) -> RedisClient:
@@ -323,7 +323,7 @@ class RedisBackend:
         1.5 µs of every write (docs/performance.md).
         """
         script = self._scripts[name]
-        with self._guard(name, key):
+        with self._calling(name, key):
             client = await self._ready()
             try:
                 return await client.evalsha(script.sha, len(keys), *keys, *args)
@@ -331,13 +331,13 @@ class RedisBackend:
                 script.sha = await client.script_load(script.script)
                 return await client.evalsha(script.sha, len(keys), *keys, *args)
 
-    # -- contract ----------------------------------------------------------------------------
+    # -- contract hooks (BackendBase checked the arguments) ---------------------------------
 
-    async def get(self, key: str) -> VersionedRecord | None:
-        partition, item = split_key(check_key(key))
+    async def _get(self, key: str) -> VersionedRecord | None:
+        partition, item = split_key(key)
         record_key = self._keys(partition, item)[0]
         now = self._clock()
-        with self._guard("get", key):
+        with self._calling("get", key):
             client = await self._ready()
             data, version, expires_at = await client.hmget(
                 record_key, ["data", "version", "expires_at"]
@@ -347,26 +347,19 @@ class RedisBackend:
         record = _record(key, record_key, data, version, expires_at)
         return record if is_live(record.expires_at, now) else None
 
-    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+    async def _put(self, key: str, data: bytes, expires_at: float | None) -> int:
         return await self._write(key, data, None, expires_at)
 
-    async def put_if_version(
-        self,
-        key: str,
-        data: bytes,
-        expected_version: int,
-        *,
-        expires_at: float | None = None,
+    async def _put_if_version(
+        self, key: str, data: bytes, expected_version: int, expires_at: float | None
     ) -> int:
-        return await self._write(key, data, check_expected_version(expected_version), expires_at)
+        return await self._write(key, data, expected_version, expires_at)
 
     async def _write(
         self, key: str, data: bytes, expected: int | None, expires_at: float | None
     ) -> int:
         """One run of write.lua: ``expected`` None is a put, else a checked CAS version."""
-        partition, item = split_key(check_key(key))
-        data, expires_at = check_data(data), check_expires_at(expires_at)
-        check_size(key, data, self.capabilities.max_record_bytes)
+        partition, item = split_key(key)
         keys = self._keys(partition, item)
         reply = await self._script(
             "write",
@@ -384,85 +377,82 @@ class RedisBackend:
         )
         status = reply[0]
         if status == b"ok":
+            _report_repairs(key, keys[0], reply[2], reply[3])
             return int(reply[1])
         if status == b"notfound":
+            _report_repairs(key, keys[0], reply[1], [])
             raise NotFound(key)
         if status == b"conflict":
             raise VersionConflict(key, 0 if expected is None else expected, int(reply[1]))
-        if status == b"overflow":
-            raise CapacityExceeded(f"version of key {key!r} would exceed {MAX_VERSION}")
-        raise _malformed(key, keys[0], reply[1])
+        raise CapacityExceeded(f"version of key {key!r} would exceed {MAX_VERSION}")
 
-    async def delete(self, key: str) -> bool:
-        partition, item = split_key(check_key(key))
+    async def _delete(self, key: str) -> bool:
+        partition, item = split_key(key)
         keys = self._keys(partition, item)
         reply = await self._script("delete", key, keys, [self._now(), item])
-        if reply[0] != b"ok":
-            raise _malformed(key, keys[0], reply[1])
+        _report_repairs(key, keys[0], reply[2], reply[3])
         return bool(reply[1] == b"1")
 
-    async def list_by_prefix(
-        self,
-        prefix: str,
-        *,
-        after: str | None = None,
-        limit: int | None = None,
+    async def _list(
+        self, partition: str, item_prefix: str, after_item: str | None, limit: int | None
     ) -> list[tuple[str, VersionedRecord]]:
-        partition, item_prefix = check_prefix(prefix)
-        after, limit = check_page(after, limit)
+        """Steps of list.lua from the lower bound until the page is full or the range ends.
+
+        Each step examines at most ``_LIST_BUDGET`` index entries, so no step blocks the
+        server for long whatever the partition holds; the next step resumes where it stopped.
+        A step hands back the items whose record hashes it must be given, which the next one
+        declares, so a page of live records costs two steps (plus one per budget's worth of
+        entries walked).
+        """
         head = partition + ":"
+        prefix = head + item_prefix
         # Items are ASCII, so [prefix, prefix + b"\xff") holds exactly those starting with it.
         lo = b"[" + item_prefix.encode() if item_prefix else b"-"
         hi = b"(" + item_prefix.encode() + b"\xff" if item_prefix else b"+"
-        if after is not None:
-            if after.startswith(head):
-                after_item = after[len(head) :].encode("utf-8", "surrogatepass")
-                if after_item >= item_prefix.encode():
-                    lo = b"(" + after_item
-            elif after > head:
-                return []  # every key of this partition sorts before `after`
+        if after_item is not None:
+            after = after_item.encode("utf-8", "surrogatepass")
+            if after >= item_prefix.encode():
+                lo = b"(" + after
         base = self._base(partition)
+        grace = "" if self._expiry_grace is None else repr(float(self._expiry_grace))
         now = self._now()
-        declared: dict[bytes, None] = {}  # items whose record hashes the next run declares
-        # A page rarely needs more items than twice its limit (the rest would be dead).
-        handback = _LIST_HANDBACK if limit is None else min(_LIST_HANDBACK, 2 * limit + 8)
-        unsettled = 0
+        declared: dict[bytes, None] = {}  # items whose record hashes the next step declares
+        out: list[tuple[str, VersionedRecord]] = []
         while True:
+            wanted = 0 if limit is None else limit - len(out)
+            handback = _LIST_HANDBACK if limit is None else min(_LIST_HANDBACK, wanted + 8)
             reply = await self._script(
                 "list",
                 prefix,
-                [base + "i", *(base.encode() + b"r:" + item for item in declared)],
-                [now, lo, hi, str(limit or 0), str(_LIST_BATCH), str(handback), *declared],
+                [base + "i", base + "x", *(base.encode() + b"r:" + item for item in declared)],
+                [now, grace, lo, hi, wanted, _LIST_BATCH, _LIST_BUDGET, handback, *declared],
             )
-            if reply[0] != b"undeclared":
-                break
-            declared.update(dict.fromkeys(reply[1:]))
-            # A full hand-back is progress through a large range; a short one reached the end
-            # of the range, so only items written since can make the next run hand back again.
-            if len(reply) - 1 < handback:
-                unsettled += 1
-                if unsettled == _LIST_RUNS:
-                    raise BackendError(
-                        f"listing {prefix!r} did not settle: new items kept appearing in the "
-                        f"partition during {_LIST_RUNS} runs of the listing script"
-                    )
-        if reply[0] != b"ok":
-            item = reply[2].decode()
-            raise _malformed(head + item, base + "r:" + item, reply[1])
-        out: list[tuple[str, VersionedRecord]] = []
-        for index in range(1, len(reply), 4):
-            key = head + reply[index].decode()
-            version, expires_at, data = reply[index + 1 : index + 4]
-            out.append(
-                (key, _record(key, base + "r:" + key[len(head) :], data, version, expires_at))
-            )
-        return out
+            if reply[0] == b"badindex":
+                skip_damaged(prefix, _bad_index(base + "i", reply[1]))
+                return out
+            status, lo, found, damaged, undeclared = reply
+            for index in range(0, len(found), 4):
+                key = head + found[index].decode()
+                version, expires_at, data = found[index + 1 : index + 4]
+                record_key = base + "r:" + found[index].decode()
+                out.append((key, _record(key, record_key, data, version, expires_at)))
+            for index in range(0, len(damaged), 2):
+                skip_damaged(*_damage(head, base, damaged[index], damaged[index + 1]))
+            if status == b"done":
+                return out
+            # Only the hashes of items from the resume point on can still be read.
+            bound, inclusive = lo[1:], lo.startswith(b"[")
+            declared = {
+                item: None
+                for item in (*declared, *undeclared)
+                if item > bound or (inclusive and item == bound)
+            }
 
-    async def cleanup_expired(self) -> int:
+    async def _cleanup(self) -> int:
         now = self._now()
         pattern = f"{self._namespace}:{{*}}:x"
         removed = 0
-        with self._guard("cleanup_expired", pattern):
+        with self._calling("cleanup_expired", pattern):
             client = await self._ready()
             expiry_keys = {
                 key
@@ -471,7 +461,7 @@ class RedisBackend:
         for expiry_key in sorted(expiry_keys):
             base = expiry_key[: -len(b"x")]
             while True:
-                with self._guard("cleanup_expired", expiry_key.decode()):
+                with self._calling("cleanup_expired", expiry_key.decode()):
                     dead = await client.zrangebyscore(
                         expiry_key, "-inf", now, start=0, num=_CLEANUP_BATCH
                     )
@@ -491,7 +481,7 @@ class RedisBackend:
     async def aclose(self) -> None:
         if self._close_client and not self._closed:
             self._closed = True
-            with self._guard("close", self._namespace):
+            with self._calling("close", self._namespace):
                 await self._client.aclose()
 
     # -- kit hooks ---------------------------------------------------------------------------
@@ -499,7 +489,7 @@ class RedisBackend:
     async def kit_drop_namespace(self) -> None:
         """Remove every key of this namespace, so that a kit run leaves the server as it was."""
         pattern = f"{self._namespace}:{{*"
-        with self._guard("drop", pattern):
+        with self._calling("drop", pattern):
             client = await self._ready()
             keys = [key async for key in client.scan_iter(match=pattern, count=_SCAN_COUNT)]
             for start in range(0, len(keys), _SCAN_COUNT):
@@ -549,3 +539,43 @@ def _malformed(key: str, record_key: str, field: bytes) -> BackendError:
         f"malformed record for key {key!r}: Redis hash {record_key!r} has a missing or invalid "
         f"{field.decode()!r} field"
     )
+
+
+def _damage(head: str, base: str, item: bytes, what: bytes) -> tuple[str, BackendError]:
+    """The key a listing skipped and why: what list.lua reported about that index entry."""
+    shown = head + item.decode("utf-8", "backslashreplace")
+    if what == b"member":
+        return shown, BackendError(
+            f"the partition index {base + 'i'!r} holds {item!r}, which is not the item part of "
+            "a valid key (only A-Z a-z 0-9 _ . ~ % -)"
+        )
+    record_key = base + "r:" + item.decode()
+    if what == b"type":
+        return shown, BackendError(
+            f"damaged record for key {shown!r}: {record_key!r} is not a hash"
+        )
+    return shown, _malformed(shown, record_key, what)
+
+
+def _bad_index(index_key: str, error: bytes) -> BackendError:
+    return BackendError(
+        f"the partition index {index_key!r} is not a sorted set ({error.decode(errors='replace')}):"
+        " its records are not listed; the next write of the partition replaces it"
+    )
+
+
+def _report_repairs(key: str, record_key: str, damage: bytes, replaced: list[bytes]) -> None:
+    """Warn about damage a write or delete overwrote: an operator may want to know why."""
+    if damage:
+        logger.warning(
+            "overwrote the damaged record at key %r (Redis key %r: %s)",
+            key,
+            record_key,
+            "not a hash" if damage == b"type" else f"missing or invalid {damage.decode()!r} field",
+        )
+    for index_key in replaced:
+        logger.warning(
+            "replaced %r, which was not a sorted set, by a fresh index for key %r",
+            index_key.decode("utf-8", "backslashreplace"),
+            key,
+        )

@@ -9,9 +9,11 @@ the run rather than vanish from it.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import fakeredis
 import port_for
 import pytest
 import redis
@@ -58,6 +60,27 @@ async def raw_redis(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url)
     yield client
     await client.aclose()
+
+
+@pytest.fixture(params=["fakeredis", "redis-server"])
+async def engine(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
+    """A raw client on each engine a test runs on: fakeredis, then the real server."""
+    if request.param == "fakeredis":
+        client: Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(version=(7,)))
+    else:
+        client = Redis.from_url(request.getfixturevalue("redis_url"))
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def engine_namespace(engine: Redis) -> AsyncIterator[str]:
+    """A fresh namespace on ``engine``, whose keys are removed after the test."""
+    namespace = f"t-{uuid.uuid4().hex[:12]}"
+    yield namespace
+    left = [key async for key in engine.scan_iter(match=f"{namespace}:*")]
+    if left:
+        await engine.delete(*left)
 
 
 CLUSTER_NODES = 3

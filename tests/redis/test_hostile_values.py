@@ -8,10 +8,8 @@ number, a past one included) or refused with a ``ValueError`` that shows the val
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
-import fakeredis
 import pytest
 from redis.asyncio import Redis
 
@@ -21,35 +19,16 @@ from reference_backends.redis import RedisBackend
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["fakeredis", "redis-server"])
-async def raw(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
-    """A raw client on the engine under test, for the backend and for looking underneath."""
-    if request.param == "fakeredis":
-        client: Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(version=(7,)))
-    else:
-        client = Redis.from_url(request.getfixturevalue("redis_url"))
-    yield client
-    await client.aclose()
-
-
 @pytest.fixture
-def namespace() -> str:
-    return f"h-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-async def backend(raw: Redis, namespace: str) -> AsyncIterator[RedisBackend]:
-    made = RedisBackend(raw, namespace=namespace, clock=ManualClock())
+async def backend(engine: Redis, engine_namespace: str) -> AsyncIterator[RedisBackend]:
+    made = RedisBackend(engine, namespace=engine_namespace, clock=ManualClock())
     yield made
     await made.aclose()
-    left = [key async for key in raw.scan_iter(match=f"{namespace}:*")]
-    if left:
-        await raw.delete(*left)
 
 
 @pytest.mark.parametrize("expires_at", [1.8e305, 1.7976931348623157e308, 2.0**1000])
 async def test_an_expiry_beyond_pexpireat_is_stored_without_a_server_expiry(
-    backend: RedisBackend, raw: Redis, namespace: str, expires_at: float
+    backend: RedisBackend, engine: Redis, engine_namespace: str, expires_at: float
 ) -> None:
     assert await backend.put("p:k", b"x", expires_at=expires_at) == 1
     assert await backend.put_if_version("p:k", b"y", 1, expires_at=expires_at) == 2
@@ -57,9 +36,9 @@ async def test_an_expiry_beyond_pexpireat_is_stored_without_a_server_expiry(
     assert record is not None
     assert (record.data, record.version, record.expires_at) == (b"y", 2, expires_at)
     assert [key for key, _ in await backend.list_by_prefix("p:")] == ["p:k"]
-    keys = await raw.keys(f"{namespace}:*:r:k")
+    keys = await engine.keys(f"{engine_namespace}:*:r:k")
     assert len(keys) == 1
-    assert await raw.pttl(keys[0]) == -1  # no server expiry: cleanup_expired reclaims it
+    assert await engine.pttl(keys[0]) == -1  # no server expiry: cleanup_expired reclaims it
 
 
 @pytest.mark.parametrize("expires_at", [-1.8e305, -1.7976931348623157e308])

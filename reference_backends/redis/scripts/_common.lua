@@ -43,3 +43,31 @@ local function classify(key, version, expires_at, now)
   return 'dead'
 end
 
+
+-- Reads a record hash's fields; a key of another type (damage) reads as {'wrongtype'}.
+local function read_record(key, ...)
+  local stored = redis.pcall('HMGET', key, ...)
+  if stored.err then
+    if redis.call('TYPE', key).ok == 'hash' then
+      error(stored.err)
+    end
+    return nil
+  end
+  return stored
+end
+
+-- A write command on an index key (a sorted set). A key of another type cannot hold index
+-- entries of ours: it is damage, so it is replaced by a fresh sorted set and named in
+-- `replaced`. Any other error is raised.
+local function index_call(replaced, command, key, ...)
+  local reply = redis.pcall(command, key, ...)
+  if type(reply) == 'table' and reply.err then
+    if redis.call('TYPE', key).ok == 'zset' then
+      error(reply.err)
+    end
+    redis.call('DEL', key)
+    replaced[#replaced + 1] = key
+    return redis.call(command, key, ...)
+  end
+  return reply
+end

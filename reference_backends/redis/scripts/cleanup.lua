@@ -4,20 +4,27 @@
 -- ARGV: now, then the items (the caller read them from the expiry index, at most one batch).
 -- Every write keeps the expiry index in step with the hash in the same script, so an item
 -- scored <= now is a record that is not live (at now == expires_at it is already gone). An
--- item rewritten since the caller read the index has a new score (or none) and stays.
+-- item rewritten since the caller read the index has a new score (or none) and stays. One
+-- ZMSCORE, DEL and ZREM each for the whole batch, so a run costs little per record.
 -- Replies the number of records removed (whether or not Redis had already reclaimed the hash).
 local index, expiry = KEYS[1], KEYS[2]
 local now = tonumber(ARGV[1])
 
-local removed = 0
+local items = {}
 for position = 2, #ARGV do
-  local item = ARGV[position]
-  local score = redis.call('ZSCORE', expiry, item)
-  if score and tonumber(score) <= now then
-    redis.call('DEL', KEYS[position + 1])
-    redis.call('ZREM', index, item)
-    redis.call('ZREM', expiry, item)
-    removed = removed + 1
+  items[#items + 1] = ARGV[position]
+end
+local scores = redis.call('ZMSCORE', expiry, unpack(items))
+local dead, hashes = {}, {}
+for position, item in ipairs(items) do
+  if scores[position] and tonumber(scores[position]) <= now then
+    dead[#dead + 1] = item
+    hashes[#hashes + 1] = KEYS[position + 2]
   end
 end
-return removed
+if #dead > 0 then
+  redis.call('DEL', unpack(hashes))
+  index_call({}, 'ZREM', index, unpack(dead))
+  redis.call('ZREM', expiry, unpack(dead))
+end
+return #dead

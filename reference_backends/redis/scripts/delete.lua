@@ -1,18 +1,24 @@
 -- delete. KEYS: record hash, partition index, partition expiry index. ARGV: now, item.
--- Replies {'ok', '1'} when a live record was removed, {'ok', '0'} otherwise,
--- or {'malformed', field}. Index entries go too, whatever the record's state.
+-- Replies {'ok', '1' | '0', damage, replaced}: '1' when a live record was removed; `damage`
+-- is '' or what was wrong with a stored record this backend cannot decode (removed too, but
+-- not counted as live); `replaced` lists index keys of the wrong type replaced by fresh ones.
+-- Index entries go too, whatever the record's state.
 local record, index, expiry = KEYS[1], KEYS[2], KEYS[3]
 local now, item = ARGV[1], ARGV[2]
 
-local stored = redis.call('HMGET', record, 'version', 'expires_at')
-local status, field = classify(record, stored[1], stored[2], now)
-if status == 'malformed' then
-  return {'malformed', field}
+local stored = read_record(record, 'version', 'expires_at')
+local status, damage = 'malformed', 'type'
+if stored then
+  status, damage = classify(record, stored[1], stored[2], now)
+end
+if status == 'live' and redis.call('HEXISTS', record, 'data') == 0 then
+  status, damage = 'malformed', 'data'
+end
+if status ~= 'malformed' then
+  damage = ''
 end
 redis.call('DEL', record)
-redis.call('ZREM', index, item)
-redis.call('ZREM', expiry, item)
-if status == 'live' then
-  return {'ok', '1'}
-end
-return {'ok', '0'}
+local replaced = {}
+index_call(replaced, 'ZREM', index, item)
+index_call(replaced, 'ZREM', expiry, item)
+return {'ok', status == 'live' and '1' or '0', damage, replaced}

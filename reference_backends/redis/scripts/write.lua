@@ -2,26 +2,36 @@
 -- KEYS: record hash, partition index (zset, scores 0), partition expiry index (zset by expiry).
 -- ARGV: now, item, data, expires_at ('' = never), pexpireat ms ('' = no server expiry),
 --       expected, token (unique per call).
--- Replies {'ok', version} | {'notfound'} | {'conflict', version} | {'overflow', version}
---         | {'malformed', field}.
+-- Replies {'ok', version, damage, replaced} | {'notfound', damage} | {'conflict', version}
+--         | {'overflow', version}: `damage` is '' or what was wrong with a stored record this
+-- backend cannot decode, which counts as absent and is overwritten; `replaced` lists index
+-- keys of the wrong type that were replaced by fresh ones.
 local record, index, expiry = KEYS[1], KEYS[2], KEYS[3]
 local now, item, data, expires_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local pexpireat, expected, token = ARGV[5], ARGV[6], ARGV[7]
 
-local stored = redis.call('HMGET', record, 'version', 'expires_at', 'token')
-local status, field = classify(record, stored[1], stored[2], now)
-if status == 'malformed' then
-  return {'malformed', field}
+local stored = read_record(record, 'version', 'expires_at', 'token')
+local status, damage = 'malformed', 'type'
+if stored then
+  status, damage = classify(record, stored[1], stored[2], now)
 end
--- The stored token is this very call's: an earlier attempt of it wrote and its reply was lost,
--- so the client retried. Report that write's success instead of a conflict (KV-CAS-6).
-if status ~= 'absent' and stored[3] == token then
-  return {'ok', stored[1]}
+if status == 'live' and redis.call('HEXISTS', record, 'data') == 0 then
+  status, damage = 'malformed', 'data'
+end
+if status == 'malformed' then
+  status = 'absent'
+else
+  damage = ''
+  -- The stored token is this very call's: an earlier attempt of it wrote and its reply was
+  -- lost, so the client retried. Report that write's success, not a conflict (KV-CAS-6).
+  if status ~= 'absent' and stored[3] == token then
+    return {'ok', stored[1], '', {}}
+  end
 end
 if expected ~= '' then
   if status ~= 'live' then
     if expected ~= '0' then
-      return {'notfound'}
+      return {'notfound', damage}
     end
   elseif stored[1] ~= expected then
     return {'conflict', stored[1]}
@@ -40,11 +50,12 @@ else
              'token', token)
 end
 local version = redis.call('HGET', record, 'version')
-redis.call('ZADD', index, 0, item)
+local replaced = {}
+index_call(replaced, 'ZADD', index, 0, item)
 if expires_at == '' then
-  redis.call('ZREM', expiry, item)
+  index_call(replaced, 'ZREM', expiry, item)
 else
-  redis.call('ZADD', expiry, expires_at, item)
+  index_call(replaced, 'ZADD', expiry, expires_at, item)
 end
 -- Last, because a PEXPIREAT in the past deletes the hash at once (the index entries stay
 -- for list_by_prefix to prune and cleanup_expired to count).
@@ -53,4 +64,4 @@ if pexpireat == '' then
 else
   redis.call('PEXPIREAT', record, pexpireat)
 end
-return {'ok', version}
+return {'ok', version, damage, replaced}

@@ -1,0 +1,170 @@
+"""A Redis listing step does a bounded amount of server work, whatever the partition holds.
+
+Dead records used to be walked by one Lua run per page, however many there were (100,000 dead
+records blocked the server for 1.5 s per ``list()``). Now one run of list.lua examines at most
+``_LIST_BUDGET`` index entries, tells dead ones from the expiry index's scores without reading
+their hashes, prunes those dead for ``expiry_grace`` from the partition index, and the page goes
+on in another run from where the last one stopped. Shown here on fakeredis and a real server
+with a small budget (many steps per page), and with the real budget under MONITOR.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis_support import monitored
+
+from conformance.harness import ManualClock
+from reference_backends.redis import RedisBackend
+from reference_backends.redis import backend as redis_backend
+
+pytestmark = pytest.mark.anyio
+
+GRACE = 60.0
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def backend(
+    engine: Redis, engine_namespace: str, clock: ManualClock
+) -> AsyncIterator[RedisBackend]:
+    made = RedisBackend(
+        engine, namespace=engine_namespace, clock=clock, expiry_grace=GRACE, allow_eviction=True
+    )
+    yield made
+    await made.aclose()
+
+
+@pytest.fixture
+def steps(backend: RedisBackend, monkeypatch: pytest.MonkeyPatch) -> list[list[Any]]:
+    """The arguments of every run of list.lua, with a budget of 16 entries and batches of 5."""
+    monkeypatch.setattr(redis_backend, "_LIST_BUDGET", 16)
+    monkeypatch.setattr(redis_backend, "_LIST_BATCH", 5)
+    runs: list[list[Any]] = []
+    run_script = backend._script
+
+    async def recording(name: str, key: str, keys: Any, args: Any) -> Any:
+        if name == "list":
+            runs.append(list(args))
+        return await run_script(name, key, keys, args)
+
+    monkeypatch.setattr(backend, "_script", recording)
+    return runs
+
+
+async def _fill(backend: RedisBackend, clock: ManualClock) -> list[str]:
+    """200 records that die long before now, 30 that die just before now, 20 that live,
+    interleaved by key; returns the live keys in order."""
+    live: list[str] = []
+    for index in range(250):
+        key = f"p:k{index:03d}"
+        if index % 25 == 0 or index % 25 == 12:
+            await backend.put(key, b"live", expires_at=None if index % 2 else clock() + 3600)
+            live.append(key)
+        elif index % 25 < 4:
+            await backend.put(key, b"dying", expires_at=clock() + 3000)
+        else:
+            await backend.put(key, b"dead", expires_at=clock() + 10)
+    clock.advance(3001)  # the first 200 died 2991 s ago (past the grace), the 30 just now
+    return live
+
+
+async def test_a_page_is_walked_in_bounded_steps_and_stays_full(
+    backend: RedisBackend, clock: ManualClock, steps: list[list[Any]]
+) -> None:
+    live = await _fill(backend, clock)
+    assert len(live) == 20
+    assert [key for key, _ in await backend.list_by_prefix("p:")] == live
+    assert len(steps) >= 250 // 16  # no step walked more than its budget
+    assert all(step[6] == 16 for step in steps)
+    paged: list[str] = []
+    after: str | None = None
+    while True:
+        page = [key for key, _ in await backend.list_by_prefix("p:", after=after, limit=3)]
+        paged += page
+        if len(page) < 3:
+            break
+        after = page[-1]
+    assert paged == live
+
+
+async def test_entries_dead_for_the_grace_are_pruned_and_left_for_cleanup(
+    backend: RedisBackend,
+    engine: Redis,
+    engine_namespace: str,
+    clock: ManualClock,
+    steps: list[list[Any]],
+) -> None:
+    live = await _fill(backend, clock)
+    index, expiry = f"{engine_namespace}:{{p}}:i", f"{engine_namespace}:{{p}}:x"
+    assert await engine.zcard(index) == 250
+    assert [key for key, _ in await backend.list_by_prefix("p:")] == live
+    first = len(steps)
+    assert await engine.zcard(index) == 50  # the 200 dead for longer than the grace went
+    assert await engine.zcard(expiry) == 200 + 30 + 10  # kept: cleanup removes and counts them
+    assert [key for key, _ in await backend.list_by_prefix("p:")] == live
+    assert len(steps) - first < first  # the second listing walks 50 entries, not 250
+    assert await backend.cleanup_expired() == 230
+    assert await engine.zcard(index) == 20
+    assert [key for key, _ in await backend.list_by_prefix("p:")] == live
+
+
+async def test_without_a_grace_nothing_is_pruned(
+    engine: Redis, engine_namespace: str, clock: ManualClock, steps: list[list[Any]]
+) -> None:
+    backend = RedisBackend(
+        engine, namespace=engine_namespace, clock=clock, expiry_grace=None, allow_eviction=True
+    )
+    live = await _fill(backend, clock)
+    assert [key for key, _ in await backend.list_by_prefix("p:")] == live
+    assert await engine.zcard(f"{engine_namespace}:{{p}}:i") == 250
+    assert await backend.cleanup_expired() == 230
+
+
+async def test_every_step_examines_at_most_the_budget_on_a_real_server(
+    redis_url: str, clock: ManualClock
+) -> None:
+    """MONITOR shows the Lua side: no run reads more index entries than the budget."""
+    budget = redis_backend._LIST_BUDGET
+    namespace = f"bounded-{uuid.uuid4().hex[:12]}"
+    async with Redis.from_url(redis_url) as raw:
+        backend = RedisBackend(raw, namespace=namespace, clock=clock)
+        try:
+            for index in range(3 * budget + 100):
+                expires = clock() + 10 if index >= 10 else None
+                await backend.put(f"p:k{index:05d}", b"x", expires_at=expires)
+            clock.advance(20)  # all but the first ten are dead, within the grace: none pruned
+            await backend.list_by_prefix("p:", limit=1)  # warm up: scripts loaded
+            pages: list[list[str]] = []
+
+            async def listing() -> None:
+                pages.append([key for key, _ in await backend.list_by_prefix("p:")])
+
+            seen = await monitored(redis_url, raw, listing)
+            assert pages == [[f"p:k{index:05d}" for index in range(10)]]
+            runs: list[list[str]] = []
+            for command in seen:
+                words = command["command"].replace('"', "").split()
+                if command["client_type"] != "lua":
+                    assert words[0].upper() == "EVALSHA"
+                    runs.append([])
+                else:
+                    runs[-1].append(words[0].upper())
+                    if words[0].upper() == "ZRANGEBYLEX":
+                        runs[-1].extend(["entries"] * int(words[-1]))
+            assert len(runs) >= (3 * budget + 100) // budget  # the walk took several steps
+            for run in runs:
+                assert run.count("entries") <= budget, run.count("entries")
+                assert run.count("HMGET") <= 10
+        finally:
+            keys = [key async for key in raw.scan_iter(match=f"{namespace}:*")]
+            if keys:
+                await raw.delete(*keys)
