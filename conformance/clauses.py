@@ -357,9 +357,10 @@ DOMAIN_CLAUSES: tuple[Clause, ...] = (
     Clause(
         "DOM-PAGE-1",
         "domain",
-        "Listing is oldest-first; paging with the returned cursor visits every live task once, "
-        "also while tasks are being created; a cursor the store did not hand out (or another "
-        "owner's) raises `InvalidCursor`.",
+        "Listing is oldest-first (by creation millisecond); paging with the returned cursor "
+        "lists every task created before the first page that is still live exactly once and "
+        "no task twice, also while tasks are being created (those may or may not appear); a "
+        "cursor of another owner's listing, or not a cursor, raises `InvalidCursor`.",
     ),
     Clause(
         "DOM-CAP-1",

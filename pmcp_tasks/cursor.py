@@ -1,10 +1,11 @@
-"""Opaque listing cursors.
+"""Listing cursors: positions in the caller's own listing, not secrets.
 
 A cursor is the id of the last task a page returned, plus a short fingerprint of the partition
-it was issued for, in base64url. Since ids sort by creation time, tasks created while a client
-pages land after every cursor already handed out, so paging neither skips nor repeats them.
-The partition is always taken from the caller, never from the cursor: the fingerprint only lets
-a cursor from another owner's listing fail loudly instead of silently meaning a position.
+it was issued for, in base64url. Anyone can compute one (it is not keyed), and that is safe:
+the partition is always taken from the caller, never from the cursor, so a crafted cursor only
+moves where the caller's own listing resumes. The fingerprint lets a cursor from another
+owner's listing fail loudly instead of silently meaning a position. What paging guarantees
+while tasks are created is in ``docs/domain.md`` ("Listing and cursors").
 """
 
 from __future__ import annotations

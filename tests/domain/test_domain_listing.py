@@ -17,6 +17,7 @@ from pmcp_tasks import (
     TaskValidationError,
     partition_prefix,
 )
+from pmcp_tasks.ids import created_ms
 from reference_backends.memory import InMemoryBackend
 
 pytestmark = pytest.mark.anyio
@@ -38,21 +39,24 @@ async def test_oldest_first_and_paged(store: GenericTaskStore, clock: ManualCloc
     for _ in range(23):
         created.append((await store.create("alice")).task_id)
         clock.advance(0.0005 if len(created) % 2 else 0)  # several in the same millisecond
-    assert await list_all(store, "alice", 5) == created
-    assert await list_all(store, "alice", 23) == created
+    # Ids of one millisecond are ordered by their random part, not by a counter.
+    in_key_order = sorted(created)
+    assert [created_ms(i) for i in in_key_order] == [created_ms(i) for i in created]
+    assert await list_all(store, "alice", 5) == in_key_order
+    assert await list_all(store, "alice", 23) == in_key_order
     tasks, cursor = await store.list("alice")
-    assert [t.task_id for t in tasks] == created
+    assert [t.task_id for t in tasks] == in_key_order
     assert cursor is None
 
 
 async def test_cursor_stable_while_tasks_are_created(
     store: GenericTaskStore, clock: ManualClock
 ) -> None:
-    first = [(await store.create("alice")).task_id for _ in range(6)]
+    first = sorted([(await store.create("alice")).task_id for _ in range(6)])
     page, cursor = await store.list("alice", limit=4)
     assert [t.task_id for t in page] == first[:4]
     clock.advance(1)
-    later = [(await store.create("alice")).task_id for _ in range(3)]
+    later = sorted([(await store.create("alice")).task_id for _ in range(3)])
     rest: list[str] = []
     while cursor is not None:
         page, cursor = await store.list("alice", cursor=cursor, limit=4)
@@ -115,7 +119,7 @@ async def test_corrupted_record(store: GenericTaskStore, backend: InMemoryBacken
     with pytest.raises(StorageFailure) as raised:
         await store.set_variables("alice", bad.task_id, {"a": 1})
     assert raised.value.code == -32603
-    assert await list_all(store, "alice", 1) == [good.task_id, last.task_id]
+    assert await list_all(store, "alice", 1) == sorted([good.task_id, last.task_id])
 
 
 @pytest.mark.parametrize(
@@ -140,3 +144,42 @@ async def test_listing_ignores_foreign_items(
     assert [t.task_id for t in tasks] == [record.task_id]
     with pytest.raises(TaskNotFound):
         await store.get("alice", "zzz")
+
+
+async def test_a_crafted_cursor_is_a_position_in_the_callers_own_listing(
+    store: GenericTaskStore, clock: ManualClock
+) -> None:
+    """Cursors are unkeyed positions (docs/domain.md): crafting one never reaches another owner.
+
+    The fingerprint is computable by anyone, so alice can craft a cursor at any id, bob's
+    included; the partition still comes from the caller, so all she gets is her own tasks
+    after that position.
+    """
+    mine, theirs = [], []
+    for _ in range(4):
+        mine.append((await store.create("alice")).task_id)
+        theirs.append((await store.create("bob")).task_id)
+        clock.advance(0.002)
+    fingerprint = json.loads(
+        base64.urlsafe_b64decode(_cursor_of(await store.list("alice", limit=1)) + "==")
+    )["p"]
+    for position in [*theirs, "0" * 48, "f" * 48]:
+        crafted = forge({"a": position, "p": fingerprint})
+        listed = await list_all_from(store, "alice", crafted)
+        assert listed == sorted(t for t in mine if t > position)
+        assert not set(listed) & set(theirs)
+
+
+def _cursor_of(page: tuple[list[Any], str | None]) -> str:
+    cursor = page[1]
+    assert cursor is not None
+    return cursor
+
+
+async def list_all_from(store: GenericTaskStore, owner: str, cursor: str) -> list[str]:
+    seen: list[str] = []
+    next_cursor: str | None = cursor
+    while next_cursor is not None:
+        tasks, next_cursor = await store.list(owner, cursor=next_cursor, limit=2)
+        seen += [task.task_id for task in tasks]
+    return seen

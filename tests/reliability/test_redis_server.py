@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from lossy_proxy import LossyProxy
 from mirakuru import TCPExecutor
+from paging_race import check, page_while_creating
 from servers import redis_server
 
 from conformance.faults import FaultyBackend
@@ -224,3 +225,29 @@ async def test_one_url_client_survives_200_concurrent_calls(
     )
     assert len((await store.get("alice", task.task_id)).variables) == 200
     await backend.aclose()
+
+
+# ------------------------------------------------------------------------- paging guarantee
+
+REDIS_PAGING_SEEDS = 12
+
+
+async def test_paging_guarantee_with_20_writers_over_many_seeds(tmp_path: Path) -> None:
+    """docs/domain.md's paging guarantee on a real server: 20 writers, one pager, 12 seeds.
+
+    Every task acknowledged before the first page is listed exactly once, none twice. Tasks
+    acknowledged before the pager's *last* request may be missed (the finding that replaced
+    "never skips"); the run only requires that writers really raced the pager.
+    """
+    raced = 0
+    with redis_server(tmp_path) as server:  # no fsync: durability is not what this is about
+        backend = RedisBackend.from_url(_url(server), namespace=fresh_namespace("paging"))
+        store = GenericTaskStore(backend, StoreConfig(max_tasks_per_owner=None))
+        try:
+            for seed in range(REDIS_PAGING_SEEDS):
+                run = await page_while_creating(store, f"owner-{seed}", seed)
+                check(run)
+                raced += bool(run.during)
+        finally:
+            await backend.aclose()
+    assert raced == REDIS_PAGING_SEEDS
