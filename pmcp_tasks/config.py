@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 DEFAULT_TTL = 3600.0
 MAX_TTL = 86400.0
+MIN_TTL = 1.0
+DEAD_TASK_GRACE = 60.0
+"""Seconds a dead task keeps its slot: Redis and DynamoDB remove expired records by
+themselves, the memory backend on ``cleanup_expired``; a slot also waits this long for the
+task a create claimed it for to be written."""
 LONGEST_TTL = 100 * 365.25 * 86400.0
 """Ceiling on ``max_ttl``: a century keeps every expiry representable on the wire (year 9999)."""
 
@@ -22,8 +28,15 @@ class StoreConfig:
 
     ``default_ttl``: lifetime of a task created without an explicit ``ttl``. ``max_ttl``: the
     largest ``ttl`` accepted; larger ones raise ``TtlTooLarge`` (never clamped).
+    ``min_ttl``: the smallest ``ttl`` accepted; smaller ones are a ``TaskValidationError``.
+    Together with the cap it bounds how fast an owner can churn tasks, and so what it keeps
+    stored (``docs/domain.md``, "The per-owner cap").
     ``allow_unlimited_ttl``: whether ``ttl=None`` (keep forever) is accepted.
-    ``max_tasks_per_owner``: live tasks one owner may hold (``None``: no cap).
+    ``max_tasks_per_owner``: tasks one owner may hold (``None``: no cap); a task counts from its
+    create until ``dead_task_grace`` seconds after it expired, so that a dead task counts until
+    storage has surely removed it.
+    ``max_owner_bytes``, ``max_result_bytes``: UTF-8 bytes of an owner string, and canonical
+    JSON bytes of a result or error, enforced by the store whatever the backend holds.
     ``max_variable_depth``, ``max_string_bytes``, ``max_variables_bytes``: variable limits (the
     last one on the canonical JSON of the whole map). ``max_input_bytes``: the canonical JSON of
     a task's outstanding input requests, and of its undelivered input responses, each.
@@ -37,8 +50,12 @@ class StoreConfig:
 
     default_ttl: float | None = DEFAULT_TTL
     max_ttl: float = MAX_TTL
+    min_ttl: float = MIN_TTL
     allow_unlimited_ttl: bool = False
     max_tasks_per_owner: int | None = 100
+    dead_task_grace: float = DEAD_TASK_GRACE
+    max_owner_bytes: int = 4096
+    max_result_bytes: int = 1_048_576
     max_variable_depth: int = 10
     max_string_bytes: int = 65_536
     max_variables_bytes: int = 1_048_576
@@ -53,20 +70,24 @@ class StoreConfig:
     cas_backoff_cap: float = 0.05
 
     def __post_init__(self) -> None:
-        _positive_seconds("max_ttl", self.max_ttl)
-        if self.max_ttl > LONGEST_TTL:
+        if is_seconds(self.max_ttl) and self.max_ttl > LONGEST_TTL:
             raise ValueError(
-                f"max_ttl ({self.max_ttl}) must not exceed {LONGEST_TTL:.0f} s (100 years); "
-                "use allow_unlimited_ttl=True for tasks that never expire"
+                f"max_ttl ({shown(self.max_ttl)}) must not exceed {LONGEST_TTL:.0f} s "
+                "(100 years); use allow_unlimited_ttl=True for tasks that never expire"
             )
+        _positive_seconds("max_ttl", self.max_ttl)
+        _positive_seconds("min_ttl", self.min_ttl)
+        if self.min_ttl > self.max_ttl:
+            raise ValueError(f"min_ttl ({self.min_ttl}) must not exceed max_ttl ({self.max_ttl})")
         if self.default_ttl is None:
             if not self.allow_unlimited_ttl:
                 raise ValueError("default_ttl=None needs allow_unlimited_ttl=True")
         else:
             _positive_seconds("default_ttl", self.default_ttl)
-            if self.default_ttl > self.max_ttl:
+            if not self.min_ttl <= self.default_ttl <= self.max_ttl:
                 raise ValueError(
-                    f"default_ttl ({self.default_ttl}) must not exceed max_ttl ({self.max_ttl})"
+                    f"default_ttl ({self.default_ttl}) must lie within min_ttl "
+                    f"({self.min_ttl}) .. max_ttl ({self.max_ttl})"
                 )
         if self.poll_interval is not None:
             _positive_seconds("poll_interval", self.poll_interval)
@@ -77,6 +98,8 @@ class StoreConfig:
             "max_string_bytes",
             "max_variables_bytes",
             "max_input_bytes",
+            "max_owner_bytes",
+            "max_result_bytes",
             "default_page_size",
             "max_page_size",
             "cas_attempts",
@@ -88,26 +111,47 @@ class StoreConfig:
             isinstance(owner, str) for owner in self.anonymous_owners
         ):
             raise ValueError("anonymous_owners must be a frozenset of str")
-        for name in ("cas_backoff", "cas_backoff_cap"):
+        for name in ("cas_backoff", "cas_backoff_cap", "dead_task_grace"):
             value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not (math.isfinite(value) and value >= 0)
-            ):
-                raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
+            if not is_seconds(value) or not 0 <= value <= LONGEST_TTL:
+                raise ValueError(
+                    f"{name} must be a number of seconds in 0..{LONGEST_TTL:.0f}, not "
+                    f"{shown(value)}"
+                )
+
+
+def is_seconds(value: object) -> TypeGuard[float]:
+    """A finite real number that is not a bool.
+
+    An int is exact however large, so it is judged by comparisons alone: ``math.isfinite``
+    (or any float conversion) of ``10**400`` raises ``OverflowError`` instead of answering.
+    """
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def shown(value: object) -> str:
+    """``repr`` for an error message, safe and short for any value a caller may pass.
+
+    ``repr`` of an int over 4300 digits raises ``ValueError``, and a 2 MB string would make a
+    2 MB message; both are summarised instead.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value) if isinstance(value, (int, float, str, bytes)) else type(value).__name__
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _positive_seconds(name: str, value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a finite number of seconds > 0, not {value!r}")
+    if not is_seconds(value) or not 0 < value <= LONGEST_TTL:
+        raise ValueError(
+            f"{name} must be a number of seconds in (0, {LONGEST_TTL:.0f}], not {shown(value)}"
+        )
 
 
 def _positive_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, not {value!r}")
+        raise ValueError(f"{name} must be an int >= 1, not {shown(value)}")

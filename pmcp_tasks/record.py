@@ -9,6 +9,7 @@ one JSON spelling where floats do not.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -114,7 +115,7 @@ class TaskRecord:
     def from_json(cls, data: bytes, task_id: str) -> TaskRecord:
         """Parse stored bytes; anything malformed is a :class:`StorageFailure` naming the task."""
         try:
-            document = _DECODER.decode(data.decode("utf-8"))
+            document = decode_json(data)
             if not isinstance(document, dict) or document.get("v") != FORMAT_VERSION:
                 raise ValueError(f"not a format-{FORMAT_VERSION} task document")
             record = cls(
@@ -208,8 +209,29 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    """``1e400`` parses as infinity, which could never be written back (``allow_nan=False``)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]!r} does not fit a 64-bit float")
+    return value
+
+
 # Built once, like _ENCODER: json.loads with an option builds a decoder on every call.
-_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
+
+
+def decode_json(data: bytes) -> Any:
+    """Stored bytes as JSON that can be written back unchanged; ``ValueError`` for the rest.
+
+    Not UTF-8, not JSON, NaN or infinity, a number too large for a float, an integer too long
+    to parse, or nesting too deep for the parser: all ``ValueError``, so a caller handles one
+    exception for anything a damaged record may hold.
+    """
+    try:
+        return _DECODER.decode(data.decode("utf-8"))
+    except RecursionError as exc:
+        raise ValueError("the JSON nests too deeply to parse") from exc
 
 
 def _ms(value: int | None, name: str, minimum: int) -> Any:

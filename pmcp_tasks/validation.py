@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from pmcp_tasks.config import StoreConfig
+from pmcp_tasks.config import LONGEST_TTL, StoreConfig, is_seconds, shown
 from pmcp_tasks.errors import (
     AnonymousOwnerRefused,
     TaskNotFound,
@@ -40,10 +40,16 @@ def check_text(value: str, what: str) -> None:
 
 
 def check_owner(owner: object, config: StoreConfig) -> str:
-    """The owner string, or a client error: wrong type, not encodable, or anonymous."""
+    """The owner string, or a client error: wrong type, not encodable, too long, anonymous."""
     if not isinstance(owner, str):
         raise TaskValidationError(f"owner must be a str, not {type(owner).__name__}")
     check_text(owner, "owner")
+    size = len(owner.encode("utf-8"))
+    if size > config.max_owner_bytes:
+        raise TaskValidationError(
+            f"owner is {size} bytes as UTF-8; the limit is {config.max_owner_bytes} "
+            "(StoreConfig.max_owner_bytes): identify callers by a shorter id"
+        )
     if owner in config.anonymous_owners and not config.allow_anonymous:
         raise AnonymousOwnerRefused(
             f"anonymous owner {owner!r} refused: identify the caller (for example by its "
@@ -70,14 +76,17 @@ def check_ttl(ttl: object, config: StoreConfig) -> float | None:
                 f"{config.max_ttl:g} seconds"
             )
         return None
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl):
-        raise TaskValidationError(f"ttl must be a finite number of seconds, not {ttl!r}")
-    if ttl <= 0:
-        raise TaskValidationError(f"ttl must be > 0 seconds, not {ttl!r}")
+    if not is_seconds(ttl):
+        raise TaskValidationError(f"ttl must be a finite number of seconds, not {shown(ttl)}")
     if ttl > config.max_ttl:
         raise TtlTooLarge(
-            f"ttl of {ttl:g} seconds exceeds this store's maximum of {config.max_ttl:g} "
+            f"ttl of {shown(ttl)} seconds exceeds this store's maximum of {config.max_ttl:g} "
             "seconds; ask for a shorter ttl"
+        )
+    if ttl < config.min_ttl:
+        raise TaskValidationError(
+            f"ttl of {shown(ttl)} seconds is below this store's minimum of "
+            f"{config.min_ttl:g} seconds; ask for a longer ttl"
         )
     return float(ttl)
 
@@ -171,11 +180,11 @@ def merge_variables(
 
 
 def check_lease(lease: object) -> float:
-    """Seconds a worker's lease lasts between renewals."""
-    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not math.isfinite(lease):
-        raise TaskValidationError(f"lease must be a finite number of seconds, not {lease!r}")
-    if lease <= 0:
-        raise TaskValidationError(f"lease must be > 0 seconds, not {lease!r}")
+    """Seconds a worker's lease lasts between renewals, at most a century like any ttl."""
+    if not is_seconds(lease) or not 0 < lease <= LONGEST_TTL:
+        raise TaskValidationError(
+            f"lease must be a number of seconds in (0, {LONGEST_TTL:.0f}], not {shown(lease)}"
+        )
     return float(lease)
 
 
@@ -236,8 +245,7 @@ def check_jsonrpc_error(error: object, config: StoreConfig) -> dict[str, JsonVal
     extra = sorted(set(error) - {"code", "message", "data"})
     if isinstance(code, bool) or not isinstance(code, int) or not isinstance(message, str):
         raise TaskValidationError(
-            f"error needs an int 'code' and a str 'message', got code={code!r}, "
-            f"message={message!r}"
+            f"error needs an int 'code' and a str 'message', got code={code!r}, message={message!r}"
         )
     if extra:
         raise TaskValidationError(f"error has keys beyond code, message and data: {extra}")

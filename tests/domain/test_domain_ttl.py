@@ -49,7 +49,7 @@ async def test_max_ttl_accepted_and_over_max_rejected(
 
 @pytest.mark.parametrize("ttl", [0, -1, float("nan"), float("inf"), "60", True])
 async def test_bad_ttl(store: GenericTaskStore, ttl: Any) -> None:
-    with pytest.raises(TaskValidationError, match="ttl must be"):
+    with pytest.raises(TaskValidationError, match=r"ttl (must be|of .* below)"):
         await store.create("alice", ttl=ttl)
 
 
@@ -70,7 +70,7 @@ async def test_unlimited_ttl_only_when_allowed(store: GenericTaskStore, clock: M
 def test_config_ttl_rules() -> None:
     with pytest.raises(ValueError, match="allow_unlimited_ttl"):
         StoreConfig(default_ttl=None)
-    with pytest.raises(ValueError, match="must not exceed max_ttl"):
+    with pytest.raises(ValueError, match="must lie within min_ttl"):
         StoreConfig(default_ttl=100, max_ttl=10)
     with pytest.raises(ValueError, match="100 years"):
         StoreConfig(max_ttl=1e12)  # tasks would expire past year 9999 and read back corrupted
