@@ -31,9 +31,7 @@ class VersionConflict(StorageError):
     """``put_if_version`` lost: ``actual`` is the real current version (0 never appears)."""
 
     def __init__(self, key: str, expected: int, actual: int) -> None:
-        super().__init__(
-            f"version conflict at key {key!r}: expected {expected}, stored {actual}"
-        )
+        super().__init__(f"version conflict at key {key!r}: expected {expected}, stored {actual}")
         self.key = key
         self.expected = expected
         self.actual = actual
@@ -110,9 +108,12 @@ class ConcurrentModification(TaskError):
 
     code = INTERNAL_ERROR
 
-    def __init__(self, task_id: str, expected: int, actual: int) -> None:
+    def __init__(
+        self, task_id: str, expected: int, actual: int, *, message: str | None = None
+    ) -> None:
         super().__init__(
-            f"task {task_id!r} was modified concurrently (expected version {expected}, "
+            message
+            or f"task {task_id!r} was modified concurrently (expected version {expected}, "
             f"found {actual}); retry the request"
         )
         self.task_id = task_id

@@ -6,18 +6,15 @@ pause, at most ``StoreConfig.cas_attempts`` times, then gives up with
 ``ConcurrentModification``. Backends stay dumb: no owner, status or limit ever reaches them
 except as opaque bytes and keys built by :mod:`pmcp_tasks.keys`.
 
-The per-owner cap is kept in a *quota record* per owner (see ``docs/domain.md``): a count
-cannot be made atomic with per-key CAS over the tasks themselves, so creates first reserve a
-slot in that record with ``put_if_version`` and only then write the task.
+Writes go through the lost-reply protocol of :mod:`pmcp_tasks.writes`; the per-owner cap is
+:mod:`pmcp_tasks.quota` (a create claims one of the owner's slot records, then writes its
+task). This module keeps the lifecycle: what each call may change, and when.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
-import json
 import logging
-import random
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
@@ -28,21 +25,19 @@ from pmcp_tasks.config import StoreConfig
 from pmcp_tasks.cursor import decode_cursor, encode_cursor
 from pmcp_tasks.errors import (
     INTERNAL_ERROR,
-    BackendError,
-    BackendUnavailable,
     ConcurrentModification,
     InvalidTransition,
     NotFound,
     ResultUnavailable,
     StorageError,
     StorageFailure,
-    TaskLimitExceeded,
     TaskNotFound,
     TaskValidationError,
     VersionConflict,
 )
-from pmcp_tasks.ids import TaskIdGenerator, created_ms, is_task_id
+from pmcp_tasks.ids import TaskIdGenerator, is_task_id
 from pmcp_tasks.keys import partition_prefix, task_key
+from pmcp_tasks.quota import SLOT_RECORD_BYTES, LiveTask, OwnerCap, walk
 from pmcp_tasks.record import TaskRecord, canonical_json, iso_ms
 from pmcp_tasks.status import TaskStatus, check_transition, parse_status
 from pmcp_tasks.validation import (
@@ -59,20 +54,9 @@ from pmcp_tasks.validation import (
     check_worker,
     merge_variables,
 )
+from pmcp_tasks.writes import OutcomeUnknown, backoff, cas, failure
 
 logger = logging.getLogger("pmcp_tasks")
-
-QUOTA_ITEM = "%quota"
-"""Item of an owner's quota record. Percent-encoding never yields '%' before a non-hex digit,
-so no task id can address it; listings skip it."""
-
-RESERVATION_GRACE = 60.0
-"""Seconds after which a quota slot whose task was never written may be reclaimed."""
-
-WRITE_ATTEMPTS = 3
-"""Sends of one write whose reply was lost while the key stayed unchanged (see ``_cas``)."""
-
-_QUOTA_ENTRY_BYTES = 96  # generous size of one quota entry in canonical JSON
 
 
 class Unset(enum.Enum):
@@ -82,9 +66,6 @@ class Unset(enum.Enum):
 
 
 UNSET = Unset.UNSET
-
-_Slots = dict[str, list[Any]]
-"""Quota slots: task id -> ``[expires_at or None, verified]``."""
 
 
 class GenericTaskStore:
@@ -110,17 +91,25 @@ class GenericTaskStore:
         if not callable(clock):
             raise ValueError("clock must be a callable returning epoch seconds")
         limit = capabilities.max_record_bytes
-        cap = config.max_tasks_per_owner
-        if limit is not None and cap is not None and cap * _QUOTA_ENTRY_BYTES + 1024 > limit:
+        if (
+            limit is not None
+            and config.max_tasks_per_owner is not None
+            and limit < SLOT_RECORD_BYTES
+        ):
             raise ValueError(
-                f"max_tasks_per_owner={cap} needs a quota record of about "
-                f"{cap * _QUOTA_ENTRY_BYTES + 1024} bytes, but this backend stores at most "
-                f"{limit} bytes per record; lower the cap"
+                f"this backend stores at most {limit} bytes per record, but a task slot of the "
+                f"per-owner cap takes up to {SLOT_RECORD_BYTES}; use a backend that holds more "
+                "or max_tasks_per_owner=None"
             )
         self.backend = backend
         self.config = config
         self._clock = clock
         self._new_id = TaskIdGenerator(clock)
+        self._cap = (
+            None
+            if config.max_tasks_per_owner is None
+            else OwnerCap(backend, config, clock, self._live_tasks)
+        )
 
     # ----------------------------------------------------------------------------- reads
 
@@ -151,7 +140,7 @@ class GenericTaskStore:
             try:
                 page = await self.backend.list_by_prefix(prefix, after=after, limit=want)
             except StorageError as exc:
-                raise _failure("listing tasks", exc) from exc
+                raise failure("listing tasks", exc) from exc
             now = self._clock()
             for key, stored in page:
                 after = key
@@ -232,18 +221,19 @@ class GenericTaskStore:
             lease_expires_ms=None if lease_ms is None else now_ms + lease_ms,
         )
         data = self._encode(record)
-        if config.max_tasks_per_owner is not None:
-            await self._reserve(owner, task_id, record.expires_at, config.max_tasks_per_owner)
+        claim = (
+            None if self._cap is None else await self._cap.claim(owner, task_id, record.expires_at)
+        )
         try:
-            await self._cas(task_key(owner, task_id), data, 0, record.expires_at)
-        except _OutcomeUnknown as exc:
-            # The task may exist: keep its slot (``_reclaim`` drops it later if it does not).
-            raise _failure(f"creating task {task_id!r}", exc.cause, unknown=True) from exc.cause
+            await cas(self.backend, config, task_key(owner, task_id), data, 0, record.expires_at)
+        except OutcomeUnknown as exc:
+            # The task may exist: keep its slot (the cap's rebuild frees it if it does not).
+            raise failure(f"creating task {task_id!r}", exc.cause, unknown=True) from exc.cause
         except Exception as exc:
-            if config.max_tasks_per_owner is not None:
-                await self._release(owner, task_id)
+            if claim is not None and self._cap is not None:
+                await self._cap.release(claim)
             if isinstance(exc, StorageError):
-                raise _failure(f"creating task {task_id!r}", exc) from exc
+                raise failure(f"creating task {task_id!r}", exc) from exc
             raise
         return record
 
@@ -297,6 +287,7 @@ class GenericTaskStore:
                 f"a result finishes a task as completed or failed, not {target.value}"
             )
         check_json(result, "result", self.config)
+        self._check_result_size(result, "result")
         self._check_message(status_message)
 
         def change(record: TaskRecord, now_ms: int) -> TaskRecord:
@@ -336,9 +327,9 @@ class GenericTaskStore:
         if error is not None:
             if result is not UNSET:
                 raise TaskValidationError("a failed task carries an error or a result, not both")
-            return await self._fail_with_error(
-                owner, task_id, check_jsonrpc_error(error, self.config), status_message
-            )
+            checked = check_jsonrpc_error(error, self.config)
+            self._check_result_size(checked, "error")
+            return await self._fail_with_error(owner, task_id, checked, status_message)
         if result is UNSET:
             return await self.update_status(
                 owner, task_id, TaskStatus.FAILED, status_message=status_message
@@ -491,9 +482,7 @@ class GenericTaskStore:
         record = await self._mutate(owner, task_id, change)
         return record, dict(taken)
 
-    async def renew_lease(
-        self, owner: str, task_id: str, worker: str, lease: float
-    ) -> TaskRecord:
+    async def renew_lease(self, owner: str, task_id: str, worker: str, lease: float) -> TaskRecord:
         """The worker is alive: its lease on the task now runs ``lease`` seconds from now.
 
         A final task is left as it is (the handler learns that from the returned record). The
@@ -541,11 +530,11 @@ class GenericTaskStore:
         return await self._mutate(owner, task_id, change)
 
     async def cleanup_expired(self) -> int:
-        """Physically remove expired records (tasks and quota records); returns how many."""
+        """Physically remove expired records (tasks and cap slots); returns how many."""
         try:
             return await self.backend.cleanup_expired()
         except StorageError as exc:
-            raise _failure("removing expired tasks", exc) from exc
+            raise failure("removing expired tasks", exc) from exc
 
     # --------------------------------------------------------------------------- helpers
 
@@ -579,6 +568,15 @@ class GenericTaskStore:
                 f"variables would take {size} bytes as JSON; the limit is "
                 f"{self.config.max_variables_bytes}: store less, or delete variables by "
                 "setting them to None"
+            )
+
+    def _check_result_size(self, value: JsonValue, what: str) -> None:
+        size = len(canonical_json(value))
+        if size > self.config.max_result_bytes:
+            raise TaskValidationError(
+                f"the {what} takes {size} bytes as JSON; the limit is "
+                f"{self.config.max_result_bytes} (StoreConfig.max_result_bytes): store a "
+                "reference to large output instead"
             )
 
     def _check_input_size(self, values: dict[str, JsonValue], what: str) -> None:
@@ -626,7 +624,7 @@ class GenericTaskStore:
         try:
             stored = await self.backend.get(key)
         except StorageError as exc:
-            raise _failure(f"reading task {task_id!r}", exc) from exc
+            raise failure(f"reading task {task_id!r}", exc) from exc
         if stored is None:
             raise TaskNotFound(task_id)
         record = TaskRecord.from_json(stored.data, task_id)
@@ -638,7 +636,7 @@ class GenericTaskStore:
     def _listed(
         self, owner: str, item: str, stored: VersionedRecord, now: float
     ) -> TaskRecord | None:
-        if not is_task_id(item):  # the quota record, or nothing this store wrote
+        if not is_task_id(item):  # nothing this store wrote
             return None
         try:
             record = TaskRecord.from_json(stored.data, item)
@@ -661,182 +659,40 @@ class GenericTaskStore:
         conflict = VersionConflict(key, 0, 0)
         for attempt in range(self.config.cas_attempts):
             if attempt:
-                await self._backoff(attempt)
+                await backoff(self.config, attempt)
             record, version = await self._read(owner, task_id)
             updated = change(record, max(self._now_ms(), record.updated_at_ms))
             if updated is record:  # nothing to change: no write, no new version
                 return record
             data = self._encode(updated)
             try:
-                await self._cas(key, data, version, record.expires_at)
+                await cas(self.backend, self.config, key, data, version, record.expires_at)
             except VersionConflict as exc:
                 conflict = exc
                 continue
             except NotFound:
                 raise TaskNotFound(task_id) from None
-            except _OutcomeUnknown as exc:
+            except OutcomeUnknown as exc:
                 action = f"updating task {task_id!r}"
-                raise _failure(action, exc.cause, unknown=True) from exc.cause
+                raise failure(action, exc.cause, unknown=True) from exc.cause
             except StorageError as exc:
-                raise _failure(f"updating task {task_id!r}", exc) from exc
+                raise failure(f"updating task {task_id!r}", exc) from exc
             return updated
         raise ConcurrentModification(task_id, conflict.expected, conflict.actual)
 
-    async def _cas(self, key: str, data: bytes, expected: int, expires_at: float | None) -> None:
-        """``put_if_version`` that settles a lost reply instead of guessing its outcome.
-
-        A ``BackendError`` from a write may come after the write landed (the reply was lost).
-        Retrying blindly could apply the change twice, and recomputing it after the conflict
-        with its own write would report a conflict (or an invalid transition) that never
-        happened. So the store reads the key back: its own bytes at ``expected + 1`` mean the
-        write landed (success); the key still at ``expected`` means it has not, and the very
-        same bytes are sent again, so that at most one of the attempts can ever land. Any other
-        state (someone else wrote, or the read fails) leaves the outcome unknown:
-        :class:`_OutcomeUnknown`, never a silent second application. After
-        :data:`WRITE_ATTEMPTS` failed sends with the key unchanged the last ``BackendError``
-        is raised: as far as the store can tell, nothing was written.
-
-        ``VersionConflict`` and ``NotFound`` escape only when no attempt was ambiguous, and so
-        does ``BackendUnavailable`` (nothing was sent), which needs no read-back.
-        """
-        lost: BackendError | None = None
-        for attempt in range(WRITE_ATTEMPTS):
-            if attempt:
-                await self._backoff(attempt)
-            try:
-                await self.backend.put_if_version(key, data, expected, expires_at=expires_at)
-                return
-            except BackendUnavailable:
-                if lost is None:
-                    raise  # nothing was sent, so nothing can have landed: not applied
-                # An earlier attempt's reply was lost: the read below tells whether it landed.
-            except BackendError as exc:
-                lost = exc
-            except (VersionConflict, NotFound):
-                if lost is None:
-                    raise
-                # Possibly our own earlier attempt, landed late: the read below tells.
-            try:
-                stored = await self.backend.get(key)
-            except StorageError as exc:
-                raise _OutcomeUnknown(lost) from exc
-            if stored is not None and stored.version == expected + 1 and stored.data == data:
-                return
-            if expected == 0:
-                unchanged = stored is None
-            else:
-                unchanged = stored is not None and stored.version == expected
-            if not unchanged:
-                raise _OutcomeUnknown(lost)
-        assert lost is not None  # the loop only goes round after a failed write
-        raise lost  # not landed, as far as the last read could tell
-
-    async def _backoff(self, attempt: int) -> None:
-        """Full jitter: spreads writers that collided so that the next round mostly doesn't."""
-        ceiling = min(self.config.cas_backoff_cap, self.config.cas_backoff * 2 ** min(attempt, 30))
-        await asyncio.sleep(random.uniform(0, ceiling))
-
-    # ------------------------------------------------------------------------------ quota
-
-    async def _read_quota(self, key: str) -> tuple[_Slots, int]:
+    async def _live_tasks(self, owner: str) -> tuple[LiveTask, ...]:
+        """The owner's live tasks, for the cap's rebuild (damaged records are skipped)."""
+        prefix = partition_prefix(owner)
+        now = self._clock()
+        found: list[LiveTask] = []
         try:
-            stored = await self.backend.get(key)
+            async for key, stored in walk(self.backend, prefix):
+                record = self._listed(owner, key[len(prefix) :], stored, now)
+                if record is not None:
+                    found.append(LiveTask(record.task_id, record.expires_at))
         except StorageError as exc:
-            raise _failure("reading the task quota", exc) from exc
-        if stored is None:
-            return {}, 0
-        try:
-            live = json.loads(stored.data.decode("utf-8"))["live"]
-            if not isinstance(live, dict) or not all(_is_quota_entry(e) for e in live.values()):
-                raise TypeError("unexpected shape")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise StorageFailure(f"the stored task quota is corrupted ({exc})") from exc
-        return live, stored.version
-
-    async def _write_quota(self, key: str, live: _Slots, version: int) -> bool:
-        """CAS the quota record; False when someone else changed it first."""
-        expiries = [entry[0] for entry in live.values()]
-        if not expiries:
-            expires_at: float | None = self._clock()  # empty: let it lapse right now
-        elif None in expiries:
-            expires_at = None
-        else:
-            expires_at = max(expiries)
-        data = canonical_json({"live": live})
-        try:
-            await self._cas(key, data, version, expires_at)
-        except (VersionConflict, NotFound):
-            return False
-        except _OutcomeUnknown as exc:
-            raise _failure("updating the task quota", exc.cause, unknown=True) from exc.cause
-        except StorageError as exc:
-            raise _failure("updating the task quota", exc) from exc
-        return True
-
-    async def _reserve(self, owner: str, task_id: str, expires_at: float | None, cap: int) -> None:
-        key = partition_prefix(owner) + QUOTA_ITEM
-        for attempt in range(self.config.cas_attempts):
-            if attempt:
-                await self._backoff(attempt)
-            live, version = await self._read_quota(key)
-            now = self._clock()
-            live = {tid: entry for tid, entry in live.items() if is_live(entry[0], now)}
-            if len(live) >= cap:
-                reclaimed = await self._reclaim(owner, live, now)
-                if len(reclaimed) >= cap:
-                    if reclaimed != live:  # remember what was verified: check it only once
-                        await self._write_quota(key, reclaimed, version)
-                    raise TaskLimitExceeded(
-                        f"this owner already has {cap} live tasks, the most allowed; wait "
-                        "for some to expire or finish before creating more"
-                    )
-                live = reclaimed
-            live[task_id] = [expires_at, False]
-            if await self._write_quota(key, live, version):
-                return
-        raise ConcurrentModification(task_id, 0, 0)
-
-    async def _reclaim(self, owner: str, live: _Slots, now: float) -> _Slots:
-        """Drop slots whose task was never written (a crash between reserve and write).
-
-        Only slots older than :data:`RESERVATION_GRACE` and not yet verified are checked, and
-        each is marked verified once its task is seen, so each slot costs at most one read.
-        """
-        cutoff_ms = int((now - RESERVATION_GRACE) * 1000)
-        kept = {tid: entry for tid, entry in live.items() if is_task_id(tid)}
-        suspects = [
-            tid for tid, entry in kept.items() if not entry[1] and created_ms(tid) < cutoff_ms
-        ]
-        if not suspects:
-            return kept
-        try:
-            found = await asyncio.gather(
-                *(self.backend.get(task_key(owner, tid)) for tid in suspects)
-            )
-        except StorageError as exc:
-            raise _failure("checking the task quota", exc) from exc
-        for tid, stored in zip(suspects, found, strict=True):
-            if stored is None:
-                del kept[tid]
-            else:
-                kept[tid] = [kept[tid][0], True]
-        return kept
-
-    async def _release(self, owner: str, task_id: str) -> None:
-        """Give back a slot after a failed write; best effort (``_reclaim`` is the backstop)."""
-        key = partition_prefix(owner) + QUOTA_ITEM
-        try:
-            for attempt in range(self.config.cas_attempts):
-                if attempt:
-                    await self._backoff(attempt)
-                live, version = await self._read_quota(key)
-                if task_id not in live:
-                    return
-                del live[task_id]
-                if await self._write_quota(key, live, version):
-                    return
-        except StorageFailure as exc:
-            logger.warning("could not release the quota slot of task %r: %s", task_id, exc)
+            raise failure("listing tasks to count them", exc) from exc
+        return tuple(found)
 
 
 def _replace(record: TaskRecord, now_ms: int, **changes: Any) -> TaskRecord:
@@ -854,30 +710,3 @@ def _check_not_final(record: TaskRecord, consequence: str) -> None:
             f"task {record.task_id!r} is {record.status.value}, a final status: {consequence}; "
             "create a new task to run the work again"
         )
-
-
-class _OutcomeUnknown(Exception):
-    """A write whose reply was lost and whose effect could not be established by reading."""
-
-    def __init__(self, cause: BackendError) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-
-
-def _failure(action: str, exc: StorageError, *, unknown: bool = False) -> StorageFailure:
-    outcome = (
-        "; the change may or may not have been applied: read the task to find out"
-        if unknown
-        else ""
-    )
-    return StorageFailure(f"storage failed while {action}: {type(exc).__name__}: {exc}{outcome}")
-
-
-def _is_quota_entry(entry: object) -> bool:
-    """``[expires_at or None, verified]`` as :meth:`GenericTaskStore._reserve` writes it."""
-    return (
-        isinstance(entry, list)
-        and len(entry) == 2
-        and (entry[0] is None or isinstance(entry[0], (int, float)))
-        and isinstance(entry[1], bool)
-    )

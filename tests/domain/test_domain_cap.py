@@ -1,4 +1,4 @@
-"""Per-owner cap on live tasks: enforced, per owner, freed by expiry, and race-proof."""
+"""Per-owner cap: enforced per owner, freed after expiry plus the grace, race-proof, healing."""
 
 from __future__ import annotations
 
@@ -17,12 +17,17 @@ from pmcp_tasks import (
     TaskNotFound,
     partition_prefix,
 )
-from pmcp_tasks.store import QUOTA_ITEM, RESERVATION_GRACE
+from pmcp_tasks.config import DEAD_TASK_GRACE
+from pmcp_tasks.quota import SLOT_PARTITION_MARK, slot_prefix
 from reference_backends.memory import InMemoryBackend, MemoryStore
 
 pytestmark = pytest.mark.anyio
 
 CAP3 = StoreConfig(max_tasks_per_owner=3)
+
+
+async def slots(backend: InMemoryBackend, owner: str) -> dict[str, bytes]:
+    return {key: r.data for key, r in await backend.list_by_prefix(slot_prefix(owner))}
 
 
 async def test_default_cap_is_100(store: GenericTaskStore) -> None:
@@ -35,13 +40,16 @@ async def test_default_cap_is_100(store: GenericTaskStore) -> None:
     assert len(tasks) == 100
 
 
-async def test_cap_counts_live_not_finished(clock: ManualClock) -> None:
+async def test_cap_counts_dead_tasks_for_the_grace(clock: ManualClock) -> None:
     store = GenericTaskStore(InMemoryBackend(clock=clock), CAP3, clock)
     ids = [(await store.create("alice", ttl=60)).task_id for _ in range(3)]
     await store.complete("alice", ids[0], "done")  # finished tasks still hold their slot
     with pytest.raises(TaskLimitExceeded):
         await store.create("alice")
-    clock.advance(60)  # expired tasks free it
+    clock.advance(60)  # expired, but maybe not removed yet: still counted
+    with pytest.raises(TaskLimitExceeded):
+        await store.create("alice")
+    clock.advance(DEAD_TASK_GRACE)  # surely removed now: the slots are free
     fresh = [await store.create("alice") for _ in range(3)]
     assert len(fresh) == 3
     with pytest.raises(TaskLimitExceeded):
@@ -52,22 +60,32 @@ async def test_cap_freed_after_cleanup(clock: ManualClock, backend: InMemoryBack
     store = GenericTaskStore(backend, CAP3, clock)
     for _ in range(3):
         await store.create("alice", ttl=10)
-    clock.advance(10)
+    clock.advance(10 + DEAD_TASK_GRACE)
     removed = await store.cleanup_expired()
-    assert removed == 4  # three tasks and the quota record
+    assert removed == 6  # three tasks and their three slots
     assert await backend.list_by_prefix(partition_prefix("alice")) == []
+    assert await slots(backend, "alice") == {}
     for _ in range(3):
         await store.create("alice")
 
 
-async def test_quota_record_is_unreachable_and_unlisted(
+async def test_slots_are_one_small_record_per_task_and_unreachable(
     clock: ManualClock, backend: InMemoryBackend
 ) -> None:
     store = GenericTaskStore(backend, CAP3, clock)
-    record = await store.create("alice")
-    assert await backend.get(partition_prefix("alice") + QUOTA_ITEM) is not None
+    record = await store.create("alice", ttl=30)
+    held = await slots(backend, "alice")
+    assert len(held) == 1
+    [(key, data)] = held.items()
+    assert key.startswith(SLOT_PARTITION_MARK)
+    assert not key.startswith(partition_prefix("alice"))
+    assert data == b'{"task":"' + record.task_id.encode() + b'"}'
+    stored = await backend.get(key)
+    assert stored is not None
+    assert record.expires_at is not None
+    assert stored.expires_at == record.expires_at + DEAD_TASK_GRACE
     with pytest.raises(TaskNotFound):
-        await store.get("alice", QUOTA_ITEM)
+        await store.get("alice", key.split(":")[1])
     tasks, cursor = await store.list("alice", limit=1)
     assert [t.task_id for t in tasks] == [record.task_id]
     assert cursor is None
@@ -98,12 +116,12 @@ async def test_concurrent_creates_at_cap_minus_one(
 
 
 class FailingTaskWrites(InMemoryBackend):
-    """Accepts quota writes but fails every task write, like a storage outage mid-create."""
+    """Accepts slot writes but fails every task write, like a storage outage mid-create."""
 
     async def put_if_version(
         self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
     ) -> int:
-        if not key.endswith(QUOTA_ITEM):
+        if not key.startswith(SLOT_PARTITION_MARK):
             raise BackendError("connection reset")
         return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
 
@@ -116,6 +134,7 @@ async def test_failed_create_releases_its_slot(clock: ManualClock, memory: Memor
         assert isinstance(raised.value.__cause__, BackendError)
         assert raised.value.code == -32603
     healthy = GenericTaskStore(InMemoryBackend(clock=clock, store=memory), CAP3, clock)
+    assert await slots(healthy.backend, "alice") == {}  # type: ignore[arg-type]
     for _ in range(3):
         await healthy.create("alice")
 
@@ -123,7 +142,7 @@ async def test_failed_create_releases_its_slot(clock: ManualClock, memory: Memor
 async def test_slot_of_a_task_never_written_is_reclaimed(
     clock: ManualClock, backend: InMemoryBackend
 ) -> None:
-    """A crash between reserving and writing leaves a slot; after the grace period it is freed."""
+    """A crash between claiming and writing leaves a slot; after the grace it is freed."""
     store = GenericTaskStore(backend, CAP3, clock)
     await store.create("alice")
     await store.create("alice")
@@ -131,7 +150,81 @@ async def test_slot_of_a_task_never_written_is_reclaimed(
     assert await backend.delete(partition_prefix("alice") + ghost.task_id)  # as if never written
     with pytest.raises(TaskLimitExceeded):
         await store.create("alice")  # too young to be called a ghost
-    clock.advance(RESERVATION_GRACE + 1)
+    clock.advance(DEAD_TASK_GRACE + 1)
     await store.create("alice")
     with pytest.raises(TaskLimitExceeded):
         await store.create("alice")
+
+
+async def creates_until_refused(store: GenericTaskStore, owner: str, **options: float) -> int:
+    created = 0
+    while True:
+        try:
+            await store.create(owner, **options)
+        except TaskLimitExceeded:
+            return created
+        created += 1
+
+
+async def test_lost_slots_cost_one_task_each_until_rebuilt(
+    clock: ManualClock, backend: InMemoryBackend
+) -> None:
+    """Slot records evicted or deleted: the owner's live tasks count again, and get slots back.
+
+    While the slots are lost the owner can create one task per lost slot (a slot is the only
+    thing a create below the cap reads); the first refusal counts the live tasks, and the
+    slots freed next go to the tasks that lost theirs, not to new creates.
+    """
+    store = GenericTaskStore(backend, StoreConfig(max_tasks_per_owner=5), clock)
+    kept = {(await store.create("alice", ttl=3600)).task_id for _ in range(5)}
+    lost = list(await slots(backend, "alice"))[:2]
+    for key in lost:
+        assert await backend.delete(key)
+    assert await creates_until_refused(store, "alice", ttl=10) == len(lost)
+    clock.advance(10 + DEAD_TASK_GRACE)  # the extra tasks and their slots are gone
+    with pytest.raises(TaskLimitExceeded):
+        await store.create("alice")  # the freed slots went to the two orphans
+    named = b"".join((await slots(backend, "alice")).values())
+    assert all(task_id.encode() in named for task_id in kept)
+    tasks, _ = await store.list("alice")
+    assert {t.task_id for t in tasks} == kept
+
+
+async def test_rebuild_near_the_cap_gives_orphans_their_slots(
+    clock: ManualClock, backend: InMemoryBackend
+) -> None:
+    """A create that lists the slots (its probes all missed) re-slots live tasks without one."""
+    store = GenericTaskStore(backend, StoreConfig(max_tasks_per_owner=4), clock)
+    kept = [(await store.create("alice")).task_id for _ in range(3)]
+    [key] = [k for k, data in (await slots(backend, "alice")).items() if kept[0].encode() in data]
+    assert await backend.delete(key)
+    prefix = slot_prefix("alice")
+    taken = {int(k[len(prefix) :]) for k in await slots(backend, "alice")}
+    for index in set(range(4)) - taken:  # damage the two free slots: probes cannot take them
+        await backend.put(prefix + str(index), b"{}", expires_at=None)
+    new = await store.create("alice")  # probes all miss; the listing finds 2 damaged slots
+    named = b"".join((await slots(backend, "alice")).values())
+    assert all(task_id.encode() in named for task_id in [*kept, new.task_id])
+    with pytest.raises(TaskLimitExceeded):
+        await store.create("alice")
+
+
+async def test_undecodable_slots_are_free(clock: ManualClock, backend: InMemoryBackend) -> None:
+    """Damaged slot state never refuses an owner below the cap, whatever it holds."""
+    store = GenericTaskStore(backend, CAP3, clock)
+    prefix = slot_prefix("alice")
+    for index, junk in enumerate([b"Infinity", b'{"task": 1e400}', b"\xff" + b"9" * 5000]):
+        await backend.put(prefix + str(index), junk, expires_at=None)
+    for _ in range(3):
+        await store.create("alice")
+    with pytest.raises(TaskLimitExceeded):
+        await store.create("alice")
+    assert len(await slots(backend, "alice")) == 3
+
+
+async def test_a_lowered_cap_holds_once_reached(clock: ManualClock, memory: MemoryStore) -> None:
+    wide = GenericTaskStore(InMemoryBackend(clock=clock, store=memory), StoreConfig(), clock)
+    for _ in range(20):
+        await wide.create("alice")
+    narrow = GenericTaskStore(InMemoryBackend(clock=clock, store=memory), CAP3, clock)
+    assert await creates_until_refused(narrow, "alice") <= 3

@@ -128,6 +128,11 @@ class BrokenBackend(InMemoryBackend):
     async def cleanup_expired(self) -> int:
         raise BackendError("cleanup failed")
 
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        raise BackendError("put failed")
+
 
 async def test_storage_errors_surface_as_storage_failure(clock: ManualClock) -> None:
     store = GenericTaskStore(BrokenBackend(clock=clock), clock=clock)

@@ -112,8 +112,8 @@ async def test_backend_record_limit_checked_before_writing(clock: ManualClock) -
 
 
 def test_cap_that_cannot_fit_the_backend_is_refused(clock: ManualClock) -> None:
-    backend = InMemoryBackend(clock=clock, max_record_bytes=4_000)
-    with pytest.raises(ValueError, match="lower the cap"):
+    backend = InMemoryBackend(clock=clock, max_record_bytes=32)
+    with pytest.raises(ValueError, match=r"stores at most 32 bytes .* a task slot .* up to 64"):
         GenericTaskStore(backend, StoreConfig(max_tasks_per_owner=100), clock)
 
 

@@ -25,12 +25,13 @@ from pmcp_tasks import (
     StorageFailure,
     StoreConfig,
     TaskError,
+    TaskLimitExceeded,
     TaskNotFound,
     TaskRecord,
     TaskStatus,
 )
-from pmcp_tasks.keys import partition_prefix, task_key
-from pmcp_tasks.store import QUOTA_ITEM
+from pmcp_tasks.keys import task_key
+from pmcp_tasks.quota import slot_prefix
 
 pytestmark = pytest.mark.anyio
 
@@ -71,7 +72,19 @@ def _damaged(record: TaskRecord) -> dict[str, bytes]:
         "NaN in variables": variant(variables={"x": float("nan")}),
         "Infinity in result": variant(result=float("inf")),
         "nested past the recursion limit": b'{"v":1,"variables":' + b"[" * 100_000,
+        "1e400 in variables": spliced(record, "variables", b'{"x":1e400}'),
+        "1e400 as a time": spliced(record, "createdAt", b"1e400"),
+        "5000-digit int in result": spliced(record, "result", b"9" * 5000),
+        "5000-digit lease": spliced(record, "leaseExpiresAt", b"9" * 5000),
+        "huge input counter": variant(inputKeysIssued=2**1024),
     }
+
+
+def spliced(record: TaskRecord, field: str, raw: bytes) -> bytes:
+    """The record with ``field`` spelled as ``raw``: JSON that ``json.dumps`` cannot write."""
+    marker = "\u0000splice\u0000"
+    text = json.dumps({**_document(record), field: marker}).encode()
+    return text.replace(json.dumps(marker).encode(), raw)
 
 
 async def _three_tasks(store: GenericTaskStore) -> list[TaskRecord]:
@@ -108,7 +121,7 @@ async def test_damaged_task_fails_clearly_and_alone(
 
         with caplog.at_level(logging.WARNING, logger="pmcp_tasks"):
             listed, cursor = await store.list(OWNER)
-        assert [t.task_id for t in listed] == [first.task_id, last.task_id]
+        assert [t.task_id for t in listed] == sorted([first.task_id, last.task_id])
         assert cursor is None
         assert victim.task_id in caplog.text
 
@@ -116,7 +129,7 @@ async def test_damaged_task_fails_clearly_and_alone(
         await store.complete(OWNER, last.task_id, {"ok": True})
         assert (await store.get(OWNER, first.task_id)).variables == {"n": 0, "still": "fine"}
         assert await store.get("bob", other_owner.task_id) == other_owner
-        assert await store.create(OWNER)  # the quota still counts correctly
+        assert await store.create(OWNER)  # the cap still counts correctly
 
 
 async def test_pages_stay_full_around_damaged_tasks(factory: BackendFactory) -> None:
@@ -134,22 +147,33 @@ async def test_pages_stay_full_around_damaged_tasks(factory: BackendFactory) -> 
             seen += [t.task_id for t in page]
             if cursor is None:
                 break
-        assert seen == [tasks[i].task_id for i in (0, 3, 4, 6)]
+        assert seen == sorted(tasks[i].task_id for i in (0, 3, 4, 6))
 
 
-async def test_damaged_quota_record_fails_creates_clearly_and_nothing_else(
-    factory: BackendFactory,
-) -> None:
+SLOT_DAMAGE = [
+    b"Infinity",
+    b'{"task":1e400}',
+    b'{"task":' + b"9" * 5000 + b"}",
+    b'{"task":"' + b"f" * 48 + b'","more":NaN}',
+    b"\xff\xfe",
+    b"[" * 100_000,
+]
+
+
+async def test_damaged_slots_are_free_and_harm_nothing(factory: BackendFactory) -> None:
+    """Cap state holding anything at all never refuses an owner below the cap, nor raises."""
     clock = ManualClock(start=1_800_000_000.0)
+    cap = len(SLOT_DAMAGE)
     async with opened(factory, clock, "corrupt") as backend:
-        store = GenericTaskStore(backend, StoreConfig(), clock)
-        task = await store.create(OWNER)
-        await backend.put(partition_prefix(OWNER) + QUOTA_ITEM, b'{"live": 3}', expires_at=None)
-        with pytest.raises(StorageFailure, match="quota is corrupted") as raised:
+        store = GenericTaskStore(backend, StoreConfig(max_tasks_per_owner=cap), clock)
+        for index, junk in enumerate(SLOT_DAMAGE):
+            await backend.put(slot_prefix(OWNER) + str(index), junk, expires_at=None)
+        made = [await store.create(OWNER) for _ in range(cap)]
+        with pytest.raises(TaskLimitExceeded):
             await store.create(OWNER)
-        assert raised.value.code == -32603
-        assert (await store.list(OWNER))[0] == [task]
-        await store.set_variables(OWNER, task.task_id, {"x": 1})
+        assert sorted(t.task_id for t in (await store.list(OWNER))[0]) == sorted(
+            t.task_id for t in made
+        )
         assert await store.create("bob")
 
 

@@ -276,7 +276,7 @@ async def test_lost_reply_of_a_create_is_a_success(
 ) -> None:
     faulty = FaultyBackend(backend)
     store = _store(faulty, clock, max_tasks_per_owner=2)
-    faulty.queue("put_if_version", Fault.AMBIGUOUS, times=2)  # the quota write, then the task
+    faulty.queue("put_if_version", Fault.AMBIGUOUS, times=2)  # the slot claim, then the task
     task = await store.create(OWNER)
     assert await store.get(OWNER, task.task_id) == task
     await store.create(OWNER)

@@ -1,6 +1,6 @@
 """The per-owner cap under a stampede: 50 creates racing for the last slot, exactly one wins.
 
-Every create reserves its slot with one compare-and-set on the owner's quota record
+Every create claims one of the owner's slot records with a create-if-absent compare-and-set
 (docs/domain.md), so the cap holds across asyncio tasks, store instances and backend clients.
 """
 
@@ -20,9 +20,8 @@ from pmcp_tasks import (
     StoreConfig,
     TaskLimitExceeded,
     TaskRecord,
-    VersionedRecord,
 )
-from pmcp_tasks.store import QUOTA_ITEM
+from pmcp_tasks.quota import SLOT_PARTITION_MARK
 
 pytestmark = pytest.mark.anyio
 
@@ -31,11 +30,11 @@ RACERS = 50
 GATED = 10
 
 
-class QuotaReadGate:
-    """Holds the first ``GATED`` quota reads of the race until all of them have read.
+class SlotWriteGate:
+    """Holds the first ``GATED`` slot claims of the race until all of them are ready.
 
-    So at least ``GATED`` creates really saw the free slot at the same time, whatever the
-    backend's timing (fakeredis, for one, hardly ever yields by itself): the race is certain.
+    So at least ``GATED`` creates really claim at the same time, whatever the backend's timing
+    (fakeredis, for one, hardly ever yields by itself): the race is certain.
     """
 
     def __init__(self) -> None:
@@ -43,7 +42,7 @@ class QuotaReadGate:
         self.passed = 0
         self.all_read = asyncio.Event()
 
-    async def after_read(self) -> None:
+    async def before_write(self) -> None:
         if not self.armed or self.passed >= GATED:
             return
         self.passed += 1
@@ -53,15 +52,16 @@ class QuotaReadGate:
 
 
 class Gated(FaultyBackend):
-    def __init__(self, inner: StorageBackend, gate: QuotaReadGate, seed: int) -> None:
+    def __init__(self, inner: StorageBackend, gate: SlotWriteGate, seed: int) -> None:
         super().__init__(inner, seed=seed, delay_rate=1.0, max_delay=0.002)
         self.gate = gate
 
-    async def get(self, key: str) -> VersionedRecord | None:
-        record = await super().get(key)
-        if key.endswith(QUOTA_ITEM):
-            await self.gate.after_read()
-        return record
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        if key.startswith(SLOT_PARTITION_MARK):
+            await self.gate.before_write()
+        return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
 
 
 @pytest.mark.parametrize("clients", [1, 2])
@@ -79,7 +79,7 @@ async def test_fifty_creates_for_the_last_slot_one_wins(
             pytest.fail("every reference backend declares shared=True")
         config = StoreConfig(max_tasks_per_owner=CAP)
         # Random 0-2 ms delays on every call shuffle the racers; the gate makes them collide.
-        gate = QuotaReadGate()
+        gate = SlotWriteGate()
         delayed = [Gated(backend, gate, seed=n) for n, backend in enumerate(backends)]
         stores = [GenericTaskStore(backend, config, clock) for backend in delayed]
         for _ in range(CAP - 1):
@@ -100,13 +100,13 @@ async def test_fifty_creates_for_the_last_slot_one_wins(
             with pytest.raises(TaskLimitExceeded):
                 await store.create("alice")
         assert await stores[-1].create("bob")  # the cap is per owner
-        quota_conflicts = [
+        slot_conflicts = [
             call
             for backend in delayed
             for call in backend.log
             if call.method == "put_if_version"
             and call.key
-            and call.key.endswith(QUOTA_ITEM)
+            and call.key.startswith(SLOT_PARTITION_MARK)
             and not call.applied
         ]
-        assert len(quota_conflicts) >= GATED - 1  # the gated readers all lost but one
+        assert len(slot_conflicts) >= RACERS - 1  # every racer but one lost at least once

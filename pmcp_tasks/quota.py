@@ -1,0 +1,348 @@
+"""The per-owner cap: one slot record per task, claimed with create-if-absent.
+
+An owner with cap N has at most N *slot records*, ``%q<owner partition>:<i>`` for i in
+0..N-1. A create claims one with ``put_if_version(slot, ..., 0)`` before it writes its task, so
+two creates can never hold the same slot and the owner can never hold more than N tasks: the
+count is exact by construction, with no record that every create of the owner rewrites (the
+old single quota record was a hot spot whose size grew with the owner's tasks). Why this shape,
+what it bounds and how it heals are argued in ``docs/domain.md`` ("The per-owner cap").
+
+A slot lives until its task's expiry plus ``StoreConfig.dead_task_grace``, so a dead task keeps
+counting until its record has surely been removed, which bounds what an owner keeps stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from pmcp_tasks.backend import Clock, StorageBackend, VersionedRecord
+from pmcp_tasks.config import StoreConfig
+from pmcp_tasks.errors import (
+    BackendError,
+    BackendUnavailable,
+    ConcurrentModification,
+    NotFound,
+    StorageError,
+    TaskLimitExceeded,
+    VersionConflict,
+)
+from pmcp_tasks.ids import created_ms, is_task_id
+from pmcp_tasks.keys import owner_partition
+from pmcp_tasks.record import canonical_json, decode_json
+from pmcp_tasks.writes import OutcomeUnknown, backoff, cas, failure
+
+logger = logging.getLogger("pmcp_tasks")
+
+SLOT_PARTITION_MARK = "%q"
+"""Prefix of an owner's slot partition. Percent-encoding never yields '%' before a non-hex
+digit, so no owner partition (and no task key) can ever equal a slot key."""
+
+RANDOM_PROBES = 8
+"""Random slots a create tries before it lists the owner's slots. At a fill fraction f all of
+them are taken with probability f**8 (4% at f=2/3), so the O(cap) listing is rare until the
+owner is close to the cap, where it is exactly what is needed."""
+
+SLOT_RECORD_BYTES = 64
+"""Upper bound on a slot record's data (``{"task":"<48 hex>"}`` is 59 bytes)."""
+
+PAGE = 1000
+
+DEBTORS = 1024
+"""Owners whose orphaned tasks (live, but their slot record lost) one store remembers."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A slot this create holds: enough to give it back with a compare-and-set."""
+
+    key: str
+    version: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One listed slot record; ``task_id`` is ``None`` when its data cannot be decoded."""
+
+    index: int
+    task_id: str | None
+    version: int
+    expires_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveTask:
+    """A live task as the owner's task listing shows it, for the rebuild."""
+
+    task_id: str
+    expires_at: float | None
+
+
+LiveTasks = Callable[[str], Awaitable[tuple[LiveTask, ...]]]
+"""The owner's live tasks, read by the store (which knows how to decode them)."""
+
+
+def slot_prefix(owner: str) -> str:
+    """The listing prefix of ``owner``'s slot records."""
+    return f"{SLOT_PARTITION_MARK}{owner_partition(owner)}:"
+
+
+def slot_data(task_id: str) -> bytes:
+    """The bytes of a slot held by ``task_id``."""
+    return canonical_json({"task": task_id})
+
+
+def slot_task(data: bytes) -> str | None:
+    """The task id a slot record names, or ``None`` for anything this module did not write."""
+    try:
+        document = decode_json(data)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or set(document) != {"task"}:
+        return None
+    task_id = document["task"]
+    return task_id if isinstance(task_id, str) and is_task_id(task_id) else None
+
+
+class OwnerCap:
+    """Claims and releases the slots of ``config.max_tasks_per_owner``."""
+
+    def __init__(
+        self,
+        backend: StorageBackend,
+        config: StoreConfig,
+        clock: Clock,
+        live_tasks: LiveTasks,
+    ) -> None:
+        self._backend = backend
+        self._config = config
+        self._clock = clock
+        self._live_tasks = live_tasks
+        self._orphans: OrderedDict[str, list[LiveTask]] = OrderedDict()
+
+    def slot_expiry(self, task_expires_at: float | None) -> float | None:
+        """A slot outlives its task by the grace, so that a dead task counts until removed."""
+        if task_expires_at is None:
+            return None
+        return task_expires_at + self._config.dead_task_grace
+
+    async def claim(self, owner: str, task_id: str, task_expires_at: float | None) -> Claim:
+        """A slot for ``task_id``, or ``TaskLimitExceeded`` when the owner has none left.
+
+        O(1) round trips expected below the cap: random create-if-absent probes. Only when
+        they all miss does it list the owner's slots and tasks (:meth:`_claim_by_listing`).
+        """
+        cap = self._config.max_tasks_per_owner
+        assert cap is not None  # the store only builds an OwnerCap for a capped config
+        prefix = slot_prefix(owner)
+        data = slot_data(task_id)
+        expires_at = self.slot_expiry(task_expires_at)
+        await self._heal(owner, cap)
+        for index in random.sample(range(cap), min(cap, RANDOM_PROBES)):
+            probe = await self._try(prefix + str(index), data, 0, expires_at)
+            if isinstance(probe, Claim):
+                return probe
+        outcome: Claim | VersionConflict | None = None
+        for attempt in range(self._config.cas_attempts):
+            if attempt:
+                await backoff(self._config, attempt)
+            outcome = await self._claim_by_listing(owner, data, expires_at, cap)
+            if isinstance(outcome, Claim):
+                return outcome
+        assert not isinstance(outcome, Claim)
+        expected, actual = (0, 0) if outcome is None else (outcome.expected, outcome.actual)
+        raise ConcurrentModification(
+            task_id,
+            expected,
+            actual,
+            message=(
+                f"every free task slot of this owner was taken by another create first, "
+                f"{self._config.cas_attempts} rounds in a row (last: "
+                f"{'none free' if outcome is None else repr(outcome.key)} expected version "
+                f"{expected}, found {actual}); retry the request"
+            ),
+        )
+
+    async def release(self, claim: Claim) -> None:
+        """Give a slot back after its task could not be written; best effort.
+
+        The slot is ended with a compare-and-set on the version the claim wrote, so a slot
+        that someone else reclaimed meanwhile is left alone. If this fails, the rebuild frees
+        the slot once ``dead_task_grace`` has passed.
+        """
+        try:
+            await cas(
+                self._backend, self._config, claim.key, claim.data, claim.version, self._clock()
+            )
+        except (StorageError, OutcomeUnknown) as exc:
+            logger.warning("could not release the task slot %r: %s", claim.key, exc)
+
+    async def _heal(self, owner: str, cap: int) -> None:
+        """Give slots freed since the owner was refused to its orphans before anyone else.
+
+        Otherwise the owner's next creates would take them, and the orphans would keep it
+        above the cap for as long as they live.
+        """
+        orphans = self._orphans.pop(owner, None)
+        if not orphans:
+            return
+        now = self._clock()
+        prefix = slot_prefix(owner)
+        left = [task for task in orphans if task.expires_at is None or now < task.expires_at]
+        for index in random.sample(range(cap), min(cap, RANDOM_PROBES)):
+            if not left:
+                return
+            task = left[-1]
+            outcome = await self._try(
+                prefix + str(index), slot_data(task.task_id), 0, self.slot_expiry(task.expires_at)
+            )
+            if isinstance(outcome, Claim):
+                left.pop()
+        self._remember(owner, left)
+
+    def _remember(self, owner: str, orphans: list[LiveTask]) -> None:
+        if not orphans:
+            return
+        self._orphans[owner] = orphans
+        self._orphans.move_to_end(owner)
+        while len(self._orphans) > DEBTORS:
+            self._orphans.popitem(last=False)
+
+    async def _try(
+        self, key: str, data: bytes, expected: int, expires_at: float | None
+    ) -> Claim | VersionConflict:
+        """One compare-and-set on a slot; the conflict when another writer holds it."""
+        try:
+            version = await cas(self._backend, self._config, key, data, expected, expires_at)
+        except VersionConflict as exc:
+            return exc
+        except NotFound:  # the slot lapsed since it was listed: absent now
+            return VersionConflict(key, expected, 0)
+        except OutcomeUnknown as exc:
+            # The slot may be ours, but no task was written: the rebuild frees it later.
+            raise failure("claiming a task slot", exc.cause) from exc.cause
+        except StorageError as exc:
+            raise failure("claiming a task slot", exc) from exc
+        return Claim(key, version, data)
+
+    async def _claim_by_listing(
+        self, owner: str, data: bytes, expires_at: float | None, cap: int
+    ) -> Claim | VersionConflict | None:
+        """Rebuild the owner's count from its slots *and* its live tasks, then claim.
+
+        A slot counts while its task is live, while its task may still be written (younger
+        than the grace) and, for a dead task, until the slot itself expires. The owner is
+        refused when those plus the live tasks that have no slot (their slot record was
+        lost) reach the cap; so a lost slot record cannot let the owner exceed the cap once
+        it gets there, and the lost slots are claimed again for their tasks. Undecodable
+        slots, second slots of one task, and slots whose task was never written or was lost
+        are free.
+        """
+        slots = await self._list_slots(owner, cap)
+        tasks = {task.task_id: task for task in await self._live_tasks(owner)}
+        now = self._clock()
+        grace = self._config.dead_task_grace
+        held: set[str] = set()
+        free: list[tuple[int, int]] = []  # (index, version to overwrite)
+        for slot in slots.values():
+            task_id = slot.task_id
+            if task_id is None or task_id in held:
+                free.append((slot.index, slot.version))
+            elif (
+                task_id in tasks
+                or created_ms(task_id) > (now - grace) * 1000  # may still be written
+                or (slot.expires_at is not None and slot.expires_at - grace <= now)  # died
+            ):
+                held.add(task_id)
+            else:
+                free.append((slot.index, slot.version))  # never written, or lost
+        orphans = [task for task_id, task in tasks.items() if task_id not in held]
+        if len(held) + len(orphans) >= cap:
+            self._remember(owner, orphans)
+            raise TaskLimitExceeded(
+                f"this owner already has {cap} live tasks, the most allowed; wait for some to "
+                "expire or finish before creating more"
+            )
+        free += [(index, 0) for index in range(cap) if index not in slots]
+        random.shuffle(free)
+        prefix = slot_prefix(owner)
+        while orphans and len(free) > 1:  # give tasks that lost their slot one back first
+            orphan = orphans.pop()
+            index, version = free.pop()
+            await self._try(
+                prefix + str(index),
+                slot_data(orphan.task_id),
+                version,
+                self.slot_expiry(orphan.expires_at),
+            )
+        outcome: Claim | VersionConflict | None = None
+        for index, version in free:
+            outcome = await self._try(prefix + str(index), data, version, expires_at)
+            if isinstance(outcome, VersionConflict) and version == 0:
+                outcome = await self._overwrite_damaged(outcome, data, expires_at)
+            if isinstance(outcome, Claim):
+                return outcome
+        return outcome
+
+    async def _overwrite_damaged(
+        self, conflict: VersionConflict, data: bytes, expires_at: float | None
+    ) -> Claim | VersionConflict:
+        """A slot the listing skipped but that exists: damaged below the store, so free.
+
+        Backends skip records they cannot decode in listings and raise ``BackendError`` from
+        ``get`` on them; such a slot would otherwise hold its index for ever. It is
+        overwritten with a compare-and-set on the version the conflict reported, so that of
+        two creates doing this at once only one gets it. A slot that reads fine was simply
+        claimed by someone else since the listing.
+        """
+        try:
+            await self._backend.get(conflict.key)
+        except BackendUnavailable:
+            return conflict
+        except BackendError:
+            return await self._try(conflict.key, data, conflict.actual, expires_at)
+        except StorageError:
+            return conflict
+        return conflict
+
+    async def _list_slots(self, owner: str, cap: int) -> dict[int, Slot]:
+        slots: dict[int, Slot] = {}
+        prefix = slot_prefix(owner)
+        try:
+            async for key, stored in walk(self._backend, prefix):
+                index = _slot_index(key[len(prefix) :], cap)
+                if index is not None:
+                    slots[index] = _slot(index, stored)
+        except StorageError as exc:
+            raise failure("listing task slots", exc) from exc
+        return slots
+
+
+def _slot(index: int, stored: VersionedRecord) -> Slot:
+    return Slot(index, slot_task(stored.data), stored.version, stored.expires_at)
+
+
+def _slot_index(item: str, cap: int) -> int | None:
+    """The index an item names, if it is one of the current cap's (a lowered cap ignores more)."""
+    if not item.isdigit() or len(item) > len(str(cap)):
+        return None
+    index = int(item)
+    return index if index < cap and str(index) == item else None
+
+
+async def walk(backend: StorageBackend, prefix: str) -> AsyncIterator[tuple[str, VersionedRecord]]:
+    """Every live record under ``prefix``, a bounded page at a time."""
+    after: str | None = None
+    while True:
+        page = await backend.list_by_prefix(prefix, after=after, limit=PAGE)
+        for key, stored in page:
+            yield key, stored
+        if len(page) < PAGE:
+            return
+        after = page[-1][0]
+        await asyncio.sleep(0)
