@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.harness import ManualClock, open_backend
+from conformance.harness import ManualClock, open_target
 from pmcp_tasks.backend import StorageBackend, VersionedRecord
 from pmcp_tasks.errors import NotFound, VersionConflict
 
@@ -214,9 +214,10 @@ async def _serve(reader: asyncio.StreamReader, write: Any) -> None:
                 factory: Any = importlib.import_module(module)
                 for part in attr.split("."):
                     factory = getattr(factory, part)
-                backend = await open_backend(
+                opened = await open_target(
                     factory, namespace=request["namespace"], clock=clock, **request["options"]
                 )
+                backend = opened.backend
                 result: Any = None
             else:
                 assert backend is not None, "open first"

@@ -1,13 +1,20 @@
 """What every part of the kit uses to open and drive a backend under test.
 
 The kit owns the clock (time travel without sleeping), hands every test a fresh namespace, and
-opens backends through a factory (docs/conformance.md), which may be a plain or an async function.
-Backends may offer two optional hooks, found by name:
+opens backends through a factory (docs/conformance.md), which may be a plain or an async
+function. A factory returns either the backend itself or a :class:`KitTarget`: the backend plus
+an object of **hooks**, the kit's ways around the contract (any version, a whole namespace, a
+record the backend cannot decode). They live beside the factory, not on the backend, so that code using the backend in
+production never sees a method that bypasses the contract. Each hook is optional and found by
+name; a test that needs a missing one skips, naming it and the clause:
 
-* ``async kit_drop_namespace()`` removes everything stored under the backend's namespace; the
-  kit calls it after each test so that a run against a real server leaves nothing behind.
-* ``async kit_seed(key, data, version, expires_at)`` stores a record with an arbitrary version,
+* ``async seed(key, data, version, expires_at)`` stores a record with an arbitrary version,
   which lets the kit test versions near 2**53 and 2**63-1 without 2**53 writes (KV-VER-1).
+* ``async drop_namespace()`` removes everything stored under the backend's namespace; the kit
+  calls it after each test so that a run against a real server leaves nothing behind.
+* ``async plant_damaged(key, kind) -> bool`` stores at ``key`` a record of the damage ``kind``
+  that the backend cannot decode, or returns False when that kind cannot happen in this
+  backend's storage (KV-DAMAGE-1; :data:`DAMAGE_KINDS` lists the kinds the kit asks for).
 """
 
 from __future__ import annotations
@@ -18,24 +25,68 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from pmcp_tasks.backend import Clock, StorageBackend
 
-BackendFactory = Callable[..., "StorageBackend | Awaitable[StorageBackend]"]
+BackendFactory = Callable[..., "StorageBackend | KitTarget | Awaitable[StorageBackend | KitTarget]"]
 """``factory(*, namespace: str, clock: Clock, **options: str)``."""
 
+DAMAGE_KINDS = (
+    "bad-version",
+    "huge-version",
+    "bad-expiry",
+    "missing-data",
+    "wrong-type",
+    "bad-index-member",
+)
+"""The damage kinds KV-DAMAGE-1 plants, each where a backend's storage could hold it:
 
-@runtime_checkable
-class SupportsDropNamespace(Protocol):
-    async def kit_drop_namespace(self) -> None: ...
+* ``bad-version``: a version that is not an integer (text such as ``abc``, a fraction);
+* ``huge-version``: an integer version past 2**63-1 (or below 1);
+* ``bad-expiry``: an expiry that is not a finite number (``inf``, text);
+* ``missing-data``: a record without its data;
+* ``wrong-type``: the record stored as another type (a Redis string for a hash, DynamoDB data
+  as text instead of binary);
+* ``bad-index-member``: a listing index entry that names no decodable key (not UTF-8).
+"""
 
 
 @runtime_checkable
 class SupportsSeed(Protocol):
-    async def kit_seed(
-        self, key: str, data: bytes, version: int, expires_at: float | None
-    ) -> None: ...
+    async def seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None: ...
+
+
+@runtime_checkable
+class SupportsDropNamespace(Protocol):
+    async def drop_namespace(self) -> None: ...
+
+
+@runtime_checkable
+class SupportsPlantDamaged(Protocol):
+    async def plant_damaged(self, key: str, kind: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class KitTarget:
+    """What a factory may return instead of a bare backend: the backend and its kit hooks.
+
+    ``hooks`` is any object; the kit looks each hook up by name, so an object with only
+    ``drop_namespace`` is fine. A factory returning a plain backend is the same as
+    ``KitTarget(backend)``: every hook missing.
+    """
+
+    backend: StorageBackend
+    hooks: object = None
+
+    async def dispose(self) -> None:
+        """Drop what the test stored (when the hooks can), then close the backend."""
+        try:
+            if isinstance(self.hooks, SupportsDropNamespace):
+                await self.hooks.drop_namespace()
+        finally:
+            await self.backend.aclose()
 
 
 class ManualClock:
@@ -70,11 +121,11 @@ def fresh_namespace(label: str = "kit") -> str:
     return f"{label}-{worker}-{uuid.uuid4().hex[:12]}"
 
 
-async def open_backend(
+async def open_target(
     factory: BackendFactory, *, namespace: str, clock: Clock, **options: str
-) -> StorageBackend:
-    """Call a plain or async factory and return the backend."""
+) -> KitTarget:
+    """Call a plain or async factory; a bare backend becomes a target without hooks."""
     made: Any = factory(namespace=namespace, clock=clock, **options)
     if inspect.isawaitable(made):
         made = await made
-    return made  # type: ignore[no-any-return]
+    return made if isinstance(made, KitTarget) else KitTarget(made)

@@ -236,17 +236,17 @@ def probe(selected: SelectedBackend) -> BackendCapabilities:
     """Open and close the backend once, so that a factory that cannot even start (an embedded
     engine not installed, an unknown option, a bad URL) is one usage error before the run, not
     the same error charged to every test's clause."""
-    from conformance.harness import ManualClock, fresh_namespace, open_backend
+    from conformance.harness import ManualClock, fresh_namespace, open_target
 
     async def open_and_close() -> BackendCapabilities:
-        backend = await open_backend(
+        target = await open_target(
             selected.factory,
             namespace=fresh_namespace("probe"),
             clock=ManualClock(),
             **selected.options,
         )
-        await backend.aclose()
-        return backend.capabilities
+        await target.backend.aclose()
+        return target.backend.capabilities
 
     try:
         return asyncio.run(open_and_close())

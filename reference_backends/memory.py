@@ -17,7 +17,7 @@ import bisect
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pmcp_tasks.backend import BackendCapabilities, Clock, VersionedRecord, is_live
 from pmcp_tasks.backend_base import BackendBase, next_version
@@ -25,6 +25,9 @@ from pmcp_tasks.config import StoreConfig
 from pmcp_tasks.errors import NotFound, VersionConflict
 from pmcp_tasks.keys import check_data, check_expires_at, check_key, split_key
 from pmcp_tasks.store import GenericTaskStore
+
+if TYPE_CHECKING:
+    from conformance.harness import KitTarget
 
 
 @dataclass(slots=True)
@@ -169,17 +172,30 @@ class InMemoryBackend(BackendBase):
     async def aclose(self) -> None:
         """Nothing to release: the records belong to the store, not to this view of it."""
 
-    async def kit_seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
-        """Kit hook: store any version, so KV-VER-1 is testable next to 2**53 and 2**63-1."""
+
+class MemoryKitHooks:
+    """The conformance kit's hooks for an :class:`InMemoryBackend` (conformance/harness.py).
+
+    They write past the contract (any version, a whole namespace at once), which is why they
+    live here beside the kit factory and not on the backend. There is no ``plant_damaged``:
+    this backend keeps ``VersionedRecord`` objects, not encoded bytes, so nothing it stores can
+    fail to decode.
+    """
+
+    def __init__(self, backend: InMemoryBackend) -> None:
+        self.backend = backend
+
+    async def seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
+        """Store any version, so KV-VER-1 is testable next to 2**53 and 2**63-1."""
         partition, item = split_key(check_key(key))
         record = VersionedRecord(check_data(data), version, check_expires_at(expires_at))
-        with self._lock:
-            self._write(partition, item, record)
+        with self.backend._lock:
+            self.backend._write(partition, item, record)
 
-    async def kit_drop_namespace(self) -> None:
-        """Kit hook: forget this namespace's records so that kit runs do not accumulate."""
-        with self._lock:
-            self._partitions.clear()
+    async def drop_namespace(self) -> None:
+        """Forget this namespace's records so that kit runs do not accumulate."""
+        with self.backend._lock:
+            self.backend._partitions.clear()
 
 
 _KIT_STORE = MemoryStore()
@@ -187,18 +203,22 @@ _KIT_STORE = MemoryStore()
 
 def kit_factory(
     *, namespace: str, clock: Clock, max_record_bytes: str | None = None, **options: Any
-) -> InMemoryBackend:
+) -> KitTarget:
     """Entry point ``memory`` of the conformance kit.
 
     All kit backends share one module-level store, so two calls with the same namespace give two
     clients on the same data. ``max_record_bytes`` arrives as a string from ``--backend-option``.
+    The kit is imported here, not at the top, so that the backend itself loads no kit module.
     """
+    from conformance.harness import KitTarget
+
     if options:
         raise ValueError(f"unknown memory backend options: {', '.join(sorted(options))}")
     limit = int(max_record_bytes) if max_record_bytes is not None else None
-    return InMemoryBackend(
+    backend = InMemoryBackend(
         namespace=namespace, clock=clock, max_record_bytes=limit, store=_KIT_STORE
     )
+    return KitTarget(backend, MemoryKitHooks(backend))
 
 
 class InMemoryTaskStore(GenericTaskStore):

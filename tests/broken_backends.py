@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
+from conformance.harness import KitTarget
 from pmcp_tasks.backend import Clock, VersionedRecord, is_live
 from pmcp_tasks.errors import BackendError, NotFound, VersionConflict
 from pmcp_tasks.keys import (
@@ -28,13 +29,15 @@ from pmcp_tasks.keys import (
     check_size,
 )
 from pmcp_tasks.keys import split_key as split
-from reference_backends.memory import InMemoryBackend, MemoryStore
+from reference_backends.memory import InMemoryBackend, MemoryKitHooks, MemoryStore
 
 _STORE = MemoryStore()
 
 
 class Seedable(InMemoryBackend):
-    """The reference backend (with its ``kit_seed`` hook) on this module's own store."""
+    """The reference backend on this module's own store, with the memory kit hooks as methods
+    (a broken write uses ``seed`` to store the version it got wrong); the zoo's factories hand
+    each backend to the kit as its own hooks."""
 
     def __init__(
         self,
@@ -50,6 +53,12 @@ class Seedable(InMemoryBackend):
             max_record_bytes=max_record_bytes,
             store=_STORE if store is None else store,
         )
+
+    async def seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
+        await MemoryKitHooks(self).seed(key, data, version, expires_at)
+
+    async def drop_namespace(self) -> None:
+        await MemoryKitHooks(self).drop_namespace()
 
     def _raw(self, key: str) -> VersionedRecord | None:
         partition, item = split(key)
@@ -82,7 +91,7 @@ class PutReadAwaitWrite(Seedable):
         current = await self.get(key)
         await anyio.lowlevel.checkpoint()
         version = 1 if current is None else current.version + 1
-        await self.kit_seed(key, check_data(data), version, expires_at)
+        await self.seed(key, check_data(data), version, expires_at)
         return version
 
 
@@ -292,7 +301,7 @@ class ConflictStillWrites(Seedable):
     ) -> int:
         current = await self.get(key)
         if current is not None and current.version != expected_version:
-            await self.kit_seed(key, check_data(data), current.version, expires_at)
+            await self.seed(key, check_data(data), current.version, expires_at)
         return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
 
 
@@ -357,7 +366,7 @@ class CasIgnoresExpiry(Seedable):
         if stored is not None and not is_live(stored.expires_at, self._clock()):
             if stored.version != expected_version:
                 raise VersionConflict(key, expected_version, stored.version)
-            await self.kit_seed(key, check_data(data), expected_version + 1, expires_at)
+            await self.seed(key, check_data(data), expected_version + 1, expires_at)
             return expected_version + 1
         return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
 
@@ -371,7 +380,7 @@ class FloatVersions(Seedable):
         if current is None:
             return version
         version = int(float(current.version) + 1.0)
-        await self.kit_seed(key, data, version, check_expires_at(expires_at))
+        await self.seed(key, data, version, check_expires_at(expires_at))
         return version
 
 
@@ -448,7 +457,7 @@ class VersionSurvivesExpiry(Seedable):
     async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
         stored = self._raw(check_key(key))
         version = 1 if stored is None else stored.version + 1
-        await self.kit_seed(key, check_data(data), version, expires_at)
+        await self.seed(key, check_data(data), version, expires_at)
         return version
 
 
@@ -842,8 +851,8 @@ class NamespaceJoinedWithoutSeparator(Seedable):
                         removed += 1
         return removed
 
-    async def kit_seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
-        await super().kit_seed(self._in(key), data, version, expires_at)
+    async def seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
+        await super().seed(self._in(key), data, version, expires_at)
 
 
 class ExpiryKeptClientSide(Seedable):
@@ -930,8 +939,9 @@ def factory_for(cls: Callable[..., Any]) -> Callable[..., Any]:
     data and nothing is left over from another test."""
     store = MemoryStore()
 
-    def factory(*, namespace: str, clock: Clock) -> Any:
-        return cls(namespace=namespace, clock=clock, store=store)
+    def factory(*, namespace: str, clock: Clock) -> KitTarget:
+        backend = cls(namespace=namespace, clock=clock, store=store)
+        return KitTarget(backend, backend)
 
     return factory
 
@@ -1004,8 +1014,9 @@ BROKEN: dict[str, Broken] = {
 
 
 def _factory(cls: Callable[..., Any]) -> Callable[..., Any]:
-    def factory(*, namespace: str, clock: Clock) -> Any:
-        return cls(namespace=namespace, clock=clock)
+    def factory(*, namespace: str, clock: Clock) -> KitTarget:
+        backend = cls(namespace=namespace, clock=clock)
+        return KitTarget(backend, backend)
 
     factory.__doc__ = cls.__doc__
     return factory

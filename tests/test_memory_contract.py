@@ -1,7 +1,8 @@
 """Every contract clause on the in-memory reference backend, through the kit's base class.
 
-Two instances: without a size limit (the default), and with one so that the size clauses
-(KV-SIZE-*) run too.
+Two instances: the kit factory (no size limit, with the memory kit hooks), and a factory that
+returns a bare backend with a size limit, so that the size clauses (KV-SIZE-*) run too and the
+route of a third-party factory without hooks is exercised (the hook tests skip, saying why).
 """
 
 from __future__ import annotations

@@ -22,11 +22,12 @@ import pytest
 
 from conformance.harness import (
     BackendFactory,
+    KitTarget,
     ManualClock,
-    SupportsDropNamespace,
+    SupportsPlantDamaged,
     SupportsSeed,
     fresh_namespace,
-    open_backend,
+    open_target,
 )
 from conformance.report import PROP_CAPABILITIES
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
@@ -50,15 +51,6 @@ async def stored(backend: StorageBackend, key: str) -> Snapshot | None:
     return None if record is None else (record.data, record.version, record.expires_at)
 
 
-async def dispose(backend: StorageBackend) -> None:
-    """Drop what the test stored (when the backend offers the hook), then close."""
-    try:
-        if isinstance(backend, SupportsDropNamespace):
-            await backend.kit_drop_namespace()
-    finally:
-        await backend.aclose()
-
-
 class ContractFixtures:
     """The fixtures of docs/conformance.md's "Plugging in a backend", as class members."""
 
@@ -76,20 +68,25 @@ class ContractFixtures:
         return fresh_namespace()
 
     @pytest.fixture
-    async def backend(
+    async def kit_target(
         self,
         backend_factory: BackendFactory,
         namespace: str,
         clock: ManualClock,
         request: pytest.FixtureRequest,
-    ) -> AsyncIterator[StorageBackend]:
-        opened = await open_backend(backend_factory, namespace=namespace, clock=clock)
-        declared = dataclasses.asdict(opened.capabilities)
+    ) -> AsyncIterator[KitTarget]:
+        """The factory's backend with its hooks; tests that need a hook take this one."""
+        opened = await open_target(backend_factory, namespace=namespace, clock=clock)
+        declared = dataclasses.asdict(opened.backend.capabilities)
         request.node.user_properties.append((PROP_CAPABILITIES, json.dumps(declared)))
         try:
             yield opened
         finally:
-            await dispose(opened)
+            await opened.dispose()
+
+    @pytest.fixture
+    def backend(self, kit_target: KitTarget) -> StorageBackend:
+        return kit_target.backend
 
     @pytest.fixture
     async def open_client(
@@ -99,22 +96,22 @@ class ContractFixtures:
         namespace: str,
         clock: ManualClock,
     ) -> AsyncIterator[OpenClient]:
-        opened: list[tuple[StorageBackend, bool]] = []
+        opened: list[tuple[KitTarget, bool]] = []
 
         async def open_client(namespace: str | None = None) -> StorageBackend:
-            target = namespace or default_namespace
-            client = await open_backend(backend_factory, namespace=target, clock=clock)
-            opened.append((client, target != default_namespace))
-            return client
+            chosen = namespace or default_namespace
+            client = await open_target(backend_factory, namespace=chosen, clock=clock)
+            opened.append((client, chosen != default_namespace))
+            return client.backend
 
         default_namespace = namespace
         try:
             yield open_client
         finally:
             for client, own_namespace in reversed(opened):
-                # The default namespace is dropped by ``backend``; a client the test may
+                # The default namespace is dropped by ``kit_target``; a client the test may
                 # already have closed is only closed (again: KV-CLOSE-1 allows it).
-                await (dispose(client) if own_namespace else client.aclose())
+                await (client.dispose() if own_namespace else client.backend.aclose())
 
     @pytest.fixture
     def capabilities(self, backend: StorageBackend) -> BackendCapabilities:
@@ -168,14 +165,31 @@ def requires_room_for(capabilities: BackendCapabilities, size: int, clause: str)
         pytest.skip(reason=why)
 
 
-def requires_seed(backend: StorageBackend, clause: str) -> SupportsSeed:
-    if not isinstance(backend, SupportsSeed):
+def requires_seed(target: KitTarget, clause: str) -> SupportsSeed:
+    hooks = target.hooks
+    if not isinstance(hooks, SupportsSeed):
         why = (
-            f"backend has no kit_seed hook; {clause} needs it to store a version near "
-            "2**63-1 without that many writes"
+            f"the factory gives no seed hook (KitTarget hooks: {_named(hooks)}); {clause} needs "
+            "it to store a version near 2**63-1 without that many writes"
         )
         pytest.skip(reason=why)
-    return backend
+    return hooks
+
+
+def requires_plant_damaged(target: KitTarget, clause: str) -> SupportsPlantDamaged:
+    hooks = target.hooks
+    if not isinstance(hooks, SupportsPlantDamaged):
+        why = (
+            f"the factory gives no plant_damaged hook (KitTarget hooks: {_named(hooks)}); "
+            f"{clause} needs it to store a record the backend cannot decode (a backend that "
+            "keeps no encoded records, such as one holding Python objects, has none to damage)"
+        )
+        pytest.skip(reason=why)
+    return hooks
+
+
+def _named(hooks: object) -> str:
+    return "none" if hooks is None else type(hooks).__qualname__
 
 
 def requires_manual_clock(capabilities: BackendCapabilities, clause: str) -> None:

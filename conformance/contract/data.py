@@ -8,6 +8,7 @@ import pytest
 
 from conformance.contract.base import raised, requires_room_for, requires_seed, stored
 from conformance.expect import expect
+from conformance.harness import KitTarget
 from pmcp_tasks.backend import MAX_VERSION, BackendCapabilities, StorageBackend
 from pmcp_tasks.errors import CapacityExceeded, VersionConflict
 
@@ -75,9 +76,11 @@ class DataContract:
 
     @pytest.mark.clause("KV-VER-1")
     @pytest.mark.anyio
-    async def test_versions_past_2_53_stay_exact(self, backend: StorageBackend) -> None:
-        seeded = requires_seed(backend, "KV-VER-1")
-        await seeded.kit_seed("p:k", b"x", 2**53, None)
+    async def test_versions_past_2_53_stay_exact(
+        self, kit_target: KitTarget, backend: StorageBackend
+    ) -> None:
+        seeded = requires_seed(kit_target, "KV-VER-1")
+        await seeded.seed("p:k", b"x", 2**53, None)
         expect(await backend.put("p:k", b"y"), 2**53 + 1, call='backend.put("p:k", b"y")')
         expect(await stored(backend, "p:k"), (b"y", 2**53 + 1, None), call='stored(backend, "p:k")')
         expect(
@@ -93,10 +96,10 @@ class DataContract:
     @pytest.mark.clause("KV-VER-1")
     @pytest.mark.anyio
     async def test_versions_up_to_2_63_minus_1_and_no_further(
-        self, backend: StorageBackend
+        self, kit_target: KitTarget, backend: StorageBackend
     ) -> None:
-        seeded = requires_seed(backend, "KV-VER-1")
-        await seeded.kit_seed("p:k", b"x", MAX_VERSION - 2, None)
+        seeded = requires_seed(kit_target, "KV-VER-1")
+        await seeded.seed("p:k", b"x", MAX_VERSION - 2, None)
         expect(await backend.put("p:k", b"y"), MAX_VERSION - 1, call='backend.put("p:k", b"y")')
         expect(
             await backend.put_if_version("p:k", b"z", MAX_VERSION - 1),
@@ -114,12 +117,12 @@ class DataContract:
     @pytest.mark.clause("KV-VER-1")
     @pytest.mark.anyio
     async def test_versions_past_2_53_are_listed_exactly_and_stale_cas_conflicts(
-        self, backend: StorageBackend
+        self, kit_target: KitTarget, backend: StorageBackend
     ) -> None:
         """2**53 + 1 is the first int a float cannot hold: listing and CAS must keep it."""
-        seeded = requires_seed(backend, "KV-VER-1")
-        await seeded.kit_seed("p:k", b"x", 2**53 + 1, None)
-        await seeded.kit_seed("p:m", b"x", 2**53, None)
+        seeded = requires_seed(kit_target, "KV-VER-1")
+        await seeded.seed("p:k", b"x", 2**53 + 1, None)
+        await seeded.seed("p:m", b"x", 2**53, None)
         listed = [(k, r.version) for k, r in await backend.list_by_prefix("p:")]
         want = [("p:k", 2**53 + 1), ("p:m", 2**53)]
         assert listed == want, f"list_by_prefix('p:') returned versions {listed}, want {want}"

@@ -32,10 +32,10 @@ from conformance.clauses import describe
 from conformance.contract.stateful import read_capabilities
 from conformance.harness import (
     BackendFactory,
+    KitTarget,
     ManualClock,
-    SupportsDropNamespace,
     fresh_namespace,
-    open_backend,
+    open_target,
 )
 from conformance.linearizability import (
     UNKNOWN,
@@ -221,11 +221,12 @@ async def run_schedule(factory: BackendFactory, schedule: Schedule, clients: int
     """Open ``clients`` clients on a fresh namespace, run the schedule, close them."""
     clock = ManualClock()
     namespace = fresh_namespace("race")
-    opened: list[StorageBackend] = []
+    targets: list[KitTarget] = []
     run = RaceRun()
     try:
         for _ in range(clients):
-            opened.append(await open_backend(factory, namespace=namespace, clock=clock))
+            targets.append(await open_target(factory, namespace=namespace, clock=clock))
+        opened = [target.backend for target in targets]
         recorder = _Recorder(run)
         for index, puts in enumerate(schedule.setup):
             for number in range(puts):
@@ -261,12 +262,8 @@ async def run_schedule(factory: BackendFactory, schedule: Schedule, clients: int
                 run.uncertain.add(op.key)
             run.final[_key(index)] = _version_of(op, 0)
     finally:
-        for client in reversed(opened):
-            try:
-                if isinstance(client, SupportsDropNamespace):
-                    await client.kit_drop_namespace()
-            finally:
-                await client.aclose()
+        for target in reversed(targets):
+            await target.dispose()
     return run
 
 

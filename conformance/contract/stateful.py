@@ -35,10 +35,10 @@ from hypothesis.stateful import (
 from conformance.clauses import describe
 from conformance.harness import (
     BackendFactory,
+    KitTarget,
     ManualClock,
-    SupportsDropNamespace,
     fresh_namespace,
-    open_backend,
+    open_target,
 )
 from conformance.model import NOT_FOUND, CasOutcome, Conflict, KVModel, Record, apply_cas
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend, VersionedRecord
@@ -97,12 +97,13 @@ class BackendStateMachine(RuleBasedStateMachine):
         self.latest = self.model.now  # the latest time the clock has shown
         self.ever_cleaned: set[str] = set()  # keys a clean-up removed at some point
         try:
-            self.backend: StorageBackend = self._run(
-                open_backend(self.factory, namespace=fresh_namespace("state"), clock=self.clock)
+            self.target: KitTarget = self._run(
+                open_target(self.factory, namespace=fresh_namespace("state"), clock=self.clock)
             )
         except BaseException:
             self.loop.close()
             raise
+        self.backend: StorageBackend = self.target.backend
 
     def _run(self, call: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(call)
@@ -121,9 +122,7 @@ class BackendStateMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         try:
-            if isinstance(self.backend, SupportsDropNamespace):
-                self._run(self.backend.kit_drop_namespace())
-            self._run(self.backend.aclose())
+            self._run(self.target.dispose())
         finally:
             self.loop.close()
 
@@ -376,13 +375,11 @@ def read_capabilities(factory: BackendFactory) -> BackendCapabilities:
     """Open one backend on a throwaway namespace, just to read what it declares."""
 
     async def read() -> BackendCapabilities:
-        backend = await open_backend(
-            factory, namespace=fresh_namespace("caps"), clock=ManualClock()
-        )
+        target = await open_target(factory, namespace=fresh_namespace("caps"), clock=ManualClock())
         try:
-            return backend.capabilities
+            return target.backend.capabilities
         finally:
-            await backend.aclose()
+            await target.backend.aclose()
 
     return asyncio.run(read())
 

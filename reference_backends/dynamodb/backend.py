@@ -476,25 +476,6 @@ class DynamoDbBackend:
         if self._owns_client:
             self._client.close()
 
-    # -- kit hooks (conformance/harness.py) -------------------------------------------------
-
-    async def kit_drop_namespace(self) -> None:
-        """Delete every item of this namespace, so kit runs leave a shared table clean."""
-        values = {":ns": {"S": self._pk_prefix}}
-        async for keys in self._scan(f"begins_with(#{PK}, :ns)", values):
-            await asyncio.gather(*(self._run(self._client.delete_item, Key=key) for key in keys))
-
-    async def kit_seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
-        """Store a record with an arbitrary version (e.g. near 2**63-1) in one ``PutItem``."""
-        partition, item = split_key(check_key(key))
-        data, expires_at = check_data(data), check_expires_at(expires_at)
-        if not 1 <= version <= MAX_VERSION:
-            raise ValueError(f"version must be in 1..{MAX_VERSION}, not {version}")
-        await self._run(
-            self._client.put_item,
-            Item=self._item(partition, item, data, version, expires_at, uuid.uuid4().hex),
-        )
-
     # -- helpers ----------------------------------------------------------------------------
 
     def _key(self, partition: str, item: str) -> dict[str, Any]:

@@ -25,7 +25,9 @@ what the kit's multi-client tests need (``capabilities.shared_in_process``); an 
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import uuid
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -34,8 +36,9 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pmcp_tasks.backend import Clock
+from pmcp_tasks.backend import MAX_VERSION, Clock
 from pmcp_tasks.errors import BackendError
+from pmcp_tasks.keys import check_data, check_expires_at, check_key, split_key
 from reference_backends.causes import describe
 from reference_backends.dynamodb.backend import DynamoDbBackend, make_client
 from reference_backends.dynamodb.provision import (
@@ -46,9 +49,12 @@ from reference_backends.dynamodb.provision import (
     report_ttl,
 )
 from reference_backends.dynamodb.provision import create_table as create_dynamodb_table
+from reference_backends.dynamodb.table import PK
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from conformance.harness import KitTarget
 
 DEFAULT_TABLE = "pmcp-tasks-kit"
 DEFAULT_REGION = "us-east-1"  # for moto and local endpoints, where the region is a label
@@ -61,6 +67,36 @@ class _Target:
     table: str
     executor: Executor | None
     features: TableFeatures
+
+
+class DynamoDbKitHooks:
+    """The conformance kit's hooks for a :class:`DynamoDbBackend` (conformance/harness.py).
+
+    They write past the contract (any version, every item of a namespace), which is why they
+    live here beside the kit factory and not on the backend.
+    """
+
+    def __init__(self, backend: DynamoDbBackend) -> None:
+        self.backend = backend
+
+    async def drop_namespace(self) -> None:
+        """Delete every item of this namespace, so kit runs leave a shared table clean."""
+        backend = self.backend
+        values = {":ns": {"S": backend._pk_prefix}}
+        async for keys in backend._scan(f"begins_with(#{PK}, :ns)", values):
+            await asyncio.gather(
+                *(backend._run(backend._client.delete_item, Key=key) for key in keys)
+            )
+
+    async def seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
+        """Store a record with an arbitrary version (e.g. near 2**63-1) in one ``PutItem``."""
+        if not 1 <= version <= MAX_VERSION:
+            raise ValueError(f"version must be in 1..{MAX_VERSION}, not {version}")
+        backend = self.backend
+        partition, item = split_key(check_key(key))
+        data, expires_at = check_data(data), check_expires_at(expires_at)
+        written = backend._item(partition, item, data, version, expires_at, uuid.uuid4().hex)
+        await backend._run(backend._client.put_item, Item=written)
 
 
 _targets: dict[tuple[str | None, str, str | None], _Target] = {}
@@ -77,8 +113,12 @@ def kit_factory(
     create_table: str | None = None,
     missing_ttl: str = "warn",
     **options: Any,
-) -> DynamoDbBackend:
-    """A backend on the target the options name (strings, from ``--backend-option``)."""
+) -> KitTarget:
+    """A backend on the target the options name (strings, from ``--backend-option``), with
+    its :class:`DynamoDbKitHooks`. The kit is imported here, not at the top, so that
+    ``import reference_backends.dynamodb`` loads no kit module."""
+    from conformance.harness import KitTarget
+
     if options:
         raise ValueError(f"unknown dynamodb backend options: {', '.join(sorted(options))}")
     if create_table not in (None, "true", "false"):
@@ -107,7 +147,7 @@ def kit_factory(
     if dynamodb_endpoint is None:
         # moto in-process keeps its tables in this process: another process would see none.
         backend.capabilities = replace(backend.capabilities, shared_across_processes=False)
-    return backend
+    return KitTarget(backend, DynamoDbKitHooks(backend))
 
 
 def _open_target(

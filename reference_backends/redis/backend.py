@@ -43,10 +43,6 @@ from pmcp_tasks.errors import (
     VersionConflict,
 )
 from pmcp_tasks.keys import (
-    check_data,
-    check_expected_version,
-    check_expires_at,
-    check_key,
     split_key,
 )
 from reference_backends.causes import describe
@@ -483,36 +479,6 @@ class RedisBackend(BackendBase):
             self._closed = True
             with self._calling("close", self._namespace):
                 await self._client.aclose()
-
-    # -- kit hooks ---------------------------------------------------------------------------
-
-    async def kit_drop_namespace(self) -> None:
-        """Remove every key of this namespace, so that a kit run leaves the server as it was."""
-        pattern = f"{self._namespace}:{{*"
-        with self._calling("drop", pattern):
-            client = await self._ready()
-            keys = [key async for key in client.scan_iter(match=pattern, count=_SCAN_COUNT)]
-            for start in range(0, len(keys), _SCAN_COUNT):
-                await client.unlink(*keys[start : start + _SCAN_COUNT])
-
-    async def kit_seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
-        """Store ``version`` verbatim, so the kit can test versions near 2**53 and 2**63-1."""
-        partition, item = split_key(check_key(key))
-        data, expires_at = check_data(data), check_expires_at(expires_at)
-        if check_expected_version(version) == 0:
-            raise ValueError("a seeded version must be >= 1")
-        await self._script(
-            "seed",
-            key,
-            self._keys(partition, item),
-            [
-                item,
-                data,
-                str(version),
-                "" if expires_at is None else repr(expires_at),
-                self._pexpireat(expires_at),
-            ],
-        )
 
 
 def _record(key: str, record_key: str, data: Any, version: Any, expires_at: Any) -> VersionedRecord:

@@ -1,4 +1,4 @@
-"""Entry point ``redis`` of the conformance kit.
+"""Entry point ``redis`` of the conformance kit, and the kit's hooks for a RedisBackend.
 
 Without options the kit runs on fakeredis (an embedded Redis with Lua, from the testing extra),
 so ``pytest --backend=redis`` needs no server. ``--backend-option redis_url=redis://...``
@@ -8,10 +8,20 @@ switches to a real server. Options arrive as strings from the command line.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pmcp_tasks.backend import Clock
-from reference_backends.redis.backend import RedisBackend
+from pmcp_tasks.keys import (
+    check_data,
+    check_expected_version,
+    check_expires_at,
+    check_key,
+    split_key,
+)
+from reference_backends.redis.backend import _SCAN_COUNT, RedisBackend
+
+if TYPE_CHECKING:
+    from conformance.harness import KitTarget
 
 _FAKE_SERVER: Any = None
 _CHECKED_URLS: set[tuple[str, bool]] = set()
@@ -32,6 +42,47 @@ def _fake_client() -> Any:
     return fakeredis.FakeAsyncRedis(server=_FAKE_SERVER)
 
 
+class RedisKitHooks:
+    """The conformance kit's hooks for a :class:`RedisBackend` (conformance/harness.py).
+
+    They write past the contract (any version, every key of a namespace), which is why they
+    live here beside the kit factory and not on the backend.
+    """
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self.backend = backend
+
+    async def drop_namespace(self) -> None:
+        """Remove every key of this namespace, so that a kit run leaves the server as it was."""
+        backend = self.backend
+        pattern = f"{backend._namespace}:{{*"
+        with backend._calling("drop", pattern):
+            client = await backend._ready()
+            keys = [key async for key in client.scan_iter(match=pattern, count=_SCAN_COUNT)]
+            for start in range(0, len(keys), _SCAN_COUNT):
+                await client.unlink(*keys[start : start + _SCAN_COUNT])
+
+    async def seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
+        """Store ``version`` verbatim, so the kit can test versions near 2**53 and 2**63-1."""
+        backend = self.backend
+        partition, item = split_key(check_key(key))
+        data, expires_at = check_data(data), check_expires_at(expires_at)
+        if check_expected_version(version) == 0:
+            raise ValueError("a seeded version must be >= 1")
+        await backend._script(
+            "seed",
+            key,
+            backend._keys(partition, item),
+            [
+                item,
+                data,
+                str(version),
+                "" if expires_at is None else repr(expires_at),
+                backend._pexpireat(expires_at),
+            ],
+        )
+
+
 async def kit_factory(
     *,
     namespace: str,
@@ -42,8 +93,8 @@ async def kit_factory(
     expiry_grace: str | float | None = None,
     allow_eviction: str | bool = False,
     **options: Any,
-) -> RedisBackend:
-    """Open a :class:`RedisBackend` for one kit test.
+) -> KitTarget:
+    """Open a :class:`RedisBackend` for one kit test, with its :class:`RedisKitHooks`.
 
     ``cluster`` (``true``/``false``) makes ``redis_url`` a Redis Cluster seed node.
     ``max_record_bytes``, ``expiry_grace`` (seconds, or ``none`` for no server-side expiry) and
@@ -51,8 +102,11 @@ async def kit_factory(
     passed on; any other option is refused so that a typo does not go unnoticed. The first
     open of each server checks it (:meth:`RedisBackend.check_server`), so that an unreachable
     server, wrong credentials or a cluster node without ``cluster`` is one clear error when the
-    kit starts, not a timeout in every test.
+    kit starts, not a timeout in every test. The kit is imported here, not at the top, so that
+    ``import reference_backends.redis`` loads no kit module.
     """
+    from conformance.harness import KitTarget
+
     if options:
         raise ValueError(f"unknown redis backend options: {', '.join(sorted(options))}")
     extra: dict[str, Any] = {}
@@ -78,7 +132,7 @@ async def kit_factory(
                 await backend.aclose()
                 raise
             _CHECKED_URLS.add((redis_url, on_cluster))
-        return backend
+        return KitTarget(backend, RedisKitHooks(backend))
     if on_cluster:
         raise ValueError("cluster=true needs a redis_url of a Redis Cluster node")
     # fakeredis never evicts (and answers neither CONFIG GET nor INFO): nothing to check.
@@ -92,7 +146,7 @@ async def kit_factory(
     )
     # fakeredis keeps its data in this process: another process would open an empty server.
     fake.capabilities = replace(fake.capabilities, shared_across_processes=False)
-    return fake
+    return KitTarget(fake, RedisKitHooks(fake))
 
 
 def _flag(name: str, value: str | bool) -> bool:

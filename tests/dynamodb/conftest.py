@@ -20,6 +20,7 @@ from servers import MotoHttp
 
 from conformance.harness import BackendFactory, ManualClock
 from reference_backends.dynamodb import DynamoDbBackend, kit_factory
+from reference_backends.dynamodb.kit import DynamoDbKitHooks
 
 
 @pytest.fixture(scope="session")
@@ -62,5 +63,5 @@ def clock() -> ManualClock:
 async def backend(target: Target, clock: ManualClock) -> AsyncIterator[DynamoDbBackend]:
     opened = target.backend(clock=clock)
     yield opened
-    await opened.kit_drop_namespace()
+    await DynamoDbKitHooks(opened).drop_namespace()
     await opened.aclose()

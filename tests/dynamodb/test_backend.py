@@ -38,7 +38,7 @@ from reference_backends.dynamodb import (
     kit_factory,
 )
 from reference_backends.dynamodb.backend import _first_item_after, make_client
-from reference_backends.dynamodb.kit import DEFAULT_TABLE
+from reference_backends.dynamodb.kit import DEFAULT_TABLE, DynamoDbKitHooks
 from reference_backends.dynamodb.table import (
     ITEM_LIMIT,
     ITEM_OVERHEAD_BOUND,
@@ -129,7 +129,7 @@ async def test_one_request_per_operation(target: Target, clock: ManualClock) -> 
         assert log.take() == {"UpdateItem": 1, "PutItem": 1, **target.read_after_failure()}
         assert "MainThread" not in log.threads  # the event loop's thread never did I/O
     finally:
-        await backend.kit_drop_namespace()
+        await DynamoDbKitHooks(backend).drop_namespace()
         await backend.aclose()
 
 
@@ -149,12 +149,12 @@ async def test_listing_fills_pages_past_expired_items_in_few_requests(
         # with the number of records (KV-LIST-6), and the page is still full (KV-LIST-5).
         assert log.take() == {"Query": 5}
     finally:
-        await backend.kit_drop_namespace()
+        await DynamoDbKitHooks(backend).drop_namespace()
         await backend.aclose()
 
 
 async def test_versions_stay_exact_near_2_53_and_2_63(backend: DynamoDbBackend) -> None:
-    await backend.kit_seed("p:a", b"x", 2**53, None)
+    await DynamoDbKitHooks(backend).seed("p:a", b"x", 2**53, None)
     assert await backend.put("p:a", b"y") == 2**53 + 1
     assert await backend.put_if_version("p:a", b"z", 2**53 + 1) == 2**53 + 2
     record = await backend.get("p:a")
@@ -162,7 +162,7 @@ async def test_versions_stay_exact_near_2_53_and_2_63(backend: DynamoDbBackend) 
     assert type(record.version) is int
     assert record.version == 2**53 + 2
 
-    await backend.kit_seed("p:b", b"x", MAX_VERSION - 1, None)
+    await DynamoDbKitHooks(backend).seed("p:b", b"x", MAX_VERSION - 1, None)
     assert await backend.put("p:b", b"y") == MAX_VERSION
     with pytest.raises(CapacityExceeded):
         await backend.put("p:b", b"z")
@@ -195,7 +195,7 @@ async def test_size_cap_is_exact_and_checked_before_sending(target: Target) -> N
         assert record is not None
         assert (record.data, record.version) == (largest[::-1], 2)
     finally:
-        await backend.kit_drop_namespace()
+        await DynamoDbKitHooks(backend).drop_namespace()
         await backend.aclose()
 
 
@@ -224,11 +224,13 @@ async def test_worst_case_item_fits_dynamodb(target: Target, clock: ManualClock)
     key = "p" * 511 + ":" + "i" * 512
     try:
         expires_at = -1.2345678901234567e17  # long repr, expiry and ttl numbers; expired
-        await backend.kit_seed(key, b"\xff" * MAX_RECORD_BYTES, MAX_VERSION, expires_at)
+        await DynamoDbKitHooks(backend).seed(
+            key, b"\xff" * MAX_RECORD_BYTES, MAX_VERSION, expires_at
+        )
         assert await backend.put_if_version(key, b"\xff" * MAX_RECORD_BYTES, 0) == 1
         assert (await backend.get(key)) is not None
     finally:
-        await backend.kit_drop_namespace()
+        await DynamoDbKitHooks(backend).drop_namespace()
         await backend.aclose()
     with pytest.raises(ValueError, match="namespace"):
         partition_key_prefix("n" * (MAX_NAMESPACE_BYTES + 1))
@@ -278,7 +280,7 @@ async def test_cleanup_deletes_only_this_namespaces_expired_items(
         assert await mine.cleanup_expired() == 0
     finally:
         for backend in (mine, other):
-            await backend.kit_drop_namespace()
+            await DynamoDbKitHooks(backend).drop_namespace()
             await backend.aclose()
 
 
@@ -290,7 +292,7 @@ async def test_ttl_grace_is_configurable(target: Target, clock: ManualClock) -> 
         assert stored is not None
         assert int(stored["ttl"]["N"]) == math.ceil(clock() + 0.5)
     finally:
-        await backend.kit_drop_namespace()
+        await DynamoDbKitHooks(backend).drop_namespace()
         await backend.aclose()
 
 
@@ -324,7 +326,7 @@ async def test_retried_cas_recognises_its_own_success(target: Target, expected: 
         assert log.take() == {"PutItem": 2, **target.read_after_failure()}
         assert await stored(backend, "p:a") == (b"mine", expected + 1)
     finally:
-        await backend.kit_drop_namespace()
+        await DynamoDbKitHooks(backend).drop_namespace()
         await backend.aclose()
 
 
@@ -342,7 +344,7 @@ async def test_retried_put_bumps_the_version_once(target: Target) -> None:
         assert record is not None
         assert (record.data, record.version) == (b"mine", 2)
     finally:
-        await backend.kit_drop_namespace()
+        await DynamoDbKitHooks(backend).drop_namespace()
         await backend.aclose()
 
 
@@ -500,13 +502,13 @@ def test_bad_constructor_arguments_are_value_errors() -> None:
 async def test_http_target_really_goes_over_http(moto_http: MotoHttp) -> None:
     backend = kit_factory(
         namespace=fresh_namespace("dyn"), clock=ManualClock(), dynamodb_endpoint=moto_http.url
-    )
+    ).backend
     try:
         before = moto_http.app.requests
         await backend.put("p:a", b"")
         assert moto_http.app.requests == before + 1
     finally:
-        await backend.kit_drop_namespace()
+        await DynamoDbKitHooks(backend).drop_namespace()
         await backend.aclose()
 
 
@@ -542,14 +544,14 @@ async def test_kit_factory_aws_target_needs_an_existing_table() -> None:
         clock=ManualClock(),
         dynamodb_endpoint="aws",
         region="us-east-1",
-    )
+    ).backend
     try:
         assert await backend.put("p:a", b"aws") == 1
         record = await backend.get("p:a")
         assert record is not None
         assert record.data == b"aws"
     finally:
-        await backend.kit_drop_namespace()
+        await DynamoDbKitHooks(backend).drop_namespace()
         await backend.aclose()
 
 

@@ -22,7 +22,7 @@ from pmcp_tasks.backend import MAX_VERSION
 from pmcp_tasks.errors import BackendError, CapacityExceeded, NotFound, VersionConflict
 from reference_backends.dynamodb import DynamoDbBackend, TtlWarning, create_table, kit_factory
 from reference_backends.dynamodb.backend import make_client
-from reference_backends.dynamodb.kit import DEFAULT_TABLE
+from reference_backends.dynamodb.kit import DEFAULT_TABLE, DynamoDbKitHooks
 from reference_backends.dynamodb.provision import PROBE_PK
 
 pytestmark = pytest.mark.anyio
@@ -81,7 +81,7 @@ async def test_without_all_old_a_failed_condition_is_read_back(
         assert (stale.value.expected, stale.value.actual) == (7, 1)
         with pytest.raises(NotFound):
             await backend.put_if_version("p:none", b"x", 1)
-        await backend.kit_seed("p:max", b"m", MAX_VERSION, None)
+        await DynamoDbKitHooks(backend).seed("p:max", b"m", MAX_VERSION, None)
         log.take()
         with pytest.raises(CapacityExceeded):  # was 8 rounds, then a BackendError
             await backend.put("p:max", b"z")
@@ -92,7 +92,7 @@ async def test_without_all_old_a_failed_condition_is_read_back(
             await backend.put_if_version("p:x", b"", 1)
         assert await backend.put_if_version("p:x", b"new", 0) == 1
     finally:
-        await backend.kit_drop_namespace()
+        await DynamoDbKitHooks(backend).drop_namespace()
         await backend.aclose()
 
 
@@ -136,7 +136,7 @@ async def test_an_item_that_changed_before_the_read_back_gets_a_new_attempt(
         assert log.take() == {"PutItem": 2, "GetItem": 1}
         assert await stored(backend, "p:a") == (b"mine", expected + 1)
     finally:
-        await backend.kit_drop_namespace()
+        await DynamoDbKitHooks(backend).drop_namespace()
         await backend.aclose()
         await other.aclose()
 

@@ -41,7 +41,7 @@ def test_backend_sharing_only_in_process_fails_kv_shared_2(pytester: pytest.Pyte
 
 
 def test_reference_backends_declare_where_they_share() -> None:
-    memory = kit_factory(namespace="n", clock=lambda: 0.0).capabilities
+    memory = kit_factory(namespace="n", clock=lambda: 0.0).backend.capabilities
     assert (memory.shared_in_process, memory.shared_across_processes) == (True, False)
 
 

@@ -18,6 +18,7 @@ from conformance.harness import ManualClock
 from pmcp_tasks.errors import BackendError, BackendUnavailable
 from reference_backends.redis import RedisBackend, kit_factory
 from reference_backends.redis.connect import redacted
+from reference_backends.redis.kit import RedisKitHooks
 
 pytestmark = pytest.mark.anyio
 
@@ -82,11 +83,12 @@ async def test_wrong_or_missing_credentials_are_one_error_at_open(
     assert "wrong-password" not in message
     assert "AuthenticationError: " in message
     right = password_redis_url.replace("redis://", "redis://:right-password@")
-    backend = await kit_factory(namespace=namespace, clock=ManualClock(), redis_url=right)
+    target = await kit_factory(namespace=namespace, clock=ManualClock(), redis_url=right)
+    backend = target.backend
     try:
         assert await backend.put("p:k", b"x") == 1
     finally:
-        await backend.kit_drop_namespace()
+        await RedisKitHooks(backend).drop_namespace()
         await backend.aclose()
 
 
@@ -129,9 +131,10 @@ async def test_a_cluster_by_url_alone(redis_cluster_url: str, namespace: str, ho
             redis_cluster_url, cluster=True, namespace=namespace, clock=clock
         )
     else:
-        backend = await kit_factory(
+        target = await kit_factory(
             namespace=namespace, clock=clock, redis_url=redis_cluster_url, cluster="true"
         )
+        backend = target.backend
     try:
         partitions = [f"p{i}" for i in range(12)]  # spread over the three primaries
         for partition in partitions:
@@ -141,7 +144,7 @@ async def test_a_cluster_by_url_alone(redis_cluster_url: str, namespace: str, ho
         clock.advance(2)
         assert await backend.cleanup_expired() == 12
     finally:
-        await backend.kit_drop_namespace()
+        await RedisKitHooks(backend).drop_namespace()
         await backend.aclose()
 
 

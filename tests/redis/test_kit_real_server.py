@@ -2,7 +2,7 @@
 
 After every test the server must hold no key of the kit's namespaces (label, xdist worker and a
 random part, e.g. ``kit-main-0123abcd4567``): the kit drops what it stored through
-``kit_drop_namespace``, so a run against a shared server leaves nothing behind.
+the ``drop_namespace`` hook, so a run against a shared server leaves nothing behind.
 """
 
 from __future__ import annotations

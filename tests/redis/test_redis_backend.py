@@ -30,6 +30,7 @@ from pmcp_tasks.backend import MAX_VERSION
 from pmcp_tasks.errors import BackendError, CapacityExceeded, VersionConflict
 from pmcp_tasks.store import GenericTaskStore
 from reference_backends.redis import RedisBackend, kit_factory
+from reference_backends.redis.kit import RedisKitHooks
 
 pytestmark = pytest.mark.anyio
 
@@ -50,7 +51,7 @@ async def backend(
 ) -> AsyncIterator[RedisBackend]:
     made = RedisBackend.from_url(redis_url, namespace=namespace, clock=clock)
     yield made
-    await made.kit_drop_namespace()
+    await RedisKitHooks(made).drop_namespace()
     await made.aclose()
 
 
@@ -81,7 +82,7 @@ async def test_layout_puts_every_key_of_a_partition_in_one_hash_tag_slot(
 async def test_versions_are_exact_near_2_53_and_2_63(
     backend: RedisBackend, raw_redis: Redis, namespace: str, start: int
 ) -> None:
-    await backend.kit_seed("p:k", b"seed", start, None)
+    await RedisKitHooks(backend).seed("p:k", b"seed", start, None)
     assert await backend.put("p:k", b"a") == start + 1
     assert await backend.put_if_version("p:k", b"b", start + 1) == start + 2
     record = await backend.get("p:k")
@@ -98,7 +99,7 @@ async def test_versions_are_exact_near_2_53_and_2_63(
 async def test_version_overflow_is_capacity_exceeded_and_writes_nothing(
     backend: RedisBackend,
 ) -> None:
-    await backend.kit_seed("p:k", b"last", MAX_VERSION, None)
+    await RedisKitHooks(backend).seed("p:k", b"last", MAX_VERSION, None)
     with pytest.raises(CapacityExceeded):
         await backend.put("p:k", b"more")
     with pytest.raises(CapacityExceeded):
@@ -222,7 +223,7 @@ async def test_a_burst_beyond_the_pool_size_queues_instead_of_failing(
         stored = (await store.get("alice", task.task_id)).variables
         assert stored == {f"k{i}": i for i in range(200)}
     finally:
-        await backend.kit_drop_namespace()
+        await RedisKitHooks(backend).drop_namespace()
         await backend.aclose()
 
 
@@ -257,7 +258,7 @@ async def test_a_retried_write_whose_reply_was_lost_reports_its_own_success(
         with pytest.raises(VersionConflict):  # another call with the same expectation loses
             await backend.put_if_version("p:k", b"v3", 1)
     finally:
-        await backend.kit_drop_namespace()
+        await RedisKitHooks(backend).drop_namespace()
         await backend.aclose()
 
 
@@ -332,7 +333,7 @@ async def test_an_injected_clock_behind_real_time_keeps_records_alive(
         assert record is not None
         assert record.data == b"x"
     finally:
-        await backend.kit_drop_namespace()
+        await RedisKitHooks(backend).drop_namespace()
         await backend.aclose()
 
 
@@ -379,11 +380,11 @@ async def test_drop_namespace_leaves_no_keys_and_spares_other_namespaces(
             await mine.put(f"{partition}:k1", b"x", expires_at=clock() + 50)
             await mine.put(f"{partition}:k2", b"x")
         await other.put("a:k1", b"kept")
-        await mine.kit_drop_namespace()
+        await RedisKitHooks(mine).drop_namespace()
         assert await raw_redis.keys(f"{namespace}:*") == []
         assert await other.get("a:k1") is not None
     finally:
-        await other.kit_drop_namespace()
+        await RedisKitHooks(other).drop_namespace()
         await mine.aclose()
         await other.aclose()
     assert await raw_redis.keys(f"{namespace}*") == []
@@ -391,16 +392,16 @@ async def test_drop_namespace_leaves_no_keys_and_spares_other_namespaces(
 
 async def test_kit_factory_instances_on_one_namespace_share_data(namespace: str) -> None:
     clock = ManualClock()
-    first = await kit_factory(namespace=namespace, clock=clock)
-    second = await kit_factory(namespace=namespace, clock=clock)
-    elsewhere = await kit_factory(namespace=namespace + "-2", clock=clock)
+    first = (await kit_factory(namespace=namespace, clock=clock)).backend
+    second = (await kit_factory(namespace=namespace, clock=clock)).backend
+    elsewhere = (await kit_factory(namespace=namespace + "-2", clock=clock)).backend
     try:
         assert first.capabilities.shared
         await first.put("p:k", b"x")
         assert await second.put_if_version("p:k", b"y", 1) == 2
         assert await elsewhere.get("p:k") is None
     finally:
-        await first.kit_drop_namespace()
+        await RedisKitHooks(first).drop_namespace()
         for made in (first, second, elsewhere):
             await made.aclose()
 

@@ -11,12 +11,7 @@ import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from conformance.harness import (
-    BackendFactory,
-    SupportsDropNamespace,
-    fresh_namespace,
-    open_backend,
-)
+from conformance.harness import BackendFactory, fresh_namespace, open_target
 from pmcp_tasks import StorageBackend
 from pmcp_tasks.backend import Clock
 
@@ -39,10 +34,8 @@ async def opened(
 ) -> AsyncIterator[StorageBackend]:
     """A backend on a fresh namespace (or on ``namespace``), emptied and closed afterwards."""
     namespace = fresh_namespace(label) if namespace is None else namespace
-    backend = await open_backend(factory, namespace=namespace, clock=clock, **options)
+    target = await open_target(factory, namespace=namespace, clock=clock, **options)
     try:
-        yield backend
+        yield target.backend
     finally:
-        if isinstance(backend, SupportsDropNamespace):
-            await backend.kit_drop_namespace()
-        await backend.aclose()
+        await target.dispose()

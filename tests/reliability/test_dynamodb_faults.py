@@ -38,7 +38,7 @@ from pmcp_tasks import (
 from pmcp_tasks.keys import task_key
 from reference_backends.dynamodb import DynamoDbBackend, kit_factory
 from reference_backends.dynamodb.backend import make_client
-from reference_backends.dynamodb.kit import DEFAULT_TABLE
+from reference_backends.dynamodb.kit import DEFAULT_TABLE, DynamoDbKitHooks
 
 pytestmark = pytest.mark.anyio
 
@@ -114,7 +114,7 @@ async def injected(request: pytest.FixtureRequest, clock: ManualClock) -> Any:
         client, DEFAULT_TABLE, namespace=fresh_namespace("rel"), clock=clock
     )
     yield Injector(client), GenericTaskStore(backend, StoreConfig(), clock), backend
-    await backend.kit_drop_namespace()
+    await DynamoDbKitHooks(backend).drop_namespace()
     await backend.aclose()
 
 
@@ -200,7 +200,7 @@ async def test_two_clients_100_concurrent_updates_lose_nothing(
     backends = [
         kit_factory(
             namespace=namespace, clock=clock, dynamodb_endpoint=endpoint, missing_ttl="ignore"
-        )
+        ).backend
         for _ in range(2)
     ]
     stores = [GenericTaskStore(backend, StoreConfig(), clock) for backend in backends]
@@ -211,6 +211,6 @@ async def test_two_clients_100_concurrent_updates_lose_nothing(
     for store in stores:
         variables = (await store.get("alice", task.task_id)).variables
         assert variables == {f"k{i}": i for i in range(100)}
-    await backends[0].kit_drop_namespace()
+    await DynamoDbKitHooks(backends[0]).drop_namespace()
     for backend in backends:
         await backend.aclose()

@@ -30,6 +30,7 @@ from pmcp_tasks import (
 )
 from pmcp_tasks.keys import task_key
 from reference_backends.redis import RedisBackend
+from reference_backends.redis.kit import RedisKitHooks
 
 pytestmark = pytest.mark.anyio
 
@@ -51,7 +52,7 @@ async def namespace(aof_server: TCPExecutor) -> AsyncIterator[str]:
     name = fresh_namespace("rel")
     yield name
     cleaner = RedisBackend.from_url(_url(aof_server), namespace=name)
-    await cleaner.kit_drop_namespace()
+    await RedisKitHooks(cleaner).drop_namespace()
     await cleaner.aclose()
 
 

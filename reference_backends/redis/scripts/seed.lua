@@ -1,5 +1,6 @@
--- kit_seed: store a record with an arbitrary version (the kit tests versions near 2**53 and
--- 2**63-1 this way, KV-VER-1). Same layout as write.lua, no checks.
+-- The kit's seed hook (RedisKitHooks.seed in kit.py): store a record with an arbitrary
+-- version (the kit tests versions near 2**53 and 2**63-1 this way, KV-VER-1). Same layout as
+-- write.lua, no checks.
 -- KEYS: record hash, partition index, partition expiry index.
 -- ARGV: item, data, version, expires_at ('' = never), pexpireat ms ('' = none).
 local record, index, expiry = KEYS[1], KEYS[2], KEYS[3]
