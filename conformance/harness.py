@@ -4,9 +4,9 @@ The kit owns the clock (time travel without sleeping), hands every test a fresh 
 opens backends through a factory (docs/conformance.md), which may be a plain or an async
 function. A factory returns either the backend itself or a :class:`KitTarget`: the backend plus
 an object of **hooks**, the kit's ways around the contract (any version, a whole namespace, a
-record the backend cannot decode). They live beside the factory, not on the backend, so that code using the backend in
-production never sees a method that bypasses the contract. Each hook is optional and found by
-name; a test that needs a missing one skips, naming it and the clause:
+record the backend cannot decode). They live beside the factory, not on the backend, so that
+code using the backend in production never sees a method that bypasses the contract. Each hook
+is optional and found by name; a test that needs a missing one skips, naming it and the clause:
 
 * ``async seed(key, data, version, expires_at)`` stores a record with an arbitrary version,
   which lets the kit test versions near 2**53 and 2**63-1 without 2**53 writes (KV-VER-1).
