@@ -322,6 +322,21 @@ CONTRACT_CLAUSES: tuple[Clause, ...] = (
         ),
     ),
     Clause(
+        "KV-DAMAGE-1",
+        "damage",
+        (
+            "A stored record the backend cannot decode (one it could not have written: a version "
+            "that is not an integer in `1 .. 2**63-1`, an expiry that is not a finite number, no "
+            "data, a value of the wrong type, an index entry that names no valid key) never hides"
+            " the others. `get` of its key raises `BackendError` (not `BackendUnavailable`) whose"
+            " message names the key; `list_by_prefix` leaves it out, logs a warning naming it on "
+            "the `pmcp_tasks` logger (or a child of it) and returns the other records, pages "
+            "still full (KV-LIST-5); writes treat it as absent: `put` and `put_if_version(key, "
+            "data, 0)` replace it and return 1, `put_if_version` with `expected_version >= 1` "
+            "raises `NotFound`, and `delete` removes it."
+        ),
+    ),
+    Clause(
         "KV-CLOSE-1",
         "capabilities",
         ("`aclose` releases resources and may be called more than once."),

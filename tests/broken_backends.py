@@ -18,6 +18,7 @@ import anyio.lowlevel
 
 from conformance.harness import KitTarget
 from pmcp_tasks.backend import Clock, VersionedRecord, is_live
+from pmcp_tasks.backend_base import skip_damaged
 from pmcp_tasks.errors import BackendError, NotFound, VersionConflict
 from pmcp_tasks.keys import (
     check_data,
@@ -1040,3 +1041,72 @@ class InProcessOnly(Seedable):
 
 BROKEN["in_process_only"] = Broken(InProcessOnly, "KV-SHARED-2", "cross_process")
 in_process_only = _factory(InProcessOnly)
+
+
+# --- Damaged records (KV-DAMAGE-1) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Undecodable:
+    """What a decoder would make of a damaged stored record: nothing but the kind of damage.
+    (``expires_at`` only so that ``cleanup_expired`` passes it by, as a live record.)"""
+
+    kind: str
+    expires_at: float | None = None
+
+
+class DamageAware(Seedable):
+    """Correct on damaged records, as if it decoded stored bytes: ``get`` reports the damage,
+    listings skip it with a warning, writes replace it. Not broken: the base of the next one,
+    and the kit's own check that KV-DAMAGE-1's tests pass a backend that keeps the clause."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._met: list[str] = []  # damaged items the current listing passed
+
+    async def plant_damaged(self, key: str, kind: str) -> bool:
+        if kind == "bad-index-member":
+            return False  # no index: every lookup goes through the records themselves
+        partition, item = split(key)
+        with self._lock:
+            self._write(partition, item, _Undecodable(kind))  # type: ignore[arg-type]
+        return True
+
+    def _live(self, part: Any, item: str, now: float) -> VersionedRecord | None:
+        record = None if part is None else part.records.get(item)
+        if isinstance(record, _Undecodable):
+            self._met.append(item)
+            return None
+        return super()._live(part, item, now)
+
+    async def _get(self, key: str) -> VersionedRecord | None:
+        raw: Any = self._raw(key)
+        if isinstance(raw, _Undecodable):
+            raise BackendError(f"cannot decode the record at key {key!r}: {raw.kind}")
+        return await super()._get(key)
+
+    async def _list(
+        self, partition: str, item_prefix: str, after_item: str | None, limit: int | None
+    ) -> list[tuple[str, VersionedRecord]]:
+        self._met = []  # the listing below never awaits, so nothing else appends meanwhile
+        found = await super()._list(partition, item_prefix, after_item, limit)
+        self._report([f"{partition}:{item}" for item in self._met])
+        return found
+
+    def _report(self, damaged: list[str]) -> None:
+        for key in damaged:
+            skip_damaged(key, BackendError(f"cannot decode the record at key {key!r}"))
+
+
+class DamageFailsListing(DamageAware):
+    """Decodes every listed record in one pass and gives up at the first it cannot decode, so
+    one damaged record fails the owner's whole listing."""
+
+    def _report(self, damaged: list[str]) -> None:
+        if damaged:
+            raise BackendError(f"cannot decode the record at key {damaged[0]!r}")
+
+
+BROKEN["damage_fails_listing"] = Broken(DamageFailsListing, "KV-DAMAGE-1", "damage")
+damage_fails_listing = _factory(DamageFailsListing)
+damage_aware = _factory(DamageAware)

@@ -26,6 +26,7 @@ from conformance.contract.base import ContractFixtures  # noqa: E402
 from conformance.contract.capabilities import CapabilitiesContract  # noqa: E402
 from conformance.contract.cas import CasContract  # noqa: E402
 from conformance.contract.cross_process import CrossProcessContract  # noqa: E402
+from conformance.contract.damage import DamageContract  # noqa: E402
 from conformance.contract.data import DataContract  # noqa: E402
 from conformance.contract.delete import DeleteContract  # noqa: E402
 from conformance.contract.domain import DomainContract  # noqa: E402
@@ -53,6 +54,7 @@ class BackendContract(
     SharedContract,
     CrossProcessContract,
     CapabilitiesContract,
+    DamageContract,
     DomainContract,
     StatefulContract,
     RaceContract,

@@ -61,15 +61,36 @@ def test_memory_backend_passes_the_whole_kit(pytester: pytest.Pytester) -> None:
     )
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     assert set(result.parseoutcomes()) <= {"passed", "skipped"}, "memory failed something"
-    # The one skip allowed: memory shares only within its process, so KV-SHARED-2 cannot run.
+    # The two skips allowed: memory shares only within its process, so KV-SHARED-2 cannot run,
+    # and it keeps Python objects, not encoded records, so it has none to damage (KV-DAMAGE-1).
+    allowed = ("shared_across_processes=False; KV-SHARED-2", "no plant_damaged hook")
     skips = {t["reason"] for t in report["tests"] if t["outcome"] == "skipped"}
-    assert all("shared_across_processes=False; KV-SHARED-2" in r for r in skips), skips
+    assert all(any(why in r for why in allowed) for r in skips), skips
     statuses = {
         cid: entry["results"]["memory"]["status"] for cid, entry in report["clauses"].items()
     }
     assert "failed" not in statuses.values()
-    assert [cid for cid, status in statuses.items() if status == "skipped"] == ["KV-SHARED-2"]
+    skipped = [cid for cid, status in statuses.items() if status == "skipped"]
+    assert skipped == ["KV-SHARED-2", "KV-DAMAGE-1"]
     result.stdout.fnmatch_lines(["*pmcp-tasks conformance summary*", "backend memory: *"])
+
+
+def test_a_backend_that_isolates_damaged_records_passes_their_clause(
+    pytester: pytest.Pytester,
+) -> None:
+    """KV-DAMAGE-1's tests fail ``damage_fails_listing`` (the zoo) but pass its correct base,
+    which plants every kind but the index one (it has no index): no false verdict."""
+    backend = "broken_backends:damage_aware"
+    result, report = run_kit(pytester, "--backend", backend, str(SUITE_DIR / "test_damage.py"))
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) >= 15, outcomes
+    skips = {t["reason"] for t in report["tests"] if t["outcome"] == "skipped"}
+    assert skips == {
+        "DamageAware.plant_damaged says damage kind 'bad-index-member' cannot occur in this "
+        "backend's storage; KV-DAMAGE-1 checks the kinds it accepts"
+    }
+    assert report["clauses"]["KV-DAMAGE-1"]["results"][backend]["status"] == "passed"
 
 
 def test_a_many_clause_test_names_only_the_clause_its_failure_names(

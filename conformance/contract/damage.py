@@ -1,0 +1,164 @@
+"""Damaged records (KV-DAMAGE-1): one record the backend cannot decode never hides the others.
+
+Only the backend's own storage layout says what an undecodable record looks like, so the
+factory's ``plant_damaged`` hook stores it (:data:`conformance.harness.DAMAGE_KINDS`). Each kind
+is planted between two healthy records, so that a listing that stops, fails or comes back short
+at the damaged one shows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from conformance.contract.base import raised, requires_plant_damaged, stored
+from conformance.expect import expect
+from conformance.harness import DAMAGE_KINDS, KitTarget
+from pmcp_tasks.backend import StorageBackend
+from pmcp_tasks.errors import BackendError, BackendUnavailable, NotFound
+
+CLAUSE = "KV-DAMAGE-1"
+LOGGER = "pmcp_tasks"
+DAMAGED = "p:b"
+HEALTHY = [("p:a", b"first"), ("p:c", b"third")]
+INDEX_ONLY = "bad-index-member"
+"""The kind that is no record at ``key``, only an index entry naming no key: listings only."""
+RECORD_KINDS = tuple(kind for kind in DAMAGE_KINDS if kind != INDEX_ONLY)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def warnings_logged() -> Iterator[list[str]]:
+    """The warnings logged on ``pmcp_tasks`` (or a child of it) while the block runs."""
+    logger = logging.getLogger(LOGGER)
+    handler = _Collect()
+    level = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.WARNING:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+async def plant(kit_target: KitTarget, kind: str) -> None:
+    """The two healthy records and the damaged one between them; skip a kind that cannot be."""
+    hooks = requires_plant_damaged(kit_target, CLAUSE)
+    for key, data in HEALTHY:
+        await kit_target.backend.put(key, data)
+    if not await hooks.plant_damaged(DAMAGED, kind):
+        pytest.skip(
+            reason=f"{type(hooks).__qualname__}.plant_damaged says damage kind {kind!r} cannot "
+            f"occur in this backend's storage; {CLAUSE} checks the kinds it accepts"
+        )
+
+
+async def listing(
+    backend: StorageBackend, kind: str, *, after: str | None = None, limit: int | None = None
+) -> list[tuple[str, bytes]]:
+    call = f"list_by_prefix('p:', after={after!r}, limit={limit!r})"
+    try:
+        found = await backend.list_by_prefix("p:", after=after, limit=limit)
+    except Exception as exc:
+        raise AssertionError(
+            f"{call} with a record damaged as {kind} at {DAMAGED!r} raised {exc!r}; the "
+            "contract says the listing leaves it out and returns the others"
+        ) from exc
+    return [(key, record.data) for key, record in found]
+
+
+class DamageContract:
+    """A damaged record is reported by ``get``, skipped by listings, replaced by writes."""
+
+    @pytest.mark.clause(CLAUSE)
+    @pytest.mark.parametrize("kind", RECORD_KINDS)
+    @pytest.mark.anyio
+    async def test_get_of_a_damaged_record_raises_backend_error_naming_the_key(
+        self, kit_target: KitTarget, backend: StorageBackend, kind: str
+    ) -> None:
+        await plant(kit_target, kind)
+        what = f"get({DAMAGED!r}) of a record damaged as {kind}"
+        error = await raised(BackendError, what, backend.get(DAMAGED))
+        assert not isinstance(error, BackendUnavailable), (
+            f"{what} raised BackendUnavailable ({error}); a damaged record is no outage (a retry "
+            "cannot help): the contract says BackendError"
+        )
+        assert DAMAGED in str(error), f"{what} raised {error!r}, whose message omits the key"
+        for key, data in HEALTHY:
+            expect(await stored(backend, key), (data, 1, None), call=f"stored(backend, {key!r})")
+
+    @pytest.mark.clause(CLAUSE)
+    @pytest.mark.parametrize("kind", DAMAGE_KINDS)
+    @pytest.mark.anyio
+    async def test_listing_skips_a_damaged_record_with_a_warning(
+        self, kit_target: KitTarget, backend: StorageBackend, kind: str
+    ) -> None:
+        await plant(kit_target, kind)
+        with warnings_logged() as logged:
+            expect(
+                await listing(backend, kind),
+                HEALTHY,
+                "the healthy records, without the damaged one",
+                call="list_by_prefix('p:')",
+            )
+        assert logged, (
+            f"list_by_prefix('p:') skipped a record damaged as {kind} without a warning on the "
+            f"{LOGGER!r} logger (or a child of it)"
+        )
+        if kind != INDEX_ONLY:
+            assert any(DAMAGED in message for message in logged), (
+                f"no warning names the damaged key {DAMAGED!r}: {logged}"
+            )
+        # Skipping must not shorten a page: a short page means the listing is complete.
+        expect(await listing(backend, kind, limit=2), HEALTHY, call="list_by_prefix('p:', limit=2)")
+        expect(
+            await listing(backend, kind, after="p:a", limit=1),
+            HEALTHY[1:],
+            call="list_by_prefix('p:', after='p:a', limit=1)",
+        )
+
+    @pytest.mark.clause(CLAUSE)
+    @pytest.mark.parametrize("kind", RECORD_KINDS)
+    @pytest.mark.anyio
+    async def test_writes_treat_a_damaged_record_as_absent(
+        self, kit_target: KitTarget, backend: StorageBackend, kind: str
+    ) -> None:
+        await plant(kit_target, kind)
+        hooks = requires_plant_damaged(kit_target, CLAUSE)
+        on = f"on a record damaged as {kind}"
+        expect(await backend.put(DAMAGED, b"put"), 1, "a put replaces it", call=f"put {on}")
+        expect(await stored(backend, DAMAGED), (b"put", 1, None), call="stored after the put")
+
+        assert await hooks.plant_damaged(DAMAGED, kind)
+        await raised(
+            NotFound, f"put_if_version(expected=1) {on}", backend.put_if_version(DAMAGED, b"x", 1)
+        )
+        expect(
+            await backend.put_if_version(DAMAGED, b"cas", 0),
+            1,
+            "a create replaces it",
+            call=f"put_if_version(expected=0) {on}",
+        )
+        expect(await stored(backend, DAMAGED), (b"cas", 1, None), call="stored after the create")
+
+        assert await hooks.plant_damaged(DAMAGED, kind)
+        await backend.delete(DAMAGED)
+        expect(await backend.get(DAMAGED), None, call=f"get after delete {on}")
+        with warnings_logged() as logged:
+            expect(await listing(backend, kind), HEALTHY, call="list_by_prefix('p:') after delete")
+        assert not any(DAMAGED in message for message in logged), (
+            f"delete {on} left something the listing still warns about: {logged}"
+        )
