@@ -2,7 +2,8 @@
 
 Sections: ``memory``, ``redis``, ``dynamodb`` (backend against raw client), ``store``
 (GenericTaskStore over each backend, with a profile), ``kit`` (conformance kit wall time) and
-``mcp`` (the MCP binding over streamable HTTP; needs the mcp extra).
+``mcp`` (the MCP binding over streamable HTTP; needs the mcp extra) and ``cap`` (the per-owner
+cap on a real redis-server).
 The Redis and DynamoDB sections start their own servers and stop them at the end.
 """
 
@@ -26,7 +27,7 @@ from reference_backends.memory import InMemoryBackend
 # The Redis, DynamoDB and store sections import their clients when they run, so that
 # ``--only memory kit`` works in an environment without the redis and dynamodb extras.
 
-SECTIONS = ("memory", "redis", "dynamodb", "store", "kit", "mcp")
+SECTIONS = ("memory", "redis", "dynamodb", "store", "kit", "mcp", "cap")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -88,7 +89,7 @@ async def main(argv: list[str] | None = None) -> int:
             print("\n## 1. InMemoryBackend vs a dict under a lock\n", flush=True)
             print(op_table(await memory_bench.run(settings)), flush=True)
         redis_url = ""
-        if "redis" in args.only or "store" in args.only or "mcp" in args.only:
+        if {"redis", "store", "mcp", "cap"} & set(args.only):
             redis_url = servers.enter_context(redis_server())
         if "redis" in args.only:
             from benchmarks import redis_bench
@@ -116,6 +117,11 @@ async def main(argv: list[str] | None = None) -> int:
 
             print("\n## 6. The MCP binding over streamable HTTP (example server)\n", flush=True)
             print(mcp_bench.mcp_table(await mcp_bench.run(settings, redis_url)), flush=True)
+        if "cap" in args.only:
+            from benchmarks import cap_bench
+
+            print("\n## 7. The per-owner cap on a real redis-server\n", flush=True)
+            print(cap_bench.cap_table(await cap_bench.run(settings, redis_url)), flush=True)
     if "kit" in args.only:
         print("\n## 5. Conformance kit wall time (pytest --backend=NAME, empty dir)\n", flush=True)
         print(kit_table(kit_bench.run(settings)), flush=True)

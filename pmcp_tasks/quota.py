@@ -42,10 +42,11 @@ SLOT_PARTITION_MARK = "%q"
 """Prefix of an owner's slot partition. Percent-encoding never yields '%' before a non-hex
 digit, so no owner partition (and no task key) can ever equal a slot key."""
 
-RANDOM_PROBES = 8
+RANDOM_PROBES = 24
 """Random slots a create tries before it lists the owner's slots. At a fill fraction f all of
-them are taken with probability f**8 (4% at f=2/3), so the O(cap) listing is rare until the
-owner is close to the cap, where it is exactly what is needed."""
+them are taken with probability f**24 (0.02% at f = 0.7, 8% at f = 0.9), so the O(cap) listing,
+which costs as much as hundreds of probes for a large cap, is rare until the owner is close to
+the cap, where it is exactly what is needed. A probe is one round trip."""
 
 SLOT_RECORD_BYTES = 64
 """Upper bound on a slot record's data (``{"task":"<48 hex>"}`` is 59 bytes)."""

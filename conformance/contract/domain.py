@@ -27,8 +27,6 @@ from pmcp_tasks.errors import (
 from pmcp_tasks.status import TaskStatus
 from pmcp_tasks.store import GenericTaskStore
 
-QUOTA_BYTES_PER_TASK = 96  # what GenericTaskStore budgets per quota entry
-
 
 def make_store(
     backend: StorageBackend,
@@ -37,10 +35,7 @@ def make_store(
     *,
     cap: int | None = 100,
 ) -> GenericTaskStore:
-    """A store on the backend and the kit's clock, with a cap the backend's record size fits."""
-    limit = capabilities.max_record_bytes
-    if cap is not None and limit is not None:
-        cap = max(1, min(cap, (limit - 1024) // QUOTA_BYTES_PER_TASK))
+    """A store on the backend and the kit's clock (cap slots are tiny: any record size fits)."""
     config = StoreConfig(max_tasks_per_owner=cap, poll_interval=None)
     return GenericTaskStore(
         backend, config, clock=clock if capabilities.injectable_clock else time.time

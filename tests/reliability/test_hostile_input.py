@@ -28,7 +28,9 @@ from pmcp_tasks import (
     TaskError,
     TaskNotFound,
     TaskRecord,
+    TaskValidationError,
 )
+from pmcp_tasks.config import shown
 from pmcp_tasks.keys import task_key
 from pmcp_tasks.record import canonical_json
 from pmcp_tasks.store import UNSET
@@ -260,3 +262,29 @@ def test_examples_per_backend_scale_with_the_profile() -> None:
     """thorough (2,000 examples) must give the 10,000 per backend that the issue asks for."""
     thorough = settings.get_profile("thorough").max_examples
     assert 5 * thorough >= 10_000
+
+
+HUGE_NUMBERS = [10**400, -(10**400), 2**1024, 10**5000, 1e308, -1e308, float("inf"), float("nan")]
+
+
+@pytest.mark.parametrize("value", HUGE_NUMBERS, ids=shown)
+async def test_huge_numbers_are_client_errors_that_name_them(
+    factory: BackendFactory, value: float
+) -> None:
+    """ttl and lease of any size: a documented error whose message shows the value, briefly."""
+    clock = ManualClock(start=1_800_000_000.0)
+    async with opened(factory, clock, "huge") as backend:
+        store = GenericTaskStore(backend, StoreConfig(), clock)
+        task = await store.create("alice")
+        calls: list[Callable[[], Awaitable[Any]]] = [
+            lambda: store.create("alice", ttl=value),
+            lambda: store.create("alice", worker="w", lease=value),
+            lambda: store.renew_lease("alice", task.task_id, "w", value),
+        ]
+        for call in calls:
+            error = await _attempt(call)
+            assert isinstance(error, TaskValidationError), error
+            assert len(error.message) < 300
+            shown = f"{value.bit_length()} bits" if isinstance(value, int) else repr(value)
+            assert shown in error.message
+        assert [t.task_id for t in (await store.list("alice"))[0]] == [task.task_id]
