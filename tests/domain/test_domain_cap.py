@@ -15,6 +15,7 @@ from pmcp_tasks import (
     StoreConfig,
     TaskLimitExceeded,
     TaskNotFound,
+    VersionedRecord,
     partition_prefix,
 )
 from pmcp_tasks.config import DEAD_TASK_GRACE
@@ -166,30 +167,6 @@ async def creates_until_refused(store: GenericTaskStore, owner: str, **options: 
         created += 1
 
 
-async def test_lost_slots_cost_one_task_each_until_rebuilt(
-    clock: ManualClock, backend: InMemoryBackend
-) -> None:
-    """Slot records evicted or deleted: the owner's live tasks count again, and get slots back.
-
-    While the slots are lost the owner can create one task per lost slot (a slot is the only
-    thing a create below the cap reads); the first refusal counts the live tasks, and the
-    slots freed next go to the tasks that lost theirs, not to new creates.
-    """
-    store = GenericTaskStore(backend, StoreConfig(max_tasks_per_owner=5), clock)
-    kept = {(await store.create("alice", ttl=3600)).task_id for _ in range(5)}
-    lost = list(await slots(backend, "alice"))[:2]
-    for key in lost:
-        assert await backend.delete(key)
-    assert await creates_until_refused(store, "alice", ttl=10) == len(lost)
-    clock.advance(10 + DEAD_TASK_GRACE)  # the extra tasks and their slots are gone
-    with pytest.raises(TaskLimitExceeded):
-        await store.create("alice")  # the freed slots went to the two orphans
-    named = b"".join((await slots(backend, "alice")).values())
-    assert all(task_id.encode() in named for task_id in kept)
-    tasks, _ = await store.list("alice")
-    assert {t.task_id for t in tasks} == kept
-
-
 async def test_rebuild_near_the_cap_gives_orphans_their_slots(
     clock: ManualClock, backend: InMemoryBackend
 ) -> None:
@@ -228,3 +205,43 @@ async def test_a_lowered_cap_holds_once_reached(clock: ManualClock, memory: Memo
         await wide.create("alice")
     narrow = GenericTaskStore(InMemoryBackend(clock=clock, store=memory), CAP3, clock)
     assert await creates_until_refused(narrow, "alice") <= 3
+
+
+class DamagedBelowTheStore(InMemoryBackend):
+    """Records at ``damaged`` keys behave as KV-DAMAGE-1 says for a record a backend cannot
+    decode: ``get`` raises ``BackendError`` naming the key, listings skip it, writes replace it."""
+
+    damaged: set[str]
+
+    async def get(self, key: str) -> VersionedRecord | None:
+        if key in self.damaged:
+            raise BackendError(f"the record at {key!r} cannot be decoded")
+        return await super().get(key)
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        listed = await super().list_by_prefix(prefix, after=after, limit=limit)
+        return [(key, record) for key, record in listed if key not in self.damaged]
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        version = await super().put_if_version(key, data, expected_version, expires_at=expires_at)
+        self.damaged.discard(key)
+        return version
+
+
+async def test_slots_damaged_below_the_store_are_overwritten(clock: ManualClock) -> None:
+    """A slot the backend cannot decode is unlisted and unreadable: it must not hold its index."""
+    backend = DamagedBelowTheStore(clock=clock)
+    backend.damaged = {slot_prefix("alice") + str(index) for index in range(3)}
+    for key in backend.damaged:
+        await InMemoryBackend.put(backend, key, b"undecodable", expires_at=None)
+    store = GenericTaskStore(backend, CAP3, clock)
+    made = [await store.create("alice") for _ in range(3)]
+    assert backend.damaged == set()
+    with pytest.raises(TaskLimitExceeded):
+        await store.create("alice")
+    named = b"".join((await slots(backend, "alice")).values())
+    assert all(task.task_id.encode() in named for task in made)

@@ -7,13 +7,17 @@ their packages: every backend installed here (``servers.installed_backends``, wh
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from conformance.faults import FaultyBackend
 from conformance.harness import BackendFactory, fresh_namespace, open_target
-from pmcp_tasks import StorageBackend
+from pmcp_tasks import GenericTaskStore, StorageBackend, StoreConfig
 from pmcp_tasks.backend import Clock
+from pmcp_tasks.quota import SLOT_PARTITION_MARK
 
 
 def kit_factory(name: str) -> BackendFactory:
@@ -39,3 +43,23 @@ async def opened(
         yield target.backend
     finally:
         await target.dispose()
+
+
+async def fifty_creates_write_each_key_once(backend: StorageBackend, clock: Clock) -> None:
+    """One owner's 50 concurrent creates with 2 CAS attempts: all succeed, no key rewritten.
+
+    A cap kept in one record that every create rewrites made about half of 100 such creates
+    fail even with 20 attempts; slots are written once each, one per task.
+    """
+    recorder = FaultyBackend(backend)
+    config = StoreConfig(max_tasks_per_owner=100, cas_attempts=2)
+    store = GenericTaskStore(recorder, config, clock)
+    created = await asyncio.gather(*(store.create("alice") for _ in range(50)))
+    assert len({task.task_id for task in created}) == 50
+    writes = Counter(
+        call.key
+        for call in recorder.log
+        if call.method == "put_if_version" and call.key and call.applied
+    )
+    assert sum(1 for key in writes if key.startswith(SLOT_PARTITION_MARK)) == 50
+    assert set(writes.values()) == {1}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from lossy_proxy import LossyProxy
 from mirakuru import TCPExecutor
 from paging_race import check, page_while_creating
+from reliability_support import fifty_creates_write_each_key_once
 from servers import redis_server
 
 from conformance.faults import FaultyBackend
@@ -252,3 +254,12 @@ async def test_paging_guarantee_with_20_writers_over_many_seeds(tmp_path: Path) 
         finally:
             await backend.aclose()
     assert raced == REDIS_PAGING_SEEDS
+
+
+async def test_one_owners_concurrent_creates_do_not_contend(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as server:
+        backend = RedisBackend.from_url(_url(server), namespace=fresh_namespace("cap"))
+        try:
+            await fifty_creates_write_each_key_once(backend, time.time)
+        finally:
+            await backend.aclose()
