@@ -49,7 +49,10 @@ DAMAGE_KINDS = (
 * ``missing-data``: a record without its data;
 * ``wrong-type``: the record stored as another type (a Redis string for a hash, DynamoDB data
   as text instead of binary);
-* ``bad-index-member``: a listing index entry that names no decodable key (not UTF-8).
+* ``bad-index-member``: in ``key``'s partition, a listing index entry that names no decodable
+  key (not UTF-8), while ``key`` itself holds no record: only listings are checked for it.
+
+Every kind but the last is a record at ``key`` that ``get`` reports and writes replace.
 """
 
 
