@@ -331,9 +331,12 @@ CONTRACT_CLAUSES: tuple[Clause, ...] = (
             " the others. `get` of its key raises `BackendError` (not `BackendUnavailable`) whose"
             " message names the key; `list_by_prefix` leaves it out, logs a warning naming it on "
             "the `pmcp_tasks` logger (or a child of it) and returns the other records, pages "
-            "still full (KV-LIST-5); writes treat it as absent: `put` and `put_if_version(key, "
-            "data, 0)` replace it and return 1, `put_if_version` with `expected_version >= 1` "
-            "raises `NotFound`, and `delete` removes it."
+            "still full (KV-LIST-5); `put` replaces it (returning a version >= 1, which `get` "
+            "then shows with the data written) and `delete` removes it; `put_if_version` either "
+            "treats it as absent (expected 0 replaces it and returns 1, expected >= 1 raises "
+            "`NotFound`), or, when the damage spares the version, compares with that version as "
+            "on a healthy record, or raises `BackendError` naming the key and writes nothing; it "
+            "never reports a version it could not read."
         ),
     ),
     Clause(

@@ -52,7 +52,9 @@ DAMAGE_KINDS = (
 * ``bad-index-member``: in ``key``'s partition, a listing index entry that names no decodable
   key (not UTF-8), while ``key`` itself holds no record: only listings are checked for it.
 
-Every kind but the last is a record at ``key`` that ``get`` reports and writes replace.
+Every kind but the last is a record at ``key`` that ``get`` reports and writes replace; apart
+from its damage it is what a first ``put`` without expiry stores (version 1, no expiry), so that
+a backend whose conditional write still reads the version can be checked against it.
 """
 
 

@@ -18,7 +18,7 @@ from conformance.contract.base import raised, requires_plant_damaged, stored
 from conformance.expect import expect
 from conformance.harness import DAMAGE_KINDS, KitTarget
 from pmcp_tasks.backend import StorageBackend
-from pmcp_tasks.errors import BackendError, BackendUnavailable, NotFound
+from pmcp_tasks.errors import BackendError, BackendUnavailable, NotFound, VersionConflict
 
 CLAUSE = "KV-DAMAGE-1"
 LOGGER = "pmcp_tasks"
@@ -66,6 +66,15 @@ async def plant(kit_target: KitTarget, kind: str) -> None:
         )
 
 
+def names_the_key(error: BackendError, what: str) -> None:
+    """A damaged record's error: BackendError, not the outage kind, with the key in its words."""
+    assert not isinstance(error, BackendUnavailable), (
+        f"{what} raised BackendUnavailable ({error}); a damaged record is no outage (a retry "
+        "cannot help): the contract says BackendError"
+    )
+    assert DAMAGED in str(error), f"{what} raised {error!r}, whose message omits the key"
+
+
 async def listing(
     backend: StorageBackend, kind: str, *, after: str | None = None, limit: int | None = None
 ) -> list[tuple[str, bytes]]:
@@ -91,12 +100,7 @@ class DamageContract:
     ) -> None:
         await plant(kit_target, kind)
         what = f"get({DAMAGED!r}) of a record damaged as {kind}"
-        error = await raised(BackendError, what, backend.get(DAMAGED))
-        assert not isinstance(error, BackendUnavailable), (
-            f"{what} raised BackendUnavailable ({error}); a damaged record is no outage (a retry "
-            "cannot help): the contract says BackendError"
-        )
-        assert DAMAGED in str(error), f"{what} raised {error!r}, whose message omits the key"
+        names_the_key(await raised(BackendError, what, backend.get(DAMAGED)), what)
         for key, data in HEALTHY:
             expect(await stored(backend, key), (data, 1, None), call=f"stored(backend, {key!r})")
 
@@ -133,26 +137,16 @@ class DamageContract:
     @pytest.mark.clause(CLAUSE)
     @pytest.mark.parametrize("kind", RECORD_KINDS)
     @pytest.mark.anyio
-    async def test_writes_treat_a_damaged_record_as_absent(
+    async def test_put_and_delete_repair_a_damaged_record(
         self, kit_target: KitTarget, backend: StorageBackend, kind: str
     ) -> None:
         await plant(kit_target, kind)
         hooks = requires_plant_damaged(kit_target, CLAUSE)
         on = f"on a record damaged as {kind}"
-        expect(await backend.put(DAMAGED, b"put"), 1, "a put replaces it", call=f"put {on}")
-        expect(await stored(backend, DAMAGED), (b"put", 1, None), call="stored after the put")
-
-        assert await hooks.plant_damaged(DAMAGED, kind)
-        await raised(
-            NotFound, f"put_if_version(expected=1) {on}", backend.put_if_version(DAMAGED, b"x", 1)
-        )
-        expect(
-            await backend.put_if_version(DAMAGED, b"cas", 0),
-            1,
-            "a create replaces it",
-            call=f"put_if_version(expected=0) {on}",
-        )
-        expect(await stored(backend, DAMAGED), (b"cas", 1, None), call="stored after the create")
+        version = await backend.put(DAMAGED, b"put")
+        assert type(version) is int, f"put {on} returned {version!r}"
+        assert version >= 1, f"put {on} returned {version!r}"
+        expect(await stored(backend, DAMAGED), (b"put", version, None), call="stored after put")
 
         assert await hooks.plant_damaged(DAMAGED, kind)
         await backend.delete(DAMAGED)
@@ -162,3 +156,56 @@ class DamageContract:
         assert not any(DAMAGED in message for message in logged), (
             f"delete {on} left something the listing still warns about: {logged}"
         )
+
+    @pytest.mark.clause(CLAUSE)
+    @pytest.mark.parametrize("kind", RECORD_KINDS)
+    @pytest.mark.anyio
+    async def test_cas_on_a_damaged_record_treats_it_as_absent_compares_or_refuses(
+        self, kit_target: KitTarget, backend: StorageBackend, kind: str
+    ) -> None:
+        """Each call answers in one of the three allowed ways; only what it writes shows up
+        (a refusal or a conflict leaves the record damaged)."""
+        await plant(kit_target, kind)
+        hooks = requires_plant_damaged(kit_target, CLAUSE)
+        for expected in (1, 0):
+            assert await hooks.plant_damaged(DAMAGED, kind)
+            call = f"put_if_version({DAMAGED!r}, b'cas', {expected}) on a record damaged as {kind}"
+            outcome: object
+            try:
+                outcome = await backend.put_if_version(DAMAGED, b"cas", expected)
+            except (NotFound, VersionConflict, BackendError) as exc:
+                outcome = exc
+            written = cas_answer(outcome, expected, kind, call)
+            if written is None:  # nothing written: the record is still damaged
+                await raised(BackendError, f"get after {call}", backend.get(DAMAGED))
+            else:
+                after = await stored(backend, DAMAGED)
+                expect(after, (b"cas", written, None), call=f"stored(...) after {call}")
+
+
+ANSWERS: dict[str, dict[int, object]] = {
+    "absent": {1: "NotFound", 0: 1},
+    "compared": {1: 2, 0: "VersionConflict(actual=1)"},
+    "refused": {1: "BackendError", 0: "BackendError"},
+}
+"""What put_if_version(expected) answers on a damaged record, in each allowed way (KV-DAMAGE-1):
+the hooks plant version 1 where the damage spares the version."""
+
+
+def cas_answer(outcome: object, expected: int, kind: str, call: str) -> int | None:
+    """Fail unless ``outcome`` is one of the allowed answers; the version it wrote, if any."""
+    if isinstance(outcome, VersionConflict):
+        got: object = f"VersionConflict(actual={outcome.actual})"
+    elif isinstance(outcome, BackendError):
+        names_the_key(outcome, call)
+        got = "BackendError"
+    elif isinstance(outcome, NotFound):
+        got = "NotFound"
+    else:
+        got = outcome
+    ways = {way: answers[expected] for way, answers in ANSWERS.items()}
+    if kind in ("bad-version", "huge-version"):
+        del ways["compared"]  # no version left to compare with
+    allowed = ", ".join(f"{answer!r} ({way})" for way, answer in ways.items())
+    assert got in ways.values(), f"{call} answered {got!r}; the contract allows {allowed}"
+    return got if isinstance(got, int) else None
