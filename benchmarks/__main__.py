@@ -2,8 +2,9 @@
 
 Sections: ``memory``, ``redis``, ``dynamodb`` (backend against raw client), ``store``
 (GenericTaskStore over each backend, with a profile), ``kit`` (conformance kit wall time) and
-``mcp`` (the MCP binding over streamable HTTP; needs the mcp extra) and ``cap`` (the per-owner
-cap on a real redis-server).
+``mcp`` (the MCP binding over streamable HTTP; needs the mcp extra), ``cap`` (the per-owner
+cap on a real redis-server) and ``redis-dead`` (Redis with 100,000 dead records in one owner's
+partition).
 The Redis and DynamoDB sections start their own servers and stop them at the end.
 """
 
@@ -27,7 +28,7 @@ from reference_backends.memory import InMemoryBackend
 # The Redis, DynamoDB and store sections import their clients when they run, so that
 # ``--only memory kit`` works in an environment without the redis and dynamodb extras.
 
-SECTIONS = ("memory", "redis", "dynamodb", "store", "kit", "mcp", "cap")
+SECTIONS = ("memory", "redis", "dynamodb", "store", "kit", "mcp", "cap", "redis-dead")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -89,7 +90,7 @@ async def main(argv: list[str] | None = None) -> int:
             print("\n## 1. InMemoryBackend vs a dict under a lock\n", flush=True)
             print(op_table(await memory_bench.run(settings)), flush=True)
         redis_url = ""
-        if {"redis", "store", "mcp", "cap"} & set(args.only):
+        if {"redis", "store", "mcp", "cap", "redis-dead"} & set(args.only):
             redis_url = servers.enter_context(redis_server())
         if "redis" in args.only:
             from benchmarks import redis_bench
@@ -122,6 +123,12 @@ async def main(argv: list[str] | None = None) -> int:
 
             print("\n## 7. The per-owner cap on a real redis-server\n", flush=True)
             print(cap_bench.cap_table(await cap_bench.run(settings, redis_url)), flush=True)
+        if "redis-dead" in args.only:
+            from benchmarks import redis_dead_records
+
+            print("\n## 8. Redis: 100,000 dead records in one owner's partition\n", flush=True)
+            dead_rows = await redis_dead_records.run(settings, redis_url)
+            print(redis_dead_records.dead_table(dead_rows), flush=True)
     if "kit" in args.only:
         print("\n## 5. Conformance kit wall time (pytest --backend=NAME, empty dir)\n", flush=True)
         print(kit_table(kit_bench.run(settings)), flush=True)

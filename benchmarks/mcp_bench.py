@@ -97,9 +97,7 @@ async def _one(url: str, store: str, settings: Settings) -> McpRow:
             await wire.call("slow_compute", {"seconds": 0})
 
         iterations = settings.iterations(400)
-        versus = await compare(
-            Side(get), Side(call), iterations=iterations, rounds=settings.rounds
-        )
+        versus = await compare(Side(get), Side(call), iterations=iterations, rounds=settings.rounds)
         one = await timed_pass(Side(create), 1, iterations)
         many = await timed_pass(Side(create), 16, max(1, iterations // 16))
     return McpRow(store, versus, 1 / one.seconds, 1 / many.seconds)

@@ -31,7 +31,7 @@ from benchmarks.workload import (
     prepared,
 )
 from reference_backends.redis import RedisBackend
-from reference_backends.redis.backend import _SCRIPTS
+from reference_backends.redis.backend import _LIST_BATCH, _LIST_BUDGET, _SCRIPTS
 
 TARGET = 1.15
 ITERATIONS = 800
@@ -119,21 +119,21 @@ class RawRedis:
         return reply
 
     async def page(self, worker: int, i: int) -> object:
-        """Two runs of list.lua, as the backend makes them: the first hands back the items
+        """Two steps of list.lua, as the backend makes them: the first hands back the items
         whose record keys the second must declare."""
         base = f"{self.namespace}:{{page}}:"
-        now, handback = repr(time.time()), str(2 * PAGE_SIZE + 8)
-        bounds = ["-", "+", str(PAGE_SIZE), "128", handback]
-        undeclared: list[bytes] = await self.client.evalsha(
-            self.shas["list"], 1, base + "i", now, *bounds
-        )
-        assert undeclared[0] == b"undeclared", "the first run read records it was not given"
-        items = undeclared[1:]
+        indexes = [base + "i", base + "x"]
+        now, handback = repr(time.time()), PAGE_SIZE + 8
+        bounds = [now, repr(_GRACE), "-", "+", PAGE_SIZE, _LIST_BATCH, _LIST_BUDGET, handback]
+        first: list[Any] = await self.client.evalsha(self.shas["list"], 2, *indexes, *bounds)
+        assert first[0] == b"undeclared", "the first step read records it was not given"
+        items = first[4]
         records = [base.encode() + b"r:" + item_ for item_ in items]
-        reply: list[bytes] = await self.client.evalsha(
-            self.shas["list"], 1 + len(items), base + "i", *records, now, *bounds, *items
+        bounds[2] = first[1]
+        reply: list[Any] = await self.client.evalsha(
+            self.shas["list"], 2 + len(items), *indexes, *records, *bounds, *items
         )
-        assert len(reply) == 1 + 4 * PAGE_SIZE, "short page"
+        assert len(reply[2]) == 4 * PAGE_SIZE, "short page"
         return reply
 
     def sides(self, counter: type[CountingConnection]) -> dict[str, Side]:

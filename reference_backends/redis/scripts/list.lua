@@ -66,14 +66,16 @@ while not status do
     if #undeclared == 0 then
       resume = '(' .. item
     end
-    if not string.match(item, '^[%w_.~%%-]+$') then
+    if score and now >= score then
+      -- Dead (the expiry index holds only items that write.lua wrote, so no need to check
+      -- the member), and gone for good once dead for the grace.
+      if grace and now >= score + grace then
+        gone[#gone + 1] = item
+      end
+    elseif not string.match(item, '^[%w_.~%%-]+$') then
       if #undeclared == 0 then  -- else the next step walks it again and reports it
         damaged[#damaged + 1] = item
         damaged[#damaged + 1] = 'member'
-      end
-    elseif score and now >= score then
-      if grace and now >= score + grace then
-        gone[#gone + 1] = item
       end
     elseif #undeclared > 0 or not declared[item] then
       if #undeclared == 0 then

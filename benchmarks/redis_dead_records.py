@@ -1,0 +1,246 @@
+"""Section 8: one owner's 100,000 dead records on a real redis-server, and everyone else.
+
+An owner whose tasks die at once leaves their index entries behind until ``cleanup_expired``
+runs. A listing that walked them all in one Lua script blocked the server for every client
+(1.5 s per ``list()``, another owner's ``get`` waiting as long). Measured here:
+
+* **Server time of one ``store.list()``** of that owner, from SLOWLOG with every command logged
+  (``slowlog-log-slower-than 0``): the sum of its ``list.lua`` steps, the longest step (how
+  long any other client can wait behind it) and the number of steps. First with records that
+  cannot be pruned (a backend with ``expiry_grace=None``, the worst case: every listing walks
+  them all), then with records dead for longer than the grace: the first listing prunes them,
+  the next walks only what is left.
+* **Another owner's ``get``**: p99 latency with the server idle, and while a second process
+  lists the first owner's tasks back to back, in alternating rounds.
+* **``cleanup_expired``** of all of them: total server time and longest step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from redis.asyncio import Redis
+
+from benchmarks.report import table
+from benchmarks.workload import Settings
+from pmcp_tasks import GenericTaskStore
+from pmcp_tasks.keys import owner_partition, task_key
+from reference_backends.redis import RedisBackend
+from reference_backends.redis.backend import _SCRIPTS
+
+DEAD = 100_000
+GETS = 2_000
+ROUNDS = 3
+NAMESPACE = "bench-dead"
+ATTACKER, PRUNED, VICTIM = "mallory", "mallory-past-grace", "alice"
+LIVE = 5  # live tasks of each owner, created after the dead ones (so they sort after them)
+GET_P99_TARGET = 2.0  # loaded p99 / idle p99
+LIST_SERVER_MS_TARGET = 50.0
+
+
+@dataclass(frozen=True)
+class DeadRow:
+    measure: str
+    value: str
+    target: str
+    met: bool | None
+
+
+def dead_table(rows: list[DeadRow]) -> str:
+    marks = {True: "yes", False: "NO", None: "-"}
+    return table(
+        ["Measure", "Value", "Target", "Met"],
+        [[row.measure, row.value, row.target, marks[row.met]] for row in rows],
+    )
+
+
+async def _plant(client: Redis, owner: str, count: int, expires_at: float) -> None:
+    """``count`` records written by the backend's own write.lua, dead at ``expires_at``, with
+    task ids older than any the store hands out now, and no server-side expiry."""
+    sha = await client.script_load(_SCRIPTS["write"])
+    base = f"{NAMESPACE}:{{{owner_partition(owner)}}}:"
+    stamp = int((time.time() - 86_400) * 1000) << 16
+    for start in range(0, count, 1000):
+        async with client.pipeline(transaction=False) as pipe:
+            for index in range(start, min(start + 1000, count)):
+                item = f"{stamp + index:016x}{index:032x}"
+                pipe.evalsha(
+                    sha,
+                    3,
+                    *(base + "r:" + item, base + "i", base + "x"),
+                    *(repr(time.time()), item, b'{"dead": true}', repr(expires_at), ""),
+                    *("", f"plant-{owner}-{index}"),
+                )
+            await pipe.execute()
+
+
+async def _server_time(
+    client: Redis, action: Callable[[], Awaitable[Any]]
+) -> tuple[float, float, int]:
+    """Server CPU time (ms) that ``action`` cost, its longest step (ms) and its step count.
+
+    CPU time is the server main thread's (``INFO cpu``), which load on a shared machine does
+    not inflate; the longest step and the count come from SLOWLOG (the scripts and sorted-set
+    reads it logged), whose durations are wall-clock and so do grow with load.
+    """
+    await client.slowlog_reset()
+    before = await _cpu(client)
+    await action()
+    used = await _cpu(client) - before
+    entries = await client.slowlog_get(1_000_000)
+    steps = [
+        entry["duration"]
+        for entry in entries
+        if entry["command"].split(b" ", 1)[0].upper() in (b"EVALSHA", b"ZRANGEBYSCORE")
+    ]
+    return used * 1000, max(steps, default=0) / 1000, len(steps)
+
+
+async def _cpu(client: Redis) -> float:
+    info = await client.info("cpu")
+    return float(info["used_cpu_user_main_thread"]) + float(info["used_cpu_sys_main_thread"])
+
+
+def _list_forever(url: str, started: Event, stop: Event) -> None:
+    """The lister process: the attacker's listing, back to back, until told to stop."""
+
+    async def listing() -> None:
+        backend = RedisBackend.from_url(url, namespace=NAMESPACE, expiry_grace=None)
+        store = GenericTaskStore(backend)
+        try:
+            while not stop.is_set():
+                await store.list(ATTACKER)
+                started.set()
+        finally:
+            await backend.aclose()
+
+    asyncio.run(listing())
+
+
+async def _get_p99(backend: RedisBackend, key: str, count: int) -> float:
+    latencies = []
+    for _ in range(count):
+        began = time.perf_counter()
+        await backend.get(key)
+        latencies.append(time.perf_counter() - began)
+    latencies.sort()
+    return latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+
+
+async def _victim_p99(url: str, backend: RedisBackend, key: str, gets: int) -> tuple[float, float]:
+    """Median over rounds of the idle p99 and of the p99 while another process lists."""
+    spawn = multiprocessing.get_context("spawn")
+    idle, loaded = [], []
+    for _ in range(ROUNDS):
+        idle.append(await _get_p99(backend, key, gets))
+        started, stop = spawn.Event(), spawn.Event()
+        lister = spawn.Process(target=_list_forever, args=(url, started, stop))
+        lister.start()
+        try:
+            while not started.is_set():  # its first listing is done: it is listing now
+                if not lister.is_alive():
+                    raise RuntimeError(f"the lister process exited with {lister.exitcode}")
+                await asyncio.sleep(0.05)
+            loaded.append(await _get_p99(backend, key, gets))
+        finally:
+            stop.set()
+            lister.join(timeout=60)
+    return statistics.median(idle), statistics.median(loaded)
+
+
+async def run(settings: Settings, url: str) -> list[DeadRow]:
+    dead = DEAD // 10 if settings.quick else DEAD
+    gets = GETS // 10 if settings.quick else GETS
+    raw = Redis.from_url(url)
+    unpruned = RedisBackend.from_url(url, namespace=NAMESPACE, expiry_grace=None)
+    pruning = RedisBackend.from_url(url, namespace=NAMESPACE)
+    rows: list[DeadRow] = []
+    try:
+        await raw.config_set("slowlog-log-slower-than", 0)
+        await raw.config_set("slowlog-max-len", 1_000_000)
+        await _plant(raw, ATTACKER, dead, time.time() - 1)
+        await _plant(raw, PRUNED, dead, time.time() - 3600)
+        store, pruning_store = GenericTaskStore(unpruned), GenericTaskStore(pruning)
+        for owner in (ATTACKER, PRUNED, VICTIM):
+            for _ in range(LIVE):
+                await store.create(owner, ttl=3600)
+        victim_key = task_key(VICTIM, (await store.list(VICTIM))[0][0].task_id)
+
+        async def attacker_list() -> None:
+            tasks, _ = await store.list(ATTACKER)
+            assert len(tasks) == LIVE, len(tasks)
+
+        await attacker_list()  # warm up: scripts loaded
+        walks = [await _server_time(raw, attacker_list) for _ in range(5)]
+        total, longest, steps = (statistics.median(column) for column in zip(*walks, strict=True))
+        label = f"{dead:,} dead, not prunable (expiry_grace=None)"
+        rows += [
+            DeadRow(
+                f"{label}: server ms per list()",
+                f"{total:.1f}",
+                f"<= {LIST_SERVER_MS_TARGET:.0f}",
+                total <= LIST_SERVER_MS_TARGET,
+            ),
+            DeadRow(f"{label}: longest step, ms", f"{longest:.2f}", "-", None),
+            DeadRow(f"{label}: steps per list()", f"{steps:.0f}", "-", None),
+        ]
+
+        async def pruned_list() -> None:
+            tasks, _ = await pruning_store.list(PRUNED)
+            assert len(tasks) == LIVE, len(tasks)
+
+        first = await _server_time(raw, pruned_list)
+        after = await _server_time(raw, pruned_list)
+        label = f"{dead:,} dead past the grace"
+        rows += [
+            DeadRow(
+                f"{label}: first list() (prunes), server ms / longest step ms",
+                f"{first[0]:.1f} / {first[1]:.2f}",
+                "-",
+                None,
+            ),
+            DeadRow(
+                f"{label}: next list(), server ms",
+                f"{after[0]:.2f}",
+                f"<= {LIST_SERVER_MS_TARGET:.0f}",
+                after[0] <= LIST_SERVER_MS_TARGET,
+            ),
+        ]
+
+        idle, loaded = await _victim_p99(url, unpruned, victim_key, gets)
+        ratio = loaded / idle
+        rows.append(
+            DeadRow(
+                "another owner's get p99, idle -> while the first owner lists (µs)",
+                f"{idle * 1e6:.0f} -> {loaded * 1e6:.0f} ({ratio:.2f}x)",
+                f"<= {GET_P99_TARGET:.0f}x",
+                ratio <= GET_P99_TARGET,
+            )
+        )
+        removed: list[int] = []
+
+        async def cleanup() -> None:
+            removed.append(await pruning.cleanup_expired())
+
+        total, longest, steps = await _server_time(raw, cleanup)
+        rows.append(
+            DeadRow(
+                f"cleanup_expired of {removed[0]:,}: server ms / longest step ms / steps",
+                f"{total:.0f} / {longest:.2f} / {steps}",
+                "-",
+                None,
+            )
+        )
+    finally:
+        await raw.config_set("slowlog-log-slower-than", 10_000)
+        await unpruned.aclose()
+        await pruning.aclose()
+        await raw.aclose()
+    return rows
