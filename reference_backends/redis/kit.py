@@ -23,6 +23,15 @@ from reference_backends.redis.backend import _SCAN_COUNT, RedisBackend
 if TYPE_CHECKING:
     from conformance.harness import KitTarget
 
+# damage kind -> the record hash's fields (None: a string where the hash should be)
+_DAMAGED_FIELDS: dict[str, dict[str, bytes] | None] = {
+    "bad-version": {"data": b"x", "version": b"abc", "expires_at": b""},
+    "huge-version": {"data": b"x", "version": b"9223372036854775808", "expires_at": b""},
+    "bad-expiry": {"data": b"x", "version": b"1", "expires_at": b"inf"},
+    "missing-data": {"version": b"1", "expires_at": b""},
+    "wrong-type": None,
+}
+
 _FAKE_SERVER: Any = None
 _CHECKED_URLS: set[tuple[str, bool]] = set()
 
@@ -45,8 +54,8 @@ def _fake_client() -> Any:
 class RedisKitHooks:
     """The conformance kit's hooks for a :class:`RedisBackend` (conformance/harness.py).
 
-    They write past the contract (any version, every key of a namespace), which is why they
-    live here beside the kit factory and not on the backend.
+    They write past the contract (any version, every key of a namespace, records the backend
+    cannot decode), which is why they live here beside the kit factory and not on the backend.
     """
 
     def __init__(self, backend: RedisBackend) -> None:
@@ -61,6 +70,32 @@ class RedisKitHooks:
             keys = [key async for key in client.scan_iter(match=pattern, count=_SCAN_COUNT)]
             for start in range(0, len(keys), _SCAN_COUNT):
                 await client.unlink(*keys[start : start + _SCAN_COUNT])
+
+    async def plant_damaged(self, key: str, kind: str) -> bool:
+        """Store at ``key`` what this backend cannot decode (KV-DAMAGE-1), with its index entry.
+
+        ``bad-index-member`` is a member of the partition index just after ``key``'s item that
+        is not UTF-8, so it names no key at all; every other kind is a record hash at ``key``.
+        """
+        backend = self.backend
+        partition, item = split_key(check_key(key))
+        record, index, expiry = backend._keys(partition, item)
+        with backend._calling("plant", key):
+            client = await backend._ready()
+            if kind == "bad-index-member":
+                await client.zadd(index, {item.encode() + b"\xff": 0})
+                return True
+            if kind not in _DAMAGED_FIELDS:
+                return False
+            await client.delete(record)
+            fields = _DAMAGED_FIELDS[kind]
+            if fields is None:
+                await client.set(record, b"not a hash")
+            else:
+                await client.hset(record, mapping=fields)  # type: ignore[arg-type]
+            await client.zadd(index, {item: 0})
+            await client.zrem(expiry, item)
+        return True
 
     async def seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
         """Store ``version`` verbatim, so the kit can test versions near 2**53 and 2**63-1."""

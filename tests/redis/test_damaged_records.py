@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from conformance.harness import ManualClock
+from conformance.harness import DAMAGE_KINDS, ManualClock
 from pmcp_tasks.errors import BackendError, NotFound
 from reference_backends.redis import RedisBackend
+from reference_backends.redis.kit import RedisKitHooks
 
 pytestmark = pytest.mark.anyio
 
@@ -189,3 +190,19 @@ async def test_an_expiry_index_of_the_wrong_type_is_replaced_and_listings_still_
     clock.advance(20)
     assert await backend.cleanup_expired() == 1  # p:c; p:b's expiry entry was in the damage
     assert await _keys(backend) == ["p:a"]
+
+
+@pytest.mark.parametrize("kind", DAMAGE_KINDS)
+async def test_the_kit_hook_plants_every_damage_kind_the_backend_then_isolates(
+    backend: RedisBackend, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    await backend.put("p:a", b"a")
+    await backend.put("p:c", b"c")
+    assert await RedisKitHooks(backend).plant_damaged("p:b", kind) is True
+    if kind != "bad-index-member":  # that one is a member naming no key: there is no get
+        with pytest.raises(BackendError, match="'p:b'"):
+            await backend.get("p:b")
+    with caplog.at_level(logging.WARNING, logger="pmcp_tasks"):
+        assert await _keys(backend) == ["p:a", "p:c"]
+    assert len(_warnings(caplog)) == 1
+    assert await RedisKitHooks(backend).plant_damaged("p:b", "no-such-kind") is False

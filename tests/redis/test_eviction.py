@@ -82,9 +82,10 @@ async def test_an_evicting_server_is_refused_at_open_and_on_first_use(
 
 
 async def test_allow_eviction_opens_an_evicting_server(lru_url: str, namespace: str) -> None:
-    backend = await kit_factory(
+    target = await kit_factory(
         namespace=namespace, clock=ManualClock(), redis_url=lru_url, allow_eviction="true"
     )
+    backend = target.backend
     try:
         assert await backend.put("p:k", b"x") == 1
     finally:
