@@ -65,7 +65,6 @@ _VERSION_RE = re.compile(rb"[1-9][0-9]*")
 _LAST_PEXPIREAT_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z, the latest every server takes
 _LIST_BATCH = 128  # index entries one ZRANGEBYLEX (and one ZMSCORE) of list.lua fetches
 _LIST_BUDGET = 256  # index entries one step of list.lua examines at most (~0.5 ms of server)
-_LIST_HANDBACK = 1024  # undeclared items one step of list.lua hands back to be declared
 _CLEANUP_BATCH = 128
 _SCAN_COUNT = 500
 
@@ -416,7 +415,9 @@ class RedisBackend(BackendBase):
         out: list[tuple[str, VersionedRecord]] = []
         while True:
             wanted = 0 if limit is None else limit - len(out)
-            handback = _LIST_HANDBACK if limit is None else min(_LIST_HANDBACK, wanted + 8)
+            # Items to hand back for declaring: no more than a step examines, nor than the page
+            # still needs (plus a few, in case some turn out dead).
+            handback = _LIST_BUDGET if limit is None else min(_LIST_BUDGET, wanted + 8)
             reply = await self._script(
                 "list",
                 prefix,
