@@ -9,8 +9,9 @@ Each mutant is one module of the memory backend (``--module``, default
 packages are copied once when the run starts, so a working tree edited during a long run does
 not change the kit under it; each mutant then runs in a copy of that snapshot with its module
 replaced, first on ``PYTHONPATH``. The kit runs as a backend author would run it (``pytest
---backend memory``, with a size limit so the size clauses run too), stopping at the first
-failure. A mutant is *killed* when the kit fails, *survives* when it passes, and a mutant the
+--backend memory``), stopping at the first failure: first with a size limit, so that the size
+clauses run too, then, for a mutant that passed, without options (the default an author starts
+with, where a mutant that breaks the unlimited case shows). A mutant is *killed* when the kit fails, *survives* when it passes, and a mutant the
 kit does not finish within ``--timeout`` seconds counts as killed (a hang is something a
 backend author would notice too) but is listed apart. A mutant the kit refuses to open (its
 usage error "could not be opened") is killed too: the author is told the backend is unusable.
@@ -42,7 +43,12 @@ from tools.mutation.mutants import Mutant, mutants
 
 PACKAGES = [Path(package.__path__[0]) for package in (conformance, pmcp_tasks, reference_backends)]
 """Everything a kit run imports from this project: snapshotted together, mutated one file."""
-KIT = ["--backend", "memory", "--backend-option", "max_record_bytes=2097152"]
+KITS = (
+    ["--backend", "memory", "--backend-option", "max_record_bytes=2097152"],
+    ["--backend", "memory"],
+)
+"""The kit runs each mutant must pass to survive, the second only for survivors of the first:
+with a size limit (the size clauses run) and without options (how most authors run it)."""
 REFUSED = "could not be opened"
 """The kit's usage error for a factory that raises: the backend is unusable, so killed."""
 
@@ -63,9 +69,9 @@ def snapshot(into: Path) -> None:
 
 
 def run_mutant(
-    mutant: Mutant, snap: Path, module: str, kit: Sequence[str], timeout: float
+    mutant: Mutant, snap: Path, module: str, kits: Sequence[Sequence[str]], timeout: float
 ) -> Outcome:
-    """Run the kit against one mutant in a throwaway copy of the snapshot."""
+    """Run the kits against one mutant in a throwaway copy of the snapshot, until one fails."""
     with tempfile.TemporaryDirectory(prefix="mutant-") as root:
         shutil.copytree(snap, root, dirs_exist_ok=True)
         (Path(root) / module).write_text(mutant.source)
@@ -74,13 +80,21 @@ def run_mutant(
             "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
         }
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-        command = [sys.executable, "-m", "pytest", *kit, "-x", "-q", "-p", "no:cacheprovider"]
-        try:
-            done = subprocess.run(
-                command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
-            )
-        except subprocess.TimeoutExpired:
-            return Outcome(mutant.index, mutant.line, mutant.description, "timeout", "")
+        for kit in kits:
+            command = [sys.executable, "-m", "pytest", *kit, "-x", "-q", "-p", "no:cacheprovider"]
+            try:
+                done = subprocess.run(
+                    command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
+                )
+            except subprocess.TimeoutExpired:
+                return Outcome(mutant.index, mutant.line, mutant.description, "timeout", "")
+            outcome = _judge(mutant, done)
+            if outcome.status != "survived":
+                return outcome
+    return outcome
+
+
+def _judge(mutant: Mutant, done: subprocess.CompletedProcess[str]) -> Outcome:
     failed = next((line for line in done.stdout.splitlines() if line.startswith("FAILED")), "")
     if done.returncode == 0:
         status = "survived"
@@ -145,29 +159,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     # By module name, not path: the kit's files then come from the snapshot, which is where the
     # subprocess imports ``conformance`` and its plugin from, never from a second copy.
     modules = (f"conformance.suite.{Path(name).stem}" for name in args.suite or _fast_first())
-    kit = [*KIT, "--pyargs", *modules]
+    suite = ["--pyargs", *modules]
+    kits = [[*kit, *suite] for kit in KITS]
 
     with tempfile.TemporaryDirectory(prefix="mutation-snapshot-") as snap:
         snapshot(Path(snap))
-        return _run_all(selected, Path(snap), original, kit, args)
+        return _run_all(selected, Path(snap), original, kits, args)
 
 
 def _run_all(
     selected: Sequence[Mutant],
     snap: Path,
     original: str,
-    kit: Sequence[str],
+    kits: Sequence[Sequence[str]],
     args: argparse.Namespace,
 ) -> int:
     # A kill only means something if the unchanged module passes the same run.
     unchanged = Mutant(-1, 0, "unchanged", original)
-    baseline = run_mutant(unchanged, snap, args.module, kit, args.timeout)
+    baseline = run_mutant(unchanged, snap, args.module, kits, args.timeout)
     if baseline.status != "survived":
         print(f"the unchanged {args.module} does not pass the kit: {baseline}", file=sys.stderr)
         return 2
 
     def run(mutant: Mutant) -> Outcome:
-        outcome = run_mutant(mutant, snap, args.module, kit, args.timeout)
+        outcome = run_mutant(mutant, snap, args.module, kits, args.timeout)
         print(
             f"#{outcome.index:3d} line {outcome.line:4d} {outcome.status:8s} "
             f"{outcome.description}  {outcome.failed}",
