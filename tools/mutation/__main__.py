@@ -11,12 +11,12 @@ not change the kit under it; each mutant then runs in a copy of that snapshot wi
 replaced, first on ``PYTHONPATH``. The kit runs as a backend author would run it (``pytest
 --backend memory``), stopping at the first failure: first with a size limit, so that the size
 clauses run too, then, for a mutant that passed, without options (the default an author starts
-with, where a mutant that breaks the unlimited case shows). A mutant is *killed* when the kit fails, *survives* when it passes, and a mutant the
-kit does not finish within ``--timeout`` seconds counts as killed (a hang is something a
-backend author would notice too) but is listed apart. A mutant the kit refuses to open (its
-usage error "could not be opened") is killed too: the author is told the backend is unusable.
-Any other exit status above 1 (a crash at import, an environment that changed) is an *error*,
-listed apart and not counted as killed.
+with, where a mutant that breaks the unlimited case shows). A mutant is *killed* when the kit
+fails, *survives* when it passes, and a mutant the kit does not finish within ``--timeout``
+seconds counts as killed (a hang is something a backend author would notice too) but is listed
+apart. A mutant the kit refuses to open (its usage error "could not be opened") is killed too:
+the author is told the backend is unusable. Any other exit status above 1 (a crash at import, an
+environment that changed) is an *error*, listed apart and not counted as killed.
 """
 
 from __future__ import annotations
