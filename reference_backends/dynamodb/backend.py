@@ -47,6 +47,7 @@ from botocore.exceptions import (
 )
 
 from pmcp_tasks.backend import MAX_VERSION, BackendCapabilities, Clock, VersionedRecord, is_live
+from pmcp_tasks.backend_base import BackendBase, skip_damaged
 from pmcp_tasks.errors import (
     BackendError,
     BackendUnavailable,
@@ -54,16 +55,7 @@ from pmcp_tasks.errors import (
     NotFound,
     VersionConflict,
 )
-from pmcp_tasks.keys import (
-    check_data,
-    check_expected_version,
-    check_expires_at,
-    check_key,
-    check_page,
-    check_prefix,
-    check_size,
-    split_key,
-)
+from pmcp_tasks.keys import check_data, check_expires_at, check_key, split_key
 from reference_backends.causes import describe
 from reference_backends.dynamodb.provision import (
     MissingTtl,
@@ -91,8 +83,11 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 Item = Mapping[str, Any]
 
-_LIVE = f"(attribute_not_exists(#{EXPIRY}) OR #{EXPIRY} > :now)"
-_EXPIRED = f"#{EXPIRY} <= :now"
+# Every comparison of a stored attribute first checks its type: DynamoDB finds a comparison
+# across types false, which these make explicit (moto in-process would raise TypeError instead).
+_NUMERIC_EXPIRY = f"attribute_type(#{EXPIRY}, :number)"
+_LIVE = f"(attribute_not_exists(#{EXPIRY}) OR ({_NUMERIC_EXPIRY} AND #{EXPIRY} > :now))"
+_EXPIRED = f"({_NUMERIC_EXPIRY} AND #{EXPIRY} <= :now)"
 _NOT_MINE = f"(attribute_not_exists(#{TOKEN}) OR #{TOKEN} <> :token)"
 _PUT_ROUNDS = 8  # each extra round needs another writer to change the record in between
 _MAX_PAGE = 1000
@@ -110,7 +105,7 @@ class _Stored:
     token: str | None
 
 
-class DynamoDbBackend:
+class DynamoDbBackend(BackendBase):
     """A :class:`~pmcp_tasks.StorageBackend` on one DynamoDB table (see :mod:`.table`).
 
     Two ways to open one, so that no argument is silently ignored: this constructor builds the
@@ -225,10 +220,10 @@ class DynamoDbBackend:
                 self._features = features
         return self._features
 
-    # -- contract -------------------------------------------------------------------------
+    # -- contract hooks (BackendBase checked the arguments) ---------------------------------
 
-    async def get(self, key: str) -> VersionedRecord | None:
-        partition, item = split_key(check_key(key))
+    async def _get(self, key: str) -> VersionedRecord | None:
+        partition, item = split_key(key)
         now = self._clock()
         response = await self._run(
             self._client.get_item,
@@ -240,7 +235,7 @@ class DynamoDbBackend:
             return None
         return stored.record
 
-    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+    async def _put(self, key: str, data: bytes, expires_at: float | None) -> int:
         """One ``UpdateItem`` when the key is absent or live; two when it holds an expired item.
 
         ``UpdateItem`` bumps the version in place (``if_not_exists(version, 0) + 1``) under the
@@ -249,10 +244,13 @@ class DynamoDbBackend:
         fails and a ``PutItem`` conditioned on "still expired" writes version 1. If another
         writer revives or deletes the key in between, that condition fails in turn and we go
         round again: every step is one atomic conditional write, never a read-then-write.
+
+        A damaged item (one :func:`_decode` refuses) is replaced the same way, by a ``PutItem``
+        of version 1 conditioned on the item still being the one that failed (its write token
+        unchanged): ``put`` is how a caller overwrites it. The condition only lets a version in
+        ``1 .. MAX_VERSION - 1`` be bumped, so a damaged version never becomes a new one.
         """
-        partition, item = split_key(check_key(key))
-        data, expires_at = check_data(data), check_expires_at(expires_at)
-        check_size(key, data, MAX_RECORD_BYTES)
+        partition, item = split_key(key)
         token = uuid.uuid4().hex
         assignments, removals = self._expiry_updates(expires_at)
         sets = [
@@ -262,7 +260,10 @@ class DynamoDbBackend:
             *assignments,
         ]
         update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removals) if removals else "")
-        bumpable = f"(attribute_not_exists(#{VERSION}) OR #{VERSION} < :max)"
+        bumpable = (
+            f"(attribute_not_exists(#{VERSION}) OR (attribute_type(#{VERSION}, :number) AND "
+            f"#{VERSION} BETWEEN :one AND :below_max))"
+        )
         for _ in range(_PUT_ROUNDS):
             now = self._clock()
             ok, attributes = await self._conditional(
@@ -276,14 +277,27 @@ class DynamoDbBackend:
                     ":token": {"S": token},
                     ":zero": {"N": "0"},
                     ":one": {"N": "1"},
-                    ":max": {"N": str(MAX_VERSION)},
+                    ":below_max": {"N": str(MAX_VERSION - 1)},
                     ":now": {"N": _number(now)},
                     **self._expiry_values(expires_at),
                 },
             )
             if ok:
-                return _version(key, attributes)
-            old = _decode(key, attributes)
+                version = _bumped_version(key, attributes)
+                if version is not None:
+                    return version
+                # A fractional version was bumped, so the item is still damaged: replace it.
+                mine = {TOKEN: {"S": token}}
+                if await self._replace(partition, item, data, expires_at, token, mine):
+                    return 1
+                continue
+            try:
+                old = _decode(key, attributes)
+            except _DamagedItem:
+                assert attributes is not None  # a missing item decodes to None
+                if await self._replace(partition, item, data, expires_at, token, attributes):
+                    return 1
+                continue
             if old is not None and old.token == token:
                 return old.record.version
             if old is None:
@@ -298,18 +312,34 @@ class DynamoDbBackend:
                 ConditionExpression=_EXPIRED,
                 values={":now": {"N": _number(now)}},
             )
-            old = _decode(key, attributes)
-            if ok or (old is not None and old.token == token):
+            if ok or _written_by(attributes, token):
                 return 1
         raise BackendError(f"put on {key!r} kept racing with writers that expire the record")
 
-    async def put_if_version(
+    async def _replace(
         self,
-        key: str,
+        partition: str,
+        item: str,
         data: bytes,
-        expected_version: int,
-        *,
-        expires_at: float | None = None,
+        expires_at: float | None,
+        token: str,
+        damaged: Item,
+    ) -> bool:
+        """Overwrite the ``damaged`` item with version 1, unless a writer replaced it first."""
+        if TOKEN in damaged:
+            condition, values = f"#{TOKEN} = :seen", {":seen": damaged[TOKEN]}
+        else:
+            condition, values = f"attribute_not_exists(#{TOKEN})", {}
+        ok, attributes = await self._conditional(
+            self._client.put_item,
+            Item=self._item(partition, item, data, 1, expires_at, token),
+            ConditionExpression=condition,
+            values=values,
+        )
+        return ok or _written_by(attributes, token)
+
+    async def _put_if_version(
+        self, key: str, data: bytes, expected_version: int, expires_at: float | None
     ) -> int:
         """One conditional ``PutItem``; a failed condition returns the item it failed on.
 
@@ -318,14 +348,12 @@ class DynamoDbBackend:
         landed (KV-CAS-6), otherwise its version and expiry decide between NotFound and the
         conflict, which reports the version that was stored (KV-CAS-3). Only a read can find an
         item on which the condition would now pass (it changed in between); then the write is
-        sent again, as one more atomic attempt.
+        sent again, as one more atomic attempt. A damaged item has no version to compare:
+        ``BackendError`` names the key, and ``put`` or ``delete`` replaces it.
         """
-        partition, item = split_key(check_key(key))
-        data, expires_at = check_data(data), check_expires_at(expires_at)
-        expected_version = check_expected_version(expected_version)
-        check_size(key, data, MAX_RECORD_BYTES)
         if expected_version == MAX_VERSION:
             return await self._overflowing_cas(key, expected_version)
+        partition, item = split_key(key)
         token = uuid.uuid4().hex
         if expected_version == 0:
             condition = f"attribute_not_exists(#{PK}) OR {_EXPIRED}"
@@ -353,47 +381,41 @@ class DynamoDbBackend:
             # condition would pass now (absent or expired for 0, back at the version for n).
         raise BackendError(f"put_if_version on {key!r} kept racing with other writers")
 
-    async def delete(self, key: str) -> bool:
+    async def _delete(self, key: str) -> bool:
         """One ``DeleteItem`` conditioned on liveness: its success is the answer.
 
         An expired item fails the condition and stays for native TTL or ``cleanup_expired``;
-        either way the caller sees ``False`` (KV-DEL-1) and no data travels back.
+        either way the caller sees ``False`` (KV-DEL-1) and no data travels back. An item whose
+        ``expiry`` is not a number cannot be judged, so it counts as live: deleting it is how a
+        caller removes a damaged record.
         """
-        partition, item = split_key(check_key(key))
+        partition, item = split_key(key)
         now = self._clock()
         ok, _ = await self._conditional(
             self._client.delete_item,
             Key=self._key(partition, item),
-            ConditionExpression=f"attribute_exists(#{PK}) AND {_LIVE}",
+            ConditionExpression=f"attribute_exists(#{PK}) AND ({_LIVE} OR NOT {_NUMERIC_EXPIRY})",
             values={":now": {"N": _number(now)}},
             return_old=False,
         )
         return ok
 
-    async def list_by_prefix(
-        self,
-        prefix: str,
-        *,
-        after: str | None = None,
-        limit: int | None = None,
+    async def _list(
+        self, partition: str, item_prefix: str, after_item: str | None, limit: int | None
     ) -> list[tuple[str, VersionedRecord]]:
-        """``Query`` pages over the sort-key range of ``prefix`` and ``after``.
+        """``Query`` pages over the sort-key range of ``item_prefix`` and ``after_item``.
 
         The first page asks for exactly ``limit`` items, so a listing with nothing expired costs
         one request per page. ``Limit`` counts items before the expiry filter, so when expired
         items leave a page short the next request asks for twice as many (up to 1000) until the
         page is full or the range is exhausted (KV-LIST-5): round trips grow with the logarithm
-        of the expired items skipped, never one per record (KV-LIST-6).
+        of the expired items skipped, never one per record (KV-LIST-6). A damaged item is left
+        out with a warning (:func:`~pmcp_tasks.skip_damaged`), like an expired one.
         """
-        partition, item_prefix = check_prefix(prefix)
-        after, limit = check_page(after, limit)
         head = partition + ":"
         lower = item_prefix
-        if after is not None:
-            if after.startswith(head):
-                lower = max(lower, _first_item_after(after[len(head) :]))
-            elif after > head:
-                return []  # every key of this partition sorts before `after`
+        if after_item is not None:
+            lower = max(lower, _first_item_after(after_item))
         values: dict[str, Any] = {":pk": {"S": self._pk_prefix + partition}}
         condition = f"#{PK} = :pk"
         if item_prefix:
@@ -406,6 +428,7 @@ class DynamoDbBackend:
         elif lower:
             condition += f" AND #{SK} >= :lower"
             values[":lower"] = {"S": lower}
+        projection = f"#{SK}, #{DATA}, #{VERSION}, #{EXPIRES_AT}, #{EXPIRY}"
         now = self._clock()
         out: list[tuple[str, VersionedRecord]] = []
         page = limit
@@ -419,14 +442,18 @@ class DynamoDbBackend:
             response = await self._run(
                 self._client.query,
                 KeyConditionExpression=condition,
-                ProjectionExpression=f"#{SK}, #{DATA}, #{VERSION}, #{EXPIRES_AT}",
+                ProjectionExpression=projection,
                 ConsistentRead=True,
-                **_expression(condition, f"#{SK}, #{DATA}, #{VERSION}, #{EXPIRES_AT}", values),
+                **_expression(condition, projection, values),
                 **extra,
             )
             for raw in response.get("Items", []):
                 item_key = head + str(raw[SK]["S"])
-                stored = _decode(item_key, raw)
+                try:
+                    stored = _decode(item_key, raw)
+                except _DamagedItem as damaged:
+                    skip_damaged(item_key, damaged)
+                    continue
                 if stored is not None and is_live(stored.record.expires_at, now):
                     out.append((item_key, stored.record))
                     if limit is not None and len(out) >= limit:
@@ -437,7 +464,7 @@ class DynamoDbBackend:
             if limit is not None and page is not None:
                 page = min(max(limit - len(out), 2 * page), _MAX_PAGE)
 
-    async def cleanup_expired(self) -> int:
+    async def _cleanup(self) -> int:
         """Scan this namespace for expired items and delete each one still expired.
 
         A ``Scan`` (strongly consistent, filtered to this namespace's ``pk`` prefix and to
@@ -716,32 +743,86 @@ def _expression(*parts_and_values: Any) -> dict[str, Any]:
         out["ExpressionAttributeNames"] = {f"#{name}": name for name in sorted(names)}
     used = set(re.findall(r":\w+", text))
     if used:
-        out["ExpressionAttributeValues"] = {k: v for k, v in values.items() if k in used}
+        available = {":number": {"S": "N"}, **values}  # attribute_type's argument
+        out["ExpressionAttributeValues"] = {k: v for k, v in available.items() if k in used}
     return out
 
 
 def _decode(key: str, item: Item | None) -> _Stored | None:
-    """The record in a raw item; BackendError for an item this backend did not write."""
+    """The record in a raw item; :class:`_DamagedItem` for an item this backend did not write."""
     if not item:
         return None
-    try:
-        expires_at = float(item[EXPIRES_AT]["S"]) if EXPIRES_AT in item else None
-        record = VersionedRecord(
-            data=bytes(item[DATA]["B"]),
-            version=int(Decimal(item[VERSION]["N"])),
-            expires_at=expires_at,
+    data = item.get(DATA)
+    if not isinstance(data, Mapping) or not isinstance(data.get("B"), bytes):
+        raise _DamagedItem(key, DATA, data, "binary")
+    version = _integer(item.get(VERSION))
+    if version is None or not 1 <= version <= MAX_VERSION:
+        raise _DamagedItem(key, VERSION, item.get(VERSION), f"an integer in 1..{MAX_VERSION}")
+    expires_at = None
+    if EXPIRES_AT in item or EXPIRY in item:
+        expires_at = _finite(item.get(EXPIRES_AT))
+        if expires_at is None:
+            raise _DamagedItem(key, EXPIRES_AT, item.get(EXPIRES_AT), "a finite float as text")
+        if not isinstance(item.get(EXPIRY), Mapping) or "N" not in item[EXPIRY]:
+            raise _DamagedItem(key, EXPIRY, item.get(EXPIRY), "a number")
+    token = item.get(TOKEN)
+    mine = token.get("S") if isinstance(token, Mapping) else None  # else no write of ours
+    record = VersionedRecord(bytes(data["B"]), version, expires_at)
+    return _Stored(record, mine if isinstance(mine, str) else None)
+
+
+class _DamagedItem(BackendError):
+    """An item at ``key`` that no write of this backend produces: it cannot be decoded.
+
+    ``get`` and ``put_if_version`` raise it (a ``BackendError`` naming the key), listings skip
+    the item with a warning, and ``put`` or ``delete`` replace or remove it.
+    """
+
+    def __init__(self, key: str, attribute: str, value: object, expected: str) -> None:
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(
+            f"damaged DynamoDB item at key {key!r}: attribute {attribute!r} is {shown}, not "
+            f"{expected}; put or delete replaces it"
         )
-        token = item[TOKEN]["S"] if TOKEN in item else None
-    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-        raise BackendError(f"malformed DynamoDB item at key {key!r}") from exc
-    return _Stored(record, token)
 
 
-def _version(key: str, attributes: Item | None) -> int:
+def _integer(value: object) -> int | None:
+    """The exact integer in a DynamoDB number attribute, or None (text, fraction, garbage)."""
+    if not isinstance(value, Mapping) or not isinstance(value.get("N"), str):
+        return None
     try:
-        return int(Decimal(attributes[VERSION]["N"]))  # type: ignore[index]
-    except (KeyError, TypeError, ArithmeticError) as exc:
-        raise BackendError(f"DynamoDB returned no version for {key!r}") from exc
+        number = Decimal(value["N"])
+    except ArithmeticError:
+        return None
+    if not number.is_finite() or number != number.to_integral_value():
+        return None
+    return int(number)
+
+
+def _finite(value: object) -> float | None:
+    """The float in our text expiry attribute, or None unless it is finite."""
+    if not isinstance(value, Mapping) or not isinstance(value.get("S"), str):
+        return None
+    try:
+        number = float(value["S"])
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _written_by(attributes: Item | None, token: str) -> bool:
+    """Whether the item a failed condition returned is our own write (a retry that landed)."""
+    return attributes is not None and attributes.get(TOKEN) == {"S": token}
+
+
+def _bumped_version(key: str, attributes: Item | None) -> int | None:
+    """The version an ``UpdateItem`` left, or None when it is not an integer (it was damaged)."""
+    if attributes is None or VERSION not in attributes:
+        raise BackendError(f"DynamoDB returned no version for {key!r}")
+    version = _integer(attributes[VERSION])
+    return version if version is not None and 1 <= version <= MAX_VERSION else None
 
 
 def _number(value: float) -> str:
