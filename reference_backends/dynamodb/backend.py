@@ -55,7 +55,7 @@ from pmcp_tasks.errors import (
     NotFound,
     VersionConflict,
 )
-from pmcp_tasks.keys import check_data, check_expires_at, check_key, split_key
+from pmcp_tasks.keys import split_key
 from reference_backends.causes import describe
 from reference_backends.dynamodb.provision import (
     MissingTtl,
@@ -88,6 +88,12 @@ Item = Mapping[str, Any]
 _NUMERIC_EXPIRY = f"attribute_type(#{EXPIRY}, :number)"
 _LIVE = f"(attribute_not_exists(#{EXPIRY}) OR ({_NUMERIC_EXPIRY} AND #{EXPIRY} > :now))"
 _EXPIRED = f"({_NUMERIC_EXPIRY} AND #{EXPIRY} <= :now)"
+_DECODABLE = (  # what a condition can tell of _decode's checks (an expires_at text it cannot)
+    f"attribute_type(#{DATA}, :binary) AND attribute_type(#{VERSION}, :number) AND "
+    f"#{VERSION} BETWEEN :one AND :max AND ((attribute_not_exists(#{EXPIRES_AT}) AND "
+    f"attribute_not_exists(#{EXPIRY})) OR (attribute_type(#{EXPIRES_AT}, :string) AND "
+    f"{_NUMERIC_EXPIRY}))"
+)
 _NOT_MINE = f"(attribute_not_exists(#{TOKEN}) OR #{TOKEN} <> :token)"
 _PUT_ROUNDS = 8  # each extra round needs another writer to change the record in between
 _MAX_PAGE = 1000
@@ -96,6 +102,8 @@ _LOWEST_ITEM_CHAR = "%"  # the smallest character of the key alphabet
 _ABOVE_ITEM_CHARS = "\x7f"  # sorts after every character of the key alphabet
 _DYNAMODB_MAX_NUMBER = Decimal("9.9999999999999999999999999999999999999E+125")
 _DYNAMODB_MIN_MAGNITUDE = Decimal("1E-130")
+_TYPES = {":number": {"S": "N"}, ":string": {"S": "S"}, ":binary": {"S": "B"}}
+"""attribute_type's arguments, available to every expression."""
 _TTL_RANGE = 1e18  # expiries beyond this many epoch seconds get no TTL attribute
 
 
@@ -239,16 +247,17 @@ class DynamoDbBackend(BackendBase):
         """One ``UpdateItem`` when the key is absent or live; two when it holds an expired item.
 
         ``UpdateItem`` bumps the version in place (``if_not_exists(version, 0) + 1``) under the
-        condition "absent or live", which covers the common cases in one request. An expired
-        item must restart at 1, which no update expression can express, so that condition
-        fails and a ``PutItem`` conditioned on "still expired" writes version 1. If another
-        writer revives or deletes the key in between, that condition fails in turn and we go
-        round again: every step is one atomic conditional write, never a read-then-write.
+        condition "absent or live", which covers the common cases in one request; the old item
+        comes back (``ALL_OLD``) and says which version that made. An expired item must restart
+        at 1, which no update expression can express, so that condition fails and a ``PutItem``
+        conditioned on "still expired" writes version 1. If another writer revives or deletes
+        the key in between, that condition fails in turn and we go round again: every step is
+        one atomic conditional write, never a read-then-write.
 
-        A damaged item (one :func:`_decode` refuses) is replaced the same way, by a ``PutItem``
-        of version 1 conditioned on the item still being the one that failed (its write token
-        unchanged): ``put`` is how a caller overwrites it. The condition only lets a version in
-        ``1 .. MAX_VERSION - 1`` be bumped, so a damaged version never becomes a new one.
+        A damaged item (KV-DAMAGE-1) counts as absent: the condition refuses every item whose
+        attribute types are not ours, and one that gets through anyway (a fractional version, an
+        unparsable ``expires_at`` text) comes back as the old item; either way a ``PutItem`` of
+        version 1, conditioned on the item being the one seen (:meth:`_replace`), takes its place.
         """
         partition, item = split_key(key)
         token = uuid.uuid4().hex
@@ -260,44 +269,35 @@ class DynamoDbBackend(BackendBase):
             *assignments,
         ]
         update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removals) if removals else "")
-        bumpable = (
-            f"(attribute_not_exists(#{VERSION}) OR (attribute_type(#{VERSION}, :number) AND "
-            f"#{VERSION} BETWEEN :one AND :below_max))"
-        )
+        bumpable = f"({_DECODABLE} AND {_LIVE} AND #{VERSION} < :max)"
         for _ in range(_PUT_ROUNDS):
             now = self._clock()
             ok, attributes = await self._conditional(
                 self._client.update_item,
                 Key=self._key(partition, item),
                 UpdateExpression=update,
-                ConditionExpression=f"{_LIVE} AND {bumpable} AND {_NOT_MINE}",
-                ReturnValues="UPDATED_NEW",  # the new version (and, unavoidably, the data)
+                ConditionExpression=f"(attribute_not_exists(#{PK}) OR {bumpable}) AND {_NOT_MINE}",
+                ReturnValues="ALL_OLD",  # the version bumped (and, unavoidably, the data)
                 values={
                     ":data": {"B": data},
                     ":token": {"S": token},
                     ":zero": {"N": "0"},
                     ":one": {"N": "1"},
-                    ":below_max": {"N": str(MAX_VERSION - 1)},
+                    ":max": {"N": str(MAX_VERSION)},
                     ":now": {"N": _number(now)},
                     **self._expiry_values(expires_at),
                 },
             )
-            if ok:
-                version = _bumped_version(key, attributes)
-                if version is not None:
-                    return version
-                # A fractional version was bumped, so the item is still damaged: replace it.
-                mine = {TOKEN: {"S": token}}
-                if await self._replace(partition, item, data, expires_at, token, mine):
-                    return 1
-                continue
             try:
                 old = _decode(key, attributes)
             except _DamagedItem:
                 assert attributes is not None  # a missing item decodes to None
-                if await self._replace(partition, item, data, expires_at, token, attributes):
+                seen = {TOKEN: {"S": token}} if ok else attributes  # if ok, our write is there
+                if await self._replace(partition, item, data, expires_at, token, seen):
                     return 1
                 continue
+            if ok:
+                return 1 if old is None else old.record.version + 1
             if old is not None and old.token == token:
                 return old.record.version
             if old is None:
@@ -348,8 +348,8 @@ class DynamoDbBackend(BackendBase):
         landed (KV-CAS-6), otherwise its version and expiry decide between NotFound and the
         conflict, which reports the version that was stored (KV-CAS-3). Only a read can find an
         item on which the condition would now pass (it changed in between); then the write is
-        sent again, as one more atomic attempt. A damaged item has no version to compare:
-        ``BackendError`` names the key, and ``put`` or ``delete`` replaces it.
+        sent again, as one more atomic attempt. A damaged item counts as absent (KV-DAMAGE-1):
+        ``NotFound`` for a version, replaced (:meth:`_replace`) by a create.
         """
         if expected_version == MAX_VERSION:
             return await self._overflowing_cas(key, expected_version)
@@ -358,18 +358,30 @@ class DynamoDbBackend(BackendBase):
         if expected_version == 0:
             condition = f"attribute_not_exists(#{PK}) OR {_EXPIRED}"
         else:
-            condition = f"#{VERSION} = :expected AND {_LIVE}"
+            condition = f"#{VERSION} = :expected AND {_LIVE} AND {_DECODABLE}"
         for _ in range(_PUT_ROUNDS):
             now = self._clock()
             ok, attributes = await self._conditional(
                 self._client.put_item,
                 Item=self._item(partition, item, data, expected_version + 1, expires_at, token),
                 ConditionExpression=condition,
-                values={":now": {"N": _number(now)}, ":expected": {"N": str(expected_version)}},
+                values={
+                    ":now": {"N": _number(now)},
+                    ":expected": {"N": str(expected_version)},
+                    ":max": {"N": str(MAX_VERSION)},
+                },
             )
             if ok:
                 return expected_version + 1
-            old = _decode(key, attributes)
+            try:
+                old = _decode(key, attributes)
+            except _DamagedItem:  # absent, as far as a write is concerned
+                if expected_version:
+                    raise NotFound(key) from None
+                assert attributes is not None
+                if await self._replace(partition, item, data, expires_at, token, attributes):
+                    return 1
+                continue
             if old is not None and old.token == token:
                 return old.record.version
             live = old is not None and is_live(old.record.expires_at, now)
@@ -743,7 +755,7 @@ def _expression(*parts_and_values: Any) -> dict[str, Any]:
         out["ExpressionAttributeNames"] = {f"#{name}": name for name in sorted(names)}
     used = set(re.findall(r":\w+", text))
     if used:
-        available = {":number": {"S": "N"}, **values}  # attribute_type's argument
+        available = {**_TYPES, ":one": {"N": "1"}, **values}
         out["ExpressionAttributeValues"] = {k: v for k, v in available.items() if k in used}
     return out
 
@@ -774,8 +786,8 @@ def _decode(key: str, item: Item | None) -> _Stored | None:
 class _DamagedItem(BackendError):
     """An item at ``key`` that no write of this backend produces: it cannot be decoded.
 
-    ``get`` and ``put_if_version`` raise it (a ``BackendError`` naming the key), listings skip
-    the item with a warning, and ``put`` or ``delete`` replace or remove it.
+    ``get`` raises it (a ``BackendError`` naming the key), listings skip the item with a
+    warning, and writes treat it as absent (KV-DAMAGE-1): ``put`` replaces it.
     """
 
     def __init__(self, key: str, attribute: str, value: object, expected: str) -> None:
@@ -815,14 +827,6 @@ def _finite(value: object) -> float | None:
 def _written_by(attributes: Item | None, token: str) -> bool:
     """Whether the item a failed condition returned is our own write (a retry that landed)."""
     return attributes is not None and attributes.get(TOKEN) == {"S": token}
-
-
-def _bumped_version(key: str, attributes: Item | None) -> int | None:
-    """The version an ``UpdateItem`` left, or None when it is not an integer (it was damaged)."""
-    if attributes is None or VERSION not in attributes:
-        raise BackendError(f"DynamoDB returned no version for {key!r}")
-    version = _integer(attributes[VERSION])
-    return version if version is not None and 1 <= version <= MAX_VERSION else None
 
 
 def _number(value: float) -> str:

@@ -1,8 +1,10 @@
 """Items this backend never writes, planted with the raw client: each stays isolated.
 
-``get`` and ``put_if_version`` of the damaged key raise ``BackendError`` naming it (never a bare
-``ValueError`` from decoding); a listing skips it with a warning on the ``pmcp_tasks`` logger
-and still returns full pages of the others; ``put`` overwrites it and ``delete`` removes it.
+KV-DAMAGE-1 on more damages than the kit plants: ``get`` of the damaged key raises
+``BackendError`` naming it (never a bare ``ValueError`` from decoding); a listing skips it with a
+warning on the ``pmcp_tasks`` logger and still returns full pages of the others; writes treat it
+as absent (``put`` and a create replace it with version 1, a CAS at a version is ``NotFound``)
+and ``delete`` removes it.
 Each damage runs on moto in-process and on dynalite (independent engines that differ in how
 they answer a failed condition); moto's server adds nothing here that moto in-process lacks.
 """
@@ -16,7 +18,7 @@ import pytest
 from dynamodb_targets import Target, stored
 
 from conformance.harness import ManualClock
-from pmcp_tasks import BackendError, BackendUnavailable
+from pmcp_tasks import BackendError, BackendUnavailable, NotFound
 from reference_backends.dynamodb import DynamoDbBackend
 from reference_backends.dynamodb.kit import DEFAULT_TABLE
 
@@ -26,8 +28,9 @@ pytestmark = [
 ]
 
 # (name, attributes to set, attributes to remove) on a valid live item at version 1, and
-# whether a CAS at version 1 still passes its condition there (the version and the compared
-# expiry intact), which overwrites the item; otherwise it is refused like every other CAS.
+# whether a CAS at version 1 still passes its condition there: a condition can check every
+# attribute's type but not parse the exact expiry's text, so on those two damages the CAS
+# overwrites the item (making it whole) instead of raising NotFound (docs/backends/dynamodb.md).
 Damage = tuple[str, dict[str, Any], tuple[str, ...], bool]
 DAMAGES: list[Damage] = [
     ("version as text", {"version": {"S": "abc"}}, (), False),
@@ -37,13 +40,13 @@ DAMAGES: list[Damage] = [
     ("version 0", {"version": {"N": "0"}}, (), False),
     ("fractional version", {"version": {"N": "1.5"}}, (), False),
     ("version missing", {}, ("version",), False),
-    ("data as text", {"data": {"S": "not bytes"}}, (), True),
-    ("data missing", {}, ("data",), True),
+    ("data as text", {"data": {"S": "not bytes"}}, (), False),
+    ("data missing", {}, ("data",), False),
     ("exact expiry not a number", {"expires_at": {"S": "soon"}}, (), True),
     ("exact expiry infinite", {"expires_at": {"S": "inf"}}, (), True),
-    ("exact expiry as a number", {"expires_at": {"N": "2000"}}, (), True),
+    ("exact expiry as a number", {"expires_at": {"N": "2000"}}, (), False),
     ("compared expiry as text", {"expiry": {"S": "soon"}}, (), False),
-    ("compared expiry missing", {}, ("expiry",), True),
+    ("compared expiry missing", {}, ("expiry",), False),
 ]
 IDS = [damage[0] for damage in DAMAGES]
 LATER = ManualClock()() + 3600  # the planted item is live: the test clocks start at real time
@@ -52,8 +55,9 @@ LATER = ManualClock()() + 3600  # the planted item is live: the test clocks star
 async def plant(
     target: Target, backend: DynamoDbBackend, key: str, damage: Damage
 ) -> None:
-    """Write ``key`` through the backend, then damage its item with the raw client."""
-    await backend.put(key, b"good", expires_at=LATER)
+    """Write ``key`` through the backend at version 1, then damage its item with the raw client."""
+    await backend.delete(key)
+    assert await backend.put(key, b"good", expires_at=LATER) == 1
     _, sets, removals, _ = damage
     partition, item = key.split(":")
     raw_key = {"pk": {"S": backend._pk_prefix + partition}, "sk": {"S": item}}
@@ -70,21 +74,13 @@ def damage(request: pytest.FixtureRequest) -> Damage:
 
 
 @pytest.mark.parametrize("damage", DAMAGES, ids=IDS, indirect=True)
-async def test_get_and_cas_name_the_damaged_key(
+async def test_get_names_the_damaged_key(
     target: Target, backend: DynamoDbBackend, damage: Damage
 ) -> None:
     await plant(target, backend, "p:bad", damage)
     with pytest.raises(BackendError, match=r"damaged DynamoDB item at key 'p:bad'") as got:
         await backend.get("p:bad")
     assert not isinstance(got.value, BackendUnavailable)
-    with pytest.raises(BackendError, match=r"at key 'p:bad'.*put or delete replaces it"):
-        await backend.put_if_version("p:bad", b"new", 0)  # a record is there, of no version
-    if damage[3]:  # the condition passes on what is intact: the CAS overwrites the item
-        assert await backend.put_if_version("p:bad", b"new", 1) == 2
-        assert await stored(backend, "p:bad") == (b"new", 2)
-    else:
-        with pytest.raises(BackendError, match=r"damaged DynamoDB item at key 'p:bad'"):
-            await backend.put_if_version("p:bad", b"new", 1)
 
 
 @pytest.mark.parametrize("damage", DAMAGES, ids=IDS, indirect=True)
@@ -112,16 +108,24 @@ async def test_listing_skips_the_damaged_item_with_a_warning_and_keeps_full_page
 
 
 @pytest.mark.parametrize("damage", DAMAGES, ids=IDS, indirect=True)
-async def test_put_overwrites_the_damaged_item(
+async def test_writes_treat_the_damaged_item_as_absent(
     target: Target, backend: DynamoDbBackend, damage: Damage
 ) -> None:
     await plant(target, backend, "p:bad", damage)
-    version = await backend.put("p:bad", b"fresh", expires_at=LATER + 1)
-    assert await stored(backend, "p:bad") == (b"fresh", version)
+    assert await backend.put("p:bad", b"fresh", expires_at=LATER + 1) == 1
+    assert await stored(backend, "p:bad") == (b"fresh", 1)
     record = await backend.get("p:bad")
     assert record is not None
     assert record.expires_at == LATER + 1
-    assert await backend.put_if_version("p:bad", b"next", version) == version + 1
+
+    await plant(target, backend, "p:bad", damage)
+    if damage[3]:
+        assert await backend.put_if_version("p:bad", b"cas", 1) == 2
+    else:
+        with pytest.raises(NotFound):
+            await backend.put_if_version("p:bad", b"cas", 1)
+        assert await backend.put_if_version("p:bad", b"cas", 0) == 1
+    assert await stored(backend, "p:bad") == (b"cas", 2 if damage[3] else 1)
 
 
 @pytest.mark.parametrize("damage", DAMAGES, ids=IDS, indirect=True)
