@@ -88,8 +88,11 @@ Item = Mapping[str, Any]
 _NUMERIC_EXPIRY = f"attribute_type(#{EXPIRY}, :number)"
 _LIVE = f"(attribute_not_exists(#{EXPIRY}) OR ({_NUMERIC_EXPIRY} AND #{EXPIRY} > :now))"
 _EXPIRED = f"({_NUMERIC_EXPIRY} AND #{EXPIRY} <= :now)"
-_DECODABLE = (  # what a condition can tell of _decode's checks (an expires_at text it cannot)
-    f"attribute_type(#{DATA}, :binary) AND attribute_type(#{VERSION}, :number) AND "
+# What a condition can tell of _decode's checks (not an expires_at text that does not parse).
+# Data is "present and not text": dynalite's attribute_type does not find empty binary to be B.
+_DECODABLE = (
+    f"attribute_exists(#{DATA}) AND NOT attribute_type(#{DATA}, :string) AND "
+    f"attribute_type(#{VERSION}, :number) AND "
     f"#{VERSION} BETWEEN :one AND :max AND ((attribute_not_exists(#{EXPIRES_AT}) AND "
     f"attribute_not_exists(#{EXPIRY})) OR (attribute_type(#{EXPIRES_AT}, :string) AND "
     f"{_NUMERIC_EXPIRY}))"
@@ -102,7 +105,7 @@ _LOWEST_ITEM_CHAR = "%"  # the smallest character of the key alphabet
 _ABOVE_ITEM_CHARS = "\x7f"  # sorts after every character of the key alphabet
 _DYNAMODB_MAX_NUMBER = Decimal("9.9999999999999999999999999999999999999E+125")
 _DYNAMODB_MIN_MAGNITUDE = Decimal("1E-130")
-_TYPES = {":number": {"S": "N"}, ":string": {"S": "S"}, ":binary": {"S": "B"}}
+_TYPES = {":number": {"S": "N"}, ":string": {"S": "S"}}
 """attribute_type's arguments, available to every expression."""
 _TTL_RANGE = 1e18  # expiries beyond this many epoch seconds get no TTL attribute
 
