@@ -7,34 +7,28 @@ the kit factory does), and the server runs one request at a time behind a lock w
 clients stay concurrent. Without that, rare thread switches inside moto would fail
 linearizability checks for reasons that are not the backend's. dynalite is atomic per item on
 its own.
+
+The whole kit runs on dynalite here (``test_kit_dynalite.py``: HTTP, concurrent clients, the
+read-back path, a second process) and on moto in-process in tox's ``pytest --backend dynamodb``;
+a third run on moto's server would repeat the first over the same HTTP path with moto's
+semantics, which the in-process run already shows, so the backend tests below cover moto's
+server instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from functools import partial
 
 import pytest
 from dynamodb_targets import Target
-from servers import MotoHttp
 
-from conformance.harness import BackendFactory, ManualClock
+from conformance.harness import ManualClock
 from reference_backends.dynamodb import DynamoDbBackend, kit_factory
 from reference_backends.dynamodb.kit import DynamoDbKitHooks
 
 
-@pytest.fixture(scope="session")
-def moto_http_factory(moto_http: MotoHttp) -> BackendFactory:
-    return partial(kit_factory, dynamodb_endpoint=moto_http.url)
-
-
-@pytest.fixture(scope="session")
-def inprocess_factory() -> BackendFactory:
-    return kit_factory
-
-
 @pytest.fixture(params=["inprocess", "http", "dynalite"])
-def target(request: pytest.FixtureRequest, inprocess_factory: BackendFactory) -> Iterator[Target]:
+def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     """Each test runs on moto in-process, on moto's server over HTTP and on dynalite."""
     # The kit factory starts moto and creates the table (once per process and target).
     if request.param == "inprocess":
