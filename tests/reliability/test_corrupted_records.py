@@ -188,10 +188,19 @@ async def _tamper(backend: StorageBackend, key: str, data: bytes, expires: float
         st.builds(lambda d: json.dumps(d).encode(), st.dictionaries(st.text(), st.integers())),
     ),
     field=st.sampled_from(
-        ["v", "taskId", "owner", "status", "createdAt", "lastUpdatedAt", "ttl", "variables"]
+        [
+            *("v", "taskId", "owner", "status", "createdAt", "lastUpdatedAt", "ttl"),
+            *("variables", "result", "pollInterval", "inputKeysIssued", "leaseExpiresAt"),
+        ]
     ),
     value=st.one_of(
-        st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5), st.just([])
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(),
+        st.text(max_size=5),
+        st.just([]),
+        st.sampled_from([10**400, -(10**400), 2**1024, 2**64, 2**63, 1e308, -1e308]),
     ),
     use_field=st.booleans(),
 )
