@@ -111,6 +111,12 @@ class StoreConfig:
             isinstance(owner, str) for owner in self.anonymous_owners
         ):
             raise ValueError("anonymous_owners must be a frozenset of str")
+        if is_seconds(self.dead_task_grace) and self.dead_task_grace < 1:
+            raise ValueError(
+                f"dead_task_grace ({shown(self.dead_task_grace)}) must be at least 1 s: a slot "
+                "whose task is not written within it may be taken by another create, so it must "
+                "outlast the slowest create"
+            )
         for name in ("cas_backoff", "cas_backoff_cap", "dead_task_grace"):
             value = getattr(self, name)
             if not is_seconds(value) or not 0 <= value <= LONGEST_TTL:

@@ -105,3 +105,21 @@ async def test_expiry_kept_on_updates(
     clock.advance(60)
     with pytest.raises(TaskNotFound):
         await store.get_result("alice", record.task_id)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"min_ttl": 0}, r"min_ttl must be a number of seconds in \(0, "),
+        ({"min_ttl": 100.0, "max_ttl": 10.0, "default_ttl": 10.0}, "min_ttl .* must not exceed"),
+        ({"default_ttl": 0.5}, r"default_ttl \(0.5\) must lie within min_ttl \(1.0\)"),
+        ({"dead_task_grace": 0.5}, r"dead_task_grace \(0.5\) must be at least 1 s"),
+        ({"max_ttl": 10**400}, r"max_ttl \(an integer of 1329 bits\) must not exceed"),
+        ({"cas_backoff": 2**1024}, "cas_backoff must be .* not an integer of 1025 bits"),
+        ({"max_owner_bytes": 0}, "max_owner_bytes must be an int >= 1"),
+        ({"max_result_bytes": 1.5}, "max_result_bytes must be an int >= 1"),
+    ],
+)
+def test_config_limits_name_the_bad_value(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        StoreConfig(**settings)
