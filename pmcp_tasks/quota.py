@@ -224,9 +224,11 @@ class OwnerCap:
             return exc
         except NotFound:  # the slot lapsed since it was listed: absent now
             return VersionConflict(key, expected, 0)
-        except OutcomeUnknown as exc:
-            # The slot may be ours, but no task was written: the rebuild frees it later.
-            raise failure("claiming a task slot", exc.cause) from exc.cause
+        except OutcomeUnknown:
+            # The slot may be ours (a lost reply) or damaged below the store (the backend
+            # refuses to compare with it): either way try another one. A slot of ours that
+            # landed holds no task and is free again once the grace has passed.
+            return VersionConflict(key, expected, 0)
         except StorageError as exc:
             raise failure("claiming a task slot", exc) from exc
         return Claim(key, version, data)
@@ -296,17 +298,26 @@ class OwnerCap:
         """A slot the listing skipped but that exists: damaged below the store, so free.
 
         Backends skip records they cannot decode in listings and raise ``BackendError`` from
-        ``get`` on them; such a slot would otherwise hold its index for ever. It is
-        overwritten with a compare-and-set on the version the conflict reported, so that of
-        two creates doing this at once only one gets it. A slot that reads fine was simply
-        claimed by someone else since the listing.
+        ``get`` on them (KV-DAMAGE-1); such a slot would otherwise hold its index for ever.
+        It is overwritten with a compare-and-set on the version its conflict reported, so that
+        of two creates doing this at once only one gets it; a backend that cannot compare with
+        a damaged version has it deleted (the contract's repair) and then claimed as absent.
+        A slot that reads fine was simply claimed by someone else since the listing.
         """
         try:
             await self._backend.get(conflict.key)
         except BackendUnavailable:
             return conflict
         except BackendError:
-            return await self._try(conflict.key, data, conflict.actual, expires_at)
+            if conflict.actual:
+                outcome = await self._try(conflict.key, data, conflict.actual, expires_at)
+                if isinstance(outcome, Claim):
+                    return outcome
+            try:
+                await self._backend.delete(conflict.key)
+            except StorageError:
+                return conflict
+            return await self._try(conflict.key, data, 0, expires_at)
         except StorageError:
             return conflict
         return conflict

@@ -208,10 +208,13 @@ async def test_a_lowered_cap_holds_once_reached(clock: ManualClock, memory: Memo
 
 
 class DamagedBelowTheStore(InMemoryBackend):
-    """Records at ``damaged`` keys behave as KV-DAMAGE-1 says for a record a backend cannot
-    decode: ``get`` raises ``BackendError`` naming the key, listings skip it, writes replace it."""
+    """Records at ``damaged`` keys behave as KV-DAMAGE-1 lets a backend treat a record it
+    cannot decode: ``get`` raises ``BackendError`` naming the key, listings skip it, ``put`` and
+    ``delete`` repair it, and ``put_if_version`` either compares with the version the damage
+    spared or (``refuse``) raises ``BackendError`` naming the key."""
 
     damaged: set[str]
+    refuse: bool
 
     async def get(self, key: str) -> VersionedRecord | None:
         if key in self.damaged:
@@ -227,14 +230,24 @@ class DamagedBelowTheStore(InMemoryBackend):
     async def put_if_version(
         self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
     ) -> int:
+        if key in self.damaged and self.refuse:
+            raise BackendError(f"the record at {key!r} cannot be decoded")
         version = await super().put_if_version(key, data, expected_version, expires_at=expires_at)
         self.damaged.discard(key)
         return version
 
+    async def delete(self, key: str) -> bool:
+        self.damaged.discard(key)
+        return await super().delete(key)
 
-async def test_slots_damaged_below_the_store_are_overwritten(clock: ManualClock) -> None:
+
+@pytest.mark.parametrize("refuse", [False, True], ids=["spared-version", "refusing"])
+async def test_slots_damaged_below_the_store_are_overwritten(
+    clock: ManualClock, refuse: bool
+) -> None:
     """A slot the backend cannot decode is unlisted and unreadable: it must not hold its index."""
     backend = DamagedBelowTheStore(clock=clock)
+    backend.refuse = refuse
     backend.damaged = {slot_prefix("alice") + str(index) for index in range(3)}
     for key in backend.damaged:
         await InMemoryBackend.put(backend, key, b"undecodable", expires_at=None)
