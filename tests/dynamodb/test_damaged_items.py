@@ -47,6 +47,7 @@ DAMAGES: list[Damage] = [
     ("exact expiry as a number", {"expires_at": {"N": "2000"}}, (), False),
     ("compared expiry as text", {"expiry": {"S": "soon"}}, (), False),
     ("compared expiry missing", {}, ("expiry",), False),
+    ("only an infinite exact expiry", {"expires_at": {"S": "inf"}}, ("expiry",), False),
 ]
 IDS = [damage[0] for damage in DAMAGES]
 LATER = ManualClock()() + 3600  # the planted item is live: the test clocks start at real time
