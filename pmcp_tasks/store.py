@@ -287,7 +287,7 @@ class GenericTaskStore:
                 f"a result finishes a task as completed or failed, not {target.value}"
             )
         check_json(result, "result", self.config)
-        self._check_result_size(result, "result")
+        self._check_size(result, "the result", "max_result_bytes", ": store a reference instead")
         self._check_message(status_message)
 
         def change(record: TaskRecord, now_ms: int) -> TaskRecord:
@@ -328,7 +328,7 @@ class GenericTaskStore:
             if result is not UNSET:
                 raise TaskValidationError("a failed task carries an error or a result, not both")
             checked = check_jsonrpc_error(error, self.config)
-            self._check_result_size(checked, "error")
+            self._check_size(checked, "the error", "max_result_bytes", ": shorten its data")
             return await self._fail_with_error(owner, task_id, checked, status_message)
         if result is UNSET:
             return await self.update_status(
@@ -414,7 +414,7 @@ class GenericTaskStore:
                 issued += 1
                 keys[name] = f"{name}#{issued}"
                 outstanding[keys[name]] = request
-            self._check_input_size(outstanding, "outstanding input requests")
+            self._check_size(outstanding, "the outstanding input requests", "max_input_bytes")
             return _replace(
                 record,
                 now_ms,
@@ -450,7 +450,7 @@ class GenericTaskStore:
                 if key not in answered
             }
             delivered = {**record.input_responses, **answered}
-            self._check_input_size(delivered, "undelivered input responses")
+            self._check_size(delivered, "the undelivered input responses", "max_input_bytes")
             status = record.status
             if not outstanding and status is TaskStatus.INPUT_REQUIRED:
                 status = TaskStatus.WORKING
@@ -561,31 +561,23 @@ class GenericTaskStore:
             )
         check_json(message, "status_message", self.config)
 
-    def _check_variables_size(self, variables: dict[str, JsonValue]) -> None:
-        size = len(canonical_json(variables))
-        if size > self.config.max_variables_bytes:
-            raise TaskValidationError(
-                f"variables would take {size} bytes as JSON; the limit is "
-                f"{self.config.max_variables_bytes}: store less, or delete variables by "
-                "setting them to None"
-            )
-
-    def _check_result_size(self, value: JsonValue, what: str) -> None:
+    def _check_size(self, value: JsonValue, what: str, setting: str, advice: str = "") -> None:
+        """``value``'s canonical JSON within the ``StoreConfig`` limit named ``setting``."""
         size = len(canonical_json(value))
-        if size > self.config.max_result_bytes:
+        limit: int = getattr(self.config, setting)
+        if size > limit:
             raise TaskValidationError(
-                f"the {what} takes {size} bytes as JSON; the limit is "
-                f"{self.config.max_result_bytes} (StoreConfig.max_result_bytes): store a "
-                "reference to large output instead"
+                f"{what} would take {size} bytes as JSON; the limit is {limit} "
+                f"(StoreConfig.{setting}){advice}"
             )
 
-    def _check_input_size(self, values: dict[str, JsonValue], what: str) -> None:
-        size = len(canonical_json(values))
-        if size > self.config.max_input_bytes:
-            raise TaskValidationError(
-                f"the {what} would take {size} bytes as JSON; the limit is "
-                f"{self.config.max_input_bytes}"
-            )
+    def _check_variables_size(self, variables: dict[str, JsonValue]) -> None:
+        self._check_size(
+            variables,
+            "variables",
+            "max_variables_bytes",
+            ": store less, or delete variables by setting them to None",
+        )
 
     async def _fail_with_error(
         self,

@@ -157,16 +157,6 @@ async def test_slot_of_a_task_never_written_is_reclaimed(
         await store.create("alice")
 
 
-async def creates_until_refused(store: GenericTaskStore, owner: str, **options: float) -> int:
-    created = 0
-    while True:
-        try:
-            await store.create(owner, **options)
-        except TaskLimitExceeded:
-            return created
-        created += 1
-
-
 async def test_rebuild_near_the_cap_gives_orphans_their_slots(
     clock: ManualClock, backend: InMemoryBackend
 ) -> None:
@@ -197,14 +187,6 @@ async def test_undecodable_slots_are_free(clock: ManualClock, backend: InMemoryB
     with pytest.raises(TaskLimitExceeded):
         await store.create("alice")
     assert len(await slots(backend, "alice")) == 3
-
-
-async def test_a_lowered_cap_holds_once_reached(clock: ManualClock, memory: MemoryStore) -> None:
-    wide = GenericTaskStore(InMemoryBackend(clock=clock, store=memory), StoreConfig(), clock)
-    for _ in range(20):
-        await wide.create("alice")
-    narrow = GenericTaskStore(InMemoryBackend(clock=clock, store=memory), CAP3, clock)
-    assert await creates_until_refused(narrow, "alice") <= 3
 
 
 class DamagedBelowTheStore(InMemoryBackend):

@@ -53,9 +53,7 @@ IDS = [damage[0] for damage in DAMAGES]
 LATER = ManualClock()() + 3600  # the planted item is live: the test clocks start at real time
 
 
-async def plant(
-    target: Target, backend: DynamoDbBackend, key: str, damage: Damage
-) -> None:
+async def plant(target: Target, backend: DynamoDbBackend, key: str, damage: Damage) -> None:
     """Write ``key`` through the backend at version 1, then damage its item with the raw client."""
     await backend.delete(key)
     assert await backend.put(key, b"good", expires_at=LATER) == 1

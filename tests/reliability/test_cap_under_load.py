@@ -95,6 +95,18 @@ async def test_lost_slots_cost_one_task_each_until_rebuilt(factory: BackendFacto
         assert {t.task_id for t in (await store.list(OWNER))[0]} == kept
 
 
+async def test_a_lowered_cap_holds_once_reached(factory: BackendFactory) -> None:
+    clock = _clock()
+    async with opened(factory, clock, "cap") as backend:
+        wide = GenericTaskStore(backend, StoreConfig(), clock)
+        for _ in range(20):
+            await wide.create(OWNER)
+        narrow = GenericTaskStore(backend, StoreConfig(max_tasks_per_owner=3), clock)
+        assert await _creates_until_refused(narrow) <= 3  # only slots 0..2 can still be free
+        with pytest.raises(TaskLimitExceeded, match="already has 3 live tasks"):
+            await narrow.create(OWNER)
+
+
 async def test_results_and_owners_are_bounded_on_every_backend(factory: BackendFactory) -> None:
     clock = _clock()
     async with opened(factory, clock, "cap") as backend:
@@ -103,8 +115,8 @@ async def test_results_and_owners_are_bounded_on_every_backend(factory: BackendF
             await store.create("o" * 2_000_000)
         task = await store.create(OWNER)
         big = {"chunks": ["x" * 60_000] * 20}  # 1.2 MB of JSON, each string within its limit
-        with pytest.raises(TaskValidationError, match=r"result takes \d+ bytes .* 1048576"):
+        with pytest.raises(TaskValidationError, match=r"result would take \d+ bytes .* 1048576"):
             await store.complete(OWNER, task.task_id, big)
-        with pytest.raises(TaskValidationError, match=r"error takes \d+ bytes"):
+        with pytest.raises(TaskValidationError, match=r"error would take \d+ bytes"):
             await store.fail(OWNER, task.task_id, error={"code": 1, "message": "m", "data": big})
         assert (await store.get(OWNER, task.task_id)) == task
