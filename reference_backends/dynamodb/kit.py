@@ -49,7 +49,7 @@ from reference_backends.dynamodb.provision import (
     report_ttl,
 )
 from reference_backends.dynamodb.provision import create_table as create_dynamodb_table
-from reference_backends.dynamodb.table import PK
+from reference_backends.dynamodb.table import DATA, EXPIRES_AT, PK, VERSION
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -69,11 +69,23 @@ class _Target:
     features: TableFeatures
 
 
+_DAMAGE: dict[str, tuple[str, dict[str, str] | None]] = {
+    "bad-version": (VERSION, {"S": "abc"}),
+    "huge-version": (VERSION, {"N": "1E+30"}),
+    "bad-expiry": (EXPIRES_AT, {"S": "inf"}),
+    "missing-data": (DATA, None),
+    "wrong-type": (DATA, {"S": "data as text"}),
+}
+"""Damage kind -> the attribute it spoils and the value put there (None: the attribute is
+removed). ``bad-index-member`` does not apply: the table is its own index."""
+
+
 class DynamoDbKitHooks:
     """The conformance kit's hooks for a :class:`DynamoDbBackend` (conformance/harness.py).
 
-    They write past the contract (any version, every item of a namespace), which is why they
-    live here beside the kit factory and not on the backend.
+    They write past the contract (any version, every item of a namespace, items the backend
+    would never write), which is why they live here beside the kit factory and not on the
+    backend.
     """
 
     def __init__(self, backend: DynamoDbBackend) -> None:
@@ -92,10 +104,33 @@ class DynamoDbKitHooks:
         """Store a record with an arbitrary version (e.g. near 2**63-1) in one ``PutItem``."""
         if not 1 <= version <= MAX_VERSION:
             raise ValueError(f"version must be in 1..{MAX_VERSION}, not {version}")
+        await self._put(key, data, version, expires_at, {})
+
+    async def plant_damaged(self, key: str, kind: str) -> bool:
+        """A live item at ``key`` with one attribute spoilt as ``kind`` says (KV-DAMAGE-1)."""
+        if kind not in _DAMAGE:
+            return False
+        attribute, value = _DAMAGE[kind]
+        await self._put(key, b"damaged", 1, None, {attribute: value})
+        return True
+
+    async def _put(
+        self,
+        key: str,
+        data: bytes,
+        version: int,
+        expires_at: float | None,
+        spoilt: dict[str, dict[str, str] | None],
+    ) -> None:
         backend = self.backend
         partition, item = split_key(check_key(key))
         data, expires_at = check_data(data), check_expires_at(expires_at)
         written = backend._item(partition, item, data, version, expires_at, uuid.uuid4().hex)
+        for attribute, value in spoilt.items():
+            if value is None:
+                del written[attribute]
+            else:
+                written[attribute] = value
         await backend._run(backend._client.put_item, Item=written)
 
 
