@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pytest
 
 from conformance.contract.base import raised, requires_plant_damaged, stored
 from conformance.expect import expect
-from conformance.harness import DAMAGE_KINDS, KitTarget
+from conformance.harness import DAMAGE_KINDS, KitTarget, SupportsPlantDamaged
 from pmcp_tasks.backend import StorageBackend
 from pmcp_tasks.errors import BackendError, BackendUnavailable, NotFound, VersionConflict
 
@@ -54,7 +55,18 @@ def warnings_logged() -> Iterator[list[str]]:
         logger.setLevel(level)
 
 
-async def plant(kit_target: KitTarget, kind: str) -> None:
+@dataclass(frozen=True)
+class Planted:
+    """A damaged record at :data:`DAMAGED` between the healthy ones, and how to plant it again."""
+
+    kind: str
+    hooks: SupportsPlantDamaged
+
+    async def again(self) -> None:
+        assert await self.hooks.plant_damaged(DAMAGED, self.kind)
+
+
+async def plant(kit_target: KitTarget, kind: str) -> Planted:
     """The two healthy records and the damaged one between them; skip a kind that cannot be."""
     hooks = requires_plant_damaged(kit_target, CLAUSE)
     for key, data in HEALTHY:
@@ -64,6 +76,7 @@ async def plant(kit_target: KitTarget, kind: str) -> None:
             reason=f"{type(hooks).__qualname__}.plant_damaged says damage kind {kind!r} cannot "
             f"occur in this backend's storage; {CLAUSE} checks the kinds it accepts"
         )
+    return Planted(kind, hooks)
 
 
 def names_the_key(error: BackendError, what: str) -> None:
@@ -92,25 +105,35 @@ async def listing(
 class DamageContract:
     """A damaged record is reported by ``get``, skipped by listings, replaced by writes."""
 
+    @pytest.fixture(params=RECORD_KINDS)
+    async def damaged_record(
+        self, kit_target: KitTarget, request: pytest.FixtureRequest
+    ) -> Planted:
+        """Each kind that is a record at the key (``get`` and writes apply)."""
+        return await plant(kit_target, request.param)
+
+    @pytest.fixture(params=DAMAGE_KINDS)
+    async def any_damage(self, kit_target: KitTarget, request: pytest.FixtureRequest) -> Planted:
+        """Every kind (listings apply to all)."""
+        return await plant(kit_target, request.param)
+
     @pytest.mark.clause(CLAUSE)
-    @pytest.mark.parametrize("kind", RECORD_KINDS)
     @pytest.mark.anyio
     async def test_get_of_a_damaged_record_raises_backend_error_naming_the_key(
-        self, kit_target: KitTarget, backend: StorageBackend, kind: str
+        self, backend: StorageBackend, damaged_record: Planted
     ) -> None:
-        await plant(kit_target, kind)
+        kind = damaged_record.kind
         what = f"get({DAMAGED!r}) of a record damaged as {kind}"
         names_the_key(await raised(BackendError, what, backend.get(DAMAGED)), what)
         for key, data in HEALTHY:
             expect(await stored(backend, key), (data, 1, None), call=f"stored(backend, {key!r})")
 
     @pytest.mark.clause(CLAUSE)
-    @pytest.mark.parametrize("kind", DAMAGE_KINDS)
     @pytest.mark.anyio
     async def test_listing_skips_a_damaged_record_with_a_warning(
-        self, kit_target: KitTarget, backend: StorageBackend, kind: str
+        self, backend: StorageBackend, any_damage: Planted
     ) -> None:
-        await plant(kit_target, kind)
+        kind = any_damage.kind
         with warnings_logged() as logged:
             expect(
                 await listing(backend, kind),
@@ -135,20 +158,18 @@ class DamageContract:
         )
 
     @pytest.mark.clause(CLAUSE)
-    @pytest.mark.parametrize("kind", RECORD_KINDS)
     @pytest.mark.anyio
     async def test_put_and_delete_repair_a_damaged_record(
-        self, kit_target: KitTarget, backend: StorageBackend, kind: str
+        self, backend: StorageBackend, damaged_record: Planted
     ) -> None:
-        await plant(kit_target, kind)
-        hooks = requires_plant_damaged(kit_target, CLAUSE)
+        kind = damaged_record.kind
         on = f"on a record damaged as {kind}"
         version = await backend.put(DAMAGED, b"put")
         assert type(version) is int, f"put {on} returned {version!r}"
         assert version >= 1, f"put {on} returned {version!r}"
         expect(await stored(backend, DAMAGED), (b"put", version, None), call="stored after put")
 
-        assert await hooks.plant_damaged(DAMAGED, kind)
+        await damaged_record.again()
         await backend.delete(DAMAGED)
         expect(await backend.get(DAMAGED), None, call=f"get after delete {on}")
         with warnings_logged() as logged:
@@ -158,17 +179,15 @@ class DamageContract:
         )
 
     @pytest.mark.clause(CLAUSE)
-    @pytest.mark.parametrize("kind", RECORD_KINDS)
     @pytest.mark.anyio
     async def test_cas_on_a_damaged_record_treats_it_as_absent_compares_or_refuses(
-        self, kit_target: KitTarget, backend: StorageBackend, kind: str
+        self, backend: StorageBackend, damaged_record: Planted
     ) -> None:
+        kind = damaged_record.kind
         """Each call answers in one of the three allowed ways; only what it writes shows up
         (a refusal or a conflict leaves the record damaged)."""
-        await plant(kit_target, kind)
-        hooks = requires_plant_damaged(kit_target, CLAUSE)
         for expected in (1, 0):
-            assert await hooks.plant_damaged(DAMAGED, kind)
+            await damaged_record.again()
             call = f"put_if_version({DAMAGED!r}, b'cas', {expected}) on a record damaged as {kind}"
             outcome: object
             try:
