@@ -43,6 +43,7 @@ ATTACKER, PRUNED, VICTIM = "mallory", "mallory-past-grace", "alice"
 LIVE = 5  # live tasks of each owner, created after the dead ones (so they sort after them)
 GET_P99_TARGET = 2.0  # loaded p99 / idle p99
 LIST_SERVER_MS_TARGET = 50.0
+SLOW_REPLY = 300.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -158,9 +159,12 @@ async def _victim_p99(url: str, backend: RedisBackend, key: str, gets: int) -> t
 async def run(settings: Settings, url: str) -> list[DeadRow]:
     dead = DEAD // 10 if settings.quick else DEAD
     gets = GETS // 10 if settings.quick else GETS
-    raw = Redis.from_url(url)
-    unpruned = RedisBackend.from_url(url, namespace=NAMESPACE, expiry_grace=None)
-    pruning = RedisBackend.from_url(url, namespace=NAMESPACE)
+    # Generous timeouts: planting pipelines 1,000 scripts, and SLOWLOG GET returns 100,000s.
+    raw = Redis.from_url(url, socket_timeout=SLOW_REPLY)
+    unpruned = RedisBackend.from_url(
+        url, namespace=NAMESPACE, expiry_grace=None, socket_timeout=SLOW_REPLY
+    )
+    pruning = RedisBackend.from_url(url, namespace=NAMESPACE, socket_timeout=SLOW_REPLY)
     rows: list[DeadRow] = []
     try:
         await raw.config_set("slowlog-log-slower-than", 0)

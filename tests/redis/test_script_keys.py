@@ -2,7 +2,8 @@
 
 Redis requires it of scripts (cluster slots, proxies, Dragonfly and scripts with flags rely on
 it), but a server only notices undeclared keys in some deployments. So here every script runs
-with a prelude that shadows ``redis`` by a checker refusing any key not in ``KEYS``, under the
+with a prelude that shadows ``redis`` by a checker refusing any key not in ``KEYS`` (through
+``redis.call`` and ``redis.pcall`` alike), under the
 whole conformance kit (which drives every script through its branches) and on a real server.
 """
 
@@ -27,17 +28,24 @@ for _, declared in ipairs(KEYS) do
   declared_keys[declared] = true
 end
 local server = redis
+local function check(command, ...)
+  local arguments = {...}
+  local upper = string.upper(command)
+  local key_count = (upper == 'DEL' or upper == 'EXISTS') and #arguments or 1
+  for position = 1, key_count do
+    if not declared_keys[arguments[position]] then
+      error('undeclared key ' .. tostring(arguments[position]) .. ' in ' .. upper)
+    end
+  end
+end
 local redis = setmetatable({
   call = function(command, ...)
-    local arguments = {...}
-    local upper = string.upper(command)
-    local key_count = (upper == 'DEL' or upper == 'EXISTS') and #arguments or 1
-    for position = 1, key_count do
-      if not declared_keys[arguments[position]] then
-        error('undeclared key ' .. tostring(arguments[position]) .. ' in ' .. upper)
-      end
-    end
+    check(command, ...)
     return server.call(command, ...)
+  end,
+  pcall = function(command, ...)
+    check(command, ...)
+    return server.pcall(command, ...)
   end,
 }, {__index = server})
 """
@@ -63,3 +71,6 @@ async def test_the_checker_refuses_a_key_built_inside_a_script(raw_redis: Redis)
     assert result is None
     with pytest.raises(ResponseError, match="undeclared key t-checker:r:item in HGET"):
         await raw_redis.eval(built, 1, "t-checker")
+    protected = _CHECKER + "return redis.pcall('HGET', KEYS[1] .. ':r:item', 'data')"
+    with pytest.raises(ResponseError, match="undeclared key t-checker:r:item in HGET"):
+        await raw_redis.eval(protected, 1, "t-checker")
