@@ -22,6 +22,9 @@ from redis.asyncio import Redis
 from redis.cluster import REDIS_CLUSTER_HASH_SLOTS
 from servers import redis_server
 
+from conformance.harness import ManualClock
+from reference_backends.redis import RedisBackend
+
 
 @pytest.fixture(scope="session")
 def redis_proc_real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TCPExecutor]:
@@ -81,6 +84,21 @@ async def engine_namespace(engine: Redis) -> AsyncIterator[str]:
     left = [key async for key in engine.scan_iter(match=f"{namespace}:*")]
     if left:
         await engine.delete(*left)
+
+
+@pytest.fixture
+def engine_clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def engine_backend(
+    engine: Redis, engine_namespace: str, engine_clock: ManualClock
+) -> AsyncIterator[RedisBackend]:
+    """A backend on ``engine`` with its default options and the kit's clock."""
+    made = RedisBackend(engine, namespace=engine_namespace, clock=engine_clock, allow_eviction=True)
+    yield made
+    await made.aclose()
 
 
 CLUSTER_NODES = 3

@@ -11,7 +11,6 @@ with a small budget (many steps per page), and with the real budget under MONITO
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -24,23 +23,15 @@ from reference_backends.redis import backend as redis_backend
 
 pytestmark = pytest.mark.anyio
 
-GRACE = 60.0
+
+@pytest.fixture
+def clock(engine_clock: ManualClock) -> ManualClock:
+    return engine_clock
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def backend(
-    engine: Redis, engine_namespace: str, clock: ManualClock
-) -> AsyncIterator[RedisBackend]:
-    made = RedisBackend(
-        engine, namespace=engine_namespace, clock=clock, expiry_grace=GRACE, allow_eviction=True
-    )
-    yield made
-    await made.aclose()
+def backend(engine_backend: RedisBackend) -> RedisBackend:
+    return engine_backend
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ it with a warning on the ``pmcp_tasks`` logger and return the others (pages stay
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -39,17 +38,13 @@ RECORD_DAMAGE: dict[str, tuple[dict[str, bytes] | None, str]] = {
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def clock(engine_clock: ManualClock) -> ManualClock:
+    return engine_clock
 
 
 @pytest.fixture
-async def backend(
-    engine: Redis, engine_namespace: str, clock: ManualClock
-) -> AsyncIterator[RedisBackend]:
-    made = RedisBackend(engine, namespace=engine_namespace, clock=clock, allow_eviction=True)
-    yield made
-    await made.aclose()
+def backend(engine_backend: RedisBackend) -> RedisBackend:
+    return engine_backend
 
 
 async def _plant(engine: Redis, namespace: str, item: str, kind: str) -> None:

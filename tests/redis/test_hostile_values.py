@@ -8,22 +8,17 @@ number, a past one included) or refused with a ``ValueError`` that shows the val
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from redis.asyncio import Redis
 
-from conformance.harness import ManualClock
 from reference_backends.redis import RedisBackend
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def backend(engine: Redis, engine_namespace: str) -> AsyncIterator[RedisBackend]:
-    made = RedisBackend(engine, namespace=engine_namespace, clock=ManualClock())
-    yield made
-    await made.aclose()
+def backend(engine_backend: RedisBackend) -> RedisBackend:
+    return engine_backend
 
 
 @pytest.mark.parametrize("expires_at", [1.8e305, 1.7976931348623157e308, 2.0**1000])

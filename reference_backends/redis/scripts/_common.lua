@@ -71,3 +71,18 @@ local function index_call(replaced, command, key, ...)
   end
   return reply
 end
+
+-- What a write or delete finds at the record hash `key`: classify's status and field, where a
+-- record this backend cannot decode is 'malformed' with what is wrong ('type' for a key of
+-- another type, else the field), and the fields read (version, expires_at, then `...`).
+local function record_state(key, now, ...)
+  local stored = read_record(key, 'version', 'expires_at', ...)
+  if not stored then
+    return 'malformed', 'type', nil
+  end
+  local status, damage = classify(key, stored[1], stored[2], now)
+  if status == 'live' and redis.call('HEXISTS', key, 'data') == 0 then
+    return 'malformed', 'data', stored
+  end
+  return status, damage, stored
+end

@@ -6,14 +6,7 @@
 local record, index, expiry = KEYS[1], KEYS[2], KEYS[3]
 local now, item = ARGV[1], ARGV[2]
 
-local stored = read_record(record, 'version', 'expires_at')
-local status, damage = 'malformed', 'type'
-if stored then
-  status, damage = classify(record, stored[1], stored[2], now)
-end
-if status == 'live' and redis.call('HEXISTS', record, 'data') == 0 then
-  status, damage = 'malformed', 'data'
-end
+local status, damage = record_state(record, now)
 if status ~= 'malformed' then
   damage = ''
 end

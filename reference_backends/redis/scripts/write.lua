@@ -10,14 +10,7 @@ local record, index, expiry = KEYS[1], KEYS[2], KEYS[3]
 local now, item, data, expires_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local pexpireat, expected, token = ARGV[5], ARGV[6], ARGV[7]
 
-local stored = read_record(record, 'version', 'expires_at', 'token')
-local status, damage = 'malformed', 'type'
-if stored then
-  status, damage = classify(record, stored[1], stored[2], now)
-end
-if status == 'live' and redis.call('HEXISTS', record, 'data') == 0 then
-  status, damage = 'malformed', 'data'
-end
+local status, damage, stored = record_state(record, now, 'token')
 if status == 'malformed' then
   status = 'absent'
 else
