@@ -37,16 +37,6 @@ RECORD_DAMAGE: dict[str, tuple[dict[str, bytes] | None, str]] = {
 }
 
 
-@pytest.fixture
-def clock(engine_clock: ManualClock) -> ManualClock:
-    return engine_clock
-
-
-@pytest.fixture
-def backend(engine_backend: RedisBackend) -> RedisBackend:
-    return engine_backend
-
-
 async def _plant(engine: Redis, namespace: str, item: str, kind: str) -> None:
     fields, _ = RECORD_DAMAGE[kind]
     record = f"{namespace}:{{p}}:r:{item}"
@@ -65,36 +55,36 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
-async def _keys(backend: RedisBackend, **page: Any) -> list[str]:
-    return [key for key, _ in await backend.list_by_prefix("p:", **page)]
+async def _keys(engine_backend: RedisBackend, **page: Any) -> list[str]:
+    return [key for key, _ in await engine_backend.list_by_prefix("p:", **page)]
 
 
 @pytest.mark.parametrize("kind", RECORD_DAMAGE)
 async def test_a_damaged_record_fails_its_get_and_is_skipped_by_listings(
-    backend: RedisBackend,
+    engine_backend: RedisBackend,
     engine: Redis,
     engine_namespace: str,
     caplog: pytest.LogCaptureFixture,
     kind: str,
 ) -> None:
     for item in ("a", "c", "d"):
-        await backend.put(f"p:{item}", item.encode())
+        await engine_backend.put(f"p:{item}", item.encode())
     await _plant(engine, engine_namespace, "b", kind)
     with pytest.raises(BackendError, match=f"'p:b'.*({RECORD_DAMAGE[kind][1]})"):
-        await backend.get("p:b")
+        await engine_backend.get("p:b")
     with caplog.at_level(logging.WARNING, logger="pmcp_tasks"):
-        assert await _keys(backend) == ["p:a", "p:c", "p:d"]
-        assert await _keys(backend, limit=2) == ["p:a", "p:c"]  # full: the damage is no gap
-        assert await _keys(backend, after="p:a", limit=1) == ["p:c"]
+        assert await _keys(engine_backend) == ["p:a", "p:c", "p:d"]
+        assert await _keys(engine_backend, limit=2) == ["p:a", "p:c"]  # full: the damage is no gap
+        assert await _keys(engine_backend, after="p:a", limit=1) == ["p:c"]
     warned = _warnings(caplog)
     assert len(warned) == 3, warned
     assert all("'p:b'" in message for message in warned), warned
-    assert await backend.get("p:c") is not None  # neighbours untouched
+    assert await engine_backend.get("p:c") is not None  # neighbours untouched
 
 
 @pytest.mark.parametrize("kind", RECORD_DAMAGE)
 async def test_writes_and_deletes_overwrite_a_damaged_record(
-    backend: RedisBackend,
+    engine_backend: RedisBackend,
     engine: Redis,
     engine_namespace: str,
     caplog: pytest.LogCaptureFixture,
@@ -105,18 +95,18 @@ async def test_writes_and_deletes_overwrite_a_damaged_record(
     await _plant(engine, engine_namespace, "missing", kind)
     await _plant(engine, engine_namespace, "gone", kind)
     with caplog.at_level(logging.WARNING, logger="pmcp_tasks"):
-        assert await backend.put("p:put", b"new") == 1  # damaged counts as absent
+        assert await engine_backend.put("p:put", b"new") == 1  # damaged counts as absent
         with pytest.raises(NotFound):
-            await backend.put_if_version("p:missing", b"new", 3)
-        assert await backend.put_if_version("p:cas", b"new", 0) == 1
-        assert await backend.delete("p:gone") is False  # nothing live was removed
+            await engine_backend.put_if_version("p:missing", b"new", 3)
+        assert await engine_backend.put_if_version("p:cas", b"new", 0) == 1
+        assert await engine_backend.delete("p:gone") is False  # nothing live was removed
     for key in ("p:put", "p:cas"):
-        record = await backend.get(key)
+        record = await engine_backend.get(key)
         assert record is not None
         assert (record.data, record.version, record.expires_at) == (b"new", 1, None)
-    assert await backend.get("p:gone") is None
+    assert await engine_backend.get("p:gone") is None
     assert not await engine.exists(f"{engine_namespace}:{{p}}:r:gone")
-    assert await _keys(backend) == ["p:cas", "p:put"]  # p:missing is still damaged: skipped
+    assert await _keys(engine_backend) == ["p:cas", "p:put"]  # p:missing is still damaged: skipped
     warned = _warnings(caplog)
     for key in ("p:put", "p:cas", "p:gone", "p:missing"):
         assert any(f"'{key}'" in message for message in warned), (key, warned)
@@ -124,38 +114,41 @@ async def test_writes_and_deletes_overwrite_a_damaged_record(
 
 @pytest.mark.parametrize("member", [b"\xff\xfe", b"b\xff", b"b:c", b"b c", b""])
 async def test_an_index_member_that_is_no_item_is_skipped(
-    backend: RedisBackend,
+    engine_backend: RedisBackend,
     engine: Redis,
     engine_namespace: str,
     caplog: pytest.LogCaptureFixture,
     member: bytes,
 ) -> None:
     for item in ("a", "c"):
-        await backend.put(f"p:{item}", item.encode())
+        await engine_backend.put(f"p:{item}", item.encode())
     await engine.zadd(f"{engine_namespace}:{{p}}:i", {member: 0})
     await engine.hset(f"{engine_namespace}:{{p}}:r:".encode() + member, "data", b"x")
     with caplog.at_level(logging.WARNING, logger="pmcp_tasks"):
-        assert await _keys(backend) == ["p:a", "p:c"]
-        assert await _keys(backend, limit=1, after="p:a") == ["p:c"]
+        assert await _keys(engine_backend) == ["p:a", "p:c"]
+        assert await _keys(engine_backend, limit=1, after="p:a") == ["p:c"]
     warned = _warnings(caplog)
     assert len(warned) == (2 if b"a" < member < b"c" else 1), warned
     assert all(repr(member) in message for message in warned), warned
 
 
 async def test_a_partition_index_of_the_wrong_type_is_replaced_by_the_next_write(
-    backend: RedisBackend, engine: Redis, engine_namespace: str, caplog: pytest.LogCaptureFixture
+    engine_backend: RedisBackend,
+    engine: Redis,
+    engine_namespace: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await backend.put("p:a", b"a")
+    await engine_backend.put("p:a", b"a")
     index = f"{engine_namespace}:{{p}}:i"
     await engine.delete(index)
     await engine.set(index, b"not an index")
     with caplog.at_level(logging.WARNING, logger="pmcp_tasks"):
-        assert await _keys(backend) == []
-        assert (await backend.get("p:a")) is not None  # the record itself is fine
-        assert await backend.put("p:b", b"b") == 1
-        assert await _keys(backend) == ["p:b"]
-        assert await backend.put("p:a", b"a") == 2
-    assert await _keys(backend) == ["p:a", "p:b"]
+        assert await _keys(engine_backend) == []
+        assert (await engine_backend.get("p:a")) is not None  # the record itself is fine
+        assert await engine_backend.put("p:b", b"b") == 1
+        assert await _keys(engine_backend) == ["p:b"]
+        assert await engine_backend.put("p:a", b"a") == 2
+    assert await _keys(engine_backend) == ["p:a", "p:b"]
     warned = _warnings(caplog)
     assert len(warned) == 2, warned
     assert index in warned[0]
@@ -165,39 +158,39 @@ async def test_a_partition_index_of_the_wrong_type_is_replaced_by_the_next_write
 
 
 async def test_an_expiry_index_of_the_wrong_type_is_replaced_and_listings_still_work(
-    backend: RedisBackend,
+    engine_backend: RedisBackend,
     engine: Redis,
     engine_namespace: str,
-    clock: ManualClock,
+    engine_clock: ManualClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await backend.put("p:a", b"a")
-    await backend.put("p:b", b"b", expires_at=clock() + 10)
+    await engine_backend.put("p:a", b"a")
+    await engine_backend.put("p:b", b"b", expires_at=engine_clock() + 10)
     expiry = f"{engine_namespace}:{{p}}:x"
     await engine.delete(expiry)
     await engine.set(expiry, b"not an index")
-    assert await _keys(backend) == ["p:a", "p:b"]
-    clock.advance(20)
-    assert await _keys(backend) == ["p:a"]  # p:b's hash says it is dead
+    assert await _keys(engine_backend) == ["p:a", "p:b"]
+    engine_clock.advance(20)
+    assert await _keys(engine_backend) == ["p:a"]  # p:b's hash says it is dead
     with caplog.at_level(logging.WARNING, logger="pmcp_tasks"):
-        assert await backend.put("p:c", b"c", expires_at=clock() + 10) == 1
+        assert await engine_backend.put("p:c", b"c", expires_at=engine_clock() + 10) == 1
     assert any(f"replaced '{expiry}'" in message for message in _warnings(caplog))
-    clock.advance(20)
-    assert await backend.cleanup_expired() == 1  # p:c; p:b's expiry entry was in the damage
-    assert await _keys(backend) == ["p:a"]
+    engine_clock.advance(20)
+    assert await engine_backend.cleanup_expired() == 1  # p:c; p:b's expiry entry was in the damage
+    assert await _keys(engine_backend) == ["p:a"]
 
 
 @pytest.mark.parametrize("kind", DAMAGE_KINDS)
 async def test_the_kit_hook_plants_every_damage_kind_the_backend_then_isolates(
-    backend: RedisBackend, caplog: pytest.LogCaptureFixture, kind: str
+    engine_backend: RedisBackend, caplog: pytest.LogCaptureFixture, kind: str
 ) -> None:
-    await backend.put("p:a", b"a")
-    await backend.put("p:c", b"c")
-    assert await RedisKitHooks(backend).plant_damaged("p:b", kind) is True
+    await engine_backend.put("p:a", b"a")
+    await engine_backend.put("p:c", b"c")
+    assert await RedisKitHooks(engine_backend).plant_damaged("p:b", kind) is True
     if kind != "bad-index-member":  # that one is a member naming no key: there is no get
         with pytest.raises(BackendError, match="'p:b'"):
-            await backend.get("p:b")
+            await engine_backend.get("p:b")
     with caplog.at_level(logging.WARNING, logger="pmcp_tasks"):
-        assert await _keys(backend) == ["p:a", "p:c"]
+        assert await _keys(engine_backend) == ["p:a", "p:c"]
     assert len(_warnings(caplog)) == 1
-    assert await RedisKitHooks(backend).plant_damaged("p:b", "no-such-kind") is False
+    assert await RedisKitHooks(engine_backend).plant_damaged("p:b", "no-such-kind") is False
