@@ -19,8 +19,9 @@ from pmcp_tasks.errors import NotFound, StorageError, VersionConflict
 class CapabilitiesContract:
     """Capabilities, concurrency, errors, closing."""
 
+    pytestmark = pytest.mark.anyio
+
     @pytest.mark.clause("KV-CAP-1")
-    @pytest.mark.anyio
     async def test_capabilities_are_well_formed(self, capabilities: BackendCapabilities) -> None:
         assert isinstance(capabilities, BackendCapabilities)
         limit = capabilities.max_record_bytes
@@ -29,7 +30,6 @@ class CapabilitiesContract:
         assert type(capabilities.injectable_clock) is bool
 
     @pytest.mark.clause("KV-CONC-1")
-    @pytest.mark.anyio
     async def test_many_tasks_on_many_keys_at_once(self, backend: StorageBackend) -> None:
         keys = [f"p:{i:03d}" for i in range(40)]
         created = await run_concurrently([partial(backend.put, key, key.encode()) for key in keys])
@@ -54,7 +54,6 @@ class CapabilitiesContract:
         )
 
     @pytest.mark.clause("KV-ERR-1")
-    @pytest.mark.anyio
     async def test_contract_errors_are_storage_errors(self, backend: StorageBackend) -> None:
         await backend.put("p:k", b"x")
         with pytest.raises(StorageError) as conflict:
@@ -65,7 +64,6 @@ class CapabilitiesContract:
         assert isinstance(missing.value, NotFound), repr(missing.value)
 
     @pytest.mark.clause("KV-CLOSE-1")
-    @pytest.mark.anyio
     async def test_aclose_may_be_called_twice(self, open_client: OpenClient) -> None:
         client = await open_client()
         await client.put("p:k", b"x")
@@ -73,7 +71,6 @@ class CapabilitiesContract:
         await client.aclose()
 
     @pytest.mark.clause("KV-CLOSE-1")
-    @pytest.mark.anyio
     async def test_closing_one_client_leaves_the_others_working(
         self, backend: StorageBackend, open_client: OpenClient
     ) -> None:

@@ -15,8 +15,9 @@ from pmcp_tasks.errors import NotFound, VersionConflict
 class CasContract:
     """Compare-and-set."""
 
+    pytestmark = pytest.mark.anyio
+
     @pytest.mark.clause("KV-CAS-1")
-    @pytest.mark.anyio
     async def test_expected_0_creates_an_absent_key_at_version_1(
         self, backend: StorageBackend
     ) -> None:
@@ -28,7 +29,6 @@ class CasContract:
         expect(await stored(backend, "p:k"), (b"new", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-CAS-1")
-    @pytest.mark.anyio
     async def test_expected_0_on_an_existing_key_conflicts_with_the_current_version(
         self, backend: StorageBackend
     ) -> None:
@@ -45,7 +45,6 @@ class CasContract:
         )
 
     @pytest.mark.clause("KV-CAS-2")
-    @pytest.mark.anyio
     @pytest.mark.parametrize("expected", [1, 2, 7])
     async def test_expected_version_on_an_absent_key_is_not_found(
         self, backend: StorageBackend, expected: int
@@ -62,7 +61,6 @@ class CasContract:
         )
 
     @pytest.mark.clause("KV-CAS-2")
-    @pytest.mark.anyio
     async def test_expected_version_on_a_deleted_key_is_not_found(
         self, backend: StorageBackend
     ) -> None:
@@ -73,7 +71,6 @@ class CasContract:
         expect(await backend.get("p:k"), None, call='backend.get("p:k")')
 
     @pytest.mark.clause("KV-CAS-3")
-    @pytest.mark.anyio
     @pytest.mark.parametrize("expected", [1, 2, 4, 9])
     async def test_mismatch_raises_conflict_with_the_real_actual_and_writes_nothing(
         self, backend: StorageBackend, timeline: Timeline, expected: int
@@ -96,7 +93,6 @@ class CasContract:
         )
 
     @pytest.mark.clause("KV-CAS-4")
-    @pytest.mark.anyio
     async def test_match_writes_and_returns_expected_plus_one(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -116,7 +112,6 @@ class CasContract:
         expect(await stored(backend, "p:k"), (b"v3", 3, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-CAS-4")
-    @pytest.mark.anyio
     async def test_cas_and_put_share_one_version_sequence(self, backend: StorageBackend) -> None:
         expect(
             await backend.put_if_version("p:k", b"a", 0),
@@ -133,7 +128,6 @@ class CasContract:
         expect(await stored(backend, "p:k"), (b"d", 4, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-CAS-5")
-    @pytest.mark.anyio
     async def test_concurrent_cas_on_one_version_has_exactly_one_winner(
         self, backend: StorageBackend
     ) -> None:
@@ -155,7 +149,6 @@ class CasContract:
         )
 
     @pytest.mark.clause("KV-CAS-5", "KV-CAS-1")
-    @pytest.mark.anyio
     async def test_concurrent_creates_have_exactly_one_winner(
         self, backend: StorageBackend
     ) -> None:
@@ -172,7 +165,6 @@ class CasContract:
         )
 
     @pytest.mark.clause("KV-CAS-5")
-    @pytest.mark.anyio
     async def test_cas_increment_loop_loses_no_update(self, backend: StorageBackend) -> None:
         await backend.put("p:counter", b"0")
 

@@ -34,6 +34,8 @@ def requires_cross_process(capabilities: BackendCapabilities) -> None:
 class CrossProcessContract:
     """Sharing with another process: visibility, expiry and CAS races across the two."""
 
+    pytestmark = pytest.mark.anyio
+
     @pytest.fixture
     async def peer(
         self,
@@ -57,7 +59,6 @@ class CrossProcessContract:
             await started.aclose()
 
     @pytest.mark.clause("KV-CAP-1")
-    @pytest.mark.anyio
     async def test_sharing_declarations_are_consistent(
         self, capabilities: BackendCapabilities
     ) -> None:
@@ -67,7 +68,6 @@ class CrossProcessContract:
             assert capabilities.shared_in_process, capabilities
 
     @pytest.mark.clause("KV-SHARED-2")
-    @pytest.mark.anyio
     async def test_client_in_another_process_sees_the_same_records(
         self, backend: StorageBackend, peer: Peer
     ) -> None:
@@ -81,7 +81,6 @@ class CrossProcessContract:
         await conflicts_seen_both_ways(peer, backend)
 
     @pytest.mark.clause("KV-SHARED-2", "KV-LIVE-2")
-    @pytest.mark.anyio
     async def test_expiry_is_the_same_in_both_processes(
         self, backend: StorageBackend, peer: Peer, timeline: Timeline
     ) -> None:
@@ -100,7 +99,6 @@ class CrossProcessContract:
         assert await stored(backend, "p:e") == (b"new", 1, None)
 
     @pytest.mark.clause("KV-SHARED-2", "KV-CAS-5")
-    @pytest.mark.anyio
     async def test_cas_increments_from_two_processes_lose_none(
         self, backend: StorageBackend, peer: Peer
     ) -> None:

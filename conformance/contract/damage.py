@@ -105,6 +105,8 @@ async def listing(
 class DamageContract:
     """A damaged record is reported by ``get``, skipped by listings, replaced by writes."""
 
+    pytestmark = pytest.mark.anyio
+
     @pytest.fixture(params=RECORD_KINDS)
     async def damaged_record(
         self, kit_target: KitTarget, request: pytest.FixtureRequest
@@ -118,7 +120,6 @@ class DamageContract:
         return await plant(kit_target, request.param)
 
     @pytest.mark.clause(CLAUSE)
-    @pytest.mark.anyio
     async def test_get_of_a_damaged_record_raises_backend_error_naming_the_key(
         self, backend: StorageBackend, damaged_record: Planted
     ) -> None:
@@ -129,7 +130,6 @@ class DamageContract:
             expect(await stored(backend, key), (data, 1, None), call=f"stored(backend, {key!r})")
 
     @pytest.mark.clause(CLAUSE)
-    @pytest.mark.anyio
     async def test_listing_skips_a_damaged_record_with_a_warning(
         self, backend: StorageBackend, any_damage: Planted
     ) -> None:
@@ -158,7 +158,6 @@ class DamageContract:
         )
 
     @pytest.mark.clause(CLAUSE)
-    @pytest.mark.anyio
     async def test_put_and_delete_repair_a_damaged_record(
         self, backend: StorageBackend, damaged_record: Planted
     ) -> None:
@@ -179,7 +178,6 @@ class DamageContract:
         )
 
     @pytest.mark.clause(CLAUSE)
-    @pytest.mark.anyio
     async def test_cas_on_a_damaged_record_treats_it_as_absent_compares_or_refuses(
         self, backend: StorageBackend, damaged_record: Planted
     ) -> None:

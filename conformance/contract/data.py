@@ -37,8 +37,9 @@ def first_difference(got: bytes, want: bytes) -> int | None:
 class DataContract:
     """Byte-exact data and exact versions."""
 
+    pytestmark = pytest.mark.anyio
+
     @pytest.mark.clause("KV-DATA-1")
-    @pytest.mark.anyio
     @pytest.mark.parametrize("name", list(PAYLOADS))
     async def test_data_round_trips_byte_exact(
         self, backend: StorageBackend, capabilities: BackendCapabilities, name: str
@@ -53,7 +54,6 @@ class DataContract:
         assert [(k, r.data) for k, r in listed] == [("p:cas", data), ("p:put", data)]
 
     @pytest.mark.clause("KV-DATA-1")
-    @pytest.mark.anyio
     async def test_one_mib_round_trips(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
@@ -66,7 +66,6 @@ class DataContract:
         assert record.data == data
 
     @pytest.mark.clause("KV-VER-1")
-    @pytest.mark.anyio
     async def test_versions_are_ints(self, backend: StorageBackend) -> None:
         version = await backend.put("p:k", b"x")
         record = await backend.get("p:k")
@@ -75,7 +74,6 @@ class DataContract:
             assert type(value) is int, f"version {value!r} is a {type(value).__name__}"
 
     @pytest.mark.clause("KV-VER-1")
-    @pytest.mark.anyio
     async def test_versions_past_2_53_stay_exact(
         self, kit_target: KitTarget, backend: StorageBackend
     ) -> None:
@@ -94,7 +92,6 @@ class DataContract:
         assert record.version == 2**53 + 2
 
     @pytest.mark.clause("KV-VER-1")
-    @pytest.mark.anyio
     async def test_versions_up_to_2_63_minus_1_and_no_further(
         self, kit_target: KitTarget, backend: StorageBackend
     ) -> None:
@@ -115,7 +112,6 @@ class DataContract:
         )
 
     @pytest.mark.clause("KV-VER-1")
-    @pytest.mark.anyio
     async def test_versions_past_2_53_are_listed_exactly_and_stale_cas_conflicts(
         self, kit_target: KitTarget, backend: StorageBackend
     ) -> None:
@@ -143,7 +139,6 @@ class DataContract:
         )
 
     @pytest.mark.clause("KV-DATA-1")
-    @pytest.mark.anyio
     async def test_large_records_are_listed_and_cased_byte_exact(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:

@@ -45,6 +45,8 @@ def make_store(
 class DomainContract:
     """GenericTaskStore over the backend under test."""
 
+    pytestmark = pytest.mark.anyio
+
     @pytest.fixture
     def task_store(
         self, backend: StorageBackend, clock: ManualClock, capabilities: BackendCapabilities
@@ -52,7 +54,6 @@ class DomainContract:
         return make_store(backend, clock, capabilities)
 
     @pytest.mark.clause("DOM-LIFE-1")
-    @pytest.mark.anyio
     async def test_lifecycle_follows_the_mcp_state_machine(
         self, task_store: GenericTaskStore
     ) -> None:
@@ -77,7 +78,6 @@ class DomainContract:
         assert (await task_store.get("alice", tid)).status is TaskStatus.COMPLETED
 
     @pytest.mark.clause("DOM-LIFE-1")
-    @pytest.mark.anyio
     async def test_cancel_and_fail_are_final(self, task_store: GenericTaskStore) -> None:
         cancelled = await task_store.create("alice")
         failed = await task_store.create("alice")
@@ -89,7 +89,6 @@ class DomainContract:
         assert (await task_store.get("alice", failed.task_id)).status is TaskStatus.FAILED
 
     @pytest.mark.clause("DOM-OWNER-1")
-    @pytest.mark.anyio
     async def test_another_owners_task_answers_like_a_missing_one(
         self, task_store: GenericTaskStore
     ) -> None:
@@ -110,7 +109,6 @@ class DomainContract:
         assert (stored.status, stored.variables) == (TaskStatus.WORKING, {"secret": "s"})
 
     @pytest.mark.clause("DOM-OWNER-1")
-    @pytest.mark.anyio
     async def test_owners_sharing_a_prefix_are_isolated(self, task_store: GenericTaskStore) -> None:
         owners = ["a", "a:b", "a%3Ab", "ab", "a*", "{a}"]
         created = {owner: (await task_store.create(owner)).task_id for owner in owners}
@@ -120,7 +118,6 @@ class DomainContract:
             assert cursor is None
 
     @pytest.mark.clause("DOM-VAR-1")
-    @pytest.mark.anyio
     async def test_variables_merge_and_none_deletes(self, task_store: GenericTaskStore) -> None:
         task = await task_store.create("alice", variables={"a": 1, "b": {"x": [1, 2]}})
         await task_store.set_variables("alice", task.task_id, {"b": None, "c": "three"})
@@ -128,7 +125,6 @@ class DomainContract:
         assert stored.variables == {"a": 1, "c": "three"}
 
     @pytest.mark.clause("DOM-VAR-1", "KV-CAS-5")
-    @pytest.mark.anyio
     async def test_concurrent_set_variables_lose_no_update(
         self, task_store: GenericTaskStore
     ) -> None:
@@ -146,7 +142,6 @@ class DomainContract:
         assert stored.variables == {f"v{i}": i for i in range(writers)}
 
     @pytest.mark.clause("DOM-TTL-1")
-    @pytest.mark.anyio
     async def test_expired_task_is_not_found(
         self, task_store: GenericTaskStore, timeline: Timeline
     ) -> None:
@@ -163,7 +158,6 @@ class DomainContract:
         assert [t.task_id for t in tasks] == [keeper.task_id]
 
     @pytest.mark.clause("DOM-TTL-1")
-    @pytest.mark.anyio
     async def test_ttl_over_the_maximum_is_rejected(self, task_store: GenericTaskStore) -> None:
         with pytest.raises(TtlTooLarge):
             await task_store.create("alice", ttl=task_store.config.max_ttl + 1)
@@ -171,7 +165,6 @@ class DomainContract:
         assert tasks == []
 
     @pytest.mark.clause("DOM-PAGE-1", "KV-LIST-4", "KV-LIST-5")
-    @pytest.mark.anyio
     async def test_paging_is_oldest_first_and_stable_while_creating(
         self, task_store: GenericTaskStore
     ) -> None:
@@ -193,7 +186,6 @@ class DomainContract:
         assert set(seen) <= set(original + added)
 
     @pytest.mark.clause("DOM-PAGE-1")
-    @pytest.mark.anyio
     async def test_foreign_cursor_is_rejected(self, task_store: GenericTaskStore) -> None:
         for _ in range(3):
             await task_store.create("alice")
@@ -205,7 +197,6 @@ class DomainContract:
             await task_store.list("alice", cursor="not-a-cursor")
 
     @pytest.mark.clause("DOM-CAP-1", "KV-CAS-5")
-    @pytest.mark.anyio
     async def test_concurrent_creates_never_overshoot_the_cap(
         self, backend: StorageBackend, clock: ManualClock, capabilities: BackendCapabilities
     ) -> None:

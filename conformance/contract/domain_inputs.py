@@ -33,10 +33,11 @@ ACCEPT = {"action": "accept", "content": {"confirm": True}}
 class DomainInputsContract:
     """GenericTaskStore's tasks-extension fields over the backend under test."""
 
+    pytestmark = pytest.mark.anyio
+
     task_store = DomainContract.task_store
 
     @pytest.mark.clause("DOM-INPUT-1")
-    @pytest.mark.anyio
     async def test_partial_answers_keep_the_rest_outstanding(
         self, task_store: GenericTaskStore
     ) -> None:
@@ -62,7 +63,6 @@ class DomainInputsContract:
         assert (await task_store.get("alice", tid)).input_responses == {keys["second"]: ACCEPT}
 
     @pytest.mark.clause("DOM-INPUT-1")
-    @pytest.mark.anyio
     async def test_input_keys_are_never_reused(self, task_store: GenericTaskStore) -> None:
         tid = (await task_store.create("alice")).task_id
         seen: set[str] = set()
@@ -76,7 +76,6 @@ class DomainInputsContract:
             assert again.status is TaskStatus.WORKING
 
     @pytest.mark.clause("DOM-INPUT-1")
-    @pytest.mark.anyio
     async def test_concurrent_answers_lose_none(self, task_store: GenericTaskStore) -> None:
         tid = (await task_store.create("alice")).task_id
         names = {f"q{i}": ELICIT for i in range(8)}
@@ -89,7 +88,6 @@ class DomainInputsContract:
         assert set(stored.input_responses) == set(keys.values())
 
     @pytest.mark.clause("DOM-INPUT-2")
-    @pytest.mark.anyio
     async def test_malformed_input_is_refused_and_writes_nothing(
         self, task_store: GenericTaskStore
     ) -> None:
@@ -109,7 +107,6 @@ class DomainInputsContract:
         )
 
     @pytest.mark.clause("DOM-INPUT-2")
-    @pytest.mark.anyio
     async def test_input_size_limit(self, backend: StorageBackend, clock: ManualClock) -> None:
         store = GenericTaskStore(
             backend, StoreConfig(max_input_bytes=2048, max_tasks_per_owner=None), clock=clock
@@ -121,7 +118,6 @@ class DomainInputsContract:
         assert (await store.get("alice", tid)).status is TaskStatus.WORKING
 
     @pytest.mark.clause("DOM-ERROR-1")
-    @pytest.mark.anyio
     async def test_failed_task_keeps_its_jsonrpc_error(self, task_store: GenericTaskStore) -> None:
         tid = (await task_store.create("alice")).task_id
         await task_store.request_input("alice", tid, {"q": ELICIT})
@@ -149,7 +145,6 @@ class DomainInputsContract:
         assert (await task_store.get("alice", other)).status is TaskStatus.WORKING
 
     @pytest.mark.clause("DOM-CANCEL-1")
-    @pytest.mark.anyio
     async def test_cancel_request_is_a_no_op_on_a_final_task(
         self, task_store: GenericTaskStore
     ) -> None:
@@ -166,7 +161,6 @@ class DomainInputsContract:
             await task_store.cancel("alice", live)
 
     @pytest.mark.clause("DOM-LEASE-1")
-    @pytest.mark.anyio
     async def test_lost_worker_fails_the_task_after_its_lease(
         self, backend: StorageBackend, clock: ManualClock
     ) -> None:
@@ -188,7 +182,6 @@ class DomainInputsContract:
         assert await store.renew_lease("alice", task.task_id, "w1", 10) == lost
 
     @pytest.mark.clause("DOM-WIRE-1")
-    @pytest.mark.anyio
     async def test_extension_wire_names(self, backend: StorageBackend, clock: ManualClock) -> None:
         store = GenericTaskStore(
             backend, StoreConfig(poll_interval=0.25, max_tasks_per_owner=None), clock=clock

@@ -41,8 +41,9 @@ decimal, where a backend that rounds to milliseconds or to decimal digits goes w
 class ExpiryContract:
     """Liveness, expiry and cleanup."""
 
+    pytestmark = pytest.mark.anyio
+
     @pytest.mark.clause("KV-LIVE-1")
-    @pytest.mark.anyio
     @pytest.mark.parametrize("fraction", ODD_FRACTIONS)
     async def test_sub_millisecond_expiry_boundary(
         self,
@@ -66,7 +67,6 @@ class ExpiryContract:
         assert got is None, f"get at clock == expires_at == {expires_at!r} returned {got!r}"
 
     @pytest.mark.clause("KV-LIVE-4")
-    @pytest.mark.anyio
     @pytest.mark.parametrize("fraction", ODD_FRACTIONS)
     async def test_odd_expiries_are_returned_exactly(
         self, backend: StorageBackend, timeline: Timeline, fraction: float
@@ -84,7 +84,6 @@ class ExpiryContract:
         assert listed == want, f"list_by_prefix('p:') returned {listed!r}, want {want!r}"
 
     @pytest.mark.clause("KV-LIVE-3")
-    @pytest.mark.anyio
     async def test_expiry_follows_the_clock_when_it_goes_back(
         self, backend: StorageBackend, clock: ManualClock, capabilities: BackendCapabilities
     ) -> None:
@@ -104,7 +103,6 @@ class ExpiryContract:
         )
 
     @pytest.mark.clause("KV-LIVE-1")
-    @pytest.mark.anyio
     async def test_record_is_live_until_and_dead_at_its_expiry(
         self, backend: StorageBackend, clock: ManualClock, capabilities: BackendCapabilities
     ) -> None:
@@ -127,7 +125,6 @@ class ExpiryContract:
         )
 
     @pytest.mark.clause("KV-LIVE-1")
-    @pytest.mark.anyio
     async def test_record_without_expiry_never_expires(
         self, backend: StorageBackend, clock: ManualClock
     ) -> None:
@@ -136,7 +133,6 @@ class ExpiryContract:
         expect(await stored(backend, "p:k"), (b"x", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-LIVE-2")
-    @pytest.mark.anyio
     async def test_expired_record_is_invisible_to_get(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -144,7 +140,6 @@ class ExpiryContract:
         expect(await backend.get("p:k"), None, call='backend.get("p:k")')
 
     @pytest.mark.clause("KV-LIVE-2")
-    @pytest.mark.anyio
     async def test_expired_record_is_omitted_from_listings(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -159,7 +154,6 @@ class ExpiryContract:
         expect(await backend.list_by_prefix("p:b"), [], call='backend.list_by_prefix("p:b")')
 
     @pytest.mark.clause("KV-LIVE-2")
-    @pytest.mark.anyio
     async def test_put_over_an_expired_record_starts_at_version_1(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -168,7 +162,6 @@ class ExpiryContract:
         expect(await stored(backend, "p:k"), (b"new", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-LIVE-2")
-    @pytest.mark.anyio
     async def test_cas_treats_an_expired_record_as_missing(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -183,7 +176,6 @@ class ExpiryContract:
         expect(await stored(backend, "p:k"), (b"new", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-LIVE-2", "KV-DEL-1")
-    @pytest.mark.anyio
     async def test_delete_of_an_expired_record_returns_false(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -192,7 +184,6 @@ class ExpiryContract:
         expect(await backend.get("p:k"), None, call='backend.get("p:k")')
 
     @pytest.mark.clause("KV-LIVE-3", "KV-CAP-1")
-    @pytest.mark.anyio
     async def test_expiry_follows_the_injected_clock(
         self, backend: StorageBackend, clock: ManualClock, capabilities: BackendCapabilities
     ) -> None:
@@ -210,7 +201,6 @@ class ExpiryContract:
         expect(await backend.list_by_prefix("p:"), [], call='backend.list_by_prefix("p:")')
 
     @pytest.mark.clause("KV-LIVE-4")
-    @pytest.mark.anyio
     async def test_put_without_expiry_clears_an_expiry(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -227,7 +217,6 @@ class ExpiryContract:
         )
 
     @pytest.mark.clause("KV-LIVE-4")
-    @pytest.mark.anyio
     async def test_cas_sets_and_clears_the_expiry(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -259,7 +248,6 @@ class ExpiryContract:
         )
 
     @pytest.mark.clause("KV-LIVE-4")
-    @pytest.mark.anyio
     async def test_put_moves_an_expiry_earlier_and_later(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -283,7 +271,6 @@ class ExpiryContract:
         )
 
     @pytest.mark.clause("KV-ARG-3", "KV-LIVE-2")
-    @pytest.mark.anyio
     async def test_write_with_a_past_expiry_is_accepted_and_not_live(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -310,7 +297,6 @@ class ExpiryContract:
         expect(await backend.list_by_prefix("p:"), [], call='backend.list_by_prefix("p:")')
 
     @pytest.mark.clause("KV-CLEAN-1")
-    @pytest.mark.anyio
     async def test_cleanup_removes_dead_records_and_counts_them(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -334,7 +320,6 @@ class ExpiryContract:
         )
 
     @pytest.mark.clause("KV-CLEAN-1")
-    @pytest.mark.anyio
     async def test_cleanup_of_live_records_removes_nothing(self, backend: StorageBackend) -> None:
         expect(await backend.cleanup_expired(), 0, call="backend.cleanup_expired()")
         await backend.put("p:k", b"x")
@@ -342,7 +327,6 @@ class ExpiryContract:
         expect(await stored(backend, "p:k"), (b"x", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-CLEAN-1", "KV-CAS-1")
-    @pytest.mark.anyio
     async def test_cleanup_does_not_count_records_rewritten_after_expiry(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -352,7 +336,6 @@ class ExpiryContract:
         expect(await stored(backend, "p:k"), (b"new", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-CLEAN-2")
-    @pytest.mark.anyio
     async def test_removed_records_never_come_back(
         self, backend: StorageBackend, clock: ManualClock, capabilities: BackendCapabilities
     ) -> None:
@@ -371,7 +354,6 @@ class ExpiryContract:
         expect(await backend.put("p:k", b"y"), 1, call='backend.put("p:k", b"y")')
 
     @pytest.mark.clause("KV-CAS-3", "KV-LIVE-2")
-    @pytest.mark.anyio
     async def test_conflict_reports_the_live_version_only(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -382,7 +364,6 @@ class ExpiryContract:
         assert caught.value.actual == 1
 
     @pytest.mark.clause("KV-CLEAN-1")
-    @pytest.mark.anyio
     async def test_cleanup_removes_many_dead_records(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -403,7 +384,6 @@ class ExpiryContract:
             assert listed == want, f"after cleanup p{partition}: lists {listed}, want {want}"
 
     @pytest.mark.clause("KV-CLEAN-1")
-    @pytest.mark.anyio
     async def test_cleanup_concurrent_with_writes_keeps_every_live_record(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -431,7 +411,6 @@ class ExpiryContract:
         assert listed == keys[::2], f"list_by_prefix('p:') returned {listed}"
 
     @pytest.mark.clause("KV-CLEAN-1", "KV-SHARED-1")
-    @pytest.mark.anyio
     async def test_cleanup_from_another_client_removes_the_writers_records(
         self,
         backend: StorageBackend,
@@ -459,7 +438,6 @@ class ExpiryContract:
         assert listed == ["p:live"], f"KV-CLEAN-1: list_by_prefix('p:') returned {listed}"
 
     @pytest.mark.clause("KV-CLEAN-1")
-    @pytest.mark.anyio
     async def test_a_key_rewritten_after_cleanup_is_listed_once(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:

@@ -14,13 +14,13 @@ from pmcp_tasks.backend import StorageBackend
 class GetPutContract:
     """get and put."""
 
+    pytestmark = pytest.mark.anyio
+
     @pytest.mark.clause("KV-PUT-1")
-    @pytest.mark.anyio
     async def test_get_of_a_key_never_written_is_none(self, backend: StorageBackend) -> None:
         expect(await backend.get("p:never"), None, call='backend.get("p:never")')
 
     @pytest.mark.clause("KV-PUT-1")
-    @pytest.mark.anyio
     async def test_put_creates_with_version_1_and_get_returns_it(
         self, backend: StorageBackend
     ) -> None:
@@ -28,7 +28,6 @@ class GetPutContract:
         expect(await stored(backend, "p:k"), (b"first", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-PUT-1")
-    @pytest.mark.anyio
     async def test_put_replaces_and_counts_versions_up_by_one(
         self, backend: StorageBackend
     ) -> None:
@@ -37,7 +36,6 @@ class GetPutContract:
         expect(await stored(backend, "p:k"), (b"v5", 5, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-PUT-1")
-    @pytest.mark.anyio
     async def test_put_returns_the_expiry_it_was_given(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -50,7 +48,6 @@ class GetPutContract:
         expect(await stored(backend, "p:k"), (b"x", 1, later), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-PUT-1")
-    @pytest.mark.anyio
     async def test_keys_are_independent(self, backend: StorageBackend) -> None:
         expect(await backend.put("p:a", b"a"), 1, call='backend.put("p:a", b"a")')
         expect(await backend.put("p:a", b"a2"), 2, call='backend.put("p:a", b"a2")')
@@ -60,7 +57,6 @@ class GetPutContract:
         expect(await backend.get("p:c"), None, call='backend.get("p:c")')
 
     @pytest.mark.clause("KV-PUT-1")
-    @pytest.mark.anyio
     async def test_put_after_delete_starts_again_at_1(self, backend: StorageBackend) -> None:
         await backend.put("p:k", b"x")
         await backend.put("p:k", b"y")
@@ -69,7 +65,6 @@ class GetPutContract:
         expect(await stored(backend, "p:k"), (b"z", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-PUT-2")
-    @pytest.mark.anyio
     async def test_concurrent_puts_hand_out_consecutive_distinct_versions(
         self, backend: StorageBackend
     ) -> None:
@@ -91,7 +86,6 @@ class GetPutContract:
         assert final.data == f"w{winner}".encode(), "the stored data is not the last put's"
 
     @pytest.mark.clause("KV-PUT-2")
-    @pytest.mark.anyio
     async def test_concurrent_first_puts_create_once(self, backend: StorageBackend) -> None:
         results = await run_concurrently([partial(backend.put, "p:new", b"x") for _ in range(8)])
         assert sorted(results) == list(range(1, 9)), (

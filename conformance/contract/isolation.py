@@ -14,8 +14,9 @@ from pmcp_tasks.errors import NotFound
 class IsolationContract:
     """Namespace isolation."""
 
+    pytestmark = pytest.mark.anyio
+
     @pytest.mark.clause("KV-ISO-1")
-    @pytest.mark.anyio
     async def test_other_namespace_sees_nothing(
         self, backend: StorageBackend, open_client: OpenClient
     ) -> None:
@@ -31,7 +32,6 @@ class IsolationContract:
         expect(await stored(other, "p:k"), (b"theirs", 1, None), call='stored(other, "p:k")')
 
     @pytest.mark.clause("KV-ISO-1")
-    @pytest.mark.anyio
     async def test_cleanup_counts_only_its_own_namespace(
         self, backend: StorageBackend, open_client: OpenClient, timeline: Timeline
     ) -> None:
@@ -45,7 +45,6 @@ class IsolationContract:
         expect(await backend.cleanup_expired(), 2, call="backend.cleanup_expired()")
 
     @pytest.mark.clause("KV-ISO-1")
-    @pytest.mark.anyio
     async def test_namespaces_that_are_prefixes_of_each_other_stay_apart(
         self,
         backend: StorageBackend,

@@ -70,8 +70,9 @@ def _key_calls(backend: StorageBackend, key: object) -> list[tuple[str, Call]]:
 class KeysContract:
     """Keys and arguments."""
 
+    pytestmark = pytest.mark.anyio
+
     @pytest.mark.clause("KV-KEY-1")
-    @pytest.mark.anyio
     async def test_malformed_keys_raise_value_error_from_every_method(
         self, backend: StorageBackend
     ) -> None:
@@ -79,7 +80,6 @@ class KeysContract:
         await assert_all_value_errors(calls)
 
     @pytest.mark.clause("KV-KEY-1")
-    @pytest.mark.anyio
     async def test_every_character_of_the_alphabet_is_a_valid_key(
         self, backend: StorageBackend
     ) -> None:
@@ -97,7 +97,6 @@ class KeysContract:
             )
 
     @pytest.mark.clause("KV-KEY-2")
-    @pytest.mark.anyio
     async def test_key_of_1024_bytes_is_accepted(self, backend: StorageBackend) -> None:
         key = "p:" + "k" * 1022
         assert len(key.encode()) == 1024
@@ -107,14 +106,12 @@ class KeysContract:
         assert [k for k, _ in listed] == [key]
 
     @pytest.mark.clause("KV-KEY-2")
-    @pytest.mark.anyio
     async def test_key_over_1024_bytes_raises_value_error(self, backend: StorageBackend) -> None:
         for key in ("p:" + "k" * 1023, "p" * 1023 + ":k", "p:" + "k" * 5000):
             await assert_all_value_errors(_key_calls(backend, key))
         expect(await backend.list_by_prefix("p:"), [], call='backend.list_by_prefix("p:")')
 
     @pytest.mark.clause("KV-KEY-3")
-    @pytest.mark.anyio
     async def test_keys_differing_in_punctuation_are_distinct(
         self, backend: StorageBackend
     ) -> None:
@@ -138,7 +135,6 @@ class KeysContract:
         assert sorted(k for k, _ in listed) == sorted(k for k in keys if k.startswith("p:"))
 
     @pytest.mark.clause("KV-KEY-3")
-    @pytest.mark.anyio
     async def test_keys_differing_only_in_the_case_of_a_percent_escape_are_distinct(
         self, backend: StorageBackend
     ) -> None:
@@ -157,7 +153,6 @@ class KeysContract:
         assert listed == ["%2f:x"], f"list_by_prefix('%2f:') returned {listed}"
 
     @pytest.mark.clause("KV-KEY-3")
-    @pytest.mark.anyio
     async def test_glob_like_prefix_characters_match_literally(
         self, backend: StorageBackend
     ) -> None:
@@ -175,7 +170,6 @@ class KeysContract:
         )
 
     @pytest.mark.clause("KV-ARG-1")
-    @pytest.mark.anyio
     async def test_data_must_be_bytes(self, backend: StorageBackend) -> None:
         loose: Any = backend
         for data in ("text", bytearray(b"x"), memoryview(b"x"), None, 1, [1]):
@@ -196,7 +190,6 @@ class KeysContract:
         )
 
     @pytest.mark.clause("KV-ARG-1")
-    @pytest.mark.anyio
     async def test_rejected_data_leaves_existing_record_alone(
         self, backend: StorageBackend
     ) -> None:
@@ -211,7 +204,6 @@ class KeysContract:
         expect(await stored(backend, "p:k"), (b"original", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-ARG-2")
-    @pytest.mark.anyio
     async def test_expected_version_must_be_an_int_in_range(self, backend: StorageBackend) -> None:
         await backend.put("p:k", b"x")
         loose: Any = backend
@@ -224,7 +216,6 @@ class KeysContract:
         expect(await stored(backend, "p:k"), (b"x", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-ARG-3")
-    @pytest.mark.anyio
     async def test_expires_at_must_be_a_finite_number_or_none(
         self, backend: StorageBackend
     ) -> None:
@@ -252,7 +243,6 @@ class KeysContract:
         )
 
     @pytest.mark.clause("KV-ARG-3")
-    @pytest.mark.anyio
     async def test_int_and_float_expiries_are_accepted(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -271,7 +261,6 @@ class KeysContract:
             assert await backend.get(key) is not None, f"{key} with a future expiry is not live"
 
     @pytest.mark.clause("KV-ARG-4")
-    @pytest.mark.anyio
     async def test_after_and_limit_are_validated(self, backend: StorageBackend) -> None:
         loose: Any = backend
         calls: list[tuple[str, Call]] = [

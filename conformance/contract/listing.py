@@ -48,8 +48,9 @@ async def paged_keys(backend: StorageBackend, prefix: str, limit: int, most: int
 class ListingContract:
     """list_by_prefix."""
 
+    pytestmark = pytest.mark.anyio
+
     @pytest.mark.clause("KV-LIST-1")
-    @pytest.mark.anyio
     async def test_prefix_must_name_a_partition(self, backend: StorageBackend) -> None:
         loose: Any = backend
         await assert_all_value_errors(
@@ -60,7 +61,6 @@ class ListingContract:
         )
 
     @pytest.mark.clause("KV-LIST-2")
-    @pytest.mark.anyio
     async def test_partition_prefix_is_bounded_at_the_colon(self, backend: StorageBackend) -> None:
         for key in ("a:1", "a:2", "ab:1", "a%3A:1", "a.:1", "b:1", "A:1"):
             await backend.put(key, key.encode())
@@ -69,7 +69,6 @@ class ListingContract:
         expect(await listed_keys(backend, "nothing:"), [], call='listed_keys(backend, "nothing:")')
 
     @pytest.mark.clause("KV-LIST-2")
-    @pytest.mark.anyio
     async def test_item_prefix_selects_within_the_partition(self, backend: StorageBackend) -> None:
         for key in ("a:x", "a:x1", "a:xy", "a:y", "a:Xx", "b:x"):
             await backend.put(key, key.encode())
@@ -82,7 +81,6 @@ class ListingContract:
         expect(await listed_keys(backend, "a:z"), [], call='listed_keys(backend, "a:z")')
 
     @pytest.mark.clause("KV-LIST-2")
-    @pytest.mark.anyio
     async def test_listing_returns_each_records_data_version_and_expiry(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -94,13 +92,11 @@ class ListingContract:
         assert got == [("p:a", b"a2", 2, later), ("p:b", b"b1", 1, None)]
 
     @pytest.mark.clause("KV-LIST-3")
-    @pytest.mark.anyio
     async def test_listing_is_ascending_in_code_point_order(self, backend: StorageBackend) -> None:
         expected = await fill(backend, "p", ITEMS)
         expect(await listed_keys(backend, "p:"), expected, call='listed_keys(backend, "p:")')
 
     @pytest.mark.clause("KV-LIST-4")
-    @pytest.mark.anyio
     async def test_after_a_stored_key_is_exclusive(self, backend: StorageBackend) -> None:
         keys = await fill(backend, "p", ITEMS)
         for index, after in enumerate(keys):
@@ -112,7 +108,6 @@ class ListingContract:
             )
 
     @pytest.mark.clause("KV-LIST-4")
-    @pytest.mark.anyio
     async def test_after_need_not_be_a_stored_key(self, backend: StorageBackend) -> None:
         keys = await fill(backend, "p", ["b", "d", "f"])
         for after, want in (
@@ -128,7 +123,6 @@ class ListingContract:
             expect(got, want, call=f"list_by_prefix('p:', after={after!r})")
 
     @pytest.mark.clause("KV-LIST-5")
-    @pytest.mark.anyio
     async def test_limit_caps_the_page_and_pages_are_full(self, backend: StorageBackend) -> None:
         keys = await fill(backend, "p", ITEMS)
         for limit in (1, 2, 5, len(keys) - 1, len(keys), len(keys) + 1, 1000):
@@ -140,7 +134,6 @@ class ListingContract:
             )
 
     @pytest.mark.clause("KV-LIST-5", "KV-LIST-4")
-    @pytest.mark.anyio
     @pytest.mark.parametrize("limit", [1, 3, 7])
     async def test_paging_visits_exactly_one_full_listing(
         self, backend: StorageBackend, limit: int
@@ -152,7 +145,6 @@ class ListingContract:
         expect(seen, keys, call=f"paging through 'p:' by {limit}")
 
     @pytest.mark.clause("KV-LIST-5", "KV-LIVE-2")
-    @pytest.mark.anyio
     async def test_pages_are_full_when_expired_records_sit_between_live_ones(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -178,7 +170,6 @@ class ListingContract:
         expect(await listed_keys(backend, "p:"), live, call='listed_keys(backend, "p:")')
 
     @pytest.mark.clause("KV-LIST-5", "KV-LIVE-2")
-    @pytest.mark.anyio
     async def test_pages_are_full_across_long_runs_of_dead_records(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -203,7 +194,6 @@ class ListingContract:
         expect(seen, live, "KV-LIST-5: pages must be full", call="paging through 'p:' by 3")
 
     @pytest.mark.clause("KV-LIST-2")
-    @pytest.mark.anyio
     async def test_a_large_partition_is_listed_whole(self, backend: StorageBackend) -> None:
         """Far more records than one page or scan batch of a typical store returns."""
         keys = await fill(backend, "p", [f"{i:04d}" for i in range(600)])
@@ -214,7 +204,6 @@ class ListingContract:
         )
 
     @pytest.mark.clause("KV-LIST-4")
-    @pytest.mark.anyio
     @pytest.mark.parametrize(
         "item", ["a\u00e9", "a\U0001f600", "\u0100", "a\uffff", "a\U00010000", "~\u0080", "0\ud7ff"]
     )

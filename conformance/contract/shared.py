@@ -22,8 +22,9 @@ from pmcp_tasks.errors import NotFound
 class SharedContract:
     """Shared namespaces across client instances."""
 
+    pytestmark = pytest.mark.anyio
+
     @pytest.mark.clause("KV-SHARED-1", "KV-CAP-1")
-    @pytest.mark.anyio
     async def test_second_client_sees_the_same_records(
         self, backend: StorageBackend, open_client: OpenClient, capabilities: BackendCapabilities
     ) -> None:
@@ -44,7 +45,6 @@ class SharedContract:
             await backend.put_if_version("p:a", b"x", 2)
 
     @pytest.mark.clause("KV-SHARED-1")
-    @pytest.mark.anyio
     async def test_cas_between_clients_detects_the_other_write(
         self, backend: StorageBackend, open_client: OpenClient, capabilities: BackendCapabilities
     ) -> None:
@@ -52,7 +52,6 @@ class SharedContract:
         await conflicts_seen_both_ways(backend, await open_client())
 
     @pytest.mark.clause("KV-SHARED-1", "KV-CAS-5")
-    @pytest.mark.anyio
     async def test_concurrent_cas_across_clients_has_one_winner(
         self, backend: StorageBackend, open_client: OpenClient, capabilities: BackendCapabilities
     ) -> None:
@@ -71,7 +70,6 @@ class SharedContract:
         )
 
     @pytest.mark.clause("KV-SHARED-1")
-    @pytest.mark.anyio
     async def test_second_client_sees_expiries_and_expires_alike(
         self,
         backend: StorageBackend,

@@ -27,8 +27,9 @@ def text_payload(size: int) -> bytes:
 class SizesContract:
     """Record size limits."""
 
+    pytestmark = pytest.mark.anyio
+
     @pytest.mark.clause("KV-SIZE-1", "KV-CAP-1")
-    @pytest.mark.anyio
     async def test_put_over_the_limit_raises_and_writes_nothing(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
@@ -47,7 +48,6 @@ class SizesContract:
         expect(await stored(backend, "p:k"), (b"small", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-SIZE-1", "KV-CAP-1")
-    @pytest.mark.anyio
     async def test_cas_over_the_limit_raises_and_writes_nothing(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
@@ -66,7 +66,6 @@ class SizesContract:
         expect(await stored(backend, "p:k"), (b"small", 1, None), call='stored(backend, "p:k")')
 
     @pytest.mark.clause("KV-SIZE-1")
-    @pytest.mark.anyio
     async def test_far_over_the_limit_raises(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
@@ -76,7 +75,6 @@ class SizesContract:
         expect(await backend.get("p:k"), None, call='backend.get("p:k")')
 
     @pytest.mark.clause("KV-SIZE-2", "KV-CAP-1")
-    @pytest.mark.anyio
     async def test_largest_allowed_record_round_trips(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
@@ -94,7 +92,6 @@ class SizesContract:
         assert [(k, r.data) for k, r in listed] == [("p:k", data[::-1])]
 
     @pytest.mark.clause("KV-SIZE-1", "KV-SIZE-2", "KV-CAP-1")
-    @pytest.mark.anyio
     @pytest.mark.parametrize("make", [payload, text_payload], ids=["binary", "utf8-multibyte"])
     async def test_sizes_around_the_limit(
         self,

@@ -21,6 +21,8 @@ from conformance.harness import BackendFactory
 from reference_backends.redis import backend as redis_backend
 from reference_backends.redis import kit_factory
 
+pytestmark = pytest.mark.anyio
+
 # Every command the scripts use takes its key first; DEL and EXISTS may take several.
 _CHECKER = """
 local declared_keys = {}
@@ -62,7 +64,6 @@ class TestEveryScriptDeclaresItsKeys(BackendContract):
         return partial(kit_factory, redis_url=redis_url)
 
 
-@pytest.mark.anyio
 async def test_the_checker_refuses_a_key_built_inside_a_script(raw_redis: Redis) -> None:
     """The shape list.lua and cleanup.lua had: a record key made from an index entry."""
     built = _CHECKER + "return redis.call('HGET', KEYS[1] .. ':r:item', 'data')"
