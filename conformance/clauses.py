@@ -138,7 +138,7 @@ CONTRACT_CLAUSES: tuple[Clause, ...] = (
         "cas",
         (
             "`put_if_version` with `expected_version >= 1` on an absent key raises "
-            "`NotFound(key)`, not `VersionConflict`."
+            "`RecordNotFound(key)`, not `VersionConflict`."
         ),
     ),
     Clause(
@@ -334,9 +334,9 @@ CONTRACT_CLAUSES: tuple[Clause, ...] = (
             "still full (KV-LIST-5); `put` replaces it (returning a version >= 1, which `get` "
             "then shows with the data written) and `delete` removes it; `put_if_version` either "
             "treats it as absent (expected 0 replaces it and returns 1, expected >= 1 raises "
-            "`NotFound`), or, when the damage spares the version, compares with that version as "
-            "on a healthy record, or raises `BackendError` naming the key and writes nothing; it "
-            "never reports a version it could not read."
+            "`RecordNotFound`), or, when the damage spares the version, compares with that "
+            "version as on a healthy record, or raises `BackendError` naming the key and writes "
+            "nothing; it never reports a version it could not read."
         ),
     ),
     Clause(

@@ -26,7 +26,7 @@ from typing import Any
 
 from conformance.harness import ManualClock, open_target
 from pmcp_tasks.backend import StorageBackend, VersionedRecord
-from pmcp_tasks.errors import NotFound, VersionConflict
+from pmcp_tasks.errors import RecordNotFound, VersionConflict
 
 REPLY_TIMEOUT = 600.0
 """Seconds to wait for the peer's reply before failing: a hang guard, never a verdict."""
@@ -86,7 +86,7 @@ class Peer:
     """The parent's handle on the second process: the contract's methods, over a pipe.
 
     Contract errors come back as the same exceptions (``VersionConflict`` with its ``actual``,
-    ``NotFound``); anything else the peer raised is a :class:`PeerFailed` naming it.
+    ``RecordNotFound``); anything else the peer raised is a :class:`PeerFailed` naming it.
     """
 
     def __init__(self, process: asyncio.subprocess.Process, clock: ManualClock) -> None:
@@ -129,8 +129,8 @@ class Peer:
         error = reply.get("error")
         if error == "VersionConflict":
             raise VersionConflict(reply["key"], reply["expected"], reply["actual"])
-        if error == "NotFound":
-            raise NotFound(reply["key"])
+        if error == "RecordNotFound":
+            raise RecordNotFound(reply["key"])
         if error is not None:
             raise PeerFailed(f"in the peer process, {request['op']} raised {error}")
         return reply["ok"]
@@ -225,8 +225,8 @@ async def _serve(reader: asyncio.StreamReader, write: Any) -> None:
         except VersionConflict as exc:
             reply = {"error": "VersionConflict", "key": exc.key, "actual": exc.actual}
             write({**reply, "expected": exc.expected})
-        except NotFound as exc:
-            write({"error": "NotFound", "key": exc.key})
+        except RecordNotFound as exc:
+            write({"error": "RecordNotFound", "key": exc.key})
         except Exception as exc:
             write({"error": f"{type(exc).__name__}: {exc}"})
         else:

@@ -28,12 +28,12 @@ class Record(NamedTuple):
 
 
 class NotFoundOutcome(enum.Enum):
-    """``put_if_version`` raised ``NotFound`` (KV-CAS-2)."""
+    """``put_if_version`` raised ``RecordNotFound`` (KV-CAS-2)."""
 
-    NOT_FOUND = "NotFound"
+    NOT_FOUND = "RecordNotFound"
 
     def __repr__(self) -> str:
-        return "NotFound"
+        return "RecordNotFound"
 
 
 NOT_FOUND = NotFoundOutcome.NOT_FOUND

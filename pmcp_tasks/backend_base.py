@@ -40,7 +40,7 @@ class BackendBase(ABC):
 
     A subclass sets ``capabilities`` (its ``max_record_bytes`` is enforced here) and implements
     the hooks; each public method checks its arguments in the order the kit expects, then awaits
-    its hook. A hook may raise ``StorageError`` subclasses (``NotFound``, ``VersionConflict``,
+    its hook. A hook may raise ``StorageError`` subclasses (``RecordNotFound``, ``VersionConflict``,
     ``CapacityExceeded``, ``BackendError``) and ``ValueError`` (an argument only the storage can
     refuse); anything else it raises, from a client library or a bug, becomes a ``BackendError``
     naming the operation and the key, with the original as ``__cause__``. Liveness stays with

@@ -19,12 +19,17 @@ class StorageError(PmcpTasksError):
     """Base of everything a backend raises on purpose."""
 
 
-class NotFound(StorageError):
+class RecordNotFound(StorageError):
     """``put_if_version`` with ``expected_version >= 1`` on a key with no live record."""
 
     def __init__(self, key: str) -> None:
         super().__init__(f"no live record at key {key!r}")
         self.key = key
+
+
+NotFound = RecordNotFound
+"""The earlier name of ``RecordNotFound``, which nothing told apart from ``TaskNotFound``;
+kept so that backends written against it still import and raise the same class."""
 
 
 class VersionConflict(StorageError):

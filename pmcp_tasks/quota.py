@@ -26,7 +26,7 @@ from pmcp_tasks.errors import (
     BackendError,
     BackendUnavailable,
     ConcurrentModification,
-    NotFound,
+    RecordNotFound,
     StorageError,
     TaskLimitExceeded,
     VersionConflict,
@@ -222,7 +222,7 @@ class OwnerCap:
             version = await cas(self._backend, self._config, key, data, expected, expires_at)
         except VersionConflict as exc:
             return exc
-        except NotFound:  # the slot lapsed since it was listed: absent now
+        except RecordNotFound:  # the slot lapsed since it was listed: absent now
             return VersionConflict(key, expected, 0)
         except OutcomeUnknown:
             # The slot may be ours (a lost reply) or damaged below the store (the backend

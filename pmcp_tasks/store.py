@@ -27,7 +27,7 @@ from pmcp_tasks.errors import (
     INTERNAL_ERROR,
     ConcurrentModification,
     InvalidTransition,
-    NotFound,
+    RecordNotFound,
     ResultUnavailable,
     StorageError,
     StorageFailure,
@@ -662,7 +662,7 @@ class GenericTaskStore:
             except VersionConflict as exc:
                 conflict = exc
                 continue
-            except NotFound:
+            except RecordNotFound:
                 raise TaskNotFound(task_id) from None
             except OutcomeUnknown as exc:
                 action = f"updating task {task_id!r}"

@@ -17,7 +17,7 @@ from pmcp_tasks.config import StoreConfig
 from pmcp_tasks.errors import (
     BackendError,
     BackendUnavailable,
-    NotFound,
+    RecordNotFound,
     StorageError,
     StorageFailure,
     VersionConflict,
@@ -72,7 +72,7 @@ async def cas(
     unchanged the last ``BackendError`` is raised: as far as the store can tell, nothing was
     written.
 
-    ``VersionConflict`` and ``NotFound`` escape only when no attempt was ambiguous, and so
+    ``VersionConflict`` and ``RecordNotFound`` escape only when no attempt was ambiguous, and so
     does ``BackendUnavailable`` (nothing was sent), which needs no read-back.
     """
     lost: BackendError | None = None
@@ -87,7 +87,7 @@ async def cas(
             # An earlier attempt's reply was lost: the read below tells whether it landed.
         except BackendError as exc:
             lost = exc
-        except (VersionConflict, NotFound):
+        except (VersionConflict, RecordNotFound):
             if lost is None:
                 raise
             # Possibly our own earlier attempt, landed late: the read below tells.

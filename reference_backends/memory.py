@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pmcp_tasks.backend import BackendCapabilities, Clock, VersionedRecord, is_live
 from pmcp_tasks.backend_base import BackendBase, next_version
 from pmcp_tasks.config import StoreConfig
-from pmcp_tasks.errors import NotFound, VersionConflict
+from pmcp_tasks.errors import RecordNotFound, VersionConflict
 from pmcp_tasks.keys import check_data, check_expires_at, check_key, split_key
 from pmcp_tasks.store import GenericTaskStore
 
@@ -116,7 +116,7 @@ class InMemoryBackend(BackendBase):
             current = self._live(self._partitions.get(partition), item, now)
             if current is None:
                 if expected_version != 0:
-                    raise NotFound(key)
+                    raise RecordNotFound(key)
             elif current.version != expected_version:
                 raise VersionConflict(key, expected_version, current.version)
             version = next_version(key, expected_version)

@@ -19,7 +19,7 @@ import anyio.lowlevel
 from conformance.harness import KitTarget
 from pmcp_tasks.backend import Clock, VersionedRecord, is_live
 from pmcp_tasks.backend_base import skip_damaged
-from pmcp_tasks.errors import BackendError, NotFound, VersionConflict
+from pmcp_tasks.errors import BackendError, RecordNotFound, VersionConflict
 from pmcp_tasks.keys import (
     check_data,
     check_expected_version,
@@ -76,7 +76,7 @@ class CasReadAwaitWrite(Seedable):
         current = await self.get(key)
         await anyio.lowlevel.checkpoint()
         if current is None and expected_version != 0:
-            raise NotFound(key)
+            raise RecordNotFound(key)
         if current is not None and current.version != expected_version:
             raise VersionConflict(key, expected_version, current.version)
         partition, item = split(key)
@@ -267,7 +267,7 @@ class NotFoundAsConflict(Seedable):
     ) -> int:
         try:
             return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
-        except NotFound:
+        except RecordNotFound:
             raise VersionConflict(key, expected_version, 0) from None
 
 
@@ -824,8 +824,8 @@ class NamespaceJoinedWithoutSeparator(Seedable):
             )
         except VersionConflict as exc:
             raise VersionConflict(key, exc.expected, exc.actual) from None
-        except NotFound:
-            raise NotFound(key) from None
+        except RecordNotFound:
+            raise RecordNotFound(key) from None
 
     async def delete(self, key: str) -> bool:
         return await super().delete(self._in(key))

@@ -16,7 +16,7 @@ import pytest
 
 from conformance import BackendContract
 from conformance.harness import BackendFactory, ManualClock
-from pmcp_tasks import BackendBase, BackendError, NotFound, StorageBackend
+from pmcp_tasks import BackendBase, BackendError, RecordNotFound, StorageBackend
 
 pytestmark = pytest.mark.anyio
 
@@ -79,7 +79,7 @@ async def test_an_unexpected_hook_error_becomes_a_backend_error_naming_the_call(
         await backend.list_by_prefix("p:")
 
 
-@pytest.mark.parametrize("error", [NotFound("p:k"), ValueError("refused by the storage")])
+@pytest.mark.parametrize("error", [RecordNotFound("p:k"), ValueError("refused by the storage")])
 async def test_storage_errors_and_value_errors_from_a_hook_pass_unchanged(
     error: Exception,
 ) -> None:

@@ -13,7 +13,7 @@ import pytest
 from conformance.contract.base import OpenClient, run_concurrently, stored
 from conformance.expect import expect
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
-from pmcp_tasks.errors import NotFound, StorageError, VersionConflict
+from pmcp_tasks.errors import RecordNotFound, StorageError, VersionConflict
 
 
 class CapabilitiesContract:
@@ -61,7 +61,7 @@ class CapabilitiesContract:
         assert isinstance(conflict.value, VersionConflict), repr(conflict.value)
         with pytest.raises(StorageError) as missing:
             await backend.put_if_version("p:absent", b"y", 5)
-        assert isinstance(missing.value, NotFound), repr(missing.value)
+        assert isinstance(missing.value, RecordNotFound), repr(missing.value)
 
     @pytest.mark.clause("KV-CLOSE-1")
     async def test_aclose_may_be_called_twice(self, open_client: OpenClient) -> None:

@@ -1,4 +1,4 @@
-"""put_if_version (KV-CAS-*): create-if-absent, NotFound vs VersionConflict, the real ``actual``."""
+"""put_if_version (KV-CAS-*): create-if-absent, RecordNotFound vs VersionConflict, ``actual``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from conformance.contract.base import Timeline, run_concurrently, stored
 from conformance.expect import expect
 from pmcp_tasks.backend import StorageBackend
-from pmcp_tasks.errors import NotFound, VersionConflict
+from pmcp_tasks.errors import RecordNotFound, VersionConflict
 
 
 class CasContract:
@@ -49,7 +49,7 @@ class CasContract:
     async def test_expected_version_on_an_absent_key_is_not_found(
         self, backend: StorageBackend, expected: int
     ) -> None:
-        with pytest.raises(NotFound) as caught:
+        with pytest.raises(RecordNotFound) as caught:
             await backend.put_if_version("p:absent", b"x", expected)
         assert not isinstance(caught.value, VersionConflict)
         assert caught.value.key == "p:absent"
@@ -66,7 +66,7 @@ class CasContract:
     ) -> None:
         await backend.put("p:k", b"x")
         await backend.delete("p:k")
-        with pytest.raises(NotFound):
+        with pytest.raises(RecordNotFound):
             await backend.put_if_version("p:k", b"y", 1)
         expect(await backend.get("p:k"), None, call='backend.get("p:k")')
 

@@ -19,7 +19,7 @@ from conformance.contract.base import raised, requires_plant_damaged, stored
 from conformance.expect import expect
 from conformance.harness import DAMAGE_KINDS, KitTarget, SupportsPlantDamaged
 from pmcp_tasks.backend import StorageBackend
-from pmcp_tasks.errors import BackendError, BackendUnavailable, NotFound, VersionConflict
+from pmcp_tasks.errors import BackendError, BackendUnavailable, RecordNotFound, VersionConflict
 
 CLAUSE = "KV-DAMAGE-1"
 LOGGER = "pmcp_tasks"
@@ -190,7 +190,7 @@ class DamageContract:
             outcome: object
             try:
                 outcome = await backend.put_if_version(DAMAGED, b"cas", expected)
-            except (NotFound, VersionConflict, BackendError) as exc:
+            except (RecordNotFound, VersionConflict, BackendError) as exc:
                 outcome = exc
             written = cas_answer(outcome, expected, kind, call)
             if written is None:  # nothing written: the record is still damaged
@@ -201,7 +201,7 @@ class DamageContract:
 
 
 ANSWERS: dict[str, dict[int, object]] = {
-    "absent": {1: "NotFound", 0: 1},
+    "absent": {1: "RecordNotFound", 0: 1},
     "compared": {1: 2, 0: "VersionConflict(actual=1)"},
     "refused": {1: "BackendError", 0: "BackendError"},
 }
@@ -216,8 +216,8 @@ def cas_answer(outcome: object, expected: int, kind: str, call: str) -> int | No
     elif isinstance(outcome, BackendError):
         names_the_key(outcome, call)
         got = "BackendError"
-    elif isinstance(outcome, NotFound):
-        got = "NotFound"
+    elif isinstance(outcome, RecordNotFound):
+        got = "RecordNotFound"
     else:
         got = outcome
     ways = {way: answers[expected] for way, answers in ANSWERS.items()}

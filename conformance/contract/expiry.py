@@ -22,7 +22,7 @@ from conformance.contract.base import (
 from conformance.expect import expect
 from conformance.harness import ManualClock
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
-from pmcp_tasks.errors import NotFound, VersionConflict
+from pmcp_tasks.errors import RecordNotFound, VersionConflict
 
 
 async def expired_record(backend: StorageBackend, timeline: Timeline, key: str = "p:k") -> None:
@@ -166,7 +166,7 @@ class ExpiryContract:
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         await expired_record(backend, timeline)
-        with pytest.raises(NotFound):
+        with pytest.raises(RecordNotFound):
             await backend.put_if_version("p:k", b"stale", 2)
         expect(
             await backend.put_if_version("p:k", b"new", 0),
@@ -287,7 +287,7 @@ class ExpiryContract:
             "a dead record was counted",
             call='backend.put("p:k", b"y", expires_at=past)',
         )
-        with pytest.raises(NotFound):
+        with pytest.raises(RecordNotFound):
             await backend.put_if_version("p:k", b"z", 1)
         expect(
             await backend.put_if_version("p:k", b"z", 0, expires_at=past),
@@ -349,7 +349,7 @@ class ExpiryContract:
         expect(await backend.get("p:k"), None, call='backend.get("p:k")')
         expect(await backend.list_by_prefix("p:"), [], call='backend.list_by_prefix("p:")')
         expect(await backend.delete("p:k"), False, call='backend.delete("p:k")')
-        with pytest.raises(NotFound):
+        with pytest.raises(RecordNotFound):
             await backend.put_if_version("p:k", b"y", 1)
         expect(await backend.put("p:k", b"y"), 1, call='backend.put("p:k", b"y")')
 

@@ -8,7 +8,7 @@ from conformance.contract.base import OpenClient, Timeline, stored
 from conformance.expect import expect
 from conformance.harness import fresh_namespace
 from pmcp_tasks.backend import StorageBackend
-from pmcp_tasks.errors import NotFound
+from pmcp_tasks.errors import RecordNotFound
 
 
 class IsolationContract:
@@ -25,7 +25,7 @@ class IsolationContract:
         expect(await other.get("p:k"), None, call='other.get("p:k")')
         expect(await other.list_by_prefix("p:"), [], call='other.list_by_prefix("p:")')
         expect(await other.delete("p:k"), False, call='other.delete("p:k")')
-        with pytest.raises(NotFound):
+        with pytest.raises(RecordNotFound):
             await other.put_if_version("p:k", b"theirs", 1)
         expect(await other.put("p:k", b"theirs"), 1, call='other.put("p:k", b"theirs")')
         expect(await stored(backend, "p:k"), (b"mine", 1, None), call='stored(backend, "p:k")')

@@ -50,7 +50,7 @@ from conformance.linearizability import (
 )
 from conformance.model import NOT_FOUND, Conflict, Record
 from pmcp_tasks.backend import StorageBackend
-from pmcp_tasks.errors import BackendError, NotFound, VersionConflict
+from pmcp_tasks.errors import BackendError, RecordNotFound, VersionConflict
 
 StepKind = Literal["cas_seen", "cas_stale", "cas_zero", "put", "get", "delete"]
 ALL_KINDS: tuple[StepKind, ...] = ("cas_seen", "put", "get", "delete", "cas_stale", "cas_zero")
@@ -151,7 +151,7 @@ class _Recorder:
             else:
                 result = await client.delete(key)
             complete = next(self.ticks)
-        except NotFound:
+        except RecordNotFound:
             result, complete = NOT_FOUND, next(self.ticks)
         except VersionConflict as exc:
             result, complete = Conflict(exc.actual), next(self.ticks)

@@ -16,7 +16,7 @@ from conformance.contract.base import (
 )
 from conformance.expect import expect
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
-from pmcp_tasks.errors import NotFound
+from pmcp_tasks.errors import RecordNotFound
 
 
 class SharedContract:
@@ -41,7 +41,7 @@ class SharedContract:
         )
         expect(await second.delete("p:a"), True, call='second.delete("p:a")')
         expect(await backend.get("p:a"), None, call='backend.get("p:a")')
-        with pytest.raises(NotFound):
+        with pytest.raises(RecordNotFound):
             await backend.put_if_version("p:a", b"x", 2)
 
     @pytest.mark.clause("KV-SHARED-1")

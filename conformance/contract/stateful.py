@@ -42,7 +42,7 @@ from conformance.harness import (
 )
 from conformance.model import NOT_FOUND, CasOutcome, Conflict, KVModel, Record, apply_cas
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend, VersionedRecord
-from pmcp_tasks.errors import NotFound, VersionConflict
+from pmcp_tasks.errors import RecordNotFound, VersionConflict
 
 T = TypeVar("T")
 
@@ -112,7 +112,7 @@ class BackendStateMachine(RuleBasedStateMachine):
         """Run one backend call; an exception the contract does not allow names ``clause``."""
         try:
             return self._run(call)
-        except (NotFound, VersionConflict):
+        except (RecordNotFound, VersionConflict):
             raise
         except Exception as exc:
             raise AssertionError(
@@ -261,7 +261,7 @@ class BackendStateMachine(RuleBasedStateMachine):
         got: CasOutcome
         try:
             got = self._call(clause, call, call_backend)
-        except NotFound:
+        except RecordNotFound:
             got = NOT_FOUND
         except VersionConflict as exc:
             got = Conflict(exc.actual)

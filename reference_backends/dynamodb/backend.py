@@ -52,7 +52,7 @@ from pmcp_tasks.errors import (
     BackendError,
     BackendUnavailable,
     CapacityExceeded,
-    NotFound,
+    RecordNotFound,
     VersionConflict,
 )
 from pmcp_tasks.keys import split_key
@@ -348,11 +348,11 @@ class DynamoDbBackend(BackendBase):
 
         The returned item (``ReturnValuesOnConditionCheckFailure=ALL_OLD``, or a consistent read
         on engines without it) decides: our own token means a retry of a write that already
-        landed (KV-CAS-6), otherwise its version and expiry decide between NotFound and the
+        landed (KV-CAS-6), otherwise its version and expiry decide between RecordNotFound and the
         conflict, which reports the version that was stored (KV-CAS-3). Only a read can find an
         item on which the condition would now pass (it changed in between); then the write is
         sent again, as one more atomic attempt. A damaged item counts as absent (KV-DAMAGE-1):
-        ``NotFound`` for a version, replaced (:meth:`_replace`) by a create.
+        ``RecordNotFound`` for a version, replaced (:meth:`_replace`) by a create.
         """
         if expected_version == MAX_VERSION:
             return await self._overflowing_cas(key, expected_version)
@@ -380,7 +380,7 @@ class DynamoDbBackend(BackendBase):
                 old = _decode(key, attributes)
             except _DamagedItem:  # absent, as far as a write is concerned
                 if expected_version:
-                    raise NotFound(key) from None
+                    raise RecordNotFound(key) from None
                 assert attributes is not None
                 if await self._replace(partition, item, data, expires_at, token, attributes):
                     return 1
@@ -389,7 +389,7 @@ class DynamoDbBackend(BackendBase):
                 return old.record.version
             live = old is not None and is_live(old.record.expires_at, now)
             if expected_version and not live:
-                raise NotFound(key)
+                raise RecordNotFound(key)
             if old is not None and live and old.record.version != expected_version:
                 raise VersionConflict(key, expected_version, old.record.version)
             # Only a read after the failure gets here: the item changed in between so that the
@@ -564,7 +564,7 @@ class DynamoDbBackend(BackendBase):
         """CAS from ``MAX_VERSION``: nothing can be written, so report what the store holds."""
         record = await self.get(key)
         if record is None:
-            raise NotFound(key)
+            raise RecordNotFound(key)
         if record.version != expected_version:
             raise VersionConflict(key, expected_version, record.version)
         raise CapacityExceeded(f"version of key {key!r} would exceed {MAX_VERSION}")

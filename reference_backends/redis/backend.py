@@ -38,7 +38,7 @@ from pmcp_tasks.errors import (
     BackendError,
     BackendUnavailable,
     CapacityExceeded,
-    NotFound,
+    RecordNotFound,
     StorageError,
     VersionConflict,
 )
@@ -376,7 +376,7 @@ class RedisBackend(BackendBase):
             return int(reply[1])
         if status == b"notfound":
             _report_repairs(key, keys[0], reply[1], [])
-            raise NotFound(key)
+            raise RecordNotFound(key)
         if status == b"conflict":
             raise VersionConflict(key, 0 if expected is None else expected, int(reply[1]))
         raise CapacityExceeded(f"version of key {key!r} would exceed {MAX_VERSION}")

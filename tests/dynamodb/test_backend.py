@@ -27,7 +27,7 @@ from pmcp_tasks.errors import (
     BackendError,
     BackendUnavailable,
     CapacityExceeded,
-    NotFound,
+    RecordNotFound,
     VersionConflict,
 )
 from reference_backends.dynamodb import (
@@ -171,7 +171,7 @@ async def test_versions_stay_exact_near_2_53_and_2_63(backend: DynamoDbBackend) 
     with pytest.raises(VersionConflict) as conflict:
         await backend.put_if_version("p:b", b"z", MAX_VERSION - 1)
     assert conflict.value.actual == MAX_VERSION
-    with pytest.raises(NotFound):
+    with pytest.raises(RecordNotFound):
         await backend.put_if_version("p:none", b"z", MAX_VERSION)
     record = await backend.get("p:b")
     assert record is not None
@@ -250,7 +250,7 @@ async def test_expired_items_are_filtered_by_the_injected_clock(
     assert await backend.get("p:a") is None
     assert await backend.list_by_prefix("p:") == []
     assert await backend.delete("p:a") is False
-    with pytest.raises(NotFound):
+    with pytest.raises(RecordNotFound):
         await backend.put_if_version("p:a", b"new", 1)
     assert raw_item(target, backend, "p:a") is not None  # still there for TTL to reclaim
     assert await backend.put("p:a", b"new") == 1  # an expired item restarts at 1

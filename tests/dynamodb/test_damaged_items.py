@@ -3,7 +3,7 @@
 KV-DAMAGE-1 on more damages than the kit plants: ``get`` of the damaged key raises
 ``BackendError`` naming it (never a bare ``ValueError`` from decoding); a listing skips it with a
 warning on the ``pmcp_tasks`` logger and still returns full pages of the others; writes treat it
-as absent (``put`` and a create replace it with version 1, a CAS at a version is ``NotFound``)
+as absent (``put`` and a create replace it with version 1, a CAS at a version is ``RecordNotFound``)
 and ``delete`` removes it.
 Each damage runs on moto in-process and on dynalite (independent engines that differ in how
 they answer a failed condition); moto's server adds nothing here that moto in-process lacks.
@@ -18,7 +18,7 @@ import pytest
 from dynamodb_targets import Target, stored
 
 from conformance.harness import ManualClock
-from pmcp_tasks import BackendError, BackendUnavailable, NotFound
+from pmcp_tasks import BackendError, BackendUnavailable, RecordNotFound
 from reference_backends.dynamodb import DynamoDbBackend
 from reference_backends.dynamodb.kit import DEFAULT_TABLE
 
@@ -30,7 +30,8 @@ pytestmark = [
 # (name, attributes to set, attributes to remove) on a valid live item at version 1, and
 # whether a CAS at version 1 still passes its condition there: a condition can check every
 # attribute's type but not parse the exact expiry's text, so on those two damages the CAS
-# overwrites the item (making it whole) instead of raising NotFound (docs/backends/dynamodb.md).
+# overwrites the item (making it whole) instead of raising RecordNotFound
+# (docs/backends/dynamodb.md).
 Damage = tuple[str, dict[str, Any], tuple[str, ...], bool]
 DAMAGES: list[Damage] = [
     ("version as text", {"version": {"S": "abc"}}, (), False),
@@ -121,7 +122,7 @@ async def test_writes_treat_the_damaged_item_as_absent(
     if damage[3]:
         assert await backend.put_if_version("p:bad", b"cas", 1) == 2
     else:
-        with pytest.raises(NotFound):
+        with pytest.raises(RecordNotFound):
             await backend.put_if_version("p:bad", b"cas", 1)
         assert await backend.put_if_version("p:bad", b"cas", 0) == 1
     assert await stored(backend, "p:bad") == (b"cas", 2 if damage[3] else 1)

@@ -19,7 +19,7 @@ from servers import authenticating_moto_server, free_port
 
 from conformance.harness import ManualClock, fresh_namespace
 from pmcp_tasks.backend import MAX_VERSION
-from pmcp_tasks.errors import BackendError, CapacityExceeded, NotFound, VersionConflict
+from pmcp_tasks.errors import BackendError, CapacityExceeded, RecordNotFound, VersionConflict
 from reference_backends.dynamodb import DynamoDbBackend, TtlWarning, create_table, kit_factory
 from reference_backends.dynamodb.backend import make_client
 from reference_backends.dynamodb.kit import DEFAULT_TABLE, DynamoDbKitHooks
@@ -72,14 +72,14 @@ async def test_without_all_old_a_failed_condition_is_read_back(
     try:
         await backend.put("p:a", b"one")
         log.take()
-        with pytest.raises(VersionConflict) as exists:  # was NotFound
+        with pytest.raises(VersionConflict) as exists:  # was RecordNotFound
             await backend.put_if_version("p:a", b"x", 0)
         assert (exists.value.expected, exists.value.actual) == (0, 1)
         assert log.take() == {"PutItem": 1, "GetItem": 1}
         with pytest.raises(VersionConflict) as stale:
             await backend.put_if_version("p:a", b"x", 7)
         assert (stale.value.expected, stale.value.actual) == (7, 1)
-        with pytest.raises(NotFound):
+        with pytest.raises(RecordNotFound):
             await backend.put_if_version("p:none", b"x", 1)
         await DynamoDbKitHooks(backend).seed("p:max", b"m", MAX_VERSION, None)
         log.take()
@@ -88,7 +88,7 @@ async def test_without_all_old_a_failed_condition_is_read_back(
         assert log.take() == {"UpdateItem": 1, "GetItem": 1}
         await backend.put("p:x", b"", expires_at=clock() + 1)
         clock.advance(1)
-        with pytest.raises(NotFound):
+        with pytest.raises(RecordNotFound):
             await backend.put_if_version("p:x", b"", 1)
         assert await backend.put_if_version("p:x", b"new", 0) == 1
     finally:

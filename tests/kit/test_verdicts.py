@@ -18,7 +18,7 @@ import json, pathlib, time
 import pytest
 from hypothesis import given, settings, strategies as st
 from conformance import BackendContract
-from pmcp_tasks import NotFound
+from pmcp_tasks import RecordNotFound
 from reference_backends.memory import InMemoryBackend, MemoryStore
 
 STORE = MemoryStore()
@@ -36,8 +36,8 @@ class WrongKey(InMemoryBackend):
     async def put_if_version(self, key, data, expected_version, *, expires_at=None):
         try:
             return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
-        except NotFound:
-            raise NotFound(key.upper()) from None
+        except RecordNotFound:
+            raise RecordNotFound(key.upper()) from None
 
 class TestMine(BackendContract):
     @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from conformance.harness import DAMAGE_KINDS, ManualClock
-from pmcp_tasks.errors import BackendError, NotFound
+from pmcp_tasks.errors import BackendError, RecordNotFound
 from reference_backends.redis import RedisBackend
 from reference_backends.redis.kit import RedisKitHooks
 
@@ -96,7 +96,7 @@ async def test_writes_and_deletes_overwrite_a_damaged_record(
     await _plant(engine, engine_namespace, "gone", kind)
     with caplog.at_level(logging.WARNING, logger="pmcp_tasks"):
         assert await engine_backend.put("p:put", b"new") == 1  # damaged counts as absent
-        with pytest.raises(NotFound):
+        with pytest.raises(RecordNotFound):
             await engine_backend.put_if_version("p:missing", b"new", 3)
         assert await engine_backend.put_if_version("p:cas", b"new", 0) == 1
         assert await engine_backend.delete("p:gone") is False  # nothing live was removed
