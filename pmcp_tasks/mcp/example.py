@@ -61,17 +61,16 @@ class StaticTokens:
 
 
 def build_server(
-    store: GenericTaskStore,
+    tasks: TasksExtension,
     *,
-    lease: float = 30.0,
     tokens: dict[str, str] | None = None,
     url: str = "http://127.0.0.1:8000/mcp",
 ) -> MCPServer[Any]:
-    """The example server over ``store``: one plain tool and six task tools.
+    """The example server over ``tasks``: one plain tool and six task tools.
 
-    With ``tokens`` (token -> owner) every request needs one of them as its bearer token.
+    The caller owns ``tasks`` so that it can close it when the server stops. With ``tokens``
+    (token -> owner) every request needs one of them as its bearer token.
     """
-    tasks = TasksExtension(store, lease=lease)
     auth: dict[str, Any] = {}
     if tokens:
         auth = {
@@ -202,14 +201,22 @@ def main(argv: Sequence[str] | None = None) -> None:
             allow_anonymous=not tokens, poll_interval=args.poll_interval, max_tasks_per_owner=None
         )
         url = f"http://{args.host}:{args.port}/mcp"
-        store = GenericTaskStore(backend, config)
-        server = build_server(store, lease=args.lease, tokens=tokens, url=url)
-        app = server.streamable_http_app(host=args.host)
-        await uvicorn.Server(
-            uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
-        ).serve()
+        tasks = TasksExtension(GenericTaskStore(backend, config), lease=args.lease)
+        app = build_server(tasks, tokens=tokens, url=url).streamable_http_app(host=args.host)
+        try:
+            await uvicorn.Server(
+                uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
+            ).serve()
+        finally:
+            # Handlers still running here stop now, so their leases lapse and another instance
+            # sharing the store ends their tasks (docs/mcp.md); then the connections close.
+            await tasks.aclose()
+            await backend.aclose()
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: stop without a traceback
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":
