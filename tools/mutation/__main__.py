@@ -3,22 +3,23 @@
     python -m tools.mutation                       # memory backend, 2 mutants at a time
     python -m tools.mutation --jobs 1 --only 12,40 # chosen mutants
     python -m tools.mutation --list                # the mutants, nothing run
+    python -m tools.mutation --backend redis --module reference_backends/redis/backend.py
 
-Each mutant is one module of the memory backend (``--module``, default
-``reference_backends/memory.py``) with one change (:mod:`tools.mutation.mutants`). The project's
-packages are copied once when the run starts, so a working tree edited during a long run does
-not change the kit under it; each mutant then runs in a copy of that snapshot with its module
-replaced, first on ``PYTHONPATH``. The kit runs as a backend author would run it (``pytest
---backend memory``), stopping at the first failure: first with a size limit, so that the size
-clauses run too, then, for a mutant that passed, without options (the default an author starts
-with, where a mutant that breaks the unlimited case shows). A mutant is *killed* when the kit
-fails and *survives* when it passes. A mutant the kit does not finish within ``--timeout``
-seconds is *undecided*, listed apart and not counted as killed: it may hang, but on a loaded
-machine a surviving mutant's two whole-kit runs can take that long too (seen at a load average
-of 20), so only a rerun on a quieter machine tells. A mutant the kit refuses to open (its usage
-error "could not be opened") is killed: the author is told the backend is unusable. Any other
-exit status above 1 (a crash at import, an environment that changed) is an *error*, listed apart
-and not counted as killed.
+Each mutant is one module of the backend under test (``--module``, default
+``reference_backends/memory.py``; ``--backend``, default ``memory``) with one change
+(:mod:`tools.mutation.mutants`). The project's packages are copied once when the run starts, so a
+working tree edited during a long run does not change the kit under it; each mutant then runs in a
+copy of that snapshot with its module replaced, first on ``PYTHONPATH``. The kit runs as a backend
+author would run it (``pytest --backend NAME``), stopping at the first failure: first with a size
+limit where the factory takes one, so that the size clauses run too, then, for a mutant that
+passed, without options (the default an author starts with, where a mutant that breaks the
+unlimited case shows). A mutant is *killed* when the kit fails and *survives* when it passes. A
+mutant the kit does not finish within ``--timeout`` seconds is *undecided*, listed apart and not
+counted as killed: it may hang, but on a loaded machine a surviving mutant's two whole-kit runs can
+take that long too (seen at a load average of 20), so only a rerun on a quieter machine tells. A
+mutant the kit refuses to open (its usage error "could not be opened") is killed: the author is
+told the backend is unusable. Any other exit status above 1 (a crash at import, an environment that
+changed) is an *error*, listed apart and not counted as killed.
 """
 
 from __future__ import annotations
@@ -45,12 +46,17 @@ from tools.mutation.mutants import Mutant, mutants
 
 PACKAGES = [Path(package.__path__[0]) for package in (conformance, pmcp_tasks, reference_backends)]
 """Everything a kit run imports from this project: snapshotted together, mutated one file."""
-KITS = (
-    ["--backend", "memory", "--backend-option", "max_record_bytes=2097152"],
-    ["--backend", "memory"],
-)
-"""The kit runs each mutant must pass to survive, the second only for survivors of the first:
-with a size limit (the size clauses run) and without options (how most authors run it)."""
+SIZE_OPTION = frozenset({"memory", "redis"})
+"""Reference factories that take ``max_record_bytes`` (DynamoDB's limit is fixed at 400 KB)."""
+
+
+def kits_for(backend: str) -> list[list[str]]:
+    """The kit runs each mutant must pass to survive, the second only for survivors of the first:
+    with a size limit (the size clauses run) and without options (how most authors run it)."""
+    plain = ["--backend", backend]
+    if backend not in SIZE_OPTION:
+        return [plain]
+    return [[*plain, "--backend-option", "max_record_bytes=2097152"], plain]
 REFUSED = "could not be opened"
 """The kit's usage error for a factory that raises: the backend is unusable, so killed."""
 
@@ -128,6 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the file to mutate, as a path inside one of: "
         + ", ".join(package.name for package in PACKAGES),
     )
+    parser.add_argument(
+        "--backend",
+        default="memory",
+        help="the kit's --backend for every run (redis: fakeredis; dynamodb: moto in-process); "
+        "the mutated module must be part of it",
+    )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--only", default="", help="comma-separated mutant indexes")
@@ -162,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # subprocess imports ``conformance`` and its plugin from, never from a second copy.
     modules = (f"conformance.suite.{Path(name).stem}" for name in args.suite or _fast_first())
     suite = ["--pyargs", *modules]
-    kits = [[*kit, *suite] for kit in KITS]
+    kits = [[*kit, *suite] for kit in kits_for(args.backend)]
 
     with tempfile.TemporaryDirectory(prefix="mutation-snapshot-") as snap:
         snapshot(Path(snap))
