@@ -108,6 +108,21 @@ class ListingContract:
             )
 
     @pytest.mark.clause("KV-LIST-4")
+    async def test_after_is_exclusive_under_an_item_prefix(self, backend: StorageBackend) -> None:
+        """``after`` equal to the prefix's own key, or inside the prefix: a backend that bounds
+        the range by the prefix and by ``after`` separately can keep the key at the seam."""
+        await fill(backend, "p", ["a", "ab", "abc", "abd", "b"])
+        for after, want in (
+            ("p:a", ["p:ab", "p:abc", "p:abd"]),
+            ("p:ab", ["p:abc", "p:abd"]),
+            ("p:abc", ["p:abd"]),
+            ("p:abd", []),
+            ("p:b", []),
+        ):
+            got = await listed_keys(backend, "p:ab", after=after)
+            expect(got, want, call=f"list_by_prefix('p:ab', after={after!r})")
+
+    @pytest.mark.clause("KV-LIST-4")
     async def test_after_need_not_be_a_stored_key(self, backend: StorageBackend) -> None:
         keys = await fill(backend, "p", ["b", "d", "f"])
         for after, want in (
