@@ -320,6 +320,28 @@ class ExpiryContract:
         )
 
     @pytest.mark.clause("KV-CLEAN-1")
+    async def test_cleanup_removes_hundreds_of_dead_records_in_one_call(
+        self, backend: StorageBackend, timeline: Timeline
+    ) -> None:
+        """More dead records than any batch a backend removes at a time (Redis: 128): a
+        cleanup that stops after a full batch leaves the rest and under-counts."""
+        soon = timeline.soon()
+        for i in range(300):
+            await backend.put(f"p:dead{i:03d}", b"x", expires_at=soon)
+        await backend.put("p:forever", b"x")
+        await timeline.pass_expiry(soon)
+        expect(await backend.cleanup_expired(), 300, call="backend.cleanup_expired()")
+        expect(
+            await backend.cleanup_expired(),
+            0,
+            "a second cleanup found more to remove",
+            call="backend.cleanup_expired()",
+        )
+        expect(
+            await stored(backend, "p:forever"), (b"x", 1, None), call='stored(backend, "p:forever")'
+        )
+
+    @pytest.mark.clause("KV-CLEAN-1")
     async def test_cleanup_of_live_records_removes_nothing(self, backend: StorageBackend) -> None:
         expect(await backend.cleanup_expired(), 0, call="backend.cleanup_expired()")
         await backend.put("p:k", b"x")
