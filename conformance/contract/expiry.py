@@ -38,6 +38,19 @@ ODD_FRACTIONS = (0.0001, 0.0004, 0.0005, 0.0009, 1 / 3, 0.1 + 0.2, 2**-20, 0.999
 decimal, where a backend that rounds to milliseconds or to decimal digits goes wrong."""
 
 
+async def cleaned_exactly(backend: StorageBackend, dead: int) -> None:
+    """One cleanup removes and counts all ``dead`` records, a second finds none, and the
+    record stored without an expiry (``p:forever``) is untouched."""
+    expect(await backend.cleanup_expired(), dead, call="backend.cleanup_expired()")
+    expect(
+        await backend.cleanup_expired(),
+        0,
+        "a second cleanup found more to remove",
+        call="backend.cleanup_expired()",
+    )
+    expect(await stored(backend, "p:forever"), (b"x", 1, None), call='stored(backend, "p:forever")')
+
+
 class ExpiryContract:
     """Liveness, expiry and cleanup."""
 
@@ -307,17 +320,8 @@ class ExpiryContract:
         await backend.put("p:live", b"x", expires_at=later)
         await backend.put("p:forever", b"x")
         await timeline.pass_expiry(soon)
-        expect(await backend.cleanup_expired(), 4, call="backend.cleanup_expired()")
-        expect(
-            await backend.cleanup_expired(),
-            0,
-            "a second cleanup found more to remove",
-            call="backend.cleanup_expired()",
-        )
+        await cleaned_exactly(backend, 4)
         expect(await stored(backend, "p:live"), (b"x", 1, later), call='stored(backend, "p:live")')
-        expect(
-            await stored(backend, "p:forever"), (b"x", 1, None), call='stored(backend, "p:forever")'
-        )
 
     @pytest.mark.clause("KV-CLEAN-1")
     async def test_cleanup_removes_hundreds_of_dead_records_in_one_call(
@@ -330,16 +334,7 @@ class ExpiryContract:
             await backend.put(f"p:dead{i:03d}", b"x", expires_at=soon)
         await backend.put("p:forever", b"x")
         await timeline.pass_expiry(soon)
-        expect(await backend.cleanup_expired(), 300, call="backend.cleanup_expired()")
-        expect(
-            await backend.cleanup_expired(),
-            0,
-            "a second cleanup found more to remove",
-            call="backend.cleanup_expired()",
-        )
-        expect(
-            await stored(backend, "p:forever"), (b"x", 1, None), call='stored(backend, "p:forever")'
-        )
+        await cleaned_exactly(backend, 300)
 
     @pytest.mark.clause("KV-CLEAN-1")
     async def test_cleanup_of_live_records_removes_nothing(self, backend: StorageBackend) -> None:
