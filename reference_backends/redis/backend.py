@@ -5,6 +5,7 @@ Layout (``docs/backends/redis.md``), for namespace ``ns`` and key ``partition:it
     ns:{partition}:r:item   hash   data, version (decimal), expires_at ('' or float repr), token
     ns:{partition}:i        zset   every item of the partition, score 0 (ZRANGEBYLEX listing)
     ns:{partition}:x        zset   items that have an expiry, scored by expires_at
+    ns:{partition}:d        zset   dead items parked out of the index, scored by expires_at
 
 The partition sits in a ``{hash tag}`` so that every script touches one cluster slot. Versions
 never become Lua numbers (doubles): scripts compare them as strings and increment them with
@@ -13,8 +14,9 @@ an argument of every script; Redis's own PEXPIREAT only reclaims memory, ``expir
 seconds after a record died, so that it never removes a record the injected clock still
 considers live (as long as that clock is no more than ``expiry_grace`` behind the server's).
 A listing runs in steps of bounded work (at most ``_LIST_BUDGET`` index entries each), so that
-no number of dead records in a partition blocks the server; records it cannot decode are
-skipped with a warning, and writes overwrite them.
+no number of dead records in a partition blocks the server, and parks the dead entries it meets,
+so that each is walked once, not by every later page (an injected clock that goes back brings
+them back); records it cannot decode are skipped with a warning, and writes overwrite them.
 """
 
 from __future__ import annotations
@@ -231,9 +233,9 @@ class RedisBackend(BackendBase):
         return f"{self._namespace}:{{{partition}}}:"
 
     def _keys(self, partition: str, item: str) -> list[str]:
-        """Record hash, partition index and partition expiry index of one key."""
+        """Record hash, partition index, expiry index and parked entries of one key."""
         base = self._base(partition)
-        return [base + "r:" + item, base + "i", base + "x"]
+        return [base + "r:" + item, base + "i", base + "x", base + "d"]
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -409,7 +411,6 @@ class RedisBackend(BackendBase):
             if after >= item_prefix.encode():
                 lo = b"(" + after
         base = self._base(partition)
-        grace = "" if self._expiry_grace is None else repr(float(self._expiry_grace))
         now = self._now()
         declared: dict[bytes, None] = {}  # items whose record hashes the next step declares
         out: list[tuple[str, VersionedRecord]] = []
@@ -421,13 +422,19 @@ class RedisBackend(BackendBase):
             reply = await self._script(
                 "list",
                 prefix,
-                [base + "i", base + "x", *(base.encode() + b"r:" + item for item in declared)],
-                [now, grace, lo, hi, wanted, _LIST_BATCH, _LIST_BUDGET, handback, *declared],
+                [
+                    base + "i",
+                    base + "x",
+                    base + "d",
+                    *(base.encode() + b"r:" + item for item in declared),
+                ],
+                [now, lo, hi, wanted, _LIST_BATCH, _LIST_BUDGET, handback, *declared],
             )
             if reply[0] == b"badindex":
                 skip_damaged(prefix, _bad_index(base + "i", reply[1]))
                 return out
-            status, lo, found, damaged, undeclared = reply
+            status, lo, found, damaged, undeclared, replaced = reply
+            _report_repairs(prefix, base + "r:", b"", replaced)
             for index in range(0, len(found), 4):
                 key = head + found[index].decode()
                 version, expires_at, data = found[index + 1 : index + 4]
@@ -467,7 +474,12 @@ class RedisBackend(BackendBase):
                 count = await self._script(
                     "cleanup",
                     base.decode(),
-                    [base + b"i", expiry_key, *(base + b"r:" + item for item in dead)],
+                    [
+                        base + b"i",
+                        expiry_key,
+                        base + b"d",
+                        *(base + b"r:" + item for item in dead),
+                    ],
                     [now, *dead],
                 )
                 removed += int(count)

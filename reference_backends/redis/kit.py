@@ -79,7 +79,7 @@ class RedisKitHooks:
         """
         backend = self.backend
         partition, item = split_key(check_key(key))
-        record, index, expiry = backend._keys(partition, item)
+        record, index, expiry, parked = backend._keys(partition, item)
         with backend._calling("plant", key):
             client = await backend._ready()
             if kind == "bad-index-member":
@@ -95,6 +95,7 @@ class RedisKitHooks:
                 await client.hset(record, mapping=fields)  # type: ignore[arg-type]
             await client.zadd(index, {item: 0})
             await client.zrem(expiry, item)
+            await client.zrem(parked, item)
         return True
 
     async def seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:

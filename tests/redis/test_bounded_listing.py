@@ -3,9 +3,10 @@
 Dead records used to be walked by one Lua run per page, however many there were (100,000 dead
 records blocked the server for 1.5 s per ``list()``). Now one run of list.lua examines at most
 ``_LIST_BUDGET`` index entries, tells dead ones from the expiry index's scores without reading
-their hashes, prunes those dead for ``expiry_grace`` from the partition index, and the page goes
-on in another run from where the last one stopped. Shown here on fakeredis and a real server
-with a small budget (many steps per page), and with the real budget under MONITOR.
+their hashes, parks them out of the partition index (so that later pages do not walk them
+again, and a clock that goes back brings them back), and the page goes on in another run from
+where the last one stopped. Shown here on fakeredis and a real server with a small budget (many
+steps per page), and with the real budget under MONITOR.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ async def test_a_page_is_walked_in_bounded_steps_and_stays_full(
     assert paged == live
 
 
-async def test_entries_dead_for_the_grace_are_pruned_and_left_for_cleanup(
+async def test_dead_entries_are_parked_once_and_left_for_cleanup(
     backend: RedisBackend,
     engine: Redis,
     engine_namespace: str,
@@ -95,29 +96,65 @@ async def test_entries_dead_for_the_grace_are_pruned_and_left_for_cleanup(
     steps: list[list[Any]],
 ) -> None:
     live = await _fill(backend, clock)
-    index, expiry = f"{engine_namespace}:{{p}}:i", f"{engine_namespace}:{{p}}:x"
-    assert await engine.zcard(index) == 250
+    base = f"{engine_namespace}:{{p}}:"
+    assert await engine.zcard(base + "i") == 250
     assert [key for key, _ in await backend.list_by_prefix("p:")] == live
     first = len(steps)
-    assert await engine.zcard(index) == 50  # the 200 dead for longer than the grace went
-    assert await engine.zcard(expiry) == 200 + 30 + 10  # kept: cleanup removes and counts them
+    assert await engine.zcard(base + "i") == 20  # every dead entry met was parked
+    assert await engine.zcard(base + "d") == 230
+    assert await engine.zcard(base + "x") == 200 + 30 + 10  # kept: cleanup removes and counts
     assert [key for key, _ in await backend.list_by_prefix("p:")] == live
-    assert len(steps) - first < first  # the second listing walks 50 entries, not 250
+    assert len(steps) - first < 250 // 16  # the second walks the 20 live entries, not 250
     assert await backend.cleanup_expired() == 230
-    assert await engine.zcard(index) == 20
+    assert await engine.zcard(base + "i") == 20
+    assert await engine.zcard(base + "d") == 0
     assert [key for key, _ in await backend.list_by_prefix("p:")] == live
 
 
-async def test_without_a_grace_nothing_is_pruned(
-    engine: Redis, engine_namespace: str, clock: ManualClock, steps: list[list[Any]]
+@pytest.mark.parametrize("grace", [None, 60.0])
+async def test_a_clock_that_goes_back_lists_parked_records_again(
+    engine: Redis,
+    engine_namespace: str,
+    clock: ManualClock,
+    steps: list[list[Any]],
+    grace: float | None,
 ) -> None:
+    """KV-LIVE-3 across parking: more records come back than one step's budget (16)."""
     backend = RedisBackend(
-        engine, namespace=engine_namespace, clock=clock, expiry_grace=None, allow_eviction=True
+        engine, namespace=engine_namespace, clock=clock, expiry_grace=grace, allow_eviction=True
     )
-    live = await _fill(backend, clock)
-    assert [key for key, _ in await backend.list_by_prefix("p:")] == live
-    assert await engine.zcard(f"{engine_namespace}:{{p}}:i") == 250
-    assert await backend.cleanup_expired() == 230
+    everything = [f"p:k{index:03d}" for index in range(40)]
+    for key in everything:
+        await backend.put(key, key.encode(), expires_at=clock() + 10)
+    clock.advance(20)
+    assert await backend.list_by_prefix("p:") == []
+    assert await engine.zcard(f"{engine_namespace}:{{p}}:d") == 40
+    clock.advance(-15)  # 5 s before they die: all live again
+    listed = await backend.list_by_prefix("p:")
+    assert [(key, record.data) for key, record in listed] == [
+        (key, key.encode()) for key in everything
+    ]
+    assert await engine.zcard(f"{engine_namespace}:{{p}}:d") == 0
+    await backend.put("p:k005", b"rewritten")  # no expiry: never parked again
+    clock.advance(15)
+    assert [key for key, _ in await backend.list_by_prefix("p:")] == ["p:k005"]
+    assert await backend.cleanup_expired() == 39
+
+
+async def test_a_parked_set_of_the_wrong_type_is_replaced_with_a_warning(
+    backend: RedisBackend,
+    engine: Redis,
+    engine_namespace: str,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    parked = f"{engine_namespace}:{{p}}:d"
+    await backend.put("p:a", b"a")
+    await engine.set(parked, b"not a sorted set")
+    with caplog.at_level("WARNING", logger="pmcp_tasks"):
+        assert [key for key, _ in await backend.list_by_prefix("p:")] == ["p:a"]
+    assert parked in caplog.text
+    assert await engine.type(parked) in (b"none", b"zset")
 
 
 async def test_every_step_examines_at_most_the_budget_on_a_real_server(

@@ -1,38 +1,39 @@
 -- One step of a list_by_prefix page: a bounded amount of work, whatever the partition holds.
 -- KEYS: partition index (zset, all scores 0, so ZRANGEBYLEX walks it in byte order), partition
---       expiry index (zset by expires_at), then the record hash of each item in ARGV[9..], in
---       the same order.
--- ARGV: now, grace ('' = never prune), lo and hi ZRANGEBYLEX bounds, limit ('0' = none),
---       batch size, budget (index entries examined at most), hand-back size, then the items
---       whose record hashes are declared.
+--       expiry index (zset by expires_at), parked entries (zset by expires_at), then the record
+--       hash of each item in ARGV[8..], in the same order.
+-- ARGV: now, lo and hi ZRANGEBYLEX bounds, limit ('0' = none), batch size, budget (index
+--       entries examined at most), hand-back size, then the items whose record hashes are
+--       declared.
 -- Walks the index from lo, at most `budget` entries. The expiry index's scores (ZMSCORE, one
--- call per batch) tell dead entries without reading their hashes: they are skipped, and those
--- dead for `grace` seconds (when Redis may reclaim their hash by itself) are pruned from the
--- partition index, so later pages do not walk them again (their expiry entry stays for
--- cleanup_expired, which removes the hash and counts it). Other entries are read, but only if
--- their hash is in KEYS: on meeting one whose hash is not, the step stops reading and hands
--- back that item and the candidates after it, which the caller declares before the next step
--- (so in cluster mode, through proxies and with script flags, nothing undeclared is touched).
--- Records this backend cannot decode, and index members that are not items, are skipped and
--- reported; an absent hash's index entry is pruned.
--- Replies {status, resume, found, damaged, undeclared}: status 'done' (range exhausted or
--- limit reached), 'more' (budget spent: the caller runs another step from resume) or
--- 'undeclared' (the caller declares `undeclared` and resumes); resume is the lo bound to go
+-- call per batch) tell dead entries without reading their hashes: they are parked, moved from
+-- the index to the parked set with their expiry as score, so that no later page walks them
+-- again (their expiry entry stays for cleanup_expired, which removes the hash and counts it).
+-- A step first moves back the parked entries that are live at `now` (an injected clock that
+-- went back: KV-LIVE-3), normally none, found by score without walking the others. Other
+-- entries are read, but only if their hash is in KEYS: on meeting one whose hash is not, the
+-- step stops reading and hands back that item and the candidates after it, which the caller
+-- declares before the next step (so in cluster mode, through proxies and with script flags,
+-- nothing undeclared is touched). Records this backend cannot decode, and index members that
+-- are not items, are skipped and reported; an absent hash's index entry is removed.
+-- Replies {status, resume, found, damaged, undeclared, replaced}: status 'done' (range
+-- exhausted or limit reached), 'more' (budget spent: the caller runs another step from resume)
+-- or 'undeclared' (the caller declares `undeclared` and resumes); resume is the lo bound to go
 -- on from; found is flat {item, version, expires_at, data, ...}; damaged is flat {item, what,
--- ...}. A partition index of the wrong type replies {'badindex', error}.
-local index, expiry = KEYS[1], KEYS[2]
+-- ...}; replaced names a parked set of the wrong type, replaced by a fresh one. A partition
+-- index of the wrong type replies {'badindex', error}.
+local index, expiry, parked = KEYS[1], KEYS[2], KEYS[3]
 local now = tonumber(ARGV[1])
-local grace = tonumber(ARGV[2])
-local lo, hi = ARGV[3], ARGV[4]
-local limit, batch = tonumber(ARGV[5]), tonumber(ARGV[6])
-local budget, handback = tonumber(ARGV[7]), tonumber(ARGV[8])
+local lo, hi = ARGV[2], ARGV[3]
+local limit, batch = tonumber(ARGV[4]), tonumber(ARGV[5])
+local budget, handback = tonumber(ARGV[6]), tonumber(ARGV[7])
 
 local declared = {}
-for position = 9, #ARGV do
-  declared[ARGV[position]] = KEYS[position - 6]
+for position = 8, #ARGV do
+  declared[ARGV[position]] = KEYS[position - 4]
 end
 
-local found, damaged, undeclared = {}, {}, {}
+local found, damaged, undeclared, replaced = {}, {}, {}, {}
 local count, examined = 0, 0
 local resume, status = lo, nil
 
@@ -40,6 +41,31 @@ local function prune(items)
   if #items > 0 then
     redis.call('ZREM', index, unpack(items))
   end
+end
+
+-- Parked entries live again at now: back into the index before it is walked, at most a
+-- budget's worth per step (the caller resumes from the same bound until none is left).
+local revived = redis.pcall('ZRANGEBYSCORE', parked, '(' .. ARGV[1], '+inf', 'LIMIT', 0, budget)
+if revived.err then
+  if redis.call('TYPE', parked).ok == 'zset' then
+    error(revived.err)
+  end
+  redis.call('DEL', parked)
+  replaced[1] = parked
+  revived = {}
+end
+if #revived > 0 then
+  local entries = {}
+  for _, item in ipairs(revived) do
+    entries[#entries + 1] = 0
+    entries[#entries + 1] = item
+  end
+  local added = redis.pcall('ZADD', index, unpack(entries))
+  if type(added) == 'table' and added.err then
+    return {'badindex', added.err}
+  end
+  redis.call('ZREM', parked, unpack(revived))
+  examined = #revived
 end
 
 while not status do
@@ -59,7 +85,7 @@ while not status do
       scores = {}  -- an expiry index of the wrong type: read every hash instead
     end
   end
-  local gone = {}
+  local gone, park = {}, {}
   for position, item in ipairs(items) do
     examined = examined + 1
     local score = scores[position] and tonumber(scores[position])
@@ -68,10 +94,10 @@ while not status do
     end
     if score and now >= score then
       -- Dead (the expiry index holds only items that write.lua wrote, so no need to check
-      -- the member), and gone for good once dead for the grace.
-      if grace and now >= score + grace then
-        gone[#gone + 1] = item
-      end
+      -- the member): parked with its expiry, out of the way of later pages.
+      gone[#gone + 1] = item
+      park[#park + 1] = scores[position]
+      park[#park + 1] = item
     elseif not string.match(item, '^[%w_.~%%-]+$') then
       if #undeclared == 0 then  -- else the next step walks it again and reports it
         damaged[#damaged + 1] = item
@@ -117,6 +143,9 @@ while not status do
     end
   end
   prune(gone)
+  if #park > 0 then
+    redis.call('ZADD', parked, unpack(park))
+  end
   if not status and #items < wanted then
     status = #undeclared > 0 and 'undeclared' or 'done'
   end
@@ -127,4 +156,4 @@ end
 if status == 'more' and #undeclared > 0 then
   status = 'undeclared'
 end
-return {status, resume, found, damaged, undeclared}
+return {status, resume, found, damaged, undeclared, replaced}

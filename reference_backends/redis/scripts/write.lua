@@ -1,12 +1,13 @@
 -- put (ARGV[6] == '') and put_if_version (ARGV[6] = expected version as a decimal string).
--- KEYS: record hash, partition index (zset, scores 0), partition expiry index (zset by expiry).
+-- KEYS: record hash, partition index (zset, scores 0), partition expiry index (zset by expiry),
+--       parked entries (zset by expiry, see list.lua).
 -- ARGV: now, item, data, expires_at ('' = never), pexpireat ms ('' = no server expiry),
 --       expected, token (unique per call).
 -- Replies {'ok', version, damage, replaced} | {'notfound', damage} | {'conflict', version}
 --         | {'overflow', version}: `damage` is '' or what was wrong with a stored record this
 -- backend cannot decode, which counts as absent and is overwritten; `replaced` lists index
 -- keys of the wrong type that were replaced by fresh ones.
-local record, index, expiry = KEYS[1], KEYS[2], KEYS[3]
+local record, index, expiry, parked = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, item, data, expires_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local pexpireat, expected, token = ARGV[5], ARGV[6], ARGV[7]
 
@@ -45,6 +46,7 @@ end
 local version = redis.call('HGET', record, 'version')
 local replaced = {}
 index_call(replaced, 'ZADD', index, 0, item)
+index_call(replaced, 'ZREM', parked, item)
 if expires_at == '' then
   index_call(replaced, 'ZREM', expiry, item)
 else
