@@ -169,7 +169,7 @@ async def test_every_step_examines_at_most_the_budget_on_a_real_server(
             for index in range(3 * budget + 100):
                 expires = clock() + 10 if index >= 10 else None
                 await backend.put(f"p:k{index:05d}", b"x", expires_at=expires)
-            clock.advance(20)  # all but the first ten are dead, within the grace: none pruned
+            clock.advance(20)  # all but the first ten are dead: the listing walks and parks them
             await backend.list_by_prefix("p:", limit=1)  # warm up: scripts loaded
             pages: list[list[str]] = []
 

@@ -53,7 +53,7 @@ else
   index_call(replaced, 'ZADD', expiry, expires_at, item)
 end
 -- Last, because a PEXPIREAT in the past deletes the hash at once (the index entries stay
--- for list_by_prefix to prune and cleanup_expired to count).
+-- for list_by_prefix to park and cleanup_expired to count).
 if pexpireat == '' then
   redis.call('PERSIST', record)
 else
