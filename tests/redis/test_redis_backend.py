@@ -337,7 +337,7 @@ async def test_an_injected_clock_behind_real_time_keeps_records_alive(
         await backend.aclose()
 
 
-async def test_a_hash_reclaimed_by_redis_is_pruned_from_listings_and_counted_by_cleanup(
+async def test_a_hash_reclaimed_by_redis_leaves_listings_and_is_counted_by_cleanup(
     backend: RedisBackend, raw_redis: Redis, namespace: str, clock: ManualClock
 ) -> None:
     await backend.put("p:live", b"x")
@@ -348,6 +348,7 @@ async def test_a_hash_reclaimed_by_redis_is_pruned_from_listings_and_counted_by_
     assert await raw_redis.zrange(f"{namespace}:{{p}}:i", 0, -1) == [b"live"]
     assert await backend.cleanup_expired() == 1
     assert await raw_redis.exists(f"{namespace}:{{p}}:x") == 0
+    assert await raw_redis.exists(f"{namespace}:{{p}}:d") == 0  # its parked entry went too
     assert await backend.cleanup_expired() == 0
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from reliability_support import kit_factory
-from servers import installed_backends
+from servers import installed_backends, redis_server
 
 from conformance.harness import BackendFactory
 
@@ -15,9 +18,25 @@ collect_ignore = [
     for name, kind in (("redis", "server"), ("dynamodb", "faults"))
     if name not in installed_backends()
 ]
+ENGINES = [*installed_backends(), *(["redis-server"] if "redis" in installed_backends() else [])]
+"""Each backend on its embedded engine, and Redis on a real server too: fakeredis runs the
+scripts in its own Lua, which is not where a user's data lives."""
 
 
-@pytest.fixture(params=installed_backends())
+@pytest.fixture(scope="session")
+def real_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("reliability-redis")) as server:
+        yield f"redis://{server.host}:{server.port}/0"
+
+
+@pytest.fixture(params=ENGINES)
 def factory(request: pytest.FixtureRequest) -> BackendFactory:
-    """Each backend's kit factory on its embedded engine (memory, fakeredis, moto)."""
-    return kit_factory(request.param)
+    """Each backend's kit factory on its engine (memory, fakeredis, a redis-server, moto)."""
+    if request.param != "redis-server":
+        return kit_factory(request.param)
+    redis_factory, url = kit_factory("redis"), request.getfixturevalue("real_redis_url")
+
+    async def on_the_server(**options: Any) -> Any:
+        return await redis_factory(**options, redis_url=url)
+
+    return on_the_server
