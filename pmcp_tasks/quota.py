@@ -8,15 +8,18 @@ old single quota record was a hot spot whose size grew with the owner's tasks). 
 what it bounds and how it heals are argued in ``docs/domain.md`` ("The per-owner cap").
 
 A slot lives until its task's expiry plus ``StoreConfig.dead_task_grace``, so a dead task keeps
-counting until its record has surely been removed, which bounds what an owner keeps stored.
+counting until its record has surely been removed, which bounds what an owner keeps stored. A
+slot may hold several tasks: live tasks whose own slot was lost are added to held slots when no
+slot is free (*adopted*), so that the slots stay taken, in every process, until the owner is
+back under the cap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -28,6 +31,7 @@ from pmcp_tasks.errors import (
     ConcurrentModification,
     RecordNotFound,
     StorageError,
+    StorageFailure,
     TaskLimitExceeded,
     VersionConflict,
 )
@@ -49,12 +53,10 @@ which costs as much as hundreds of probes for a large cap, is rare until the own
 the cap, where it is exactly what is needed. A probe is one round trip."""
 
 SLOT_RECORD_BYTES = 64
-"""Upper bound on a slot record's data (``{"task":"<48 hex>"}`` is 59 bytes)."""
+"""Upper bound on a slot record of one task (``{"task":"<48 hex>"}`` is 59 bytes); a slot that
+adopted tasks is 51 bytes more per task."""
 
 PAGE = 1000
-
-DEBTORS = 1024
-"""Owners whose orphaned tasks (live, but their slot record lost) one store remembers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +70,10 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class Slot:
-    """One listed slot record; ``task_id`` is ``None`` when its data cannot be decoded."""
+    """One listed slot record; ``tasks`` is empty when its data cannot be decoded."""
 
     index: int
-    task_id: str | None
+    tasks: tuple[str, ...]
     version: int
     expires_at: float | None
 
@@ -93,21 +95,30 @@ def slot_prefix(owner: str) -> str:
     return f"{SLOT_PARTITION_MARK}{owner_partition(owner)}:"
 
 
-def slot_data(task_id: str) -> bytes:
-    """The bytes of a slot held by ``task_id``."""
-    return canonical_json({"task": task_id})
+def slot_data(*task_ids: str) -> bytes:
+    """The bytes of a slot held by ``task_ids`` (one, unless the slot adopted orphans)."""
+    if len(task_ids) == 1:
+        return canonical_json({"task": task_ids[0]})
+    return canonical_json({"tasks": list(task_ids)})
 
 
-def slot_task(data: bytes) -> str | None:
-    """The task id a slot record names, or ``None`` for anything this module did not write."""
+def slot_tasks(data: bytes) -> tuple[str, ...]:
+    """The task ids a slot record names; none for anything this module did not write."""
     try:
         document = decode_json(data)
     except ValueError:
-        return None
-    if not isinstance(document, dict) or set(document) != {"task"}:
-        return None
-    task_id = document["task"]
-    return task_id if isinstance(task_id, str) and is_task_id(task_id) else None
+        return ()
+    if isinstance(document, dict) and set(document) == {"task"}:
+        named = [document["task"]]
+    elif isinstance(document, dict) and set(document) == {"tasks"}:
+        named = document["tasks"]
+        if not isinstance(named, list) or len(named) < 2:
+            return ()
+    else:
+        return ()
+    if not all(isinstance(task_id, str) and is_task_id(task_id) for task_id in named):
+        return ()
+    return tuple(named)
 
 
 class OwnerCap:
@@ -124,7 +135,6 @@ class OwnerCap:
         self._config = config
         self._clock = clock
         self._live_tasks = live_tasks
-        self._orphans: OrderedDict[str, list[LiveTask]] = OrderedDict()
 
     def slot_expiry(self, task_expires_at: float | None) -> float | None:
         """A slot outlives its task by the grace, so that a dead task counts until removed."""
@@ -143,7 +153,6 @@ class OwnerCap:
         prefix = slot_prefix(owner)
         data = slot_data(task_id)
         expires_at = self.slot_expiry(task_expires_at)
-        await self._heal(owner, cap)
         for index in random.sample(range(cap), min(cap, RANDOM_PROBES)):
             probe = await self._try(prefix + str(index), data, 0, expires_at)
             if isinstance(probe, Claim):
@@ -183,37 +192,6 @@ class OwnerCap:
         except (StorageError, OutcomeUnknown) as exc:
             logger.warning("could not release the task slot %r: %s", claim.key, exc)
 
-    async def _heal(self, owner: str, cap: int) -> None:
-        """Give slots freed since the owner was refused to its orphans before anyone else.
-
-        Otherwise the owner's next creates would take them, and the orphans would keep it
-        above the cap for as long as they live.
-        """
-        orphans = self._orphans.pop(owner, None)
-        if not orphans:
-            return
-        now = self._clock()
-        prefix = slot_prefix(owner)
-        left = [task for task in orphans if task.expires_at is None or now < task.expires_at]
-        for index in random.sample(range(cap), min(cap, RANDOM_PROBES)):
-            if not left:
-                return
-            task = left[-1]
-            outcome = await self._try(
-                prefix + str(index), slot_data(task.task_id), 0, self.slot_expiry(task.expires_at)
-            )
-            if isinstance(outcome, Claim):
-                left.pop()
-        self._remember(owner, left)
-
-    def _remember(self, owner: str, orphans: list[LiveTask]) -> None:
-        if not orphans:
-            return
-        self._orphans[owner] = orphans
-        self._orphans.move_to_end(owner)
-        while len(self._orphans) > DEBTORS:
-            self._orphans.popitem(last=False)
-
     async def _try(
         self, key: str, data: bytes, expected: int, expires_at: float | None
     ) -> Claim | VersionConflict:
@@ -241,8 +219,9 @@ class OwnerCap:
         A slot counts while its task is live, while its task may still be written (younger
         than the grace) and, for a dead task, until the slot itself expires. The owner is
         refused when those plus the live tasks that have no slot (their slot record was
-        lost) reach the cap; so a lost slot record cannot let the owner exceed the cap once
-        it gets there, and the lost slots are claimed again for their tasks. Undecodable
+        lost) reach the cap, so a lost slot record cannot let the owner exceed the cap once
+        it gets there; those tasks get a slot again, first when there is room, else before
+        the owner is refused (:meth:`_adopt`). Undecodable
         slots, second slots of one task, and slots whose task was never written or was lost
         are free.
         """
@@ -251,28 +230,32 @@ class OwnerCap:
         now = self._clock()
         grace = self._config.dead_task_grace
         held: set[str] = set()
+        holding: list[Slot] = []
         free: list[tuple[int, int]] = []  # (index, version to overwrite)
         for slot in slots.values():
-            task_id = slot.task_id
-            if task_id is None or task_id in held:
-                free.append((slot.index, slot.version))
-            elif (
-                task_id in tasks
-                or created_ms(task_id) > (now - grace) * 1000  # may still be written
-                or (slot.expires_at is not None and slot.expires_at - grace <= now)  # died
-            ):
-                held.add(task_id)
+            counting = {
+                task_id
+                for task_id in slot.tasks
+                if task_id not in held
+                and (task_id in tasks or created_ms(task_id) > (now - grace) * 1000)
+            }
+            died = slot.expires_at is not None and slot.expires_at - grace <= now
+            if not counting and died and slot.tasks and slot.tasks[0] not in held:
+                counting = {slot.tasks[0]}  # its tasks died: it counts until it lapses
+            if counting:
+                held |= counting
+                holding.append(slot)
             else:
-                free.append((slot.index, slot.version))  # never written, or lost
+                free.append((slot.index, slot.version))  # undecodable, never written, or lost
         orphans = [task for task_id, task in tasks.items() if task_id not in held]
+        free += [(index, 0) for index in range(cap) if index not in slots]
+        random.shuffle(free)
         if len(held) + len(orphans) >= cap:
-            self._remember(owner, orphans)
+            await self._adopt(owner, orphans, free, holding)
             raise TaskLimitExceeded(
                 f"this owner already has {cap} live tasks, the most allowed; wait for some to "
                 "expire or finish before creating more"
             )
-        free += [(index, 0) for index in range(cap) if index not in slots]
-        random.shuffle(free)
         prefix = slot_prefix(owner)
         while orphans and len(free) > 1:  # give tasks that lost their slot one back first
             orphan = orphans.pop()
@@ -291,6 +274,59 @@ class OwnerCap:
             if isinstance(outcome, Claim):
                 return outcome
         return outcome
+
+    async def _adopt(
+        self, owner: str, orphans: list[LiveTask], free: list[tuple[int, int]], holding: list[Slot]
+    ) -> None:
+        """Give every orphan a slot before refusing its owner: a free one, else a held one.
+
+        An owner at the cap with orphans got there because slot records were lost and creates
+        took the freed indices. Were the orphans left without a slot, the next slot to lapse
+        would look free to a probe in any process, and the owner would stay above the cap for
+        as long as the orphans live. Added to the held slots that would lapse soonest, each
+        orphan keeps one taken until the orphan too has died (the slot's expiry becomes the
+        later of the two), so the owner gets no slot back before it is under the cap again.
+        Best effort: a slot that changed since the listing is skipped, and the next refused
+        create tries again.
+        """
+        prefix = slot_prefix(owner)
+        while orphans and free:
+            orphan = orphans.pop()
+            index, version = free.pop()
+            await self._adopt_into(
+                prefix + str(index),
+                slot_data(orphan.task_id),
+                version,
+                self.slot_expiry(orphan.expires_at),
+            )
+        if not orphans or not holding:
+            return
+        # The slots that would lapse soonest: those are the ones a probe would find free next.
+        holding = sorted(
+            holding, key=lambda slot: math.inf if slot.expires_at is None else slot.expires_at
+        )
+        adopted: dict[int, list[LiveTask]] = {}
+        for position, orphan in enumerate(orphans):
+            adopted.setdefault(position % len(holding), []).append(orphan)
+        for position, extra in adopted.items():
+            slot = holding[position]
+            expiries = [slot.expires_at, *(self.slot_expiry(task.expires_at) for task in extra)]
+            known = [expiry for expiry in expiries if expiry is not None]
+            await self._adopt_into(
+                prefix + str(slot.index),
+                slot_data(*slot.tasks, *(task.task_id for task in extra)),
+                slot.version,
+                None if len(known) < len(expiries) else max(known),
+            )
+
+    async def _adopt_into(
+        self, key: str, data: bytes, version: int, expires_at: float | None
+    ) -> None:
+        """One adoption; a failure is logged, since the owner is refused either way."""
+        try:
+            await self._try(key, data, version, expires_at)
+        except (StorageFailure, ValueError) as exc:  # ValueError: a record size limit
+            logger.warning("could not give task slot %r to a task that lost its own: %s", key, exc)
 
     async def _overwrite_damaged(
         self, conflict: VersionConflict, data: bytes, expires_at: float | None
@@ -336,7 +372,7 @@ class OwnerCap:
 
 
 def _slot(index: int, stored: VersionedRecord) -> Slot:
-    return Slot(index, slot_task(stored.data), stored.version, stored.expires_at)
+    return Slot(index, slot_tasks(stored.data), stored.version, stored.expires_at)
 
 
 def _slot_index(item: str, cap: int) -> int | None:

@@ -178,15 +178,23 @@ async def test_rebuild_near_the_cap_gives_orphans_their_slots(
 
 async def test_undecodable_slots_are_free(clock: ManualClock, backend: InMemoryBackend) -> None:
     """Damaged slot state never refuses an owner below the cap, whatever it holds."""
-    store = GenericTaskStore(backend, CAP3, clock)
     prefix = slot_prefix("alice")
-    for index, junk in enumerate([b"Infinity", b'{"task": 1e400}', b"\xff" + b"9" * 5000]):
-        await backend.put(prefix + str(index), junk, expires_at=None)
-    for _ in range(3):
+    one = '"' + "0" * 48 + '"'
+    junk = [
+        b"Infinity",
+        b'{"task": 1e400}',
+        b"\xff" + b"9" * 5000,
+        f'{{"tasks": [{one}]}}'.encode(),  # an adopting slot names two tasks or more
+        f'{{"tasks": [{one}, 7]}}'.encode(),
+    ]
+    store = GenericTaskStore(backend, StoreConfig(max_tasks_per_owner=5), clock)
+    for index, data in enumerate(junk):
+        await backend.put(prefix + str(index), data, expires_at=None)
+    for _ in range(5):
         await store.create("alice")
     with pytest.raises(TaskLimitExceeded):
         await store.create("alice")
-    assert len(await slots(backend, "alice")) == 3
+    assert len(await slots(backend, "alice")) == 5
 
 
 class DamagedBelowTheStore(InMemoryBackend):

@@ -7,7 +7,8 @@
   the cap allows keeps at most N x (1 + L / (min_ttl + dead_task_grace)) task records when
   expired records are removed only every L seconds.
 - Lost slot state heals: deleted slot records let the owner create at most one extra task per
-  lost slot; then its live tasks count again and the freed slots go back to them.
+  lost slot; then its live tasks count again and get slots back, in storage, so that no other
+  store goes over the cap either.
 - Results and owners are bounded in size whatever the backend holds.
 """
 
@@ -93,6 +94,29 @@ async def test_lost_slots_cost_one_task_each_until_rebuilt(factory: BackendFacto
         named = b"".join(r.data for _, r in await backend.list_by_prefix(slot_prefix(OWNER)))
         assert all(task_id.encode() in named for task_id in kept)
         assert {t.task_id for t in (await store.list(OWNER))[0]} == kept
+
+
+async def test_lost_slots_heal_for_every_store_not_only_the_one_that_rebuilt(
+    factory: BackendFactory,
+) -> None:
+    """The healing is in storage: another store (process, host) never goes over the cap."""
+    clock = _clock()
+    async with opened(factory, clock, "cap") as backend:
+        config = StoreConfig(max_tasks_per_owner=5)
+        first, second = (
+            GenericTaskStore(backend, config, clock),
+            GenericTaskStore(backend, config, clock),
+        )
+        kept = {(await first.create(OWNER, ttl=3600)).task_id for _ in range(5)}
+        for key, _ in (await backend.list_by_prefix(slot_prefix(OWNER)))[:2]:
+            assert await backend.delete(key)
+        assert await _creates_until_refused(first, ttl=10) == 2  # refused: orphans adopted
+        clock.advance(10 + config.dead_task_grace)  # the extra tasks died, their slots would lapse
+        with pytest.raises(TaskLimitExceeded):
+            await second.create(OWNER)  # a store that never saw the rebuild
+        assert {t.task_id for t in (await second.list(OWNER))[0]} == kept
+        clock.advance(3600)  # every task died: the owner has its five slots back
+        assert await _creates_until_refused(second, ttl=10) == 5
 
 
 async def test_a_lowered_cap_holds_once_reached(factory: BackendFactory) -> None:
