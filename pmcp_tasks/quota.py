@@ -257,15 +257,7 @@ class OwnerCap:
                 "expire or finish before creating more"
             )
         prefix = slot_prefix(owner)
-        while orphans and len(free) > 1:  # give tasks that lost their slot one back first
-            orphan = orphans.pop()
-            index, version = free.pop()
-            await self._try(
-                prefix + str(index),
-                slot_data(orphan.task_id),
-                version,
-                self.slot_expiry(orphan.expires_at),
-            )
+        await self._reslot(prefix, orphans, free, keep=1)  # tasks that lost their slot first
         outcome: Claim | VersionConflict | None = None
         for index, version in free:
             outcome = await self._try(prefix + str(index), data, version, expires_at)
@@ -290,15 +282,7 @@ class OwnerCap:
         create tries again.
         """
         prefix = slot_prefix(owner)
-        while orphans and free:
-            orphan = orphans.pop()
-            index, version = free.pop()
-            await self._adopt_into(
-                prefix + str(index),
-                slot_data(orphan.task_id),
-                version,
-                self.slot_expiry(orphan.expires_at),
-            )
+        await self._reslot(prefix, orphans, free, keep=0)
         if not orphans or not holding:
             return
         # The slots that would lapse soonest: those are the ones a probe would find free next.
@@ -317,6 +301,20 @@ class OwnerCap:
                 slot_data(*slot.tasks, *(task.task_id for task in extra)),
                 slot.version,
                 None if len(known) < len(expiries) else max(known),
+            )
+
+    async def _reslot(
+        self, prefix: str, orphans: list[LiveTask], free: list[tuple[int, int]], keep: int
+    ) -> None:
+        """Give orphans free slots of their own, leaving ``keep`` free slots (popped from both)."""
+        while orphans and len(free) > keep:
+            orphan = orphans.pop()
+            index, version = free.pop()
+            await self._adopt_into(
+                prefix + str(index),
+                slot_data(orphan.task_id),
+                version,
+                self.slot_expiry(orphan.expires_at),
             )
 
     async def _adopt_into(
