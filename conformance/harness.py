@@ -35,17 +35,22 @@ BackendFactory = Callable[..., "StorageBackend | KitTarget | Awaitable[StorageBa
 
 DAMAGE_KINDS = (
     "bad-version",
+    "fractional-version",
     "huge-version",
     "bad-expiry",
+    "expiry-of-another-type",
     "missing-data",
     "wrong-type",
     "bad-index-member",
 )
 """The damage kinds KV-DAMAGE-1 plants, each where a backend's storage could hold it:
 
-* ``bad-version``: a version that is not an integer (text such as ``abc``, a fraction);
+* ``bad-version``: a version that is not a number (text such as ``abc``);
+* ``fractional-version``: a version that is a number but not a whole one (``1.5``);
 * ``huge-version``: an integer version past 2**63-1 (or below 1);
 * ``bad-expiry``: an expiry that is not a finite number (``inf``, text);
+* ``expiry-of-another-type``: an expiry stored as a type the backend never writes there
+  (DynamoDB: a number where it writes text), for backends whose storage is typed;
 * ``missing-data``: a record without its data;
 * ``wrong-type``: the record stored as another type (a Redis string for a hash, DynamoDB data
   as text instead of binary);

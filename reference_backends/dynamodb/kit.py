@@ -71,8 +71,10 @@ class _Target:
 
 _DAMAGE: dict[str, tuple[str, dict[str, str] | None]] = {
     "bad-version": (VERSION, {"S": "abc"}),
+    "fractional-version": (VERSION, {"N": "1.5"}),
     "huge-version": (VERSION, {"N": "1E+30"}),
     "bad-expiry": (EXPIRES_AT, {"S": "inf"}),
+    "expiry-of-another-type": (EXPIRES_AT, {"N": "1800000000"}),
     "missing-data": (DATA, None),
     "wrong-type": (DATA, {"S": "data as text"}),
 }

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 # damage kind -> the record hash's fields (None: a string where the hash should be)
 _DAMAGED_FIELDS: dict[str, dict[str, bytes] | None] = {
     "bad-version": {"data": b"x", "version": b"abc", "expires_at": b""},
+    "fractional-version": {"data": b"x", "version": b"1.5", "expires_at": b""},
     "huge-version": {"data": b"x", "version": b"9223372036854775808", "expires_at": b""},
     "bad-expiry": {"data": b"x", "version": b"1", "expires_at": b"inf"},
     "missing-data": {"version": b"1", "expires_at": b""},
