@@ -158,6 +158,37 @@ class DamageContract:
         )
 
     @pytest.mark.clause(CLAUSE)
+    async def test_a_listing_names_every_damaged_record_it_skips(
+        self, backend: StorageBackend, kit_target: KitTarget
+    ) -> None:
+        """Several damaged records in one page: each is left out and named in a warning."""
+        hooks = requires_plant_damaged(kit_target, CLAUSE)
+        healthy: list[tuple[str, bytes]] = []
+        damaged: list[str] = []
+        for position, kind in enumerate(RECORD_KINDS):
+            healthy.append((f"p:k{position}a", kind.encode()))
+            await backend.put(*healthy[-1])
+            if await hooks.plant_damaged(f"p:k{position}b", kind):
+                damaged.append(f"p:k{position}b")
+        if len(damaged) < 2:
+            pytest.skip(
+                reason=f"the backend can hold {len(damaged)} of the damage kinds; this "
+                "test needs two in one listing"
+            )
+        with warnings_logged() as logged:
+            expect(
+                await listing(backend, "several kinds"),
+                healthy,
+                "the healthy records, without the damaged ones",
+                call="list_by_prefix('p:')",
+            )
+        unnamed = [key for key in damaged if not any(key in message for message in logged)]
+        assert not unnamed, (
+            f"list_by_prefix('p:') skipped {len(damaged)} damaged records ({damaged}) but no "
+            f"warning names {unnamed}: {logged}"
+        )
+
+    @pytest.mark.clause(CLAUSE)
     async def test_put_and_delete_repair_a_damaged_record(
         self, backend: StorageBackend, damaged_record: Planted
     ) -> None:
