@@ -37,6 +37,7 @@ DAMAGE_KINDS = (
     "bad-version",
     "fractional-version",
     "huge-version",
+    "zero-version",
     "bad-expiry",
     "expiry-of-another-type",
     "missing-data",
@@ -47,7 +48,8 @@ DAMAGE_KINDS = (
 
 * ``bad-version``: a version that is not a number (text such as ``abc``);
 * ``fractional-version``: a version that is a number but not a whole one (``1.5``);
-* ``huge-version``: an integer version past 2**63-1 (or below 1);
+* ``huge-version``: an integer version past 2**63-1;
+* ``zero-version``: an integer version below 1 (``0``);
 * ``bad-expiry``: an expiry that is not a finite number (``inf``, text);
 * ``expiry-of-another-type``: an expiry stored as a type the backend never writes there
   (DynamoDB: a number where it writes text), for backends whose storage is typed;

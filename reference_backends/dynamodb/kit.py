@@ -73,6 +73,7 @@ _DAMAGE: dict[str, tuple[str, dict[str, str] | None]] = {
     "bad-version": (VERSION, {"S": "abc"}),
     "fractional-version": (VERSION, {"N": "1.5"}),
     "huge-version": (VERSION, {"N": "1E+30"}),
+    "zero-version": (VERSION, {"N": "0"}),
     "bad-expiry": (EXPIRES_AT, {"S": "inf"}),
     "expiry-of-another-type": (EXPIRES_AT, {"N": "1800000000"}),
     "missing-data": (DATA, None),

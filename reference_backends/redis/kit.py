@@ -28,6 +28,7 @@ _DAMAGED_FIELDS: dict[str, dict[str, bytes] | None] = {
     "bad-version": {"data": b"x", "version": b"abc", "expires_at": b""},
     "fractional-version": {"data": b"x", "version": b"1.5", "expires_at": b""},
     "huge-version": {"data": b"x", "version": b"9223372036854775808", "expires_at": b""},
+    "zero-version": {"data": b"x", "version": b"0", "expires_at": b""},
     "bad-expiry": {"data": b"x", "version": b"1", "expires_at": b"inf"},
     "missing-data": {"version": b"1", "expires_at": b""},
     "wrong-type": None,
