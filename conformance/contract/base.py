@@ -15,6 +15,7 @@ import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 import anyio
@@ -266,3 +267,22 @@ async def run_concurrently(calls: list[Callable[[], Awaitable[Any]]]) -> list[An
         for index in range(len(calls)):
             group.start_soon(run, index)
     return results
+
+
+async def racing_puts(backend: StorageBackend, writers: int, first: int, over: str) -> None:
+    """``writers`` concurrent puts on ``p:k`` (which holds ``over``) hand out exactly the
+    versions ``first .. first + writers - 1`` (KV-PUT-2), and the last one's data is stored."""
+    results = await run_concurrently(
+        [partial(backend.put, "p:k", f"w{i}".encode()) for i in range(writers)]
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, f"concurrent puts over {over} failed: {errors!r}"
+    last = first + writers - 1
+    assert sorted(results) == list(range(first, last + 1)), (
+        f"concurrent puts over {over} returned versions {sorted(results)}; expected each of "
+        f"{first}..{last} exactly once"
+    )
+    final = await backend.get("p:k")
+    assert final is not None, f"get('p:k') after concurrent puts over {over} returned None"
+    assert final.version == last, f"stored version {final.version} after puts over {over}"
+    assert final.data == f"w{results.index(last)}".encode(), "the stored data is not the last put's"

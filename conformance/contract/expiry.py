@@ -14,6 +14,7 @@ import pytest
 from conformance.contract.base import (
     OpenClient,
     Timeline,
+    racing_puts,
     requires_manual_clock,
     requires_shared,
     run_concurrently,
@@ -180,22 +181,7 @@ class ExpiryContract:
     ) -> None:
         """The restart at version 1 is one writer's: the others count on from it."""
         await expired_record(backend, timeline)
-        writers = 8
-        results = await run_concurrently(
-            [partial(backend.put, "p:k", f"w{i}".encode()) for i in range(writers)]
-        )
-        errors = [r for r in results if isinstance(r, BaseException)]
-        assert not errors, f"concurrent puts over an expired record failed: {errors!r}"
-        assert sorted(results) == list(range(1, writers + 1)), (
-            f"concurrent puts over an expired record returned versions {sorted(results)}; "
-            f"expected each of 1..{writers} exactly once (the dead record is absent)"
-        )
-        final = await stored(backend, "p:k")
-        expect(
-            final,
-            (f"w{results.index(writers)}".encode(), writers, None),
-            call='stored(backend, "p:k")',
-        )
+        await racing_puts(backend, 8, 1, "an expired record (absent: they start at 1)")
 
     @pytest.mark.clause("KV-LIVE-2")
     async def test_cas_treats_an_expired_record_as_missing(
