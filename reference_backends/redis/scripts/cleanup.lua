@@ -5,7 +5,8 @@
 -- Every write keeps the expiry index in step with the hash in the same script, so an item
 -- scored <= now is a record that is not live (at now == expires_at it is already gone). An
 -- item rewritten since the caller read the index has a new score (or none) and stays. One
--- ZMSCORE, DEL and ZREM each for the whole batch, so a run costs little per record.
+-- ZMSCORE and DEL, and one ZREM per index, for the whole batch, so a run costs little per
+-- record.
 -- Replies the number of records removed (whether or not Redis had already reclaimed the hash).
 local index, expiry, parked = KEYS[1], KEYS[2], KEYS[3]
 local now = tonumber(ARGV[1])

@@ -45,15 +45,9 @@ end
 
 -- Parked entries live again at now: back into the index before it is walked, at most a
 -- budget's worth per step (the caller resumes from the same bound until none is left).
-local revived = redis.pcall('ZRANGEBYSCORE', parked, '(' .. ARGV[1], '+inf', 'LIMIT', 0, budget)
-if revived.err then
-  if redis.call('TYPE', parked).ok == 'zset' then
-    error(revived.err)
-  end
-  redis.call('DEL', parked)
-  replaced[1] = parked
-  revived = {}
-end
+-- A parked set of the wrong type is replaced by a fresh one, as writes replace index keys.
+local revived = index_call(replaced, 'ZRANGEBYSCORE', parked, '(' .. ARGV[1], '+inf', 'LIMIT', 0,
+                           budget)
 if #revived > 0 then
   local entries = {}
   for _, item in ipairs(revived) do
