@@ -2,16 +2,17 @@
 
 An owner whose tasks die at once leaves their index entries behind until ``cleanup_expired``
 runs. A listing that walked them all in one Lua script blocked the server for every client
-(1.5 s per ``list()``, another owner's ``get`` waiting as long). A listing now parks the dead
-entries it meets out of the partition index, in bounded steps. Measured here:
+(1.5 s per ``list()``, another owner's ``get`` waiting as long). A listing step now takes an
+owner's few live records from the expiry index and never meets the dead ones (with many live
+records it walks, parking the dead entries it meets, in bounded steps). Measured here:
 
 * **Server time of one ``store.list()``** of that owner, from ``INFO cpu`` and SLOWLOG with every
-  command logged (``slowlog-log-slower-than 0``): the first listing after the records died
-  (which walks and parks them all), then the listings after it, with the longest step (how
-  long any other client can wait behind it) and the number of steps.
+  command logged (``slowlog-log-slower-than 0``): the first listing after the records died,
+  then the listings after it, with the longest step (how long any other client can wait behind
+  it) and the number of steps.
 * **Another owner's ``get``**: p99 latency with the server idle, while a second process lists
   the first owner's tasks back to back (alternating rounds), and while a second process runs
-  the first listing of another 100,000 dead records (the one that parks them).
+  the first listing of another 100,000 dead records (the one a walk would spend on them).
 * **``cleanup_expired``** of all of them: total server time and longest step.
 """
 
@@ -212,8 +213,14 @@ async def run(settings: Settings, url: str) -> list[DeadRow]:
         label = f"{dead:,} dead"
         rows += [
             DeadRow(
-                f"{label}: first list() (parks them), server ms / longest step ms / steps",
-                f"{first[0]:.1f} / {first[1]:.2f} / {first[2]}",
+                f"{label}: first list() after they died, server ms",
+                f"{first[0]:.2f}",
+                f"<= {LIST_SERVER_MS_TARGET:.0f}",
+                first[0] <= LIST_SERVER_MS_TARGET,
+            ),
+            DeadRow(
+                f"{label}: first list(), longest step ms / steps",
+                f"{first[1]:.2f} / {first[2]}",
                 "-",
                 None,
             ),

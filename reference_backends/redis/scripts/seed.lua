@@ -12,7 +12,7 @@ redis.call('HSET', record, 'version', version, 'data', data, 'expires_at', expir
 redis.call('ZADD', index, 0, item)
 redis.call('ZREM', parked, item)
 if expires_at == '' then
-  redis.call('ZREM', expiry, item)
+  redis.call('ZADD', expiry, '+inf', item)
 else
   redis.call('ZADD', expiry, expires_at, item)
 end

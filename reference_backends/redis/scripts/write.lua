@@ -48,7 +48,7 @@ local replaced = {}
 index_call(replaced, 'ZADD', index, 0, item)
 index_call(replaced, 'ZREM', parked, item)
 if expires_at == '' then
-  index_call(replaced, 'ZREM', expiry, item)
+  index_call(replaced, 'ZADD', expiry, '+inf', item)
 else
   index_call(replaced, 'ZADD', expiry, expires_at, item)
 end
