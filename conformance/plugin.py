@@ -28,8 +28,11 @@ pytest.register_assert_rewrite(
     "conformance.contract", "conformance.suite", "conformance.model", "conformance.cross_process"
 )
 
+import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import fnmatch  # noqa: E402
+import functools  # noqa: E402
+import inspect  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
@@ -129,6 +132,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="Write the same report as one self-contained HTML page to PATH: clause matrix, "
         "failures with reproducers, a timeline of every non-linearizable window.",
+    )
+    group.addoption(
+        "--conformance-test-timeout",
+        dest="conformance_test_timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="Cancel an async kit test still running after SECONDS (default 600; 0: no limit) "
+        "and report that the kit could not decide, charging no clause: a backend call that "
+        "never returns would otherwise hang the run.",
     )
     group.addoption(
         "--conformance-baseline",
@@ -321,18 +334,52 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """Kit tests run under the kit's Hypothesis profile on every route.
+    """Kit tests run under the kit's Hypothesis profile on every route, within the kit's test
+    timeout.
 
     A ``BackendContract`` subclass in a project's own test file gets no ``--backend`` and so no
     profile loaded at configure time; without this, Hypothesis' default deadline and health
     checks would fail a correct backend on a loaded machine.
     """
-    if not clause_ids(item) or not _defined_by_kit(item) or "hypothesis" not in sys.modules:
+    if not clause_ids(item) or not _defined_by_kit(item):
         return (yield)
-    from conformance.profiles import kit_profile
+    with contextlib.ExitStack() as stack:
+        if "hypothesis" in sys.modules:
+            from conformance.profiles import kit_profile
 
-    with kit_profile(item.config.getoption("hypothesis_profile", None)):
+            stack.enter_context(kit_profile(item.config.getoption("hypothesis_profile", None)))
+        stack.enter_context(_time_limit(item))
         return (yield)
+
+
+@contextlib.contextmanager
+def _time_limit(item: pytest.Item) -> Generator[None, None, None]:
+    """Runs an async kit test in a cancel scope of ``--conformance-test-timeout`` seconds.
+
+    A mutant that pages for ever (a resume point that never moves) hung the whole run; now the
+    test ends with ``KitTimeout``, which charges no clause. Only coroutine tests: the others
+    run Hypothesis, whose own deadline the kit's profiles turn off, or plain code.
+    """
+    seconds = float(item.config.getoption("conformance_test_timeout", 0.0) or 0.0)
+    test = getattr(item, "obj", None)
+    if seconds <= 0 or not inspect.iscoroutinefunction(test):
+        yield
+        return
+    import anyio
+
+    @functools.wraps(test)
+    async def bounded(*args: Any, **kwargs: Any) -> Any:
+        with anyio.move_on_after(seconds):
+            return await test(*args, **kwargs)
+        raise verdicts.KitTimeout(
+            f"{item.name} did not finish within {seconds:g} s (--conformance-test-timeout)"
+        )
+
+    item.obj = bounded  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        item.obj = test  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -348,11 +395,12 @@ def pytest_runtest_makereport(
     longrepr = report.longrepr
     crash = getattr(longrepr, "reprcrash", None)
     exc = call.excinfo.value if call.excinfo is not None else None
-    slow = verdicts.too_slow(exc) if exc is not None else None
-    if slow is not None:
-        report.user_properties.append((PROP_UNDECIDED, slow))
-        title, text = "kit could not decide: too slow", f"{slow}\nhint: {verdicts.TOO_SLOW_HINT}"
-        prefix = "[kit could not decide: too slow]"
+    undecided = verdicts.undecided(exc) if exc is not None else None
+    if undecided is not None:
+        report.user_properties.append((PROP_UNDECIDED, undecided.kind))
+        title = f"kit could not decide: {undecided.kind}"
+        text = f"{undecided.reason}\nhint: {undecided.hint}"
+        prefix = f"[{title}]"
     else:
         broken = verdicts.charged(exc, crash.message if crash is not None else "", clauses)
         report.user_properties.append((PROP_BROKEN, ",".join(broken)))

@@ -19,7 +19,7 @@ import pytest
 
 from conformance.clauses import CLAUSES
 from conformance.failures import PROP_FAILURE
-from conformance.verdicts import TOO_SLOW_HINT
+from conformance.verdicts import TIMEOUT_HINT, TOO_SLOW_HINT
 
 # Keys of the user properties the kit attaches to every clause-tagged test item.
 PROP_BACKEND = "kit_backend"
@@ -27,7 +27,7 @@ PROP_AREA = "kit_area"
 PROP_CLAUSES = "kit_clauses"
 PROP_CAPABILITIES = "kit_capabilities"
 PROP_BROKEN = "kit_broken"  # on failed reports: the clauses the failure names
-PROP_UNDECIDED = "kit_undecided"  # on failed reports: why the kit could not decide (too slow)
+PROP_UNDECIDED = "kit_undecided"  # on failed reports: why the kit could not decide (its kind)
 PROP_EXPECTED = "kit_expected_failure"  # on xfailed reports: the baseline-listed clauses
 PROP_CLAUSE = "pmcp_clause"  # one per clause ID of the test, for JUnit XML readers
 
@@ -45,6 +45,7 @@ class TestResult:
     outcome: str = "passed"
     reason: str = ""
     broken: tuple[str, ...] = ()
+    undecided: str = ""  # why the kit could not decide: "too slow" or "did not finish"
     failure: dict[str, Any] | None = None  # see conformance.failures.failure_details
 
 
@@ -78,6 +79,8 @@ class Results:
             result.reason = _reason(report)
             if PROP_BROKEN in props:
                 result.broken = tuple(str(props[PROP_BROKEN]).split(","))
+            if PROP_UNDECIDED in props:
+                result.undecided = str(props[PROP_UNDECIDED])
             if PROP_FAILURE in props:
                 result.failure = json.loads(str(props[PROP_FAILURE]))
 
@@ -101,12 +104,10 @@ class Results:
             expected = sorted({c for r in results if r.outcome == "xfailed" for c in r.broken})
             for clause_id in expected:
                 lines.append(f"  expected failure (baseline) {clause_id}")
-            undecided = [r for r in results if r.outcome == "undecided"]
-            if undecided:
-                lines.append(
-                    f"  kit could not decide: too slow x{len(undecided)} (no clause charged): "
-                    f"{TOO_SLOW_HINT}"
-                )
+            undecided = Counter(r.undecided for r in results if r.outcome == "undecided")
+            for kind, count in sorted(undecided.items()):
+                hint = TIMEOUT_HINT if kind == "did not finish" else TOO_SLOW_HINT
+                lines.append(f"  kit could not decide: {kind} x{count} (no clause charged): {hint}")
             lines.append("")
         lines.append(f"conformance: {self.badge()}")
         return lines

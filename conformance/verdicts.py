@@ -2,9 +2,11 @@
 
 A failure is only a verdict on the backend when it is a contradiction of the contract. Two
 kinds of Hypothesis error are not: a deadline or a ``too_slow`` health check says the machine
-was slow, nothing about the backend. And a ``FlakyFailure`` wraps the failures Hypothesis saw
-before it could not reproduce them; the clause to charge is the one the first of those names,
-not every clause the test checks.
+was slow, nothing about the backend. Nor is a test the kit cancelled after
+``--conformance-test-timeout``: a call that never returns is usually a bug, but a slow remote
+server looks the same, and it breaks no one clause. And a ``FlakyFailure`` wraps the failures
+Hypothesis saw before it could not reproduce them; the clause to charge is the one the first of
+those names, not every clause the test checks.
 
 Standard library only (Hypothesis is looked up in ``sys.modules``, never imported): the plugin
 imports this in every pytest run.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterator
+from typing import NamedTuple
 
 CLAUSE_ID = re.compile(r"\b[A-Z]+-[A-Z]+-\d+\b")
 
@@ -23,6 +26,24 @@ TOO_SLOW_HINT = (
     "too_slow health check; run with --hypothesis-profile ci (or dev), or give the profile you "
     "chose deadline=None and suppress_health_check=[HealthCheck.too_slow]"
 )
+
+TIMEOUT_HINT = (
+    "a kit test that never finishes is most often a backend call that never returns (a retry "
+    "or paging loop that makes no progress: run that test alone and interrupt it to see where "
+    "it waits); for a slow remote server, raise --conformance-test-timeout (0: no limit)"
+)
+
+
+class KitTimeout(Exception):
+    """A kit test ran past ``--conformance-test-timeout`` and the kit cancelled it."""
+
+
+class Undecided(NamedTuple):
+    """Why the kit could not decide: ``kind`` is "too slow" or "did not finish"."""
+
+    kind: str
+    reason: str
+    hint: str
 
 
 def _leaves(exc: BaseException) -> Iterator[BaseException]:
@@ -36,24 +57,33 @@ def _leaves(exc: BaseException) -> Iterator[BaseException]:
         yield from _leaves(exc.__cause__)
 
 
-def too_slow(exc: BaseException) -> str | None:
-    """Why the run could not decide (a deadline or ``too_slow`` health check), else None.
+def undecided(exc: BaseException) -> Undecided | None:
+    """Why the run could not decide and what to do about it, else None: a deadline or
+    ``too_slow`` health check, or the kit's own test timeout.
 
     Only when nothing nested in ``exc`` is a definite failure: a flaky failure whose first run
     did contradict the contract is still charged to the clause.
     """
     errors = sys.modules.get("hypothesis.errors")
-    if errors is None:
-        return None
-    slow = []
+    found = []
     for leaf in _leaves(exc):
-        if isinstance(leaf, errors.DeadlineExceeded):
-            slow.append(f"Hypothesis DeadlineExceeded: {leaf}")
-        elif isinstance(leaf, errors.FailedHealthCheck) and "too_slow" in str(leaf):
-            slow.append("Hypothesis FailedHealthCheck too_slow: " + str(leaf).splitlines()[0])
+        if isinstance(leaf, KitTimeout):
+            found.append(Undecided("did not finish", f"KitTimeout: {leaf}", TIMEOUT_HINT))
+        elif errors is not None and isinstance(leaf, errors.DeadlineExceeded):
+            found.append(
+                Undecided("too slow", f"Hypothesis DeadlineExceeded: {leaf}", TOO_SLOW_HINT)
+            )
+        elif (
+            errors is not None
+            and isinstance(leaf, errors.FailedHealthCheck)
+            and "too_slow" in str(leaf)
+        ):
+            first = str(leaf).splitlines()[0]
+            reason = f"Hypothesis FailedHealthCheck too_slow: {first}"
+            found.append(Undecided("too slow", reason, TOO_SLOW_HINT))
         elif isinstance(leaf, AssertionError):
             return None
-    return slow[0] if slow else None
+    return found[0] if found else None
 
 
 def charged(exc: BaseException | None, message: str, clauses: tuple[str, ...]) -> tuple[str, ...]:

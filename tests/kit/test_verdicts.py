@@ -14,7 +14,7 @@ from conformance import verdicts
 pytest_plugins = ["pytester"]
 
 OWN_FILE = """
-import json, pathlib, time
+import asyncio, json, pathlib, time
 import pytest
 from hypothesis import given, settings, strategies as st
 from conformance import BackendContract
@@ -38,6 +38,10 @@ class WrongKey(InMemoryBackend):
             return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
         except RecordNotFound:
             raise RecordNotFound(key.upper()) from None
+
+class PagesForever(InMemoryBackend):
+    async def _list(self, partition, item_prefix, after_item, limit):
+        await asyncio.Event().wait()  # a paging loop whose resume point never moves
 
 class TestMine(BackendContract):
     @pytest.fixture
@@ -108,6 +112,35 @@ def test_deadline_is_reported_as_undecided_not_as_a_broken_clause(
     assert report["clauses"]["KV-CAS-5"]["results"]["TestMine"]["status"] == "undecided"
 
 
+def test_a_test_that_never_finishes_is_cancelled_and_reported_as_undecided(
+    pytester: pytest.Pytester,
+) -> None:
+    """A listing that never returns used to hang the run; it now ends it, charging no clause."""
+    _own_file(pytester, backend="PagesForever")
+    report_path = pytester.path / "report.json"
+    result = pytester.runpytest_subprocess(
+        "-k",
+        "test_item_prefix_selects_within_the_partition",
+        "--conformance-test-timeout=1",
+        "--conformance-report",
+        str(report_path),
+        "-p",
+        "no:cacheprovider",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*- kit could not decide: did not finish -*",
+            "KitTimeout: test_item_prefix_selects_within_the_partition did not finish within 1 s*",
+            "hint: a kit test that never finishes is most often a backend call that never returns*",
+            "*kit could not decide: did not finish x1 (no clause charged)*",
+        ]
+    )
+    assert "BROKEN" not in result.stdout.str()
+    report = json.loads(report_path.read_text())
+    assert report["clauses"]["KV-LIST-2"]["results"]["TestMine"]["status"] == "undecided"
+
+
 def test_values_are_shown_in_kit_assertions(pytester: pytest.Pytester) -> None:
     """Assertion rewriting is registered for the kit's modules (an editable install too)."""
     # A plain ``assert`` of the kit (most compare through ``conformance.expect`` instead): only
@@ -159,13 +192,17 @@ def test_charged_clause_comes_from_the_first_nested_failure() -> None:
     flaky = FlakyFailure("Hypothesis test produces unreliable results", inner)
     assert verdicts.charged(flaky, str(flaky), clauses) == ("KV-LIST-3",)
     assert verdicts.charged(AssertionError("no id"), "no id", clauses) == clauses
-    assert verdicts.too_slow(flaky) is None
+    assert verdicts.undecided(flaky) is None
 
 
 def test_too_slow_needs_every_nested_failure_to_be_about_time() -> None:
     slow = DeadlineExceeded(timedelta(milliseconds=300), timedelta(milliseconds=200))
-    assert verdicts.too_slow(slow) == f"Hypothesis DeadlineExceeded: {slow}"
+    assert verdicts.undecided(slow) == (
+        "too slow",
+        f"Hypothesis DeadlineExceeded: {slow}",
+        verdicts.TOO_SLOW_HINT,
+    )
     only_slow = FlakyFailure("Unreliable test timings", [slow])
-    assert verdicts.too_slow(only_slow) is not None
+    assert verdicts.undecided(only_slow) is not None
     mixed = FlakyFailure("unreliable", [AssertionError("KV-DEL-1: x"), slow])
-    assert verdicts.too_slow(mixed) is None
+    assert verdicts.undecided(mixed) is None
