@@ -17,6 +17,9 @@ unlimited case shows). A mutant is *killed* when the kit fails and *survives* wh
 mutant the kit does not finish within ``--timeout`` seconds is *undecided*, listed apart and not
 counted as killed: it may hang, but on a loaded machine a surviving mutant's two whole-kit runs can
 take that long too (seen at a load average of 20), so only a rerun on a quieter machine tells. A
+mutant whose run the kit itself ends without a verdict (a test past ``--test-timeout``, passed on
+as the kit's ``--conformance-test-timeout``, or too slow) is *undecided* too: the author's run is
+red, but no clause is charged, so it is not counted as killed. A
 mutant the kit refuses to open (its usage error "could not be opened") is killed: the author is
 told the backend is unusable. Any other exit status above 1 (a crash at import, an environment that
 changed) is an *error*, listed apart and not counted as killed.
@@ -66,7 +69,7 @@ class Outcome:
     index: int
     line: int
     description: str
-    status: str  # killed | survived | timeout | error (pytest could not run the kit)
+    status: str  # killed | survived | timeout | undecided | error (pytest could not run the kit)
     failed: str  # the first failing test, when killed
 
 
@@ -106,6 +109,8 @@ def _judge(mutant: Mutant, done: subprocess.CompletedProcess[str]) -> Outcome:
     failed = next((line for line in done.stdout.splitlines() if line.startswith("FAILED")), "")
     if done.returncode == 0:
         status = "survived"
+    elif done.returncode == 1 and "[kit could not decide" in failed:
+        status = "undecided"
     elif done.returncode == 1 or (
         done.returncode == pytest.ExitCode.USAGE_ERROR and REFUSED in done.stdout + done.stderr
     ):
@@ -142,6 +147,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--test-timeout",
+        type=float,
+        default=300.0,
+        help="the kit's --conformance-test-timeout: seconds one kit test may take (a mutant "
+        "that pages for ever ends as undecided instead of using up --timeout)",
+    )
     parser.add_argument("--only", default="", help="comma-separated mutant indexes")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--where", default="", help="only mutants whose source contains this")
@@ -174,7 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # subprocess imports ``conformance`` and its plugin from, never from a second copy.
     modules = (f"conformance.suite.{Path(name).stem}" for name in args.suite or _fast_first())
     suite = ["--pyargs", *modules]
-    kits = [[*kit, *suite] for kit in kits_for(args.backend)]
+    limit = ["--conformance-test-timeout", str(args.test_timeout)]
+    kits = [[*kit, *limit, *suite] for kit in kits_for(args.backend)]
 
     with tempfile.TemporaryDirectory(prefix="mutation-snapshot-") as snap:
         snapshot(Path(snap))
