@@ -35,7 +35,12 @@ TIMEOUT_HINT = (
 
 
 class KitTimeout(Exception):
-    """A kit test ran past ``--conformance-test-timeout`` and the kit cancelled it."""
+    """A kit test ran past ``--conformance-test-timeout`` and the kit stopped it.
+
+    Raised from a signal handler it may land anywhere in the backend's code, where
+    ``BackendBase`` turns it into a ``BackendError`` caused by it: ``undecided`` looks through
+    causes, so the test is still undecided, not a broken clause.
+    """
 
 
 class Undecided(NamedTuple):

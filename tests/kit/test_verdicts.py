@@ -43,6 +43,11 @@ class PagesForever(InMemoryBackend):
     async def _list(self, partition, item_prefix, after_item, limit):
         await asyncio.Event().wait()  # a paging loop whose resume point never moves
 
+class SpinsForever(InMemoryBackend):
+    async def _list(self, partition, item_prefix, after_item, limit):
+        while True:  # never yields to the event loop: no cancellation reaches it
+            pass
+
 class TestMine(BackendContract):
     @pytest.fixture
     def backend_factory(self):
@@ -112,11 +117,13 @@ def test_deadline_is_reported_as_undecided_not_as_a_broken_clause(
     assert report["clauses"]["KV-CAS-5"]["results"]["TestMine"]["status"] == "undecided"
 
 
-def test_a_test_that_never_finishes_is_cancelled_and_reported_as_undecided(
-    pytester: pytest.Pytester,
+@pytest.mark.parametrize("backend", ["PagesForever", "SpinsForever"])
+def test_a_test_that_never_finishes_is_stopped_and_reported_as_undecided(
+    pytester: pytest.Pytester, backend: str
 ) -> None:
-    """A listing that never returns used to hang the run; it now ends it, charging no clause."""
-    _own_file(pytester, backend="PagesForever")
+    """A listing that never returns used to hang the run; it now ends it, charging no clause,
+    whether it awaits (cancelled) or never yields to the event loop (SIGALRM)."""
+    _own_file(pytester, backend=backend)
     report_path = pytester.path / "report.json"
     result = pytester.runpytest_subprocess(
         "-k",
