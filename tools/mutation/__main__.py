@@ -60,6 +60,8 @@ def kits_for(backend: str) -> list[list[str]]:
     if backend not in SIZE_OPTION:
         return [plain]
     return [[*plain, "--backend-option", "max_record_bytes=2097152"], plain]
+
+
 REFUSED = "could not be opened"
 """The kit's usage error for a factory that raises: the backend is unusable, so killed."""
 
@@ -91,26 +93,45 @@ def run_mutant(
             "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
         }
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+        report = Path(root) / "kit-report.json"
         for kit in kits:
             command = [sys.executable, "-m", "pytest", *kit, "-x", "-q", "-p", "no:cacheprovider"]
+            command += ["--conformance-report", str(report)]
             try:
                 done = subprocess.run(
                     command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
                 )
             except subprocess.TimeoutExpired:
                 return Outcome(mutant.index, mutant.line, mutant.description, "timeout", "")
-            outcome = _judge(mutant, done)
+            outcome = _judge(mutant, done, _undecided(report))
             if outcome.status != "survived":
                 return outcome
     return outcome
 
 
-def _judge(mutant: Mutant, done: subprocess.CompletedProcess[str]) -> Outcome:
+def _undecided(report: Path) -> str:
+    """The kit's own "could not decide" of the run that wrote ``report``, when nothing failed
+    otherwise: the first such test's reason, else ''."""
+    try:
+        tests = json.loads(report.read_text())["tests"]
+    except (OSError, ValueError, KeyError):
+        return ""
+    outcomes = {test["outcome"] for test in tests}
+    if "failed" in outcomes or "undecided" not in outcomes:
+        return ""
+    return next(
+        f"{test['nodeid']} - {test.get('reason', '')}"
+        for test in tests
+        if test["outcome"] == "undecided"
+    )
+
+
+def _judge(mutant: Mutant, done: subprocess.CompletedProcess[str], undecided: str) -> Outcome:
     failed = next((line for line in done.stdout.splitlines() if line.startswith("FAILED")), "")
     if done.returncode == 0:
         status = "survived"
-    elif done.returncode == 1 and "[kit could not decide" in failed:
-        status = "undecided"
+    elif done.returncode == 1 and undecided:
+        status, failed = "undecided", undecided
     elif done.returncode == 1 or (
         done.returncode == pytest.ExitCode.USAGE_ERROR and REFUSED in done.stdout + done.stderr
     ):
