@@ -269,20 +269,25 @@ async def run_concurrently(calls: list[Callable[[], Awaitable[Any]]]) -> list[An
     return results
 
 
-async def racing_puts(backend: StorageBackend, writers: int, first: int, over: str) -> None:
-    """``writers`` concurrent puts on ``p:k`` (which holds ``over``) hand out exactly the
-    versions ``first .. first + writers - 1`` (KV-PUT-2), and the last one's data is stored."""
+async def racing_puts(
+    backend: StorageBackend, writers: int, first: int | None, over: str, key: str = "p:k"
+) -> None:
+    """``writers`` concurrent puts on ``key`` (which holds ``over``) hand out exactly the
+    versions ``first .. first + writers - 1`` (KV-PUT-2; ``first=None``: from any version >= 1),
+    and the last one's data is stored."""
     results = await run_concurrently(
-        [partial(backend.put, "p:k", f"w{i}".encode()) for i in range(writers)]
+        [partial(backend.put, key, f"w{i}".encode()) for i in range(writers)]
     )
     errors = [r for r in results if isinstance(r, BaseException)]
     assert not errors, f"concurrent puts over {over} failed: {errors!r}"
+    if first is None:
+        first = max(1, min(results))
     last = first + writers - 1
     assert sorted(results) == list(range(first, last + 1)), (
         f"concurrent puts over {over} returned versions {sorted(results)}; expected each of "
         f"{first}..{last} exactly once"
     )
-    final = await backend.get("p:k")
-    assert final is not None, f"get('p:k') after concurrent puts over {over} returned None"
+    final = await backend.get(key)
+    assert final is not None, f"get({key!r}) after concurrent puts over {over} returned None"
     assert final.version == last, f"stored version {final.version} after puts over {over}"
     assert final.data == f"w{results.index(last)}".encode(), "the stored data is not the last put's"

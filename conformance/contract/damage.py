@@ -12,10 +12,17 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 
-from conformance.contract.base import raised, requires_plant_damaged, stored
+from conformance.contract.base import (
+    racing_puts,
+    raised,
+    requires_plant_damaged,
+    run_concurrently,
+    stored,
+)
 from conformance.expect import expect
 from conformance.harness import DAMAGE_KINDS, KitTarget, SupportsPlantDamaged
 from pmcp_tasks.backend import StorageBackend
@@ -206,6 +213,42 @@ class DamageContract:
             expect(await listing(backend, kind), HEALTHY, call="list_by_prefix('p:') after delete")
         assert not any(DAMAGED in message for message in logged), (
             f"delete {on} left something the listing still warns about: {logged}"
+        )
+
+    @pytest.mark.clause(CLAUSE, "KV-PUT-2")
+    async def test_concurrent_puts_over_a_damaged_record_all_succeed(
+        self, backend: StorageBackend, damaged_record: Planted
+    ) -> None:
+        """Writers that race to replace a damaged record: each put succeeds with its own
+        version, as over an absent one; a backend that gives up after losing the race to the
+        first replacement (instead of writing over it) fails here."""
+        await racing_puts(
+            backend, 8, None, f"a record damaged as {damaged_record.kind}", key=DAMAGED
+        )
+
+    @pytest.mark.clause(CLAUSE, "KV-CAS-5")
+    async def test_concurrent_creates_over_a_damaged_record_have_one_winner(
+        self, backend: StorageBackend, damaged_record: Planted
+    ) -> None:
+        """``put_if_version(key, data, 0)`` racing over a damaged record: either every call
+        refuses (``BackendError``), or one creates the record and every other one conflicts
+        with it, as over an absent record (the record is no longer damaged once one won)."""
+        kind = damaged_record.kind
+        results = await run_concurrently(
+            [partial(backend.put_if_version, DAMAGED, f"w{i}".encode(), 0) for i in range(8)]
+        )
+        won = [r for r in results if type(r) is int]
+        shown = [r if type(r) is int else repr(r) for r in results]
+        if not won:
+            assert all(
+                isinstance(r, BackendError) and not isinstance(r, BackendUnavailable)
+                for r in results
+            ), f"8 concurrent creates over a record damaged as {kind}, none won: {shown}"
+            return
+        assert len(won) == 1, f"8 concurrent creates over a record damaged as {kind}: {shown}"
+        assert all(isinstance(r, VersionConflict) for r in results if type(r) is not int), (
+            f"8 concurrent creates over a record damaged as {kind}: one won, so every other "
+            f"must conflict with it, as over an absent record; got {shown}"
         )
 
     @pytest.mark.clause(CLAUSE)
