@@ -141,9 +141,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=600.0,
         metavar="SECONDS",
-        help="Cancel an async kit test still running after SECONDS (default 600; 0: no limit) "
-        "and report that the kit could not decide, charging no clause: a backend call that "
-        "never returns would otherwise hang the run.",
+        help="Stop a kit test still running after SECONDS (default 600; 0: no limit) and "
+        "report that the kit could not decide, charging no clause: a backend call that never "
+        "returns would otherwise hang the run.",
     )
     group.addoption(
         "--conformance-baseline",

@@ -19,7 +19,7 @@ import pytest
 
 from conformance.clauses import CLAUSES
 from conformance.failures import PROP_FAILURE
-from conformance.verdicts import TIMEOUT_HINT, TOO_SLOW_HINT
+from conformance.verdicts import HINTS
 
 # Keys of the user properties the kit attaches to every clause-tagged test item.
 PROP_BACKEND = "kit_backend"
@@ -106,8 +106,9 @@ class Results:
                 lines.append(f"  expected failure (baseline) {clause_id}")
             undecided = Counter(r.undecided for r in results if r.outcome == "undecided")
             for kind, count in sorted(undecided.items()):
-                hint = TIMEOUT_HINT if kind == "did not finish" else TOO_SLOW_HINT
-                lines.append(f"  kit could not decide: {kind} x{count} (no clause charged): {hint}")
+                lines.append(
+                    f"  kit could not decide: {kind} x{count} (no clause charged): {HINTS[kind]}"
+                )
             lines.append("")
         lines.append(f"conformance: {self.badge()}")
         return lines

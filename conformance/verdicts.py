@@ -43,12 +43,19 @@ class KitTimeout(Exception):
     """
 
 
+HINTS = {"too slow": TOO_SLOW_HINT, "did not finish": TIMEOUT_HINT}
+"""What to do about each kind of "could not decide"."""
+
+
 class Undecided(NamedTuple):
-    """Why the kit could not decide: ``kind`` is "too slow" or "did not finish"."""
+    """Why the kit could not decide: ``kind`` is a key of :data:`HINTS`."""
 
     kind: str
     reason: str
-    hint: str
+
+    @property
+    def hint(self) -> str:
+        return HINTS[self.kind]
 
 
 def _leaves(exc: BaseException) -> Iterator[BaseException]:
@@ -73,11 +80,9 @@ def undecided(exc: BaseException) -> Undecided | None:
     found = []
     for leaf in _leaves(exc):
         if isinstance(leaf, KitTimeout):
-            found.append(Undecided("did not finish", f"KitTimeout: {leaf}", TIMEOUT_HINT))
+            found.append(Undecided("did not finish", f"KitTimeout: {leaf}"))
         elif errors is not None and isinstance(leaf, errors.DeadlineExceeded):
-            found.append(
-                Undecided("too slow", f"Hypothesis DeadlineExceeded: {leaf}", TOO_SLOW_HINT)
-            )
+            found.append(Undecided("too slow", f"Hypothesis DeadlineExceeded: {leaf}"))
         elif (
             errors is not None
             and isinstance(leaf, errors.FailedHealthCheck)
@@ -85,7 +90,7 @@ def undecided(exc: BaseException) -> Undecided | None:
         ):
             first = str(leaf).splitlines()[0]
             reason = f"Hypothesis FailedHealthCheck too_slow: {first}"
-            found.append(Undecided("too slow", reason, TOO_SLOW_HINT))
+            found.append(Undecided("too slow", reason))
         elif isinstance(leaf, AssertionError):
             return None
     return found[0] if found else None
