@@ -31,13 +31,9 @@ pytest.register_assert_rewrite(
 import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import fnmatch  # noqa: E402
-import functools  # noqa: E402
-import inspect  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import signal  # noqa: E402
 import sys  # noqa: E402
-import threading  # noqa: E402
 from collections.abc import Generator  # noqa: E402
 from importlib import metadata, util  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -45,7 +41,7 @@ from typing import Any  # noqa: E402
 
 from _pytest._code.code import ExceptionRepr  # noqa: E402
 
-from conformance import registry, verdicts  # noqa: E402
+from conformance import registry, time_limits, verdicts  # noqa: E402
 from conformance.baseline import Baseline  # noqa: E402
 from conformance.clauses import CLAUSES, describe  # noqa: E402
 from conformance.failures import failure_property  # noqa: E402
@@ -350,69 +346,26 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
             from conformance.profiles import kit_profile
 
             stack.enter_context(kit_profile(item.config.getoption("hypothesis_profile", None)))
-        stack.enter_context(_time_limit(item))
+        stack.enter_context(time_limits.call(item))
         return (yield)
 
 
-@contextlib.contextmanager
-def _time_limit(item: pytest.Item) -> Generator[None, None, None]:
-    """Stops a kit test that runs past ``--conformance-test-timeout`` seconds with ``KitTimeout``.
-
-    A mutant that pages for ever (a resume point that never moves) hung the whole run. An async
-    test runs in a cancel scope of that many seconds, which ends a backend that awaits I/O.
-    One whose loop never yields to the event loop (fakeredis answers without suspending, so a
-    cleanup that loops for ever never reaches a cancellation point), and the tests Hypothesis
-    drives, are stopped by ``SIGALRM`` as long again later (at most 30 s), where the platform
-    has it, in the main thread, and no one else (pytest-timeout, the project) handles it.
-    """
-    seconds = float(item.config.getoption("conformance_test_timeout", 0.0) or 0.0)
-    if seconds <= 0:
-        yield
-        return
-    message = f"{item.name} did not finish within {seconds:g} s (--conformance-test-timeout)"
-    with _alarm(seconds + min(seconds, 30.0), message):
-        test = getattr(item, "obj", None)
-        if not inspect.iscoroutinefunction(test):
-            yield
-            return
-        import anyio
-
-        @functools.wraps(test)
-        async def bounded(*args: Any, **kwargs: Any) -> Any:
-            with anyio.move_on_after(seconds):
-                return await test(*args, **kwargs)
-            raise verdicts.KitTimeout(message)
-
-        item.obj = bounded  # type: ignore[attr-defined]
-        try:
-            yield
-        finally:
-            item.obj = test  # type: ignore[attr-defined]
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """A kit test's fixtures (opening the backend) are within the kit's test timeout too."""
+    if not clause_ids(item) or not _defined_by_kit(item):
+        return (yield)
+    with time_limits.phase(item, "setup"):
+        return (yield)
 
 
-@contextlib.contextmanager
-def _alarm(seconds: float, message: str) -> Generator[None, None, None]:
-    """Raises ``KitTimeout(message)`` in the main thread after ``seconds``, where it can."""
-    alarm = getattr(signal, "SIGALRM", None)
-    if (
-        alarm is None
-        or threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(alarm) not in (signal.SIG_DFL, signal.SIG_IGN, None)
-    ):
-        yield
-        return
-
-    def expired(signum: int, frame: object) -> None:
-        raise verdicts.KitTimeout(message)
-
-    previous = signal.signal(alarm, expired)
-    # Again every 5 s: a retry loop that catches Exception may swallow the first one.
-    signal.setitimer(signal.ITIMER_REAL, seconds, 5.0)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(alarm, previous)
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    """So is the teardown (dropping the namespace, closing): a scan that never ends hangs there."""
+    if not clause_ids(item) or not _defined_by_kit(item):
+        return (yield)
+    with time_limits.phase(item, "teardown"):
+        return (yield)
 
 
 @pytest.hookimpl(wrapper=True)

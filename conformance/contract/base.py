@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import pytest
 
+from conformance import time_limits
 from conformance.harness import (
     BackendFactory,
     KitTarget,
@@ -77,13 +78,21 @@ class ContractFixtures:
         request: pytest.FixtureRequest,
     ) -> AsyncIterator[KitTarget]:
         """The factory's backend with its hooks; tests that need a hook take this one."""
-        opened = await open_target(backend_factory, namespace=namespace, clock=clock)
+        opened = await time_limits.bounded(
+            request,
+            "in its setup (opening the backend)",
+            open_target(backend_factory, namespace=namespace, clock=clock),
+        )
         declared = dataclasses.asdict(opened.backend.capabilities)
         request.node.user_properties.append((PROP_CAPABILITIES, json.dumps(declared)))
         try:
             yield opened
         finally:
-            await opened.dispose()
+            await time_limits.bounded(
+                request,
+                "in its teardown (dropping its namespace, closing the backend)",
+                opened.dispose(),
+            )
 
     @pytest.fixture
     def backend(self, kit_target: KitTarget) -> StorageBackend:
@@ -96,6 +105,7 @@ class ContractFixtures:
         backend_factory: BackendFactory,
         namespace: str,
         clock: ManualClock,
+        request: pytest.FixtureRequest,
     ) -> AsyncIterator[OpenClient]:
         opened: list[tuple[KitTarget, bool]] = []
 
@@ -112,7 +122,11 @@ class ContractFixtures:
             for client, own_namespace in reversed(opened):
                 # The default namespace is dropped by ``kit_target``; a client the test may
                 # already have closed is only closed (again: KV-CLOSE-1 allows it).
-                await (client.dispose() if own_namespace else client.backend.aclose())
+                await time_limits.bounded(
+                    request,
+                    "in its teardown (closing the clients it opened)",
+                    client.dispose() if own_namespace else client.backend.aclose(),
+                )
 
     @pytest.fixture
     def capabilities(self, backend: StorageBackend) -> BackendCapabilities:

@@ -48,6 +48,15 @@ class SpinsForever(InMemoryBackend):
         while True:  # never yields to the event loop: no cancellation reaches it
             pass
 
+class ClosesForever(InMemoryBackend):
+    async def aclose(self):
+        await asyncio.Event().wait()  # like a namespace scan in teardown that never ends
+
+class ClosingSpins(InMemoryBackend):
+    async def aclose(self):
+        while True:
+            pass
+
 class TestMine(BackendContract):
     @pytest.fixture
     def backend_factory(self):
@@ -140,6 +149,37 @@ def test_a_test_that_never_finishes_is_stopped_and_reported_as_undecided(
             "*- kit could not decide: did not finish -*",
             "KitTimeout: test_item_prefix_selects_within_the_partition did not finish within 1 s*",
             "hint: a kit test that never finishes is most often a backend call that never returns*",
+            "*kit could not decide: did not finish x1 (no clause charged)*",
+        ]
+    )
+    assert "BROKEN" not in result.stdout.str()
+    report = json.loads(report_path.read_text())
+    assert report["clauses"]["KV-LIST-2"]["results"]["TestMine"]["status"] == "undecided"
+
+
+@pytest.mark.parametrize("backend", ["ClosesForever", "ClosingSpins"])
+def test_a_teardown_that_never_finishes_is_stopped_and_reported_as_undecided(
+    pytester: pytest.Pytester, backend: str
+) -> None:
+    """The kit's fixtures are within the limit too: DynamoDB mutant #131 (a scan that never
+    ends) hung in the teardown that drops the test's namespace, past any limit on the body."""
+    _own_file(pytester, backend=backend)
+    report_path = pytester.path / "report.json"
+    result = pytester.runpytest_subprocess(
+        "-k",
+        "test_item_prefix_selects_within_the_partition",
+        "--conformance-test-timeout=1",
+        "--conformance-report",
+        str(report_path),
+        "-p",
+        "no:cacheprovider",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*- kit could not decide: did not finish -*",
+            "KitTimeout: test_item_prefix_selects_within_the_partition did not finish within 1 s"
+            " (--conformance-test-timeout), in its teardown*",
             "*kit could not decide: did not finish x1 (no clause charged)*",
         ]
     )
