@@ -23,7 +23,7 @@ class LossyProxy:
         self._marker: bytes | None = None
         self._times = 0
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> LossyProxy:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -31,10 +31,14 @@ class LossyProxy:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        """Stop accepting, then end every connection and wait until its sockets are closed: a
+        transport left open when the test's event loop closes is a socket garbage-collected in
+        some later test (a ``ResourceWarning``, an error under ``-W error``)."""
         assert self._server is not None
         self._server.close()
-        for writer in list(self._writers):
-            writer.close()
+        for handler in list(self._handlers):
+            handler.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
         await self._server.wait_closed()
 
     def lose_reply_to(self, marker: bytes, times: int = 1) -> None:
@@ -42,12 +46,31 @@ class LossyProxy:
         self._marker, self._times = marker, times
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
+        writers = [client_w]
         try:
             server_r, server_w = await asyncio.open_connection(*self.target)
+            writers.append(server_w)
+            await self._forward(client_r, client_w, server_r, server_w)
         except OSError:
-            client_w.close()
-            return
-        self._writers |= {client_w, server_w}
+            pass
+        finally:
+            for writer in writers:
+                writer.close()
+            for writer in writers:  # even when cancelled: the sockets must close now
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await writer.wait_closed()
+            self._handlers.discard(handler)
+
+    async def _forward(
+        self,
+        client_r: asyncio.StreamReader,
+        client_w: asyncio.StreamWriter,
+        server_r: asyncio.StreamReader,
+        server_w: asyncio.StreamWriter,
+    ) -> None:
         doomed = asyncio.Event()  # set once this connection carried a request to lose
 
         async def upstream() -> None:
@@ -67,10 +90,9 @@ class LossyProxy:
                 await client_w.drain()
 
         tasks = [asyncio.ensure_future(upstream()), asyncio.ensure_future(downstream())]
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
-            task.cancel()
-        for writer in (client_w, server_w):
-            writer.close()
-            self._writers.discard(writer)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
