@@ -45,7 +45,7 @@ class TestResult:
     outcome: str = "passed"
     reason: str = ""
     broken: tuple[str, ...] = ()
-    undecided: str = ""  # why the kit could not decide: "too slow" or "did not finish"
+    undecided: str = ""  # why the kit could not decide: a key of verdicts.HINTS
     failure: dict[str, Any] | None = None  # see conformance.failures.failure_details
 
 

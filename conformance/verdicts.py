@@ -4,12 +4,14 @@ A failure is only a verdict on the backend when it is a contradiction of the con
 kinds of Hypothesis error are not: a deadline or a ``too_slow`` health check says the machine
 was slow, nothing about the backend. Nor is a test the kit cancelled after
 ``--conformance-test-timeout``: a call that never returns is usually a bug, but a slow remote
-server looks the same, and it breaks no one clause. And a ``FlakyFailure`` wraps the failures
+server looks the same, and it breaks no one clause. Nor is an exception that Python could not
+raise (in a finalizer: an unclosed socket some earlier test left, collected during this one),
+which pytest turns into a failure under ``-W error``. And a ``FlakyFailure`` wraps the failures
 Hypothesis saw before it could not reproduce them; the clause to charge is the one the first of
 those names, not every clause the test checks.
 
-Standard library only (Hypothesis is looked up in ``sys.modules``, never imported): the plugin
-imports this in every pytest run.
+Standard library only (Hypothesis' and pytest's exception types are looked up in
+``sys.modules``, never imported): the plugin imports this in every pytest run.
 """
 
 from __future__ import annotations
@@ -43,7 +45,19 @@ class KitTimeout(Exception):
     """
 
 
-HINTS = {"too slow": TOO_SLOW_HINT, "did not finish": TIMEOUT_HINT}
+UNRAISABLE_HINT = (
+    "Python could not raise an exception during this test, most often the finalizer of an "
+    "object garbage-collected here (an unclosed socket or transport, perhaps left by an earlier "
+    "test: yours, the kit's or your backend's), and -W error turned it into this failure; it "
+    "says nothing about the clause. Run with PYTHONTRACEMALLOC=20 to see where the object was "
+    "made, and close it there"
+)
+
+HINTS = {
+    "too slow": TOO_SLOW_HINT,
+    "did not finish": TIMEOUT_HINT,
+    "an object's finalizer raised": UNRAISABLE_HINT,
+}
 """What to do about each kind of "could not decide"."""
 
 
@@ -71,16 +85,21 @@ def _leaves(exc: BaseException) -> Iterator[BaseException]:
 
 def undecided(exc: BaseException) -> Undecided | None:
     """Why the run could not decide and what to do about it, else None: a deadline or
-    ``too_slow`` health check, or the kit's own test timeout.
+    ``too_slow`` health check, the kit's own test timeout, or an exception Python could not
+    raise (pytest's unraisable-exception warning, an error under ``-W error``).
 
     Only when nothing nested in ``exc`` is a definite failure: a flaky failure whose first run
     did contradict the contract is still charged to the clause.
     """
     errors = sys.modules.get("hypothesis.errors")
+    warnings = sys.modules.get("_pytest.warning_types")
     found = []
     for leaf in _leaves(exc):
         if isinstance(leaf, KitTimeout):
             found.append(Undecided("did not finish", f"KitTimeout: {leaf}"))
+        elif warnings is not None and isinstance(leaf, warnings.PytestUnraisableExceptionWarning):
+            first = str(leaf).splitlines()[0]
+            found.append(Undecided("an object's finalizer raised", first))
         elif errors is not None and isinstance(leaf, errors.DeadlineExceeded):
             found.append(Undecided("too slow", f"Hypothesis DeadlineExceeded: {leaf}"))
         elif (

@@ -57,6 +57,15 @@ class ClosingSpins(InMemoryBackend):
         while True:
             pass
 
+class Leftover:
+    def __del__(self):
+        raise RuntimeError("finalizer of an object an earlier test left behind")
+
+class Haunted(InMemoryBackend):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        Leftover()  # collected at once: pytest records an unraisable exception in this setup
+
 class TestMine(BackendContract):
     @pytest.fixture
     def backend_factory(self):
@@ -251,3 +260,34 @@ def test_too_slow_needs_every_nested_failure_to_be_about_time() -> None:
     assert verdicts.undecided(only_slow) is not None
     mixed = FlakyFailure("unreliable", [AssertionError("KV-DEL-1: x"), slow])
     assert verdicts.undecided(mixed) is None
+
+
+def test_an_unraisable_exception_is_undecided_not_a_broken_clause(
+    pytester: pytest.Pytester,
+) -> None:
+    """Under ``-W error`` pytest fails the test during which a finalizer raised, and that is
+    often garbage of an earlier test (an unclosed socket): no verdict on the clause."""
+    _own_file(pytester, backend="Haunted")
+    report_path = pytester.path / "report.json"
+    result = pytester.runpytest_subprocess(
+        "-k",
+        "test_item_prefix_selects_within_the_partition",
+        "-W",
+        "error::pytest.PytestUnraisableExceptionWarning",
+        "--conformance-report",
+        str(report_path),
+        "-p",
+        "no:cacheprovider",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*- kit could not decide: an object's finalizer raised -*",
+            "Exception ignored in: <function Leftover.__del__ at *",
+            "hint: Python could not raise an exception during this test*",
+            "*kit could not decide: an object's finalizer raised x1 (no clause charged)*",
+        ]
+    )
+    assert "BROKEN" not in result.stdout.str()
+    report = json.loads(report_path.read_text())
+    assert report["clauses"]["KV-LIST-2"]["results"]["TestMine"]["status"] == "undecided"
