@@ -67,9 +67,7 @@ def dead_table(rows: list[DeadRow]) -> str:
     )
 
 
-async def _plant(
-    client: Redis, owner: str, count: int, expires_at: float, first: int = 0
-) -> None:
+async def _plant(client: Redis, owner: str, count: int, expires_at: float, first: int = 0) -> None:
     """``count`` records written by the backend's own write.lua, dead at ``expires_at``, with
     task ids older than any the store hands out now (in planting order from ``first``), and no
     server-side expiry."""
@@ -257,6 +255,7 @@ async def run(settings: Settings, url: str) -> list[DeadRow]:
                 None,
             ),
         ]
+
         async def crowd_list() -> None:
             page = await backend.list_by_prefix(owner_partition(CROWD) + ":", limit=LIVE)
             assert len(page) == LIVE, len(page)
