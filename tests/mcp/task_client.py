@@ -23,6 +23,7 @@ from pmcp_tasks.mcp import EXTENSION_ID
 
 TERMINAL = ("completed", "failed", "cancelled")
 VERSION = "2026-07-28"
+MAX_POLLS = 3000  # at the default 200 ms interval, 10 minutes: far past any task these tests run
 
 
 class CreatedTask(Result):
@@ -108,12 +109,20 @@ class TaskSession:
         return await self.client.session.send_request(request, TaskView)
 
     async def wait_for(self, task_id: str, *statuses: str) -> TaskView:
-        """Poll ``tasks/get`` (at the task's ``pollIntervalMs``) until one of ``statuses``."""
-        while True:
+        """Poll ``tasks/get`` (at the task's ``pollIntervalMs``) until one of ``statuses``.
+
+        A task that never gets there fails the test after ``MAX_POLLS`` polls (minutes, not a
+        timing claim), naming the status it stayed in, instead of hanging the run.
+        """
+        for _ in range(MAX_POLLS):
             view = await self.get(task_id)
             if view.field("status") in statuses:
                 return view
             await asyncio.sleep((view.field("pollIntervalMs") or 200) / 1000)
+        raise AssertionError(
+            f"task {task_id} is still {view.field('status')!r} after {MAX_POLLS} polls of "
+            f"tasks/get; waited for one of {statuses}"
+        )
 
 
 @asynccontextmanager
