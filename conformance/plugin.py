@@ -353,19 +353,21 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     """A kit test's fixtures (opening the backend) are within the kit's test timeout too."""
-    if not clause_ids(item) or not _defined_by_kit(item):
-        return (yield)
-    with time_limits.phase(item, "setup"):
+    with _fixture_time_limit(item, "setup"):
         return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     """So is the teardown (dropping the namespace, closing): a scan that never ends hangs there."""
+    with _fixture_time_limit(item, "teardown"):
+        return (yield)
+
+
+def _fixture_time_limit(item: pytest.Item, when: str) -> contextlib.AbstractContextManager[None]:
     if not clause_ids(item) or not _defined_by_kit(item):
-        return (yield)
-    with time_limits.phase(item, "teardown"):
-        return (yield)
+        return contextlib.nullcontext()
+    return time_limits.phase(item, when)
 
 
 @pytest.hookimpl(wrapper=True)

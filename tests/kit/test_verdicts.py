@@ -135,68 +135,6 @@ def test_deadline_is_reported_as_undecided_not_as_a_broken_clause(
     assert report["clauses"]["KV-CAS-5"]["results"]["TestMine"]["status"] == "undecided"
 
 
-@pytest.mark.parametrize("backend", ["PagesForever", "SpinsForever"])
-def test_a_test_that_never_finishes_is_stopped_and_reported_as_undecided(
-    pytester: pytest.Pytester, backend: str
-) -> None:
-    """A listing that never returns used to hang the run; it now ends it, charging no clause,
-    whether it awaits (cancelled) or never yields to the event loop (SIGALRM)."""
-    _own_file(pytester, backend=backend)
-    report_path = pytester.path / "report.json"
-    result = pytester.runpytest_subprocess(
-        "-k",
-        "test_item_prefix_selects_within_the_partition",
-        "--conformance-test-timeout=1",
-        "--conformance-report",
-        str(report_path),
-        "-p",
-        "no:cacheprovider",
-    )
-    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
-    result.stdout.fnmatch_lines(
-        [
-            "*- kit could not decide: did not finish -*",
-            "KitTimeout: test_item_prefix_selects_within_the_partition did not finish within 1 s*",
-            "hint: a kit test that never finishes is most often a backend call that never returns*",
-            "*kit could not decide: did not finish x1 (no clause charged)*",
-        ]
-    )
-    assert "BROKEN" not in result.stdout.str()
-    report = json.loads(report_path.read_text())
-    assert report["clauses"]["KV-LIST-2"]["results"]["TestMine"]["status"] == "undecided"
-
-
-@pytest.mark.parametrize("backend", ["ClosesForever", "ClosingSpins"])
-def test_a_teardown_that_never_finishes_is_stopped_and_reported_as_undecided(
-    pytester: pytest.Pytester, backend: str
-) -> None:
-    """The kit's fixtures are within the limit too: DynamoDB mutant #131 (a scan that never
-    ends) hung in the teardown that drops the test's namespace, past any limit on the body."""
-    _own_file(pytester, backend=backend)
-    report_path = pytester.path / "report.json"
-    result = pytester.runpytest_subprocess(
-        "-k",
-        "test_item_prefix_selects_within_the_partition",
-        "--conformance-test-timeout=1",
-        "--conformance-report",
-        str(report_path),
-        "-p",
-        "no:cacheprovider",
-    )
-    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
-    result.stdout.fnmatch_lines(
-        [
-            "*- kit could not decide: did not finish -*",
-            "KitTimeout: test_item_prefix_selects_within_the_partition did not finish within 1 s"
-            " (--conformance-test-timeout), in its teardown*",
-            "*kit could not decide: did not finish x1 (no clause charged)*",
-        ]
-    )
-    assert "BROKEN" not in result.stdout.str()
-    report = json.loads(report_path.read_text())
-    assert report["clauses"]["KV-LIST-2"]["results"]["TestMine"]["status"] == "undecided"
-
-
 def test_values_are_shown_in_kit_assertions(pytester: pytest.Pytester) -> None:
     """Assertion rewriting is registered for the kit's modules (an editable install too)."""
     # A plain ``assert`` of the kit (most compare through ``conformance.expect`` instead): only
@@ -262,24 +200,63 @@ def test_too_slow_needs_every_nested_failure_to_be_about_time() -> None:
     assert verdicts.undecided(mixed) is None
 
 
-def test_an_unraisable_exception_is_undecided_not_a_broken_clause(
-    pytester: pytest.Pytester,
-) -> None:
-    """Under ``-W error`` pytest fails the test during which a finalizer raised, and that is
-    often garbage of an earlier test (an unclosed socket): no verdict on the clause."""
-    _own_file(pytester, backend="Haunted")
+def _undecided_run(pytester: pytest.Pytester, backend: str, *options: str) -> pytest.RunResult:
+    """The kit's ``test_item_prefix_selects_within_the_partition`` on ``backend``: it must fail
+    as undecided, charging nothing (KV-LIST-2 undecided in the JSON report)."""
+    _own_file(pytester, backend=backend)
     report_path = pytester.path / "report.json"
     result = pytester.runpytest_subprocess(
         "-k",
         "test_item_prefix_selects_within_the_partition",
-        "-W",
-        "error::pytest.PytestUnraisableExceptionWarning",
+        *options,
         "--conformance-report",
         str(report_path),
         "-p",
         "no:cacheprovider",
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    assert "BROKEN" not in result.stdout.str()
+    report = json.loads(report_path.read_text())
+    assert report["clauses"]["KV-LIST-2"]["results"]["TestMine"]["status"] == "undecided"
+    return result
+
+
+@pytest.mark.parametrize(
+    ("backend", "where"),
+    [
+        ("PagesForever", ""),
+        ("SpinsForever", ""),
+        ("ClosesForever", " (--conformance-test-timeout), in its teardown (dropping its*"),
+        ("ClosingSpins", " (--conformance-test-timeout), in its teardown"),
+    ],
+)
+def test_a_test_that_never_finishes_is_stopped_and_reported_as_undecided(
+    pytester: pytest.Pytester, backend: str, where: str
+) -> None:
+    """A listing that never returns used to hang the run; it now ends it, charging no clause,
+    whether it awaits (cancelled) or never yields to the event loop (SIGALRM). So does a
+    teardown that never ends: DynamoDB mutant #131's namespace scan hung there, past any limit
+    on the test body alone."""
+    result = _undecided_run(pytester, backend, "--conformance-test-timeout=1")
+    result.stdout.fnmatch_lines(
+        [
+            "*- kit could not decide: did not finish -*",
+            "KitTimeout: test_item_prefix_selects_within_the_partition did not finish within 1 s"
+            f"{where}*",
+            "hint: a kit test that never finishes is most often a backend call that never returns*",
+            "*kit could not decide: did not finish x1 (no clause charged)*",
+        ]
+    )
+
+
+def test_an_unraisable_exception_is_undecided_not_a_broken_clause(
+    pytester: pytest.Pytester,
+) -> None:
+    """Under ``-W error`` pytest fails the test during which a finalizer raised, and that is
+    often garbage of an earlier test (an unclosed socket): no verdict on the clause."""
+    result = _undecided_run(
+        pytester, "Haunted", "-W", "error::pytest.PytestUnraisableExceptionWarning"
+    )
     result.stdout.fnmatch_lines(
         [
             "*- kit could not decide: an object's finalizer raised -*",
@@ -288,6 +265,3 @@ def test_an_unraisable_exception_is_undecided_not_a_broken_clause(
             "*kit could not decide: an object's finalizer raised x1 (no clause charged)*",
         ]
     )
-    assert "BROKEN" not in result.stdout.str()
-    report = json.loads(report_path.read_text())
-    assert report["clauses"]["KV-LIST-2"]["results"]["TestMine"]["status"] == "undecided"
