@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from functools import partial
 
 import pytest
-from redis import RedisCluster as SyncRedisCluster
+from redis import Redis
 
 from conformance.contract import BackendContract
 from conformance.harness import BackendFactory
@@ -27,5 +27,20 @@ class TestRedisBackendOnCluster(BackendContract):
     @pytest.fixture(autouse=True)
     def no_keys_left_behind(self, redis_cluster_url: str) -> Iterator[None]:
         yield
-        with SyncRedisCluster.from_url(redis_cluster_url) as client:
-            assert client.dbsize() == 0  # summed over the primaries
+        assert _keys_on_the_primaries(redis_cluster_url) == 0
+
+
+def _keys_on_the_primaries(seed_url: str) -> int:
+    """``DBSIZE`` summed over the primaries, through plain clients: redis-py's sync
+    ``RedisCluster`` (8.1) leaves open the connection it learnt the topology on, even after
+    ``close()``, and that socket, garbage-collected during some later test, is a
+    ``ResourceWarning`` there (an error under ``-W error``)."""
+    with Redis.from_url(seed_url) as seed:
+        nodes = seed.cluster("NODES")
+    total = 0
+    for address, node in nodes.items():
+        if "master" in node["flags"]:
+            host, port = address.split("@")[0].rsplit(":", 1)
+            with Redis(host=host, port=int(port)) as primary:
+                total += primary.dbsize()
+    return total
