@@ -279,6 +279,11 @@ def _defined_by_kit(item: pytest.Item) -> bool:
     return module.startswith("conformance.")
 
 
+def _kit_test(item: pytest.Item) -> bool:
+    """A test of the kit's own suite: the only ones its profile and time limits apply to."""
+    return bool(clause_ids(item)) and _defined_by_kit(item)
+
+
 def clause_ids(item: pytest.Item) -> tuple[str, ...]:
     """Every clause ID the item is tagged with, in marker order, without duplicates.
 
@@ -339,7 +344,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     profile loaded at configure time; without this, Hypothesis' default deadline and health
     checks would fail a correct backend on a loaded machine.
     """
-    if not clause_ids(item) or not _defined_by_kit(item):
+    if not _kit_test(item):
         return (yield)
     with contextlib.ExitStack() as stack:
         if "hypothesis" in sys.modules:
@@ -365,7 +370,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
 
 
 def _fixture_time_limit(item: pytest.Item, when: str) -> contextlib.AbstractContextManager[None]:
-    if not clause_ids(item) or not _defined_by_kit(item):
+    if not _kit_test(item):
         return contextlib.nullcontext()
     return time_limits.phase(item, when)
 

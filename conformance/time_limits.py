@@ -45,11 +45,15 @@ async def bounded(request: pytest.FixtureRequest, what: str, work: Awaitable[T])
     limit = seconds(request.config)
     if limit <= 0:
         return await work
+    return await _cancelled_after(limit, _message(request.node.name, limit, f", {what}"), work)
+
+
+async def _cancelled_after(limit: float, message: str, work: Awaitable[T]) -> T:
     import anyio
 
     with anyio.move_on_after(limit):
         return await work
-    raise KitTimeout(_message(request.node.name, limit, f", {what}"))
+    raise KitTimeout(message)
 
 
 @contextlib.contextmanager
@@ -76,13 +80,10 @@ def call(item: pytest.Item) -> Generator[None, None, None]:
         if not inspect.iscoroutinefunction(test):
             yield
             return
-        import anyio
 
         @functools.wraps(test)
         async def within(*args: Any, **kwargs: Any) -> Any:
-            with anyio.move_on_after(limit):
-                return await test(*args, **kwargs)
-            raise KitTimeout(message)
+            return await _cancelled_after(limit, message, test(*args, **kwargs))
 
         item.obj = within  # type: ignore[attr-defined]
         try:
