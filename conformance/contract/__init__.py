@@ -30,8 +30,10 @@ from conformance.contract.damage import DamageContract  # noqa: E402
 from conformance.contract.data import DataContract  # noqa: E402
 from conformance.contract.delete import DeleteContract  # noqa: E402
 from conformance.contract.domain import DomainContract  # noqa: E402
+from conformance.contract.domain_inputs import DomainInputsContract  # noqa: E402
 from conformance.contract.expiry import ExpiryContract  # noqa: E402
 from conformance.contract.get_put import GetPutContract  # noqa: E402
+from conformance.contract.input_domain import InputDomainContract  # noqa: E402
 from conformance.contract.isolation import IsolationContract  # noqa: E402
 from conformance.contract.keys import KeysContract  # noqa: E402
 from conformance.contract.listing import ListingContract  # noqa: E402
@@ -50,12 +52,14 @@ class BackendContract(
     ExpiryContract,
     SizesContract,
     DataContract,
+    InputDomainContract,
     IsolationContract,
     SharedContract,
     CrossProcessContract,
     CapabilitiesContract,
     DamageContract,
     DomainContract,
+    DomainInputsContract,
     StatefulContract,
     RaceContract,
     ContractFixtures,

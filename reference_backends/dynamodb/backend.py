@@ -273,24 +273,28 @@ class DynamoDbBackend(BackendBase):
         ]
         update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removals) if removals else "")
         bumpable = f"({_DECODABLE} AND {_LIVE} AND #{VERSION} < :max)"
+        condition = f"(attribute_not_exists(#{PK}) OR {bumpable}) AND {_NOT_MINE}"
         for _ in range(_PUT_ROUNDS):
             now = self._clock()
-            ok, attributes = await self._conditional(
-                self._client.update_item,
-                Key=self._key(partition, item),
-                UpdateExpression=update,
-                ConditionExpression=f"(attribute_not_exists(#{PK}) OR {bumpable}) AND {_NOT_MINE}",
-                ReturnValues="ALL_OLD",  # the version bumped (and, unavoidably, the data)
-                values={
-                    ":data": {"B": data},
-                    ":token": {"S": token},
-                    ":zero": {"N": "0"},
-                    ":one": {"N": "1"},
-                    ":max": {"N": str(MAX_VERSION)},
-                    ":now": {"N": _number(now)},
-                    **self._expiry_values(expires_at),
-                },
-            )
+            try:
+                ok, attributes = await self._conditional(
+                    self._client.update_item,
+                    Key=self._key(partition, item),
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ReturnValues="ALL_OLD",  # the version bumped (and, unavoidably, the data)
+                    values={
+                        ":data": {"B": data},
+                        ":token": {"S": token},
+                        ":zero": {"N": "0"},
+                        ":one": {"N": "1"},
+                        ":max": {"N": str(MAX_VERSION)},
+                        ":now": {"N": _number(now)},
+                        **self._expiry_values(expires_at),
+                    },
+                )
+            except _TooLargeToUpdate:
+                return await self._put_by_cas(key, data, expires_at)
             try:
                 old = _decode(key, attributes)
             except _DamagedItem:
@@ -318,6 +322,25 @@ class DynamoDbBackend(BackendBase):
             if ok or _written_by(attributes, token):
                 return 1
         raise BackendError(f"put on {key!r} kept racing with writers that expire the record")
+
+    async def _put_by_cas(self, key: str, data: bytes, expires_at: float | None) -> int:
+        """``put`` as compare-and-set rounds on the version read, for an engine that refuses
+        the in-place update: moto counts the old and the new data together against the item
+        size limit, so replacing a large record by a larger one fails, while a ``PutItem``
+        (which ``put_if_version`` sends) is measured alone. Each round is one atomic
+        conditional write, so concurrent puts still hand out consecutive versions (KV-PUT-2).
+        """
+        for _ in range(_PUT_ROUNDS):
+            try:
+                current = await self._get(key)
+            except BackendError:  # damaged: a create replaces it (KV-DAMAGE-1)
+                current = None
+            expected = 0 if current is None else current.version
+            try:
+                return await self._put_if_version(key, data, expected, expires_at)
+            except (VersionConflict, RecordNotFound):
+                continue  # another writer got in between: read again
+        raise BackendError(f"put on {key!r} kept racing with other writers")
 
     async def _replace(
         self,
@@ -633,6 +656,8 @@ class DynamoDbBackend(BackendBase):
             code = response.get("Error", {}).get("Code", "")
             if code == "ConditionalCheckFailedException":
                 raise _ConditionFailed(response.get("Item")) from exc
+            if code == "ValidationException" and _UPDATE_TOO_LARGE in str(exc):
+                raise _TooLargeToUpdate(str(exc)) from exc
             if code == "ResourceNotFoundException":
                 raise BackendError(
                     f"DynamoDB table {self._table!r} does not exist; create it with "
@@ -706,6 +731,13 @@ def _check_settings(
             f"{ttl_grace}"
         )
     check_missing_ttl(missing_ttl)
+
+
+class _TooLargeToUpdate(BackendError):
+    """The engine refused an ``UpdateItem`` for the size of the old and new item together."""
+
+
+_UPDATE_TOO_LARGE = "Item size to update has exceeded the maximum allowed size"
 
 
 class _ConditionFailed(Exception):
