@@ -217,7 +217,9 @@ CONTRACT_CLAUSES: tuple[Clause, ...] = (
         (
             "At most `limit` items, and fewer only when no more match: a short page means the "
             "listing is complete, so paging with `after = last key` visits exactly the records of"
-            " one full listing."
+            " one full listing. While other clients write, paging still visits every record that "
+            "stays live and unchanged throughout exactly once, in order, and lists no record with"
+            " data it never held."
         ),
     ),
     Clause(
@@ -342,7 +344,28 @@ CONTRACT_CLAUSES: tuple[Clause, ...] = (
     Clause(
         "KV-CLOSE-1",
         "capabilities",
-        ("`aclose` releases resources and may be called more than once."),
+        (
+            "`aclose` releases what the client holds (connections, file descriptors, background "
+            "tasks) and may be called more than once."
+        ),
+    ),
+    Clause(
+        "KV-CLOSE-2",
+        "lifecycle",
+        (
+            "When `capabilities.shared_in_process` is true, a client opened on a namespace after "
+            "every client of it has closed sees every write acknowledged before."
+        ),
+    ),
+    Clause(
+        "KV-CANCEL-1",
+        "lifecycle",
+        (
+            "A call cancelled at any of its await points leaves every record whole and the "
+            "backend usable: once `CancelledError` reaches the caller, the call has taken effect "
+            "entirely or not at all and never takes effect later, and the calls that follow get "
+            "their own answers (no lock, connection or reply left behind)."
+        ),
     ),
 )
 

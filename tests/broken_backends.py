@@ -7,6 +7,9 @@ written the way a plausible bug would look, not as a caricature.
 
 from __future__ import annotations
 
+import asyncio
+import bisect
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +22,7 @@ import anyio.lowlevel
 from conformance.harness import KitTarget
 from pmcp_tasks.backend import Clock, VersionedRecord, is_live
 from pmcp_tasks.backend_base import skip_damaged
-from pmcp_tasks.errors import BackendError, RecordNotFound, VersionConflict
+from pmcp_tasks.errors import BackendError, CapacityExceeded, RecordNotFound, VersionConflict
 from pmcp_tasks.keys import (
     check_data,
     check_expected_version,
@@ -935,6 +938,307 @@ class ListTruncatesLargeData(Seedable):
         return [(k, replace(r, data=r.data[:65536])) for k, r in found]
 
 
+# --- Input classes (conformance/inputs.py): each breaks on one boundary of one argument ----
+
+
+class ItemTrailingDotStripped(Seedable):
+    """Drops a trailing ``.`` from items, as some file systems do with names."""
+
+    def _item(self, key: str) -> str:
+        partition, item = split(check_key(key))
+        return f"{partition}:{item.rstrip('.') or item}"
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        return await super().put(self._item(key), data, expires_at=expires_at)
+
+    async def get(self, key: str) -> VersionedRecord | None:
+        return await super().get(self._item(key))
+
+
+class PartitionIn255Characters(Seedable):
+    """Keeps partitions in a 255-character column: longer ones are cut, so they collide."""
+
+    def _cut(self, key: str) -> str:
+        partition, item = split(check_key(key))
+        return f"{partition[:255]}:{item}"
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        return await super().put(self._cut(key), data, expires_at=expires_at)
+
+    async def get(self, key: str) -> VersionedRecord | None:
+        return await super().get(self._cut(key))
+
+
+class AfterEncodedStrictly(Seedable):
+    """Hands ``after`` to a driver that encodes it as strict UTF-8 (lone surrogates fail)."""
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        if after is not None:
+            after.encode("utf-8")
+        return await super().list_by_prefix(prefix, after=after, limit=limit)
+
+
+class LimitInInt32(Seedable):
+    """Hands ``limit`` to a storage API that takes a signed 32-bit integer."""
+
+    async def list_by_prefix(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, VersionedRecord]]:
+        if isinstance(limit, int) and limit >= 2**31:
+            raise BackendError(f"limit {limit} does not fit a 32-bit integer")
+        return await super().list_by_prefix(prefix, after=after, limit=limit)
+
+
+class LastChunkOffByOne(Seedable):
+    """Stores data in 64 KiB chunks and loses the last one when it holds a single byte."""
+
+    @staticmethod
+    def _chunked(data: bytes) -> bytes:
+        size = 65536
+        if len(data) > size and len(data) % size == 1:
+            return data[:-1]
+        return data
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        return await super().put(key, self._chunked(check_data(data)), expires_at=expires_at)
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        chunked = self._chunked(check_data(data))
+        return await super().put_if_version(key, chunked, expected_version, expires_at=expires_at)
+
+
+class OverwriteCountsOldSize(Seedable):
+    """Declares 1 MiB but, like moto's ``UpdateItem``, counts the old and the new record
+    together when one replaces the other, refusing large replacements it should take."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_record_bytes=1 << 20, **kwargs)
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        old = await self.get(key)
+        if old is not None and len(old.data) + len(check_data(data)) > 3 << 19:
+            raise CapacityExceeded(f"update of {key!r} exceeds the item size")
+        return await super().put(key, data, expires_at=expires_at)
+
+
+class ExpiryClampedToYear9999(Seedable):
+    """Stores expiries as datetimes, clamping anything past 9999-12-31."""
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        expires_at = check_expires_at(expires_at)
+        if expires_at is not None:
+            expires_at = min(expires_at, 253402300799.0)
+        return await super().put(key, data, expires_at=expires_at)
+
+
+class NegativeExpiryNeverExpires(Seedable):
+    """Reads a negative expiry as "no expiry", like Redis' ``TTL`` of -1."""
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        expires_at = check_expires_at(expires_at)
+        if expires_at is not None and expires_at < 0:
+            expires_at = None
+        return await super().put(key, data, expires_at=expires_at)
+
+
+class DeathRememberedOnRead(Seedable):
+    """Marks a record dead the first time a read finds it expired, and keeps it dead even
+    when the clock goes back (a tombstone cached on read)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._dead: set[str] = set()
+
+    async def get(self, key: str) -> VersionedRecord | None:
+        if key in self._dead:
+            return None
+        found = await super().get(key)
+        raw = self._raw(check_key(key))
+        if found is None and raw is not None:
+            self._dead.add(key)
+        return found
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        self._dead.discard(key)
+        return await super().put(key, data, expires_at=expires_at)
+
+
+class VersionInInt32(Seedable):
+    """Counts versions in a signed 32-bit column: past 2**31-1 they wrap around."""
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        current = await self.get(key)
+        if current is None or current.version < 2**31 - 1:
+            return await super().put(key, data, expires_at=expires_at)
+        wrapped = (current.version + 1 + 2**31) % 2**32 - 2**31
+        await self.seed(key, check_data(data), wrapped, check_expires_at(expires_at))
+        return wrapped
+
+
+# --- Operations the contract allows besides single calls (conformance/contract/lifecycle.py) -
+
+
+class CancelHalfWrite(Seedable):
+    """Writes the new data, then (one round trip later) the new version: a cancellation in
+    between leaves the new data under the old version."""
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        current = await self.get(key)
+        version = 1 if current is None else current.version + 1
+        await self.seed(key, check_data(data), max(version - 1, 1), expires_at)
+        await anyio.lowlevel.checkpoint()
+        await self.seed(key, data, version, expires_at)
+        return version
+
+
+class CancelLeavesLockHeld(Seedable):
+    """Serialises writes with a lock it releases only on success, not on cancellation."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._write_lock = anyio.Lock()
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        await self._write_lock.acquire()
+        await anyio.lowlevel.checkpoint()  # the round trip
+        version = await super().put(key, data, expires_at=expires_at)
+        self._write_lock.release()
+        return version
+
+
+class CancelledWriteLandsLater(Seedable):
+    """Sends each write from a task of its own and shields it, so a cancelled caller returns
+    at once while the write still lands afterwards (a thread-pool call left running)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pending: set[asyncio.Task[int]] = set()
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        async def send() -> int:
+            for _ in range(3):
+                await anyio.lowlevel.checkpoint()
+            return await Seedable.put(self, key, data, expires_at=expires_at)
+
+        task = asyncio.ensure_future(send())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return await asyncio.shield(task)
+
+
+_OPEN_CLIENTS: dict[str, int] = {}
+
+
+class ReopenLosesWrites(Seedable):
+    """Keeps a namespace's records only while a client of it is open (a cache that is the
+    store): a client opened after all have closed starts empty."""
+
+    def __init__(self, *, namespace: str, **kwargs: Any) -> None:
+        super().__init__(namespace=namespace, **kwargs)
+        self._namespace = namespace
+        self._closed = False
+        _OPEN_CLIENTS[namespace] = _OPEN_CLIENTS.get(namespace, 0) + 1
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        _OPEN_CLIENTS[self._namespace] -= 1
+        if not _OPEN_CLIENTS[self._namespace]:
+            self._partitions.clear()
+
+
+class AcloseLeavesTaskRunning(Seedable):
+    """Starts a keep-alive task per client and never stops it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._keepalive: asyncio.Task[None] | None = None
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        if self._keepalive is None:
+            self._keepalive = asyncio.ensure_future(asyncio.Event().wait())
+        return await super().put(key, data, expires_at=expires_at)
+
+
+_LEAKED_FDS: list[int] = []
+
+
+class AcloseLeavesDescriptorsOpen(Seedable):
+    """Opens a pipe per client (its connection) and never closes it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _LEAKED_FDS.extend(os.pipe())
+
+
+class ListingByPosition(Seedable):
+    """Pages internally by position: it finds where ``after`` ranks once, then reads two
+    items at a time by offset, one round trip each, so a delete before the offset meanwhile
+    shifts an untouched record past it."""
+
+    async def _list(
+        self, partition: str, item_prefix: str, after_item: str | None, limit: int | None
+    ) -> list[tuple[str, VersionedRecord]]:
+        part = self._partitions.get(partition)
+        if part is None:
+            return []
+        offset = bisect.bisect_left(part.items, item_prefix)
+        if after_item is not None:
+            offset = max(offset, bisect.bisect_right(part.items, after_item))
+        out: list[tuple[str, VersionedRecord]] = []
+        while limit is None or len(out) < limit:
+            part = self._partitions.get(partition)
+            batch = [] if part is None else part.items[offset : offset + 2]
+            if not batch:
+                break
+            for item in batch:
+                record = self._live(part, item, self._clock())
+                wanted = item.startswith(item_prefix) and record is not None
+                if wanted and (limit is None or len(out) < limit):
+                    out.append((f"{partition}:{item}", record))
+            offset += len(batch)
+            await anyio.lowlevel.checkpoint()
+        return out
+
+
+class CleanupMissesCasExpiries(Seedable):
+    """Keeps its expiry index up to date on ``put`` only; records that a ``put_if_version``
+    gave an expiry are never cleaned up."""
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        version = await super().put_if_version(key, data, expected_version, expires_at=expires_at)
+        if expires_at is not None:
+            _UNINDEXED.add(key)
+        return version
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        _UNINDEXED.discard(key)
+        return await super().put(key, data, expires_at=expires_at)
+
+    async def _cleanup(self) -> int:
+        now = self._clock()
+        removed = 0
+        with self._lock:
+            for partition, part in list(self._partitions.items()):
+                for item, record in list(part.records.items()):
+                    if f"{partition}:{item}" in _UNINDEXED:
+                        continue
+                    if not is_live(record.expires_at, now):
+                        self._remove(partition, item)
+                        removed += 1
+        return removed
+
+
+_UNINDEXED: set[str] = set()
+
+
 def factory_for(cls: Callable[..., Any]) -> Callable[..., Any]:
     """A kit factory whose backends share one fresh store, so second clients see the same
     data and nothing is left over from another test."""
@@ -1011,6 +1315,28 @@ BROKEN: dict[str, Broken] = {
     "versions_listed_as_floats": Broken(VersionsListedAsFloats, "KV-VER-1", "data"),
     "cas_compares_floats": Broken(CasComparesFloats, "KV-VER-1", "data"),
     "list_truncates_large_data": Broken(ListTruncatesLargeData, "KV-DATA-1", "data"),
+    "item_trailing_dot_stripped": Broken(ItemTrailingDotStripped, "KV-KEY-1", "input_domain"),
+    "partition_in_255_characters": Broken(PartitionIn255Characters, "KV-KEY-2", "input_domain"),
+    "after_encoded_strictly": Broken(AfterEncodedStrictly, "KV-ARG-4", "input_domain"),
+    "limit_in_int32": Broken(LimitInInt32, "KV-ARG-4", "input_domain"),
+    "last_chunk_off_by_one": Broken(LastChunkOffByOne, "KV-DATA-1", "input_domain"),
+    "overwrite_counts_old_size": Broken(OverwriteCountsOldSize, "KV-SIZE-2", "input_domain"),
+    "expiry_clamped_to_year_9999": Broken(ExpiryClampedToYear9999, "KV-LIVE-4", "input_domain"),
+    "negative_expiry_never_expires": Broken(
+        NegativeExpiryNeverExpires, "KV-LIVE-1", "input_domain"
+    ),
+    "death_remembered_on_read": Broken(DeathRememberedOnRead, "KV-LIVE-3", "input_domain"),
+    "version_in_int32": Broken(VersionInInt32, "KV-VER-1", "input_domain"),
+    "cancel_half_write": Broken(CancelHalfWrite, "KV-CANCEL-1", "lifecycle"),
+    "cancel_leaves_lock_held": Broken(CancelLeavesLockHeld, "KV-CANCEL-1", "lifecycle"),
+    "cancelled_write_lands_later": Broken(CancelledWriteLandsLater, "KV-CANCEL-1", "lifecycle"),
+    "reopen_loses_writes": Broken(ReopenLosesWrites, "KV-CLOSE-2", "lifecycle"),
+    "aclose_leaves_task_running": Broken(AcloseLeavesTaskRunning, "KV-CLOSE-1", "lifecycle"),
+    "aclose_leaves_descriptors_open": Broken(
+        AcloseLeavesDescriptorsOpen, "KV-CLOSE-1", "lifecycle"
+    ),
+    "listing_by_position": Broken(ListingByPosition, "KV-LIST-5", "lifecycle"),
+    "cleanup_misses_cas_expiries": Broken(CleanupMissesCasExpiries, "KV-CLEAN-1", "lifecycle"),
 }
 
 

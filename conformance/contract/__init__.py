@@ -36,6 +36,7 @@ from conformance.contract.get_put import GetPutContract  # noqa: E402
 from conformance.contract.input_domain import InputDomainContract  # noqa: E402
 from conformance.contract.isolation import IsolationContract  # noqa: E402
 from conformance.contract.keys import KeysContract  # noqa: E402
+from conformance.contract.lifecycle import LifecycleContract  # noqa: E402
 from conformance.contract.listing import ListingContract  # noqa: E402
 from conformance.contract.races import RaceContract  # noqa: E402
 from conformance.contract.shared import SharedContract  # noqa: E402
@@ -57,6 +58,7 @@ class BackendContract(
     SharedContract,
     CrossProcessContract,
     CapabilitiesContract,
+    LifecycleContract,
     DamageContract,
     DomainContract,
     DomainInputsContract,
