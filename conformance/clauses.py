@@ -456,6 +456,61 @@ behaviour the domain relies on (CAS under contention, listing order, expiry)."""
 
 CLAUSES: dict[str, Clause] = {clause.id: clause for clause in CONTRACT_CLAUSES + DOMAIN_CLAUSES}
 
+TIERS: tuple[tuple[str, ...], ...] = (
+    ("KV-LIVE-1", "KV-LIVE-3"),
+    (
+        "KV-LIVE-2",
+        "KV-LIVE-4",
+        "KV-PUT-1",
+        "KV-DATA-1",
+        "KV-VER-1",
+        "KV-SIZE-1",
+        "KV-SIZE-2",
+        "KV-KEY-1",
+        "KV-KEY-2",
+        "KV-KEY-3",
+        "KV-ARG-1",
+        "KV-ARG-2",
+        "KV-ARG-3",
+        "KV-ARG-4",
+        "KV-ERR-1",
+        "KV-CAP-1",
+    ),
+    ("KV-CAS-1", "KV-CAS-2", "KV-CAS-3", "KV-CAS-4", "KV-DEL-1", "KV-PUT-2"),
+    ("KV-LIST-1", "KV-LIST-2", "KV-LIST-3", "KV-LIST-4", "KV-LIST-5", "KV-LIST-6"),
+    ("KV-CAS-5", "KV-CAS-6", "KV-CLEAN-1", "KV-CLEAN-2"),
+    (
+        "KV-ISO-1",
+        "KV-SHARED-1",
+        "KV-SHARED-2",
+        "KV-CONC-1",
+        "KV-CLOSE-1",
+        "KV-CLOSE-2",
+        "KV-CANCEL-1",
+        "KV-DAMAGE-1",
+    ),
+    tuple(clause.id for clause in DOMAIN_CLAUSES),
+)
+"""The clauses from the most basic up: liveness, then get and put (with the arguments and
+keys they take), then CAS and delete, listing, races and clean-up, then sharing, the client's
+lifecycle and damage, and last the domain. Every test of a tier reads and writes through the
+tiers below it, so a defect below shows up above too: a failure is charged to its own clause
+only when no clause of a lower tier failed in the same run, and is otherwise reported as a
+consequence of the lowest ones that did (``conformance.report``)."""
+
+_TIER = {clause_id: index for index, tier in enumerate(TIERS) for clause_id in tier}
+
+
+def root_causes(clause_id: str, failed: set[str]) -> tuple[str, ...]:
+    """The clauses of ``failed`` that ``clause_id``'s failure probably follows from: those of
+    the lowest tier below its own, in table order; none when it is a root itself."""
+    own = _TIER.get(clause_id, len(TIERS))
+    below = [c for c in failed if _TIER.get(c, len(TIERS)) < own]
+    if not below:
+        return ()
+    lowest = min(_TIER[c] for c in below)
+    return tuple(c for c in CLAUSES if c in below and _TIER[c] == lowest)
+
 
 def describe(clause_id: str) -> str:
     """``"KV-CAS-3: <rule>"``, or the bare ID when a test cites a clause the table lacks."""

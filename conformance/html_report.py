@@ -19,6 +19,7 @@ from conformance.timeline_svg import window_svg
 STATUS = {
     "passed": ("passed", "passed"),
     "failed": ("failed", "FAILED"),
+    "consequence": ("consequence", "consequence"),
     "expected failure": ("expected", "expected failure"),
     "undecided": ("undecided", "undecided"),
     "skipped": ("skipped", "skipped"),
@@ -43,6 +44,7 @@ th { background: #eef0f3; position: sticky; top: 0; }
 .matrix td.rule { max-width: 620px; font-size: 12px; color: #3a4250; }
 .matrix td.cell { white-space: nowrap; text-align: center; min-width: 90px; }
 .cell.passed { background: #dff3e3; } .cell.failed { background: #f9d6d3; font-weight: 600; }
+.cell.consequence { background: #fbeee0; }
 .cell.skipped, .cell.expected, .cell.undecided { background: #fff3cd; }
 .cell.untested { background: #f0f1f3; color: #7a808a; }
 .cell .why { display: block; white-space: normal; font-size: 11px; max-width: 240px; }
@@ -152,7 +154,9 @@ def _cell(clause_id: str, backend: str, per: dict[str, Any], anchors: dict[str, 
         for k in ("passed", "failed", "skipped", "xfailed", "undecided")
         if per.get(k)
     )
-    if status == "failed":
+    if status == "consequence":
+        content = f"{text} of {escape(', '.join(per['because']))}"
+    elif status == "failed":
         links = " ".join(
             f"<a href='#{anchors[nodeid]}'>#{anchors[nodeid].rpartition('-')[2]}</a>"
             for nodeid in per["failures"]

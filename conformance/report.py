@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conformance.clauses import CLAUSES
+from conformance.clauses import CLAUSES, root_causes
 from conformance.failures import PROP_FAILURE
 from conformance.verdicts import HINTS
 
@@ -95,12 +95,13 @@ class Results:
             skipped = Counter(r.reason for r in results if r.outcome == "skipped")
             for reason, count in sorted(skipped.items()):
                 lines.append(f"  skipped x{count}: {reason}")
-            broken = sorted(
-                {c for r in results if r.outcome == "failed" for c in (r.broken or r.clauses)}
-            )
-            for clause_id in broken:
+            failed = {c for r in results if r.outcome == "failed" for c in (r.broken or r.clauses)}
+            echoes = {c: root_causes(c, failed) for c in failed}
+            for clause_id in sorted(c for c in failed if not echoes[c]):
                 rule = CLAUSES[clause_id].rule if clause_id in CLAUSES else "(not in table)"
                 lines.append(f"  BROKEN {clause_id}: {rule}")
+            for clause_id in sorted(c for c in failed if echoes[c]):
+                lines.append(f"  {consequence(clause_id, echoes[clause_id])}")
             expected = sorted({c for r in results if r.outcome == "xfailed" for c in r.broken})
             for clause_id in expected:
                 lines.append(f"  expected failure (baseline) {clause_id}")
@@ -147,10 +148,18 @@ class Results:
                     per["failures"].append(result.nodeid)
                 if result.outcome in _EXPLAINED and result.reason not in per["reasons"]:
                     per["reasons"].append(result.reason)
-        for entry in clauses.values():
-            for backend in backends:
+        for backend in backends:
+            failed = set()
+            for clause_id, entry in clauses.items():
                 per = entry["results"].setdefault(backend, _no_results())
                 per["status"] = _clause_status(per)
+                if per["status"] == "failed":
+                    failed.add(clause_id)
+            for clause_id in failed:
+                causes = root_causes(clause_id, failed)
+                if causes:
+                    per = clauses[clause_id]["results"][backend]
+                    per["status"], per["because"] = "consequence", list(causes)
         return {
             **meta,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -171,6 +180,15 @@ class Results:
                 for r in self.tests.values()
             ],
         }
+
+
+def consequence(clause_id: str, causes: tuple[str, ...]) -> str:
+    """How the report names a failure that probably follows from a more basic one."""
+    verb = "is" if len(causes) == 1 else "are"
+    return (
+        f"consequence: {clause_id} failed, probably because {', '.join(causes)} {verb} broken "
+        "(fix that first; not counted as broken)"
+    )
 
 
 _EXPLAINED = ("skipped", "xfailed", "undecided")  # outcomes whose reasons a clause's entry lists

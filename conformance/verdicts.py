@@ -116,15 +116,16 @@ def undecided(exc: BaseException) -> Undecided | None:
 
 
 def charged(exc: BaseException | None, message: str, clauses: tuple[str, ...]) -> tuple[str, ...]:
-    """The clauses a failure breaks: the first of the test's clauses the failure names.
+    """The clause a failure breaks: the first of the test's clauses the failure names.
 
     The first definite contradiction is the first nested exception whose message names one of
     the test's clauses (a state-machine or race failure starts with it); a failure that names
-    none of them charges them all, because the test as a whole is the evidence.
+    none of them charges the test's own clause, the first it is tagged with: one defect, one
+    clause, so that the report can tell its cause from its echoes.
     """
     texts = [message] if exc is None else [str(leaf) for leaf in _leaves(exc)] + [message]
     for text in texts:
         for found in CLAUSE_ID.findall(text):
             if found in clauses:
                 return (found,)
-    return clauses
+    return clauses[:1]

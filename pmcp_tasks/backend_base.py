@@ -40,10 +40,14 @@ class BackendBase(ABC):
 
     A subclass sets ``capabilities`` (its ``max_record_bytes`` is enforced here) and implements
     the hooks; each public method checks its arguments in the order the kit expects, then awaits
-    its hook. A hook may raise ``StorageError`` subclasses (``RecordNotFound``, ``VersionConflict``,
-    ``CapacityExceeded``, ``BackendError``) and ``ValueError`` (an argument only the storage can
-    refuse); anything else it raises, from a client library or a bug, becomes a ``BackendError``
-    naming the operation and the key, with the original as ``__cause__``. Liveness stays with
+    its hook. ``ValueError`` means a bad argument, and only these checks raise it: once they
+    have accepted the arguments, the contract allows any of them, so a hook may raise only
+    ``StorageError`` subclasses (``RecordNotFound``, ``VersionConflict``, ``CapacityExceeded``,
+    ``BackendError``); anything else it raises, from a client library or a bug, becomes a
+    ``BackendError`` naming the operation and the key, with the original as ``__cause__``. That
+    includes the ``ValueError`` subclasses drivers raise on values they cannot carry
+    (``UnicodeEncodeError`` for an ``after`` holding a lone surrogate, ``UnicodeDecodeError``,
+    ``json.JSONDecodeError``): the caller's argument was valid. Liveness stays with
     the hooks (use :func:`~pmcp_tasks.is_live`), because only the storage can decide it
     atomically with a write.
     """
@@ -153,10 +157,10 @@ class BackendBase(ABC):
         """Remove records that are not live now; how many."""
 
     async def _guard(self, operation: str, key: str | None, call: Awaitable[T]) -> T:
-        """Await a hook; whatever it raises besides StorageError and ValueError: BackendError."""
+        """Await a hook; whatever it raises besides StorageError: BackendError."""
         try:
             return await call
-        except (StorageError, ValueError):
+        except StorageError:
             raise
         except Exception as exc:
             where = "" if key is None else f" on {key!r}"

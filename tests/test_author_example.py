@@ -7,6 +7,7 @@ an unexpected hook exception reaching the caller as ``BackendError``, are checke
 
 from __future__ import annotations
 
+import json
 import re
 import types
 from pathlib import Path
@@ -79,13 +80,33 @@ async def test_an_unexpected_hook_error_becomes_a_backend_error_naming_the_call(
         await backend.list_by_prefix("p:")
 
 
-@pytest.mark.parametrize("error", [RecordNotFound("p:k"), ValueError("refused by the storage")])
-async def test_storage_errors_and_value_errors_from_a_hook_pass_unchanged(
-    error: Exception,
-) -> None:
-    with pytest.raises(type(error)) as raised:
+async def test_storage_errors_from_a_hook_pass_unchanged() -> None:
+    error = RecordNotFound("p:k")
+    with pytest.raises(RecordNotFound) as raised:
         await _Faulty(error).get("p:k")
     assert raised.value is error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("refused by the storage"),
+        UnicodeEncodeError("utf-8", "p:a\ud800", 3, 4, "surrogates not allowed"),
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+        json.JSONDecodeError("Expecting value", "{", 1),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+async def test_a_value_error_from_a_hook_is_a_backend_fault_not_an_argument_error(
+    error: ValueError,
+) -> None:
+    """The arguments were valid once the base accepted them: a driver that cannot encode an
+    ``after`` holding a lone surrogate, or decode what it stored, is the backend's fault."""
+    for call in (_Faulty(error).get("p:k"), _Faulty(error).list_by_prefix("p:", after="p:a\ud800")):
+        with pytest.raises(BackendError) as raised:
+            await call
+        assert raised.value.__cause__ is error
+        assert not isinstance(raised.value, ValueError)
 
 
 async def test_arguments_are_refused_before_any_hook_runs() -> None:

@@ -336,10 +336,10 @@ class InputDomainContract:
             expires_at = math.nextafter(start, math.inf) if jump.value == 0 else start + jump.value
             key = f"p:j{index}"
             await backend.put(key, b"j", expires_at=expires_at)
-            for when, live in (
-                (math.nextafter(expires_at, -math.inf), True),
-                (expires_at, False),
-                (start, True),
+            for when, live, clause in (
+                (math.nextafter(expires_at, -math.inf), True, "KV-LIVE-1"),
+                (expires_at, False, "KV-LIVE-1"),
+                (start, True, "KV-LIVE-3"),  # back: the clock decides, not what it showed
             ):
                 clock.set(when)
                 record = await backend.get(key)
@@ -348,7 +348,7 @@ class InputDomainContract:
                     f"at clock {when!r}"
                 )
                 assert (record is not None) is live, (
-                    f"KV-LIVE-3: {what} returned {record!r}; the record is "
+                    f"{clause}: {what} returned {record!r}; the record is "
                     f"{'live' if live else 'dead'} on the injected clock"
                 )
         clock.set(start)

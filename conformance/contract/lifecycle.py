@@ -42,9 +42,10 @@ from conformance.harness import (
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
 from pmcp_tasks.errors import StorageError
 
-CANCEL_POINTS = 48
-"""Event-loop steps after which the kit cancels a call: from before its first await to after
-its reply, for calls that finish within that many steps."""
+CANCEL_POINTS = (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48)
+"""Event-loop steps after which the kit cancels a call: before it starts, then densely while
+it sends and sparser while it waits for its reply, up to after the reply for calls that take
+that many steps (a request through a thread pool or HTTP takes dozens)."""
 
 Operation = Callable[[StorageBackend, str], Awaitable[object]]
 T = TypeVar("T")
@@ -211,7 +212,7 @@ class LifecycleContract:
         existed, call, allowed = OPERATIONS[operation]
         final: dict[str, Snapshot] = {}
         finished_in_a_row = 0
-        for steps in range(CANCEL_POINTS):
+        for steps in CANCEL_POINTS:
             what = f"{operation} cancelled after {steps} event-loop steps"
             step = _cancel_and_check(backend, steps, what, existed, call, allowed)
             version, finished = await _within(request, f"the calls after {what}", step)

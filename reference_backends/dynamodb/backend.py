@@ -24,6 +24,7 @@ out, and there the item is read back with a consistent ``GetItem`` instead (see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
 import re
@@ -677,11 +678,25 @@ class DynamoDbBackend(BackendBase):
             ) from exc
 
     async def _call(self, function: Callable[..., T], *args: Any) -> T:
-        """``function(*args)`` in the pool: blocking botocore never runs on the event loop."""
+        """``function(*args)`` in the pool: blocking botocore never runs on the event loop.
+
+        A request in a pool thread cannot be recalled, so a cancelled caller waits for it to
+        end before hearing of the cancellation: otherwise the write could land after the
+        caller's next write to the key and undo it (KV-CANCEL-1).
+        """
         if self._closed:
             raise BackendError("this DynamoDbBackend is closed")
         call = functools.partial(function, *args)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            while not future.done():
+                with contextlib.suppress(asyncio.CancelledError):  # delivered again (anyio)
+                    await asyncio.wait({future})
+            if not future.cancelled():
+                future.exception()  # retrieved: the caller hears of the cancellation instead
+            raise
 
 
 _attempts = threading.local()  # per pool thread: did any attempt of the current call go out?

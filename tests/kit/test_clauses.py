@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conformance.clauses import CLAUSES
+from conformance.clauses import CLAUSES, TIERS, root_causes
 from conformance.contract import BackendContract
 
 CONTRACT_MD = Path(__file__).resolve().parents[2] / "docs" / "contract.md"
@@ -31,3 +31,20 @@ def test_every_cited_clause_exists_and_every_test_cites_one() -> None:
             uncited.append(name)
         assert set(cited) <= set(CLAUSES), (name, cited)
     assert not uncited, f"kit tests without a clause marker: {uncited}"
+
+
+def test_every_clause_has_exactly_one_tier() -> None:
+    tiered = [clause_id for tier in TIERS for clause_id in tier]
+    assert sorted(tiered) == sorted(CLAUSES), set(tiered) ^ set(CLAUSES)
+    assert len(tiered) == len(set(tiered))
+
+
+def test_a_failure_follows_from_the_lowest_failed_tier_below_it() -> None:
+    failed = {"KV-LIVE-1", "KV-CAS-3", "KV-SHARED-1", "KV-LIST-5"}
+    assert root_causes("KV-LIVE-1", failed) == ()
+    assert root_causes("KV-SHARED-1", failed) == ("KV-LIVE-1",)
+    assert root_causes("KV-LIST-5", {"KV-CAS-3", "KV-DEL-1", "KV-LIST-5"}) == (
+        "KV-CAS-3",
+        "KV-DEL-1",
+    )
+    assert root_causes("KV-PUT-1", {"KV-PUT-1", "KV-DATA-1"}) == ()
