@@ -457,9 +457,8 @@ behaviour the domain relies on (CAS under contention, listing order, expiry)."""
 CLAUSES: dict[str, Clause] = {clause.id: clause for clause in CONTRACT_CLAUSES + DOMAIN_CLAUSES}
 
 TIERS: tuple[tuple[str, ...], ...] = (
-    ("KV-LIVE-1", "KV-LIVE-3"),
+    ("KV-LIVE-1", "KV-LIVE-2", "KV-LIVE-3"),
     (
-        "KV-LIVE-2",
         "KV-LIVE-4",
         "KV-PUT-1",
         "KV-DATA-1",

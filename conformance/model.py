@@ -103,6 +103,10 @@ class KVModel:
         else:
             self.records[key] = record
 
+    def seed(self, key: str, record: Record) -> None:
+        """A record stored around the contract (the kit's ``seed`` hook): any version."""
+        self._written(key, record)
+
     def put(self, key: str, data: bytes, expires_at: float | None) -> int:
         record = apply_put(self.get(key), data, expires_at)
         self._written(key, record)

@@ -30,6 +30,7 @@ PROP_BROKEN = "kit_broken"  # on failed reports: the clauses the failure names
 PROP_UNDECIDED = "kit_undecided"  # on failed reports: why the kit could not decide (its kind)
 PROP_EXPECTED = "kit_expected_failure"  # on xfailed reports: the baseline-listed clauses
 PROP_CLAUSE = "pmcp_clause"  # one per clause ID of the test, for JUnit XML readers
+PROP_EXERCISED = "kit_exercised"  # the state machine's counts of input classes and rules
 
 _RANK = {"passed": 0, "skipped": 1, "xfailed": 2, "undecided": 3, "failed": 4}
 
@@ -47,6 +48,7 @@ class TestResult:
     broken: tuple[str, ...] = ()
     undecided: str = ""  # why the kit could not decide: a key of verdicts.HINTS
     failure: dict[str, Any] | None = None  # see conformance.failures.failure_details
+    exercised: dict[str, int] = field(default_factory=dict)  # input classes and rules reached
 
 
 @dataclass
@@ -72,6 +74,8 @@ class Results:
                 clauses=tuple(str(props[PROP_CLAUSES]).split(",")),
             ),
         )
+        if PROP_EXERCISED in props:
+            result.exercised = json.loads(str(props[PROP_EXERCISED]))
         # Passing setup and teardown phases say nothing; otherwise the worst phase wins.
         outcome = _outcome(report, props)
         if (report.when == "call" or not report.passed) and _RANK[outcome] >= _RANK[result.outcome]:
@@ -132,7 +136,9 @@ class Results:
         for clause_id, clause in CLAUSES.items():
             clauses[clause_id] = {"area": clause.area, "rule": clause.rule, "results": {}}
         for result in self.tests.values():
-            for clause_id in result.clauses:
+            # A failure's diagnosis may charge a clause the test is not tagged with.
+            extra = tuple(c for c in result.broken if c not in result.clauses)
+            for clause_id in result.clauses + extra:
                 if (
                     result.outcome in ("failed", "xfailed")
                     and result.broken
@@ -176,6 +182,7 @@ class Results:
                     **({"broken": list(r.broken)} if r.broken else {}),
                     **({"reason": r.reason} if r.reason else {}),
                     **({"failure": r.failure} if r.failure else {}),
+                    **({"exercised": r.exercised} if r.exercised else {}),
                 }
                 for r in self.tests.values()
             ],

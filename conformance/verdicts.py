@@ -21,6 +21,8 @@ import sys
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from conformance.clauses import CLAUSES
+
 CLAUSE_ID = re.compile(r"\b[A-Z]+-[A-Z]+-\d+\b")
 
 TOO_SLOW_HINT = (
@@ -116,16 +118,17 @@ def undecided(exc: BaseException) -> Undecided | None:
 
 
 def charged(exc: BaseException | None, message: str, clauses: tuple[str, ...]) -> tuple[str, ...]:
-    """The clause a failure breaks: the first of the test's clauses the failure names.
+    """The clause a failure breaks: the first clause the failure names.
 
-    The first definite contradiction is the first nested exception whose message names one of
-    the test's clauses (a state-machine or race failure starts with it); a failure that names
-    none of them charges the test's own clause, the first it is tagged with: one defect, one
-    clause, so that the report can tell its cause from its echoes.
+    The first definite contradiction is the first nested exception whose message names a
+    clause (a state-machine or race failure starts with it, and so does a test's diagnosis of
+    a wrong answer, which may name a more basic clause than the one the test is tagged with);
+    a failure that names none charges the test's own clause, the first it is tagged with: one
+    defect, one clause, so that the report can tell its cause from its echoes.
     """
     texts = [message] if exc is None else [str(leaf) for leaf in _leaves(exc)] + [message]
     for text in texts:
         for found in CLAUSE_ID.findall(text):
-            if found in clauses:
+            if found in clauses or found in CLAUSES:
                 return (found,)
     return clauses[:1]

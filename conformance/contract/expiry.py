@@ -8,6 +8,7 @@ real time, since a server's own expiry follows the real clock.
 from __future__ import annotations
 
 from functools import partial
+from typing import NoReturn
 
 import pytest
 
@@ -52,6 +53,45 @@ async def cleaned_exactly(backend: StorageBackend, dead: int) -> None:
     expect(await stored(backend, "p:forever"), (b"x", 1, None), call='stored(backend, "p:forever")')
 
 
+async def liveness_clause(backend: StorageBackend, clock: ManualClock, default: str) -> str:
+    """Which liveness clause a wrong answer about an expired record breaks, found by asking two
+    more questions on the kit's clock (a diagnosis, so that one defect is named once):
+
+    * a record dead on every clock (expired a million seconds ago) still shown by ``get`` and
+      by listings: no method decides liveness at all, KV-LIVE-1; by one of them only, that
+      method forgets it, KV-LIVE-2;
+    * a record expiring a second from now, shown by both once the injected clock is a million
+      seconds later: expiry follows some other clock, KV-LIVE-3;
+    * else ``default``: the defect is the one the test was written for (a boundary, a method).
+    """
+    now = clock()
+    await backend.put("diag:past", b"", expires_at=now - 1e6)
+    await backend.put("diag:soon", b"", expires_at=now + 1)
+    shown = [await backend.get("diag:past") is not None]
+    shown.append("diag:past" in [key for key, _ in await backend.list_by_prefix("diag:")])
+    if any(shown):
+        return "KV-LIVE-1" if all(shown) else "KV-LIVE-2"
+    clock.set(now + 1e6)
+    try:
+        shown = [await backend.get("diag:soon") is not None]
+        shown.append("diag:soon" in [key for key, _ in await backend.list_by_prefix("diag:")])
+    finally:
+        clock.set(now)
+    if all(shown):
+        return "KV-LIVE-3"
+    return "KV-LIVE-2" if any(shown) else default
+
+
+async def blame(
+    backend: StorageBackend, timeline: Timeline, default: str, failure: AssertionError
+) -> NoReturn:
+    """Re-raise ``failure`` naming the liveness clause it breaks (:func:`liveness_clause`)."""
+    clause = default
+    if timeline.manual:
+        clause = await liveness_clause(backend, timeline.clock, default)
+    raise AssertionError(f"{clause}: {failure}") from failure
+
+
 class ExpiryContract:
     """Liveness, expiry and cleanup."""
 
@@ -69,16 +109,24 @@ class ExpiryContract:
         requires_manual_clock(capabilities, "KV-LIVE-1")
         expires_at = clock() + 60 + fraction
         await backend.put("p:k", b"x", expires_at=expires_at)
-        for before in (expires_at - 0.00005, expires_at - 1e-6):
-            clock.set(before)
+        kept = await stored(backend, "p:k")
+        assert kept == (b"x", 1, expires_at), (
+            f"KV-LIVE-4: get returned {kept!r}; the write set expires_at={expires_at!r} (the "
+            "boundary below is decided on the value the backend keeps)"
+        )
+        try:
+            for before in (expires_at - 0.00005, expires_at - 1e-6):
+                clock.set(before)
+                got = await backend.get("p:k")
+                assert got is not None, (
+                    f"get at clock {before!r} returned None; the record expires at "
+                    f"{expires_at!r}, so it is live until then"
+                )
+            clock.set(expires_at)
             got = await backend.get("p:k")
-            assert got is not None, (
-                f"get at clock {before!r} returned None; the record expires at {expires_at!r}, "
-                "so it is live until then"
-            )
-        clock.set(expires_at)
-        got = await backend.get("p:k")
-        assert got is None, f"get at clock == expires_at == {expires_at!r} returned {got!r}"
+            assert got is None, f"get at clock == expires_at == {expires_at!r} returned {got!r}"
+        except AssertionError as failure:
+            await blame(backend, Timeline(clock, capabilities), "KV-LIVE-1", failure)
 
     @pytest.mark.clause("KV-LIVE-4")
     @pytest.mark.parametrize("fraction", ODD_FRACTIONS)
@@ -123,20 +171,23 @@ class ExpiryContract:
         requires_manual_clock(capabilities, "KV-LIVE-1")
         expires_at = clock() + 60
         await backend.put("p:k", b"x", expires_at=expires_at)
-        clock.set(expires_at - 0.001)
-        expect(
-            await stored(backend, "p:k"),
-            (b"x", 1, expires_at),
-            "dead before its expiry",
-            call='stored(backend, "p:k")',
-        )
-        clock.set(expires_at)
-        expect(
-            await backend.get("p:k"),
-            None,
-            "still live at clock() == expires_at",
-            call='backend.get("p:k")',
-        )
+        try:
+            clock.set(expires_at - 0.001)
+            expect(
+                await stored(backend, "p:k"),
+                (b"x", 1, expires_at),
+                "dead before its expiry",
+                call='stored(backend, "p:k")',
+            )
+            clock.set(expires_at)
+            expect(
+                await backend.get("p:k"),
+                None,
+                "still live at clock() == expires_at",
+                call='backend.get("p:k")',
+            )
+        except AssertionError as failure:
+            await blame(backend, Timeline(clock, capabilities), "KV-LIVE-1", failure)
 
     @pytest.mark.clause("KV-LIVE-1")
     async def test_record_without_expiry_never_expires(
@@ -151,7 +202,10 @@ class ExpiryContract:
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         await expired_record(backend, timeline)
-        expect(await backend.get("p:k"), None, call='backend.get("p:k")')
+        try:
+            expect(await backend.get("p:k"), None, call='backend.get("p:k")')
+        except AssertionError as failure:
+            await blame(backend, timeline, "KV-LIVE-2", failure)
 
     @pytest.mark.clause("KV-LIVE-2")
     async def test_expired_record_is_omitted_from_listings(
@@ -160,12 +214,15 @@ class ExpiryContract:
         await backend.put("p:a", b"a")
         await expired_record(backend, timeline, "p:b")
         await backend.put("p:c", b"c")
-        expect(
-            [k for k, _ in await backend.list_by_prefix("p:")],
-            ["p:a", "p:c"],
-            call='[k for k, _ in backend.list_by_prefix("p:")]',
-        )
-        expect(await backend.list_by_prefix("p:b"), [], call='backend.list_by_prefix("p:b")')
+        try:
+            expect(
+                [k for k, _ in await backend.list_by_prefix("p:")],
+                ["p:a", "p:c"],
+                call='[k for k, _ in backend.list_by_prefix("p:")]',
+            )
+            expect(await backend.list_by_prefix("p:b"), [], call='backend.list_by_prefix("p:b")')
+        except AssertionError as failure:
+            await blame(backend, timeline, "KV-LIVE-2", failure)
 
     @pytest.mark.clause("KV-LIVE-2")
     async def test_put_over_an_expired_record_starts_at_version_1(
@@ -202,7 +259,15 @@ class ExpiryContract:
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         await expired_record(backend, timeline)
-        expect(await backend.delete("p:k"), False, call='backend.delete("p:k")')
+        deleted = await backend.delete("p:k")
+        if deleted is not False:
+            # The same answer for a key never written: delete itself, not liveness, is wrong.
+            never = await backend.delete("p:never-written")
+            clause = "KV-DEL-1" if never is not False else "KV-LIVE-2"
+            raise AssertionError(
+                f"{clause}: delete of an expired record returned {deleted!r} (and of a key never "
+                f"written {never!r}); the contract says False"
+            )
         expect(await backend.get("p:k"), None, call='backend.get("p:k")')
 
     @pytest.mark.clause("KV-LIVE-3", "KV-CAP-1")
@@ -212,15 +277,20 @@ class ExpiryContract:
         requires_manual_clock(capabilities, "KV-LIVE-3")
         expires_at = clock() + 300
         await backend.put("p:k", b"x", expires_at=expires_at)
-        assert await backend.get("p:k") is not None, "dead although the injected clock says live"
-        clock.advance(600)  # real time has not moved: only the injected clock says it expired
-        expect(
-            await backend.get("p:k"),
-            None,
-            "live although the injected clock passed expiry",
-            call='backend.get("p:k")',
-        )
-        expect(await backend.list_by_prefix("p:"), [], call='backend.list_by_prefix("p:")')
+        try:
+            assert await backend.get("p:k") is not None, (
+                "dead although the injected clock says live"
+            )
+            clock.advance(600)  # real time has not moved: only the injected clock says it expired
+            expect(
+                await backend.get("p:k"),
+                None,
+                "live although the injected clock passed expiry",
+                call='backend.get("p:k")',
+            )
+            expect(await backend.list_by_prefix("p:"), [], call='backend.list_by_prefix("p:")')
+        except AssertionError as failure:
+            await blame(backend, Timeline(clock, capabilities), "KV-LIVE-3", failure)
 
     @pytest.mark.clause("KV-LIVE-4")
     async def test_put_without_expiry_clears_an_expiry(

@@ -74,7 +74,7 @@ OPERATIONS: dict[str, tuple[bool, Operation, tuple[Snapshot | None, ...]]] = {
 }
 
 
-async def _cancel_after(steps: int, call: Awaitable[object]) -> bool:
+async def cancel_after(steps: int, call: Awaitable[object]) -> bool:
     """Run ``call`` for ``steps`` event-loop steps, then cancel it; whether it had finished.
 
     A call may still end in its own way once cancelled (a client library that completes the
@@ -107,7 +107,7 @@ async def _cancel_and_check(
     if existed:
         await backend.put(key, b"old")
     await backend.put(other, f"other-{steps}".encode())
-    finished = await _cancel_after(steps, call(backend, key))
+    finished = await cancel_after(steps, call(backend, key))
     state = await stored(backend, key)
     assert state in allowed, (
         f"KV-CANCEL-1: after {what}, get({key!r}) returned {state!r}; the contract allows the "

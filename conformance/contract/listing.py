@@ -28,7 +28,15 @@ async def fill(backend: StorageBackend, partition: str, items: list[str]) -> lis
 
 
 async def listed_keys(backend: StorageBackend, prefix: str, **page: Any) -> list[str]:
-    return [key for key, _ in await backend.list_by_prefix(prefix, **page)]
+    """The keys of one page, which must be ascending (KV-LIST-3): every listing test reads
+    through here, so an unsorted listing is named for its order, not for whatever else each
+    test compares."""
+    keys = [key for key, _ in await backend.list_by_prefix(prefix, **page)]
+    assert keys == sorted(keys), (
+        f"KV-LIST-3: list_by_prefix({prefix!r}, {page}) returned keys out of code-point order: "
+        f"{keys!r}"
+    )
+    return keys
 
 
 async def paged_keys(backend: StorageBackend, prefix: str, limit: int, most: int) -> list[str]:
@@ -88,6 +96,7 @@ class ListingContract:
         await backend.put("p:a", b"a1")
         await backend.put("p:a", b"a2", expires_at=later)
         await backend.put_if_version("p:b", b"b1", 0)
+        await listed_keys(backend, "p:")  # in order, before the records are compared
         got = [(k, r.data, r.version, r.expires_at) for k, r in await backend.list_by_prefix("p:")]
         assert got == [("p:a", b"a2", 2, later), ("p:b", b"b1", 1, None)]
 
