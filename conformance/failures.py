@@ -43,7 +43,7 @@ def failure_details(exc: BaseException | None) -> dict[str, Any]:
     An exception group (Hypothesis found several distinct bugs) contributes each of its leaves.
     """
     leaves = _leaves(exc) if exc is not None else []
-    notes = [str(note) for leaf in leaves for note in getattr(leaf, "__notes__", ())]
+    notes = [str(note) for note in _notes(exc)] if exc is not None else []
     text = "\n".join(notes)
     blob = _BLOB_RE.search(text)
     seed = _SEED_RE.search(text)
@@ -77,6 +77,15 @@ def _example(notes: list[str]) -> list[str]:
     return kept
 
 
+def _notes(exc: BaseException) -> list[object]:
+    """The notes of ``exc`` and of everything nested in it: Hypothesis puts the example on a
+    ``FlakyFailure`` itself, not on the failures it wraps."""
+    found = list(getattr(exc, "__notes__", ()))
+    for inner in getattr(exc, "exceptions", None) or ():
+        found += _notes(inner)
+    return found
+
+
 def _leaves(exc: BaseException) -> list[BaseException]:
     inner = getattr(exc, "exceptions", None)
     if isinstance(inner, tuple) and inner:
@@ -98,9 +107,10 @@ def rerun_command(item: pytest.Item, backend: str, suite_dir: Path, hypothesis: 
     else:
         args.append(item.nodeid)
     if hypothesis and "hypothesis" in sys.modules:
-        from hypothesis import settings
+        from conformance.profiles import kit_profile_name
 
-        args += ["--hypothesis-profile", settings.get_current_profile_name()]
+        # The profile the test ran under, not the one in force once it has ended.
+        args += ["--hypothesis-profile", kit_profile_name(config.getoption("hypothesis_profile"))]
         seed = config.getoption("hypothesis_seed", None)
         if seed is not None:
             args.append(f"--hypothesis-seed={seed}")

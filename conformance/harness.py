@@ -19,6 +19,7 @@ is optional and found by name; a test that needs a missing one skips, naming it 
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import os
 import threading
@@ -133,6 +134,25 @@ def fresh_namespace(label: str = "kit") -> str:
     return f"{label}-{worker}-{uuid.uuid4().hex[:12]}"
 
 
+HOOK_NAMES = ("seed", "drop_namespace", "plant_damaged")
+
+
+def hooks_found(hooks: object) -> tuple[str, ...]:
+    """The hooks ``hooks`` offers, by name; ``ValueError`` for a name that looks like one of
+    them misspelled (``drop_namspace``), which the kit, looking hooks up by name, would
+    otherwise pass over in silence and skip the tests that need it."""
+    for name in dir(hooks):
+        if name.startswith("_") or name in HOOK_NAMES:
+            continue
+        close = difflib.get_close_matches(name, HOOK_NAMES, n=1, cutoff=0.8)
+        if close:
+            raise ValueError(
+                f"the factory's hooks ({type(hooks).__qualname__}) have {name!r}, which looks "
+                f"like the hook {close[0]!r} misspelled; the kit finds hooks by their exact name"
+            )
+    return tuple(name for name in HOOK_NAMES if callable(getattr(hooks, name, None)))
+
+
 async def open_target(
     factory: BackendFactory, *, namespace: str, clock: Clock, **options: str
 ) -> KitTarget:
@@ -140,4 +160,10 @@ async def open_target(
     made: Any = factory(namespace=namespace, clock=clock, **options)
     if inspect.isawaitable(made):
         made = await made
-    return made if isinstance(made, KitTarget) else KitTarget(made)
+    target = made if isinstance(made, KitTarget) else KitTarget(made)
+    try:
+        hooks_found(target.hooks)
+    except ValueError:
+        await target.backend.aclose()
+        raise
+    return target

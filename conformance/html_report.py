@@ -73,6 +73,7 @@ def render_html(report: dict[str, Any]) -> str:
         _header(report, bool(failures)),
         _matrix(report, anchors),
         _failures(report, failures, anchors),
+        _exercised(report),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -80,6 +81,26 @@ def render_html(report: dict[str, Any]) -> str:
         f"<title>pmcp-tasks conformance: {escape(report['summary'])}</title>"
         f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n"
     )
+
+
+def _exercised(report: dict[str, Any]) -> str:
+    """What each state-machine run reached: input classes and rules, with how often."""
+    runs = [test for test in report["tests"] if test.get("exercised")]
+    if not runs:
+        return ""
+    parts = ["<section><h2>What the state machine exercised</h2>"]
+    for test in runs:
+        rows = "".join(
+            f"<tr><td>{escape(label)}</td><td>{count}</td></tr>"
+            for label, count in test["exercised"].items()
+        )
+        parts.append(
+            f"<h3>{escape(test['backend'])}</h3><table class='ops exercised' "
+            f"data-backend='{escape(test['backend'])}'>"
+            f"<tr><th>input class or rule</th><th>times</th></tr>{rows}</table>"
+        )
+    parts.append("</section>")
+    return "".join(parts)
 
 
 def _header(report: dict[str, Any], failed: bool) -> str:

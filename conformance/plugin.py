@@ -240,8 +240,9 @@ def pytest_configure(config: pytest.Config) -> None:
     selected = registry.select(names, config.option.taskstore_backend_options or [])
     for backend in selected:
         # What the backend declares, for the summary even when no selected test opens it.
-        declared = dataclasses.asdict(registry.probe(backend))
-        reporting.results.capabilities[backend.name] = declared
+        capabilities, hooks = registry.probe(backend)
+        reporting.results.capabilities[backend.name] = dataclasses.asdict(capabilities)
+        reporting.hooks[backend.name] = hooks
     config.stash[SELECTED_KEY] = selected
     if config.getoption("hypothesis_profile", None) is None:
         from conformance.profiles import load_default_profile
@@ -397,6 +398,8 @@ def pytest_runtest_makereport(
     else:
         broken = verdicts.charged(exc, crash.message if crash is not None else "", clauses)
         report.user_properties.append((PROP_BROKEN, ",".join(broken)))
+        # JUnit XML writes the properties of the teardown report, which copies the item's.
+        item.user_properties.append((PROP_BROKEN, ",".join(broken)))
         title, text = "contract clause broken", "\n".join(describe(c) for c in broken)
         prefix = f"[{', '.join(broken)}]"
         baseline = item.config.stash.get(_BASELINE_KEY, None)
@@ -422,6 +425,14 @@ class _Reporting:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.results = Results()
+        self.hooks: dict[str, tuple[str, ...]] = {}  # per --backend: the kit hooks it offers
+
+    def pytest_report_header(self) -> list[str]:
+        """Which hooks each backend's factory offers: a test needing another one skips."""
+        return [
+            f"pmcp-tasks kit: backend {name}: hooks {', '.join(hooks) or 'none'}"
+            for name, hooks in self.hooks.items()
+        ]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.results.record(report)

@@ -232,13 +232,14 @@ def select(values: list[str], option_pairs: list[str]) -> list[SelectedBackend]:
     return [SelectedBackend(name, load_factory(name), options) for name in split_names(values)]
 
 
-def probe(selected: SelectedBackend) -> BackendCapabilities:
+def probe(selected: SelectedBackend) -> tuple[BackendCapabilities, tuple[str, ...]]:
     """Open and close the backend once, so that a factory that cannot even start (an embedded
-    engine not installed, an unknown option, a bad URL) is one usage error before the run, not
-    the same error charged to every test's clause."""
-    from conformance.harness import ManualClock, fresh_namespace, open_target
+    engine not installed, an unknown option, a bad URL, a misspelled hook) is one usage error
+    before the run, not the same error charged to every test's clause. Returns what the
+    backend declares and the kit hooks its factory offers."""
+    from conformance.harness import ManualClock, fresh_namespace, hooks_found, open_target
 
-    async def open_and_close() -> BackendCapabilities:
+    async def open_and_close() -> tuple[BackendCapabilities, tuple[str, ...]]:
         target = await open_target(
             selected.factory,
             namespace=fresh_namespace("probe"),
@@ -246,7 +247,7 @@ def probe(selected: SelectedBackend) -> BackendCapabilities:
             **selected.options,
         )
         await target.backend.aclose()
-        return target.backend.capabilities
+        return target.backend.capabilities, hooks_found(target.hooks)
 
     try:
         return asyncio.run(open_and_close())

@@ -14,12 +14,14 @@ later (at most 30 s), where the platform has it, in the main thread, and no one 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import inspect
 import signal
 import threading
 from collections.abc import Awaitable, Generator
+from types import FrameType
 from typing import Any, TypeVar
 
 import pytest
@@ -51,9 +53,51 @@ async def bounded(request: pytest.FixtureRequest, what: str, work: Awaitable[T])
 async def _cancelled_after(limit: float, message: str, work: Awaitable[T]) -> T:
     import anyio
 
-    with anyio.move_on_after(limit):
-        return await work
-    raise KitTimeout(message)
+    task = asyncio.current_task()
+    seen: list[str] = []
+
+    def look() -> None:  # just before the deadline, while the call still waits
+        if task is not None:
+            seen.append(waiting_in(_frames_of(task.get_coro())))
+
+    handle = asyncio.get_running_loop().call_later(max(limit * 0.99, limit - 1.0), look)
+    try:
+        with anyio.move_on_after(limit):
+            return await work
+    finally:
+        handle.cancel()
+    raise KitTimeout(message + (seen[0] if seen else ""))
+
+
+BACKEND_METHODS = frozenset(
+    ("get", "put", "put_if_version", "delete", "list_by_prefix", "cleanup_expired", "aclose")
+)
+
+
+def _frames_of(coro: object) -> list[FrameType]:
+    """The frames of a coroutine and of everything it awaits, outermost first."""
+    frames: list[FrameType] = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            frames.append(frame)
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return frames
+
+
+def waiting_in(frames: list[FrameType]) -> str:
+    """``", waiting in Backend.method(args)"`` for the outermost frame among ``frames`` that is
+    a backend's contract method (one with a ``self`` that has ``capabilities``), else ``""``:
+    a test that never finishes is most often one backend call that never returns."""
+    for frame in frames:
+        owner = frame.f_locals.get("self")
+        if frame.f_code.co_name in BACKEND_METHODS and hasattr(owner, "capabilities"):
+            names = frame.f_code.co_varnames[
+                1 : frame.f_code.co_argcount + frame.f_code.co_kwonlyargcount
+            ]
+            args = ", ".join(f"{name}={frame.f_locals.get(name)!r:.80}" for name in names)
+            return f", waiting in {type(owner).__name__}.{frame.f_code.co_name}({args})"
+    return ""
 
 
 @contextlib.contextmanager
@@ -108,8 +152,12 @@ def _alarm(after: float, message: str) -> Generator[None, None, None]:
         yield
         return
 
-    def expired(signum: int, frame: object) -> None:
-        raise KitTimeout(message)
+    def expired(signum: int, frame: FrameType | None) -> None:
+        stack = []
+        while frame is not None:
+            stack.append(frame)
+            frame = frame.f_back
+        raise KitTimeout(message + waiting_in(stack[::-1]))
 
     previous = signal.signal(alarm, expired)
     # Again every 5 s: a retry loop that catches Exception may swallow the first one.

@@ -265,3 +265,48 @@ def test_an_unraisable_exception_is_undecided_not_a_broken_clause(
             "*kit could not decide: an object's finalizer raised x1 (no clause charged)*",
         ]
     )
+
+
+def test_a_flaky_failure_keeps_its_example() -> None:
+    """Hypothesis notes the failing example on the ``FlakyFailure`` itself."""
+    from conformance.failures import failure_details
+
+    flaky = FlakyFailure("unreliable", [AssertionError("KV-DEL-1: x")])
+    flaky.__notes__ = ["Falsifying example: test(key='p:k')"]  # add_note: 3.11+
+    details = failure_details(flaky)
+    assert details["example"] == ["Falsifying example: test(key='p:k')"]
+    assert "KV-DEL-1: x" in details["message"]
+
+
+def test_a_call_that_never_returns_is_named_with_its_arguments(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        hangs="""
+import asyncio
+
+from reference_backends.memory import InMemoryBackend
+
+
+class Hangs(InMemoryBackend):
+    async def list_by_prefix(self, prefix, *, after=None, limit=None):
+        await asyncio.Event().wait()
+
+
+def factory(*, namespace, clock):
+    return Hangs(namespace=namespace, clock=clock)
+"""
+    )
+    pytester.syspathinsert()
+    result = pytester.runpytest(
+        "--backend",
+        "hangs:factory",
+        "-k",
+        "test_prefix_must_name_a_partition or test_partition_prefix_is_bounded_at_the_colon",
+        "--conformance-test-timeout",
+        "3",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        ["*did not finish within 3 s*, waiting in Hangs.list_by_prefix(prefix='*', after=*"]
+    )
