@@ -195,3 +195,14 @@ def test_readme_commands_were_found() -> None:
     """The parsing above saw the commands (an empty list would pass every test above)."""
     assert "python3 -m tox" in readme_commands(), readme_commands()
     assert len(readme_commands()) >= 8, readme_commands()
+
+
+def test_every_claimed_python_has_a_tox_env() -> None:
+    """Every Python the package claims (README) is tested: each version classifier by tox,
+    3.11 in every env (tox's own interpreter in CI), the others in their pyXY env."""
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    claimed = re.findall(r'"Programming Language :: Python :: (3\.\d+)"', pyproject)
+    env_list = TOX["tox"]["env_list"]
+    tested = {"3.11", *(f"3.{minor}" for minor in re.findall(r"\bpy3(\d+)\b", env_list))}
+    assert set(claimed) == tested, f"classifiers claim {claimed}; tox tests {sorted(tested)}"
+    assert f'requires-python = ">={min(claimed, key=lambda v: int(v[2:]))}"' in pyproject
