@@ -4,8 +4,10 @@ Sections: ``memory``, ``redis``, ``dynamodb`` (backend against raw client), ``st
 (GenericTaskStore over each backend, with a profile), ``kit`` (conformance kit wall time) and
 ``mcp`` (the MCP binding over streamable HTTP; needs the mcp extra), ``cap`` (the per-owner
 cap on a real redis-server) and ``redis-dead`` (Redis with 100,000 dead records in one owner's
-partition).
-The Redis and DynamoDB sections start their own servers and stop them at the end.
+partition), printed in that order.
+The Redis, DynamoDB and MCP sections start their own servers, log their output to ``--logs``
+and stop them at the end. A ``--quick`` run says at its top and bottom that it is a smoke run:
+it shows that every section works, not how fast anything is.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import asyncio
 import os
 import platform
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 from benchmarks import kit_bench, memory_bench
 from benchmarks.report import kit_table, op_table, profile_table, store_table
@@ -31,15 +35,29 @@ from reference_backends.memory import InMemoryBackend
 SECTIONS = ("memory", "redis", "dynamodb", "store", "kit", "mcp", "cap", "redis-dead")
 
 
+SMOKE = (
+    "SMOKE RUN (--quick): few iterations and rounds on a possibly busy machine. Its figures "
+    "prove nothing, its Met column included; measure with a full run (docs/performance.md)."
+)
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument(
-        "--quick", action="store_true", help="a smoke run: few iterations, 3 rounds"
+        "--quick",
+        action="store_true",
+        help="a smoke run (few iterations, 3 rounds) that shows the benchmark works, not figures",
     )
     parser.add_argument(
         "--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run"
     )
     parser.add_argument("--rounds", type=int, default=None, help="rounds per comparison")
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        default=None,
+        help="directory for the servers' logs (default: a new temporary directory)",
+    )
     return parser.parse_args(argv)
 
 
@@ -80,32 +98,35 @@ def header() -> str:
     )
 
 
-async def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+async def main(args: argparse.Namespace, logs: Path) -> int:
     settings = Settings(quick=args.quick, rounds=args.rounds or (3 if args.quick else 7))
     started = time.perf_counter()
+    if settings.quick:
+        print(SMOKE + "\n", flush=True)
     print(header(), flush=True)
+    print(f"Server logs: {logs}", flush=True)
+    only = set(args.only)
     with ExitStack() as servers:
-        if "memory" in args.only:
+        if "memory" in only:
             print("\n## 1. InMemoryBackend vs a dict under a lock\n", flush=True)
             print(op_table(await memory_bench.run(settings)), flush=True)
         redis_url = ""
-        if {"redis", "store", "mcp", "cap", "redis-dead"} & set(args.only):
-            redis_url = servers.enter_context(redis_server())
-        if "redis" in args.only:
+        if {"redis", "store", "mcp", "cap", "redis-dead"} & only:
+            redis_url = servers.enter_context(redis_server(logs))
+        if "redis" in only:
             from benchmarks import redis_bench
 
             print("\n## 2. RedisBackend vs raw redis-py (real redis-server)\n", flush=True)
             print(op_table(await redis_bench.run(settings, redis_url)), flush=True)
         moto_url = ""
-        if "dynamodb" in args.only or "store" in args.only:
-            moto_url = servers.enter_context(moto_server())
-        if "dynamodb" in args.only:
+        if {"dynamodb", "store"} & only:
+            moto_url = servers.enter_context(moto_server(logs))
+        if "dynamodb" in only:
             from benchmarks import dynamodb_bench
 
             print("\n## 3. DynamoDbBackend vs raw boto3 (moto server over HTTP)\n", flush=True)
             print(op_table(await dynamodb_bench.run(settings, moto_url)), flush=True)
-        if "store" in args.only:
+        if "store" in only:
             from benchmarks import store_bench
 
             print("\n## 4. GenericTaskStore over each backend\n", flush=True)
@@ -113,32 +134,39 @@ async def main(argv: list[str] | None = None) -> int:
             print(store_table(rows), flush=True)
             print("\nProfile (cProfile, in-memory backend):\n", flush=True)
             print(profile_table(shares), flush=True)
-        if "mcp" in args.only:
+        if "kit" in only:
+            print(
+                "\n## 5. Conformance kit wall time (pytest --backend=NAME, empty dir)\n", flush=True
+            )
+            print(kit_table(kit_bench.run(settings)), flush=True)
+        if "mcp" in only:
             from benchmarks import mcp_bench
 
             print("\n## 6. The MCP binding over streamable HTTP (example server)\n", flush=True)
-            print(mcp_bench.mcp_table(await mcp_bench.run(settings, redis_url)), flush=True)
-        if "cap" in args.only:
+            print(mcp_bench.mcp_table(await mcp_bench.run(settings, redis_url, logs)), flush=True)
+        if "cap" in only:
             from benchmarks import cap_bench
 
             print("\n## 7. The per-owner cap on a real redis-server\n", flush=True)
             print(cap_bench.cap_table(await cap_bench.run(settings, redis_url)), flush=True)
-        if "redis-dead" in args.only:
+        if "redis-dead" in only:
             from benchmarks import redis_dead_records
 
             print("\n## 8. Redis: 100,000 dead records in one owner's partition\n", flush=True)
             dead_rows = await redis_dead_records.run(settings, redis_url)
             print(redis_dead_records.dead_table(dead_rows), flush=True)
-    if "kit" in args.only:
-        print("\n## 5. Conformance kit wall time (pytest --backend=NAME, empty dir)\n", flush=True)
-        print(kit_table(kit_bench.run(settings)), flush=True)
     print(f"\nTotal {time.perf_counter() - started:.0f} s; {header()}")
+    if settings.quick:
+        print("\n" + SMOKE)
     return 0
 
 
-def cli() -> int:
+def cli(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    logs: Path = args.logs or Path(tempfile.mkdtemp(prefix="pmcp-bench-logs-"))
+    logs.mkdir(parents=True, exist_ok=True)
     try:
-        return asyncio.run(main())
+        return asyncio.run(main(args, logs))
     except RuntimeError as exc:  # a server that could not start: say which, no traceback
         print(f"python -m benchmarks: {exc}", file=sys.stderr)
         return 2

@@ -9,17 +9,17 @@ both sides.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx2
 
-from benchmarks.servers import _stop, _wait_for_port, free_port
+from benchmarks.servers import free_port, server_process
 from benchmarks.timing import Comparison, Side, compare, timed_pass
 from benchmarks.workload import Settings
 
@@ -36,15 +36,11 @@ class McpRow:
 
 
 @contextmanager
-def example_server(args: list[str]) -> Iterator[str]:
+def example_server(args: list[str], log: Path) -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "pmcp_tasks.mcp.example", "--port", str(port), *args]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE)
-    try:
-        _wait_for_port(port, process, "the example MCP server")
+    with server_process(command, port, "the example MCP server", log):
         yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        _stop(process)
 
 
 class Wire:
@@ -103,14 +99,15 @@ async def _one(url: str, store: str, settings: Settings) -> McpRow:
     return McpRow(store, versus, 1 / one.seconds, 1 / many.seconds)
 
 
-async def run(settings: Settings, redis_url: str) -> list[McpRow]:
+async def run(settings: Settings, redis_url: str, logs: Path) -> list[McpRow]:
     rows = []
     stores = {"memory": ["--backend", "memory"]}
     if redis_url:
         stores["redis"] = ["--backend", "redis", "--backend-option", f"redis_url={redis_url}"]
     for store, args in stores.items():
         namespace = f"bench-mcp-{int(time.time())}"
-        with example_server([*args, "--namespace", namespace]) as url:
+        log = logs / f"mcp-example-{store}.log"
+        with example_server([*args, "--namespace", namespace], log) as url:
             rows.append(await _one(url, store, settings))
     return rows
 

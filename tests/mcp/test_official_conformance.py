@@ -4,20 +4,24 @@ server on each store: no check may report FAILURE.
 The suite (``@modelcontextprotocol/conformance``, pinned in .ci/package.json) drives the server
 over the 2026-07-28 stateless wire and checks, among much else, that tasks are durable before
 ``CreateTaskResult``, that results, errors and input requests are inlined on ``tasks/get``, and
-that cancel is idempotent (see docs/mcp.md).
+that cancel is idempotent (see docs/mcp.md). It and Node.js 22 are found where
+``bash .ci/node-tools`` put them, .ci/node_modules, with nothing on PATH; without them the test
+fails with that command.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
-from example_server import conformance_cli, example_server
+from example_server import example_server
 from mcp_support import MCP_BACKENDS, backend_args
+from servers import node_tools_path, require_node_tool
 
 SCENARIOS = (
     "tasks-lifecycle",
@@ -39,6 +43,7 @@ def _run(cli: str, url: str, scenario: str, out: Path) -> list[dict[str, Any]]:
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "PATH": node_tools_path()},
     )
     found = list(out.rglob("checks.json"))
     assert found, (
@@ -52,7 +57,7 @@ def _run(cli: str, url: str, scenario: str, out: Path) -> list[dict[str, Any]]:
 def test_all_tasks_scenarios_pass(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    cli = conformance_cli()
+    cli = require_node_tool("conformance")
     args = backend_args(request, backend, f"conformance-{tmp_path.name}")
     with example_server(tmp_path, args) as server:
         with ThreadPoolExecutor(max_workers=2) as pool:
