@@ -211,19 +211,24 @@ async def _stop(
     tool: str,
 ) -> None:
     """The task ended under the handler: cancel it, and log whatever it still produced."""
+    by_client = isinstance(reason, TaskRecord) and reason.status is TaskStatus.CANCELLED
+    if not by_client:  # cancelled by the client: stopping is what it asked for
+        why = reason.message if isinstance(reason, TaskError) else f"it is {reason.status.value}"
+        logger.warning(
+            "task %s: this worker lost it (%s); cancelling its handler",
+            context.task_id,
+            bounded(why),
+        )
     context.mark_cancelled()
     handler.cancel()
     await asyncio.gather(handler, return_exceptions=True)
-    if isinstance(reason, TaskRecord) and reason.status is TaskStatus.CANCELLED:
-        return  # cancelled by the client: stopping is what it asked for
-    why = reason.message if isinstance(reason, TaskError) else f"it is {reason.status.value}"
-    late = None if handler.cancelled() else outcome_of(tool, handler)
-    logger.warning(
-        "task %s: this worker lost it (%s); its handler was cancelled%s",
-        context.task_id,
-        bounded(why),
-        "" if late is None else f", and its late outcome was dropped: {bounded(str(late))}",
-    )
+    late = None if by_client or handler.cancelled() else outcome_of(tool, handler)
+    if late is not None:
+        logger.warning(
+            "task %s: its handler finished after the task was lost; its outcome is dropped: %s",
+            context.task_id,
+            bounded(str(late)),
+        )
 
 
 async def _store(context: TaskContext, lease: Lease, outcome: Outcome) -> None:

@@ -141,6 +141,6 @@ async def test_the_worker_cancels_a_handler_whose_task_another_instance_ended(
             assert ended.field("status") == "failed"
             assert "was lost" in ended.field("error")["message"]
             await cancelled.wait()  # the watcher's next read sees the task ended
-            await tasks.aclose()  # returns once the worker has logged what it stopped
+        await tasks.aclose()
     assert [type(exc) for exc in stopped] == [asyncio.CancelledError]
     assert any("this worker lost it" in record.getMessage() for record in caplog.records)
