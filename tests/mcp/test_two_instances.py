@@ -3,17 +3,21 @@ process that runs it.
 
 A task created through A is read, answered and cancelled through B while A's handler runs;
 when A is killed (``kill -9``), the task ends ``failed`` once A's lease runs out, and the
-error says the worker was lost. On a real redis-server and on moto's DynamoDB server.
+error says the worker was lost. On a real redis-server and on moto's DynamoDB server. And the
+store itself restarting: a redis-server with AOF killed and started again mid-task loses none.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from example_server import RunningServer, example_server
@@ -93,3 +97,64 @@ async def test_kill_9_of_the_worker_fails_its_task_after_the_lease(
 
 def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+WORKING, WAITING = 3, 3
+"""Tasks running and tasks waiting for input when the store restarts."""
+
+
+if "redis" in SHARED_BACKENDS:
+
+    async def test_a_redis_restart_loses_no_task(tmp_path: Path) -> None:
+        """redis-server with AOF (``appendfsync always``) is killed with ``kill -9`` and started
+        again while tasks run and others wait for input; the answers are sent while it is down.
+        Every task completes: the renewals, the input waits, the answers and the outcome writes
+        retried through the outage (the lease, 20 s, is far longer than it)."""
+        from servers import redis_server
+
+        redis = redis_server(tmp_path / "redis", "--appendonly", "yes", "--appendfsync", "always")
+        redis.start()
+        try:
+            url = f"redis://{redis.host}:{redis.port}/0"
+            args = ["--backend", "redis", "--backend-option", f"redis_url={url}"]
+            args += ["--namespace", f"restart-{tmp_path.name}", "--poll-interval", "0.2"]
+            with example_server(tmp_path, [*args, "--lease", "20"]) as server:
+                await _restart_mid_task(server, redis)
+                assert "Traceback" not in server.output(), server.output()
+        finally:
+            redis.stop()
+
+    async def _restart_mid_task(server: RunningServer, redis: Any) -> None:
+        async with connect(server.url) as client:
+            running = [
+                await client.call("slow_compute", {"seconds": 3, "label": str(n)})
+                for n in range(WORKING)
+            ]
+            asking = [
+                await client.call("confirm_delete", {"filename": f"f{n}"}) for n in range(WAITING)
+            ]
+            keys = []
+            for task in asking:
+                waiting = await client.wait_for(task.task_id, "input_required")
+                (key,) = waiting.field("inputRequests")
+                keys.append(key)
+            before = [(await client.get(t.task_id)).field("status") for t in running + asking]
+            assert before == ["working"] * WORKING + ["input_required"] * WAITING
+            redis.kill(sig=signal.SIGKILL)
+            answers = [
+                asyncio.ensure_future(client.update(task.task_id, {key: ACCEPT}))
+                for task, key in zip(asking, keys, strict=True)
+            ]
+            await asyncio.sleep(1.0)  # the outage: the answers are being retried meanwhile
+            await asyncio.to_thread(redis.start)
+            for answer in answers:
+                ack = await answer
+                assert ack.model_dump(by_alias=True, exclude_none=True)["resultType"] == "complete"
+            ended = [await client.wait_for(t.task_id, *TERMINAL) for t in running + asking]
+        statuses = [view.field("status") for view in ended]
+        assert statuses == ["completed"] * (WORKING + WAITING), [
+            (view.field("status"), view.field("error")) for view in ended
+        ]
+        texts = [str(view.field("result")) for view in ended]
+        assert all("isError': True" not in text for text in texts), texts
+        assert all("delete of f" in text for text in texts[WORKING:]), texts
