@@ -1,6 +1,7 @@
 """The example server driven by clients nobody in this project wrote (npm packages pinned in
-.ci/package.json): the MCP Inspector CLI in its default (2025-11-25) and its modern mode, and a
-2025-11-25 client of the TypeScript SDK 1.x that declares the extension.
+.ci/package.json): the MCP Inspector CLI in its default (2025-11-25) and its modern mode, a
+2025-11-25 client of the TypeScript SDK 1.x that declares the extension, and the official
+requester, ``@modelcontextprotocol/client`` with ``@modelcontextprotocol/ext-tasks``.
 
 The server runs with a cap of one unfinished task per owner, so that a task record left behind
 by a call that was answered synchronously or refused would make the next task call fail.
@@ -116,4 +117,38 @@ async def test_typescript_sdk_1_client_declaring_the_extension(server: RunningSe
     refused = _sdk1(server, "confirm_delete", filename="a")
     assert refused["error"]["code"] == -32601
     assert NOT_A_TASK in refused["error"]["message"]
+    await _a_task_fits(server)
+
+
+def _ext_tasks(server: RunningServer, tool: str, **args: Any) -> Any:
+    script = Path(__file__).parent / "interop" / "ext_tasks_client.mjs"
+    done = subprocess.run(
+        [_tool("node"), str(script), server.url, tool, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PMCP_NODE_MODULES": str(NODE_MODULES)},
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+async def test_the_official_requester_client_with_ext_tasks(server: RunningServer) -> None:
+    """@modelcontextprotocol/client 2.x on 2026-07-28 with @modelcontextprotocol/ext-tasks:
+    task results validate against its schemas, input goes through its callback, and a
+    JSON-RPC error is its TaskFailedError."""
+    done = _ext_tasks(server, "slow_compute", seconds=0.1)
+    assert done["outcome"]["status"] == "completed"
+    assert done["outcome"]["task"]["status"] == "completed"  # it ran as a task
+    assert done["result"]["content"][0]["text"] == "computed result after 0.1 s"
+    answered = _ext_tasks(server, "confirm_delete", filename="b.txt")
+    assert answered["result"]["content"][0]["text"].startswith("delete of b.txt: ")
+    tool_error = _ext_tasks(server, "failing_job")
+    assert (tool_error["outcome"]["status"], tool_error["result"]["isError"]) == ("completed", True)
+    failed = _ext_tasks(server, "protocol_error_job")
+    assert failed["error"] == {
+        "name": "TaskFailedError",
+        "code": -32000,
+        "message": "the upstream service refused the job",
+    }
     await _a_task_fits(server)
