@@ -1,7 +1,8 @@
 """The example server driven by clients nobody in this project wrote (npm packages pinned in
 .ci/package.json): the MCP Inspector CLI in its default (2025-11-25) and its modern mode, a
-2025-11-25 client of the TypeScript SDK 1.x that declares the extension, and the official
-requester, ``@modelcontextprotocol/client`` with ``@modelcontextprotocol/ext-tasks``.
+2025-11-25 client of the TypeScript SDK 1.x that declares the extension, the official
+requester, ``@modelcontextprotocol/client`` with ``@modelcontextprotocol/ext-tasks``, and
+fastmcp's client with ``fastmcp-tasks`` (PyPI, extra ``testing-mcp``).
 
 The server runs with a cap of one unfinished task per owner, so that a task record left behind
 by a call that was answered synchronously or refused would make the next task call fail.
@@ -151,4 +152,33 @@ async def test_the_official_requester_client_with_ext_tasks(server: RunningServe
         "code": -32000,
         "message": "the upstream service refused the job",
     }
+    await _a_task_fits(server)
+
+
+async def test_fastmcp_client_with_fastmcp_tasks(server: RunningServer) -> None:
+    """fastmcp's ``Client`` with ``fastmcp-tasks`` (PyPI): it follows tasks inside
+    ``call_tool``, answers input through its elicitation handler, and cancels."""
+    try:
+        import fastmcp_tasks
+        from fastmcp import Client as FastMCPClient
+        from fastmcp.exceptions import ToolError
+    except ImportError as exc:
+        pytest.fail(f"{exc}: pip install 'pmcp-tasks[testing-mcp]'", pytrace=False)
+
+    async def confirm(message: str, response_type: Any, params: Any, context: Any) -> Any:
+        return {"confirm": True}
+
+    async with FastMCPClient(server.url, elicitation_handler=confirm) as client:
+        done = await client.call_tool("slow_compute", {"seconds": 0.1})
+        answered = await client.call_tool("confirm_delete", {"filename": "c.txt"})
+        with pytest.raises(ToolError, match=r"^the upstream service refused the job$"):
+            await client.call_tool("protocol_error_job", {})
+        with pytest.raises(ToolError, match=r"^the job failed$"):
+            await client.call_tool("failing_job", {})
+        handle = await fastmcp_tasks.call_tool_task(client, "slow_compute", {"seconds": 600})
+        await handle.cancel()
+        cancelled = await handle.status()
+    assert done.content[0].text == "computed result after 0.1 s"  # type: ignore[union-attr]
+    assert answered.content[0].text.startswith("delete of c.txt: ")  # type: ignore[union-attr]
+    assert cancelled.status == "cancelled"
     await _a_task_fits(server)
