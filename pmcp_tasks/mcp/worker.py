@@ -219,9 +219,11 @@ async def _stop(
             context.task_id,
             bounded(why),
         )
-    context.mark_cancelled()
+    # Cancel first: a context marked cancelled at the same moment would wake the handler's
+    # ``task.sleep`` normally, and ``asyncio.wait_for`` would then swallow the cancel.
     handler.cancel()
     await asyncio.gather(handler, return_exceptions=True)
+    context.mark_cancelled()
     late = None if by_client or handler.cancelled() else outcome_of(tool, handler)
     if late is not None:
         logger.warning(

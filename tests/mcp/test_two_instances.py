@@ -95,6 +95,46 @@ async def test_kill_9_of_the_worker_fails_its_task_after_the_lease(
     assert _epoch(ended.field("lastUpdatedAt")) >= expired
 
 
+async def test_a_worker_paused_past_its_lease_stops_its_handler_when_it_resumes(
+    pair: tuple[RunningServer, RunningServer],
+) -> None:
+    """SIGSTOP of A for longer than its lease: B's read ends the task ``failed``; after SIGCONT,
+    A's watcher finds that out, cancels the handler and says so in its log, and the task keeps
+    the outcome B gave it."""
+    a, b = pair
+    async with connect(a.url) as on_a:
+        created = await on_a.call("slow_compute", {"seconds": 600})
+        assert isinstance(created, CreatedTask)
+    a.process.send_signal(signal.SIGSTOP)
+    try:
+        async with connect(b.url) as on_b:
+            ended = await on_b.wait_for(created.task_id, *TERMINAL)
+    finally:
+        a.process.send_signal(signal.SIGCONT)
+    assert ended.field("status") == "failed"
+    assert "was lost" in ended.field("error")["message"]
+    wanted = "this worker lost it (it is failed); cancelling its handler"
+    for _ in range(MAX_LOG_POLLS):
+        if wanted in _words(a.output()):
+            break
+        await asyncio.sleep(0.1)
+    assert wanted in _words(a.output()), a.output()
+    assert "outcome is dropped" not in _words(a.output())  # the cancel stopped it first
+    async with connect(b.url) as on_b:
+        after = await on_b.get(created.task_id)
+    assert (after.field("status"), after.field("error")) == ("failed", ended.field("error"))
+
+
+MAX_LOG_POLLS = 1200
+"""Reads of A's log, 0.1 s apart, before the test gives up on the line (minutes: a safety net,
+not a timing claim; A notices within one watch interval of running again)."""
+
+
+def _words(log: str) -> str:
+    """The log with its line wrapping undone (the SDK's handler wraps long records)."""
+    return " ".join(log.split())
+
+
 def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
