@@ -211,8 +211,9 @@ async def _stop(
     tool: str,
 ) -> None:
     """The task ended under the handler: cancel it, and log whatever it still produced."""
+    # A task the client cancelled stops as asked: nothing to report.
     by_client = isinstance(reason, TaskRecord) and reason.status is TaskStatus.CANCELLED
-    if not by_client:  # cancelled by the client: stopping is what it asked for
+    if not by_client:
         why = reason.message if isinstance(reason, TaskError) else f"it is {reason.status.value}"
         logger.warning(
             "task %s: this worker lost it (%s); cancelling its handler",
@@ -316,7 +317,5 @@ async def _watch(context: TaskContext, lease: Lease, interval: float) -> TaskRec
         if failing:
             logger.warning("task %s: the watcher reaches it again", task_id)
             failing = False
-        if record.status is TaskStatus.CANCELLED:
-            context.mark_cancelled()
         if record.status.is_terminal:
             return record
