@@ -141,6 +141,8 @@ def _epoch(iso: str) -> float:
 
 WORKING, WAITING = 3, 3
 """Tasks running and tasks waiting for input when the store restarts."""
+OUTAGE = 2.0
+"""Seconds the store stays down (the scenario, not a bound on anything)."""
 
 
 if "redis" in SHARED_BACKENDS:
@@ -161,15 +163,12 @@ if "redis" in SHARED_BACKENDS:
             with example_server(tmp_path, [*args, "--lease", "20"]) as server:
                 await _restart_mid_task(server, redis)
                 assert "Traceback" not in server.output(), server.output()
+                assert _retried(server.output()), server.output()
         finally:
             redis.stop()
 
     async def _restart_mid_task(server: RunningServer, redis: Any) -> None:
         async with connect(server.url) as client:
-            running = [
-                await client.call("slow_compute", {"seconds": 3, "label": str(n)})
-                for n in range(WORKING)
-            ]
             asking = [
                 await client.call("confirm_delete", {"filename": f"f{n}"}) for n in range(WAITING)
             ]
@@ -178,6 +177,12 @@ if "redis" in SHARED_BACKENDS:
                 waiting = await client.wait_for(task.task_id, "input_required")
                 (key,) = waiting.field("inputRequests")
                 keys.append(key)
+            # Started last, so that they finish while the store is down (0.5 s into an outage
+            # of OUTAGE s): their results are written by the retries.
+            running = [
+                await client.call("slow_compute", {"seconds": 0.5, "label": str(n)})
+                for n in range(WORKING)
+            ]
             before = [(await client.get(t.task_id)).field("status") for t in running + asking]
             assert before == ["working"] * WORKING + ["input_required"] * WAITING
             redis.kill(sig=signal.SIGKILL)
@@ -185,7 +190,7 @@ if "redis" in SHARED_BACKENDS:
                 asyncio.ensure_future(client.update(task.task_id, {key: ACCEPT}))
                 for task, key in zip(asking, keys, strict=True)
             ]
-            await asyncio.sleep(1.0)  # the outage: the answers are being retried meanwhile
+            await asyncio.sleep(OUTAGE)  # the answers and the results are being retried
             await asyncio.to_thread(redis.start)
             for answer in answers:
                 ack = await answer
@@ -198,3 +203,7 @@ if "redis" in SHARED_BACKENDS:
         texts = [str(view.field("result")) for view in ended]
         assert all("isError': True" not in text for text in texts), texts
         assert all("delete of f" in text for text in texts[WORKING:]), texts
+
+    def _retried(log: str) -> bool:
+        """Whether a result write met the outage and was retried (the worker says so)."""
+        return "storing its outcome: storage failed, retrying" in " ".join(log.split())
