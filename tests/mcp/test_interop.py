@@ -1,8 +1,8 @@
 """The example server driven by clients nobody in this project wrote (npm packages pinned in
 .ci/package.json): the MCP Inspector CLI in its default (2025-11-25) and its modern mode, a
-2025-11-25 client of the TypeScript SDK 1.x that declares the extension, the official
-requester, ``@modelcontextprotocol/client`` with ``@modelcontextprotocol/ext-tasks``, and
-fastmcp's client with ``fastmcp-tasks`` (PyPI, extra ``testing-mcp``).
+2025-11-25 client of the TypeScript SDK 1.x that declares the extension, and the official
+requester, ``@modelcontextprotocol/client`` with ``@modelcontextprotocol/ext-tasks``
+(fastmcp's client: test_interop_fastmcp.py).
 
 The server runs with a cap of one unfinished task per owner, so that a task record left behind
 by a call that was answered synchronously or refused would make the next task call fail.
@@ -21,10 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from example_server import RunningServer, example_server
-from task_client import TERMINAL, CreatedTask, connect
+from example_server import RunningServer
+from interop_support import a_task_fits, capped_server
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with capped_server(tmp_path_factory) as up:
+        yield up
+
+
 ROOT = Path(__file__).parents[2]
 NODE_MODULES = ROOT / ".ci" / "node_modules"
 INSTALL = (
@@ -39,14 +47,6 @@ def _tool(name: str) -> str:
     if found is None:
         pytest.fail(f"{name} is not on PATH: {INSTALL}", pytrace=False)
     return found
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    args = ["--poll-interval", "0.1", "--max-tasks", "1"]
-    with example_server(tmp_path_factory.mktemp("interop"), args) as up:
-        yield up
-    assert "Traceback" not in up.output(), up.output()
 
 
 def _inspector(server: RunningServer, home: Path, era: str, tool: str, **args: Any) -> Any:
@@ -76,15 +76,6 @@ def _sdk1(server: RunningServer, tool: str, **args: Any) -> Any:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-async def _a_task_fits(server: RunningServer) -> None:
-    """The owner's one slot is free: nothing unfinished was left behind by earlier calls."""
-    async with connect(server.url) as session:
-        created = await session.call("slow_compute", {"seconds": 0})
-        assert isinstance(created, CreatedTask), created
-        done = await session.wait_for(created.task_id, *TERMINAL)
-    assert done.field("status") == "completed"
-
-
 async def test_inspector_cli_default_mode_gets_plain_answers(
     server: RunningServer, tmp_path: Path
 ) -> None:
@@ -93,7 +84,7 @@ async def test_inspector_cli_default_mode_gets_plain_answers(
     assert plain["result"]["content"][0]["text"] == "computed result after 0.1 s"
     (refused,) = _inspector(server, tmp_path, "default", "confirm_delete", filename="a")
     assert NOT_A_TASK in refused["error"]["message"]
-    await _a_task_fits(server)
+    await a_task_fits(server)
 
 
 async def test_inspector_cli_modern_mode_follows_tasks(
@@ -108,7 +99,7 @@ async def test_inspector_cli_modern_mode_follows_tasks(
     assert tool_error[0]["result"]["isError"] is True
     (failed,) = _inspector(server, tmp_path, "modern", "protocol_error_job")
     assert failed["error"]["message"] == "the upstream service refused the job"
-    await _a_task_fits(server)
+    await a_task_fits(server)
 
 
 async def test_typescript_sdk_1_client_declaring_the_extension(server: RunningServer) -> None:
@@ -118,7 +109,7 @@ async def test_typescript_sdk_1_client_declaring_the_extension(server: RunningSe
     refused = _sdk1(server, "confirm_delete", filename="a")
     assert refused["error"]["code"] == -32601
     assert NOT_A_TASK in refused["error"]["message"]
-    await _a_task_fits(server)
+    await a_task_fits(server)
 
 
 def _ext_tasks(server: RunningServer, tool: str, **args: Any) -> Any:
@@ -152,33 +143,4 @@ async def test_the_official_requester_client_with_ext_tasks(server: RunningServe
         "code": -32000,
         "message": "the upstream service refused the job",
     }
-    await _a_task_fits(server)
-
-
-async def test_fastmcp_client_with_fastmcp_tasks(server: RunningServer) -> None:
-    """fastmcp's ``Client`` with ``fastmcp-tasks`` (PyPI): it follows tasks inside
-    ``call_tool``, answers input through its elicitation handler, and cancels."""
-    try:
-        import fastmcp_tasks
-        from fastmcp import Client as FastMCPClient
-        from fastmcp.exceptions import ToolError
-    except ImportError as exc:
-        pytest.fail(f"{exc}: pip install 'pmcp-tasks[testing-mcp]'", pytrace=False)
-
-    async def confirm(message: str, response_type: Any, params: Any, context: Any) -> Any:
-        return {"confirm": True}
-
-    async with FastMCPClient(server.url, elicitation_handler=confirm) as client:
-        done = await client.call_tool("slow_compute", {"seconds": 0.1})
-        answered = await client.call_tool("confirm_delete", {"filename": "c.txt"})
-        with pytest.raises(ToolError, match=r"^the upstream service refused the job$"):
-            await client.call_tool("protocol_error_job", {})
-        with pytest.raises(ToolError, match=r"^the job failed$"):
-            await client.call_tool("failing_job", {})
-        handle = await fastmcp_tasks.call_tool_task(client, "slow_compute", {"seconds": 600})
-        await handle.cancel()
-        cancelled = await handle.status()
-    assert done.content[0].text == "computed result after 0.1 s"  # type: ignore[union-attr]
-    assert answered.content[0].text.startswith("delete of c.txt: ")  # type: ignore[union-attr]
-    assert cancelled.status == "cancelled"
-    await _a_task_fits(server)
+    await a_task_fits(server)
