@@ -32,9 +32,10 @@ class StoreConfig:
     Together with the cap it bounds how fast an owner can churn tasks, and so what it keeps
     stored (``docs/domain.md``, "The per-owner cap").
     ``allow_unlimited_ttl``: whether ``ttl=None`` (keep forever) is accepted.
-    ``max_tasks_per_owner``: tasks one owner may hold (``None``: no cap); a task counts from its
-    create until ``dead_task_grace`` seconds after it expired, so that a dead task counts until
-    storage has surely removed it.
+    ``max_tasks_per_owner``: unfinished tasks one owner may hold (``None``: no cap); a task
+    counts from its create until it completes, fails or is cancelled, and one that never
+    finishes until ``dead_task_grace`` seconds after it expired, so that a dead task counts
+    until storage has surely removed it.
     ``max_owner_bytes``, ``max_result_bytes``: UTF-8 bytes of an owner string, and canonical
     JSON bytes of a result or error, enforced by the store whatever the backend holds.
     ``max_variable_depth``, ``max_string_bytes``, ``max_variables_bytes``: variable limits (the

@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
-from pmcp_tasks.errors import InvalidTransition, TaskCancelled
+from pmcp_tasks.errors import BackendError, InvalidTransition, StorageFailure, TaskCancelled
 from pmcp_tasks.record import TaskRecord
 from pmcp_tasks.status import TaskStatus
 from pmcp_tasks.store import UNSET, GenericTaskStore, Unset
@@ -145,8 +145,17 @@ class TaskContext:
         )
         wanted = list(keys.values())
         while True:
-            record = await self.get()
-            if all(key in record.input_responses for key in wanted):
+            try:
+                record = await self.get()
+            except StorageFailure as exc:
+                # Storage failing for a moment (a restart) must not end the wait: the answer
+                # is durable, so read again at the next poll (the MCP worker's lease watcher
+                # stops this handler if the task is lost meanwhile). A damaged record is no
+                # passing failure: it ends the wait.
+                if not isinstance(exc.__cause__, BackendError):
+                    raise
+                record = None
+            if record is not None and all(key in record.input_responses for key in wanted):
                 _, taken = await self._write(
                     lambda: self.store.take_input_responses(self.owner, self.task_id, wanted)
                 )

@@ -142,3 +142,23 @@ class TaskCancelled(TaskError):
     def __init__(self, task_id: str) -> None:
         super().__init__(f"task {task_id!r} was cancelled; stop working on it")
         self.task_id = task_id
+
+
+class LeaseLost(TaskError):
+    """A worker wrote to a task whose lease another worker now holds; nothing was written.
+
+    The lease fences a task's handler: only the worker named in the record may renew it or
+    store its outcome, so that once another instance took the task over, a worker that was
+    paused or cut off cannot also write a result. The worker should stop its handler.
+    """
+
+    code = INTERNAL_ERROR
+
+    def __init__(self, task_id: str, worker: str, holder: str) -> None:
+        super().__init__(
+            f"task {task_id!r} is leased to worker {holder[:200]!r}, not {worker[:200]!r}: "
+            "this worker lost it, so its handler must stop and its writes are refused"
+        )
+        self.task_id = task_id
+        self.worker = worker
+        self.holder = holder

@@ -80,10 +80,15 @@ class Slot:
 
 @dataclass(frozen=True, slots=True)
 class LiveTask:
-    """A live task as the owner's task listing shows it, for the rebuild."""
+    """A live task as the owner's task listing shows it, for the rebuild.
+
+    ``final``: completed, failed or cancelled. Its record stays readable until it expires, but
+    it no longer holds a slot, so that finishing or cancelling work lets the owner start more.
+    """
 
     task_id: str
     expires_at: float | None
+    final: bool = False
 
 
 LiveTasks = Callable[[str], Awaitable[tuple[LiveTask, ...]]]
@@ -226,7 +231,9 @@ class OwnerCap:
         are free.
         """
         slots = await self._list_slots(owner, cap)
-        tasks = {task.task_id: task for task in await self._live_tasks(owner)}
+        listed = await self._live_tasks(owner)
+        finished = {task.task_id for task in listed if task.final}
+        tasks = {task.task_id: task for task in listed if not task.final}
         now = self._clock()
         grace = self._config.dead_task_grace
         held: set[str] = set()
@@ -237,11 +244,13 @@ class OwnerCap:
                 task_id
                 for task_id in slot.tasks
                 if task_id not in held
+                and task_id not in finished
                 and (task_id in tasks or created_ms(task_id) > (now - grace) * 1000)
             }
             died = slot.expires_at is not None and slot.expires_at - grace <= now
-            if not counting and died and slot.tasks and slot.tasks[0] not in held:
-                counting = {slot.tasks[0]}  # its tasks died: it counts until it lapses
+            first = slot.tasks[0] if slot.tasks else None
+            if not counting and died and first is not None and first not in held | finished:
+                counting = {first}  # its tasks died: it counts until it lapses
             if counting:
                 held |= counting
                 holding.append(slot)
@@ -253,8 +262,8 @@ class OwnerCap:
         if len(held) + len(orphans) >= cap:
             await self._adopt(owner, orphans, free, holding)
             raise TaskLimitExceeded(
-                f"this owner already has {cap} live tasks, the most allowed; wait for some to "
-                "expire or finish before creating more"
+                f"this owner already has {cap} unfinished tasks, the most allowed; a task frees "
+                "its slot as soon as it completes, fails or is cancelled"
             )
         prefix = slot_prefix(owner)
         await self._reslot(prefix, orphans, free, keep=1)  # tasks that lost their slot first

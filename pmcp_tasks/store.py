@@ -27,6 +27,7 @@ from pmcp_tasks.errors import (
     INTERNAL_ERROR,
     ConcurrentModification,
     InvalidTransition,
+    LeaseLost,
     RecordNotFound,
     ResultUnavailable,
     StorageError,
@@ -244,8 +245,12 @@ class GenericTaskStore:
         status: TaskStatus | str,
         *,
         status_message: str | None = None,
+        worker: str | None = None,
     ) -> TaskRecord:
-        """Move the task to ``status``; ``status_message`` replaces the previous one."""
+        """Move the task to ``status``; ``status_message`` replaces the previous one.
+
+        With ``worker``, only while that worker holds the task's lease (``LeaseLost``).
+        """
         target = parse_status(status)
         self._check_message(status_message)
 
@@ -255,7 +260,7 @@ class GenericTaskStore:
                 record, now_ms, status=target, status_message=status_message, **_ended(target)
             )
 
-        return await self._mutate(owner, task_id, change)
+        return await self._mutate(owner, task_id, change, holder=worker)
 
     async def set_variables(
         self, owner: str, task_id: str, changes: Mapping[str, JsonValue]
@@ -279,15 +284,18 @@ class GenericTaskStore:
         *,
         status: TaskStatus | str = TaskStatus.COMPLETED,
         status_message: str | None = None,
+        worker: str | None = None,
     ) -> TaskRecord:
-        """Store the final ``result`` and move to ``status`` (``completed`` or ``failed``)."""
+        """Store the final ``result`` and move to ``status`` (``completed`` or ``failed``).
+
+        With ``worker``, only while that worker holds the task's lease (``LeaseLost``).
+        """
         target = parse_status(status)
         if target not in (TaskStatus.COMPLETED, TaskStatus.FAILED):
             raise TaskValidationError(
                 f"a result finishes a task as completed or failed, not {target.value}"
             )
-        check_json(result, "result", self.config)
-        self._check_size(result, "the result", "max_result_bytes", ": store a reference instead")
+        self.check_result(result)
         self._check_message(status_message)
 
         def change(record: TaskRecord, now_ms: int) -> TaskRecord:
@@ -302,13 +310,33 @@ class GenericTaskStore:
                 **_ended(target),
             )
 
-        return await self._mutate(owner, task_id, change)
+        return await self._mutate(owner, task_id, change, holder=worker)
+
+    def check_result(self, result: JsonValue) -> None:
+        """Raise ``TaskValidationError`` naming the limit if ``result`` cannot be stored.
+
+        For a caller that must know before it commits to storing a result, such as a server
+        answering the same tool synchronously and as a task with the same results.
+        """
+        check_json(result, "result", self.config)
+        self._check_size(result, "the result", "max_result_bytes", ": store a reference instead")
 
     async def complete(
-        self, owner: str, task_id: str, result: JsonValue, *, status_message: str | None = None
+        self,
+        owner: str,
+        task_id: str,
+        result: JsonValue,
+        *,
+        status_message: str | None = None,
+        worker: str | None = None,
     ) -> TaskRecord:
-        """Finish the task successfully with ``result`` (e.g. a ``CallToolResult``)."""
-        return await self.set_result(owner, task_id, result, status_message=status_message)
+        """Finish the task successfully with ``result`` (e.g. a ``CallToolResult``).
+
+        With ``worker``, only while that worker holds the task's lease (``LeaseLost``).
+        """
+        return await self.set_result(
+            owner, task_id, result, status_message=status_message, worker=worker
+        )
 
     async def fail(
         self,
@@ -318,32 +346,47 @@ class GenericTaskStore:
         *,
         result: JsonValue | Unset = UNSET,
         error: Mapping[str, JsonValue] | None = None,
+        worker: str | None = None,
     ) -> TaskRecord:
         """Finish the task as failed, optionally with a result (e.g. an error payload).
 
         ``error`` is the JSON-RPC error object (``code``, ``message``, optional ``data``) that
-        the tasks extension inlines on ``tasks/get`` of a failed task.
+        the tasks extension inlines on ``tasks/get`` of a failed task. With ``worker``, only
+        while that worker holds the task's lease (``LeaseLost``).
         """
         if error is not None:
             if result is not UNSET:
                 raise TaskValidationError("a failed task carries an error or a result, not both")
             checked = check_jsonrpc_error(error, self.config)
             self._check_size(checked, "the error", "max_result_bytes", ": shorten its data")
-            return await self._fail_with_error(owner, task_id, checked, status_message)
+            return await self._fail_with_error(owner, task_id, checked, status_message, worker)
         if result is UNSET:
             return await self.update_status(
-                owner, task_id, TaskStatus.FAILED, status_message=status_message
+                owner, task_id, TaskStatus.FAILED, status_message=status_message, worker=worker
             )
         return await self.set_result(
-            owner, task_id, result, status=TaskStatus.FAILED, status_message=status_message
+            owner,
+            task_id,
+            result,
+            status=TaskStatus.FAILED,
+            status_message=status_message,
+            worker=worker,
         )
 
     async def require_input(
-        self, owner: str, task_id: str, status_message: str | None = None
+        self,
+        owner: str,
+        task_id: str,
+        status_message: str | None = None,
+        *,
+        worker: str | None = None,
     ) -> TaskRecord:
-        """``working -> input_required``: the task waits for the client."""
+        """``working -> input_required``: the task waits for the client.
+
+        With ``worker``, only while that worker holds the task's lease (``LeaseLost``).
+        """
         return await self.update_status(
-            owner, task_id, TaskStatus.INPUT_REQUIRED, status_message=status_message
+            owner, task_id, TaskStatus.INPUT_REQUIRED, status_message=status_message, worker=worker
         )
 
     async def resume(
@@ -391,6 +434,8 @@ class GenericTaskStore:
         task_id: str,
         requests: Mapping[str, JsonValue],
         status_message: str | None = None,
+        *,
+        worker: str | None = None,
     ) -> tuple[TaskRecord, dict[str, str]]:
         """Ask the client for input: the task becomes ``input_required`` with ``requests``.
 
@@ -398,7 +443,8 @@ class GenericTaskStore:
         ``{"method": "elicitation/create", "params": {...}}``). Each is stored under a key
         minted from its name and a per-task counter, so no key is ever reused while the task
         lives (an answer can only ever match the question it was given for). Returns the new
-        record and ``{name: key}``.
+        record and ``{name: key}``. With ``worker``, only while that worker holds the task's
+        lease (``LeaseLost``).
         """
         checked = check_input_requests(requests, self.config)
         self._check_message(status_message)
@@ -424,7 +470,7 @@ class GenericTaskStore:
                 input_keys_issued=issued,
             )
 
-        record = await self._mutate(owner, task_id, change)
+        record = await self._mutate(owner, task_id, change, holder=worker)
         return record, dict(keys)
 
     async def answer_input(
@@ -485,8 +531,12 @@ class GenericTaskStore:
     async def renew_lease(self, owner: str, task_id: str, worker: str, lease: float) -> TaskRecord:
         """The worker is alive: its lease on the task now runs ``lease`` seconds from now.
 
-        A final task is left as it is (the handler learns that from the returned record). The
-        renewal does not touch ``lastUpdatedAt``: the task itself did not change.
+        A final task is left as it is (the handler learns that from the returned record). Only
+        the worker that holds the lease renews it (or any worker, for a task created without
+        one): another worker gets ``LeaseLost``, so a worker that was paused past its lease
+        cannot take back a task another instance took over. A lease that ran out but that
+        nobody ended or took over is renewed: the worker was slow, not lost. The renewal does
+        not touch ``lastUpdatedAt``: the task itself did not change.
         """
         worker = check_worker(worker)
         lease_ms = max(1, round(check_lease(lease) * 1000))
@@ -496,7 +546,7 @@ class GenericTaskStore:
                 return record
             return replace(record, worker=worker, lease_expires_ms=now_ms + lease_ms)
 
-        return await self._mutate(owner, task_id, change)
+        return await self._mutate(owner, task_id, change, holder=worker)
 
     async def get_checking_lease(self, owner: str, task_id: str) -> TaskRecord:
         """The task, after ending it ``failed`` if its worker let the lease run out.
@@ -585,6 +635,7 @@ class GenericTaskStore:
         task_id: str,
         error: dict[str, JsonValue],
         status_message: str | None,
+        worker: str | None,
     ) -> TaskRecord:
         self._check_message(status_message)
 
@@ -599,7 +650,7 @@ class GenericTaskStore:
                 **_ended(TaskStatus.FAILED),
             )
 
-        return await self._mutate(owner, task_id, change)
+        return await self._mutate(owner, task_id, change, holder=worker)
 
     def _encode(self, record: TaskRecord) -> bytes:
         data = record.to_json()
@@ -644,15 +695,30 @@ class GenericTaskStore:
         owner: str,
         task_id: str,
         change: Callable[[TaskRecord, int], TaskRecord],
+        *,
+        holder: str | None = None,
     ) -> TaskRecord:
+        """Read, ``change``, compare-and-set, retried on conflicts.
+
+        With ``holder``, an unfinished task leased to another worker is ``LeaseLost``, checked
+        on every fresh read, so a takeover between read and write cannot be overwritten.
+        """
         owner = check_owner(owner, self.config)
         task_id = check_task_id(task_id)
+        if holder is not None:
+            holder = check_worker(holder)
         key = task_key(owner, task_id)
         conflict = VersionConflict(key, 0, 0)
         for attempt in range(self.config.cas_attempts):
             if attempt:
                 await backoff(self.config, attempt)
             record, version = await self._read(owner, task_id)
+            if (
+                holder is not None
+                and not record.status.is_terminal
+                and record.worker not in (None, holder)
+            ):
+                raise LeaseLost(task_id, holder, str(record.worker))
             updated = change(record, max(self._now_ms(), record.updated_at_ms))
             if updated is record:  # nothing to change: no write, no new version
                 return record
@@ -681,7 +747,9 @@ class GenericTaskStore:
             async for key, stored in walk(self.backend, prefix):
                 record = self._listed(owner, key[len(prefix) :], stored, now)
                 if record is not None:
-                    found.append(LiveTask(record.task_id, record.expires_at))
+                    found.append(
+                        LiveTask(record.task_id, record.expires_at, record.status.is_terminal)
+                    )
         except StorageError as exc:
             raise failure("listing tasks to count them", exc) from exc
         return tuple(found)

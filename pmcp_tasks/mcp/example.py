@@ -184,6 +184,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--poll-interval", type=float, default=0.5, help="seconds (default 0.5)")
     parser.add_argument("--lease", type=float, default=30.0, help="seconds (default 30)")
     parser.add_argument(
+        "--max-tasks",
+        type=int,
+        default=StoreConfig().max_tasks_per_owner,
+        help="unfinished tasks per owner (default %(default)s); anonymous clients share one owner",
+    )
+    parser.add_argument(
         "--token",
         action="append",
         default=[],
@@ -198,7 +204,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         options = _options(args.backend_option, "--backend-option")
         backend = await open_backend(args.backend, options, args.namespace)
         config = StoreConfig(
-            allow_anonymous=not tokens, poll_interval=args.poll_interval, max_tasks_per_owner=None
+            allow_anonymous=not tokens,
+            poll_interval=args.poll_interval,
+            max_tasks_per_owner=args.max_tasks,
         )
         url = f"http://{args.host}:{args.port}/mcp"
         tasks = TasksExtension(GenericTaskStore(backend, config), lease=args.lease)

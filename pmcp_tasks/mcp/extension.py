@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -21,23 +22,28 @@ from typing import Any, Literal, TypeVar
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolRequestParams, CallToolResult, RequestParams
 
 from pmcp_tasks.context import TaskContext
-from pmcp_tasks.errors import TaskError
+from pmcp_tasks.errors import INTERNAL_ERROR, TaskError, TaskValidationError
 from pmcp_tasks.mcp.owner import OwnerFn, owner_from_auth
 from pmcp_tasks.mcp.wire import (
     EXTENSION_ID,
     TASK_SUPPORTS,
     TaskSupport,
+    as_call_tool_result,
+    carries_extension,
     create_task_result,
     declares_extension,
     invalid_params,
     missing_extension,
+    result_refused,
+    shown,
     task_error,
     task_id_param,
 )
-from pmcp_tasks.mcp.worker import quiet_cancelled_handlers, run_task
+from pmcp_tasks.mcp.worker import Lease, quiet_cancelled_handlers, retry_transient, run_task
 from pmcp_tasks.record import TaskRecord
 from pmcp_tasks.store import GenericTaskStore
 
@@ -52,6 +58,8 @@ _STARTED = "pmcp_tasks/started"
 """``_meta`` key by which :meth:`TasksExtension.start` hands its task to the interceptor."""
 
 DEFAULT_LEASE = 30.0
+DEFAULT_STORAGE_PATIENCE = 5.0
+"""Seconds a ``tasks/*`` request retries transient storage errors before answering -32603."""
 
 
 def current_task() -> TaskContext:
@@ -78,7 +86,9 @@ class TasksExtension(Extension):
     ``owner`` maps a request to the owner of its tasks (default :func:`owner_from_auth`).
     ``lease`` (seconds): how long a task whose worker stopped renewing stays unfinished
     before any instance ends it ``failed``. ``worker_id`` names this process in the record
-    (default host, pid and a random suffix).
+    (default host, pid and a random suffix). ``storage_patience`` (seconds): how long a
+    ``tasks/*`` request retries transient storage errors (a store restarting) before it answers
+    -32603; a worker retries for as long as its lease lasts.
     """
 
     identifier = EXTENSION_ID
@@ -90,6 +100,7 @@ class TasksExtension(Extension):
         owner: OwnerFn = owner_from_auth,
         lease: float = DEFAULT_LEASE,
         worker_id: str | None = None,
+        storage_patience: float = DEFAULT_STORAGE_PATIENCE,
     ) -> None:
         if not isinstance(store, GenericTaskStore):
             raise ValueError(f"store must be a GenericTaskStore, not {type(store).__name__}")
@@ -97,15 +108,25 @@ class TasksExtension(Extension):
             raise ValueError(f"owner must be a callable taking the request context, not {owner!r}")
         if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
             raise ValueError(f"lease must be a number of seconds > 0, not {lease!r}")
+        if (
+            isinstance(storage_patience, bool)
+            or not isinstance(storage_patience, (int, float))
+            or not storage_patience >= 0
+        ):
+            raise ValueError(
+                f"storage_patience must be a number of seconds >= 0, not {storage_patience!r}"
+            )
         self.store = store
         self.owner = owner
         self.lease = float(lease)
+        self.storage_patience = float(storage_patience)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         poll = store.config.poll_interval or 1.0
         self.watch_interval = min(poll, self.lease / 3)
         """Seconds between the worker's reads of a running task (cancel, lease renewal)."""
         self._tools: dict[str, _TaskTool] = {}
         self._running: set[asyncio.Task[None]] = set()
+        self._servers: set[int] = set()
         quiet_cancelled_handlers()
 
     # ----------------------------------------------------------------- declaring tools
@@ -125,13 +146,23 @@ class TasksExtension(Extension):
         With ``start="on_call"`` the task is created as the call arrives and the whole
         handler runs as it (``current_task()`` gives its context). With ``"in_handler"``
         the handler runs in the request first (it may ask the client through the SDK's
-        multi-round-trip flow) and hands the rest to :meth:`start`. ``support`` is also
-        advertised in the tool's ``_meta`` under the extension id.
+        multi-round-trip flow) and hands the rest to :meth:`start`; such a tool cannot run
+        without a task, so it must be ``support="required"``. ``support`` is advertised in
+        ``tools/list`` as ``execution.taskSupport`` (where the official requesters read it)
+        and in the tool's ``_meta`` under the extension id.
         """
         if support not in TASK_SUPPORTS:
             raise ValueError(f"support must be one of {TASK_SUPPORTS}, not {support!r}")
         if start not in ("on_call", "in_handler"):
             raise ValueError(f"start must be 'on_call' or 'in_handler', not {start!r}")
+        if start == "in_handler" and support != "required":
+            raise ValueError(
+                'start="in_handler" hands its work to a task, which a client that did not '
+                'declare the extension cannot receive: use support="required"'
+            )
+        if id(server) not in self._servers:
+            server.middleware.append(self._middleware)
+            self._servers.add(id(server))
 
         def register(fn: _F) -> _F:
             tool_name = name or fn.__name__
@@ -149,14 +180,15 @@ class TasksExtension(Extension):
 
         Return this method's result from the tool; the extension answers the call with the
         task's ``CreateTaskResult``. ``work`` returns the task's result (a ``CallToolResult``
-        or a str).
+        or a str); its exceptions end the task as they would end a synchronous call.
         """
         request = ctx.request_context
+        tool = str((request.params or {}).get("name"))
         if not declares_extension(request):
-            raise missing_extension("this tool")
+            raise missing_extension(f"tool {shown(tool)}", request)
         owner = self.owner(request)
-        record = await self._create(owner)
-        self._spawn(owner, record, lambda: work(current_task()))
+        record, lease = await self._create(owner)
+        self._spawn(owner, record, lease, tool, lambda: work(current_task()))
         return CallToolResult(content=[], _meta={_STARTED: create_task_result(record)})
 
     # ------------------------------------------------------------ the Extension surface
@@ -174,28 +206,74 @@ class TasksExtension(Extension):
         ctx: ServerRequestContext[Any, Any],
         call_next: CallNext,
     ) -> HandlerResult:
+        """Decide, before any handler runs, whether this call is a task, a plain call or refused.
+
+        Only a request that declared the extension on a revision that carries it gets a
+        ``CreateTaskResult``; the others never see a handler run whose answer they could not
+        receive, and no task record is written for them.
+        """
         tool = self._tools.get(params.name)
         if tool is None:
             return await call_next(ctx)
         if not declares_extension(ctx):
             if tool.support == "required":
-                raise missing_extension(f"tool {params.name!r}")
-            return await call_next(ctx)
+                raise missing_extension(f"tool {shown(params.name)}", ctx)
+            return self._deliverable(await call_next(ctx))
         if tool.start == "in_handler":
             result = await call_next(ctx)
             meta = getattr(result, "meta", None) or {}
             started = meta.get(_STARTED)
             return started if started is not None else result
         owner = self.owner(ctx)
-        record = await self._create(owner)
-        self._spawn(owner, record, lambda: call_next(ctx))
+        record, lease = await self._create(owner)
+        self._spawn(owner, record, lease, params.name, lambda: call_next(ctx))
         return create_task_result(record)
+
+    async def _middleware(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        """What the extension adds around methods it does not own.
+
+        ``subscriptions/listen`` for task notifications needs the extension (-32021), and
+        ``tools/list`` shows each task tool's ``execution.taskSupport``, which the 2026-07-28
+        ``Tool`` type of the SDK would otherwise drop.
+        """
+        if ctx.method == "subscriptions/listen" and carries_extension(ctx):
+            wanted = (ctx.params or {}).get("notifications")
+            if isinstance(wanted, Mapping) and "taskIds" in wanted and not declares_extension(ctx):
+                raise missing_extension("subscriptions/listen for notifications.taskIds", ctx)
+        result = await call_next(ctx)
+        if ctx.method == "tools/list" and carries_extension(ctx) and isinstance(result, dict):
+            for listed in result.get("tools") or ():
+                tool = (
+                    self._tools.get(str(listed.get("name"))) if isinstance(listed, dict) else None
+                )
+                if tool is not None:
+                    listed["execution"] = {
+                        **listed.get("execution", {}),
+                        "taskSupport": tool.support,
+                    }
+        return result
+
+    def _deliverable(self, result: HandlerResult) -> HandlerResult:
+        """A task tool's synchronous result, held to the limits its task result would meet.
+
+        A client gets the same answer whichever way it called the tool: a result too large for
+        the store is refused here as it would fail the task.
+        """
+        if isinstance(result, CallToolResult):
+            try:
+                self.store.check_result(as_call_tool_result(result))
+            except TaskValidationError as exc:
+                raise MCPError(code=INTERNAL_ERROR, message=result_refused(exc.message)) from None
+        return result
 
     # ------------------------------------------------------------------- tasks/* methods
 
     async def _tasks_get(self, ctx: ServerRequestContext[Any, Any], _: Any) -> HandlerResult:
         task_id = self._task_request(ctx, "tasks/get")
-        record = await self._store_call(self.store.get_checking_lease(self.owner(ctx), task_id))
+        owner = self.owner(ctx)
+        record = await self._store_call(lambda: self.store.get_checking_lease(owner, task_id))
         return {"resultType": "complete", **record.to_detailed_task()}
 
     async def _tasks_update(self, ctx: ServerRequestContext[Any, Any], _: Any) -> HandlerResult:
@@ -204,15 +282,17 @@ class TasksExtension(Extension):
         if not isinstance(responses, Mapping):
             raise invalid_params(
                 "tasks/update needs params.inputResponses, an object of input request keys "
-                f"to responses; got {type(responses).__name__} {responses!r}"[:300]
+                f"to responses; got {type(responses).__name__} {shown(responses)}"
             )
-        await self._store_call(self.store.answer_input(self.owner(ctx), task_id, responses))
+        owner = self.owner(ctx)
+        await self._store_call(lambda: self.store.answer_input(owner, task_id, responses))
         return {"resultType": "complete"}
 
     async def _tasks_cancel(self, ctx: ServerRequestContext[Any, Any], _: Any) -> HandlerResult:
         task_id = self._task_request(ctx, "tasks/cancel")
+        owner = self.owner(ctx)
         await self._store_call(
-            self.store.request_cancel(self.owner(ctx), task_id, "cancelled by the client")
+            lambda: self.store.request_cancel(owner, task_id, "cancelled by the client")
         )
         return {"resultType": "complete"}
 
@@ -221,32 +301,41 @@ class TasksExtension(Extension):
     def _task_request(self, ctx: ServerRequestContext[Any, Any], method: str) -> str:
         """The capability gate first (the extension says so), then the params and header."""
         if not declares_extension(ctx):
-            raise missing_extension(method)
+            raise missing_extension(method, ctx)
         return task_id_param(ctx, method)
 
-    async def _store_call(self, call: Awaitable[_T]) -> _T:
+    async def _store_call(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """A store call for a client's request: transient failures retried a little, then
+        the store's error as the JSON-RPC error (every call here is safe to repeat)."""
+        until = time.monotonic() + self.storage_patience
         try:
-            return await call
+            return await retry_transient(call, until=until, what="a tasks request")
         except TaskError as exc:
             raise task_error(exc) from exc
 
-    async def _create(self, owner: str) -> TaskRecord:
-        return await self._store_call(
-            self.store.create(owner, worker=self.worker_id, lease=self.lease)
-        )
+    async def _create(self, owner: str) -> tuple[TaskRecord, Lease]:
+        """A new task leased to this worker. Not retried: a create whose reply was lost may
+        have written a task that nobody would ever poll."""
+        lease = Lease.starting(self.worker_id, self.lease, since=time.monotonic())
+        try:
+            record = await self.store.create(owner, worker=self.worker_id, lease=self.lease)
+        except TaskError as exc:
+            raise task_error(exc) from exc
+        return record, lease
 
-    def _spawn(self, owner: str, record: TaskRecord, work: Callable[[], Awaitable[object]]) -> None:
+    def _spawn(
+        self,
+        owner: str,
+        record: TaskRecord,
+        lease: Lease,
+        tool: str,
+        work: Callable[[], Awaitable[object]],
+    ) -> None:
         context = TaskContext(self.store, owner, record.task_id)
 
         async def body() -> None:
             _CURRENT.set(context)
-            await run_task(
-                context,
-                work,
-                worker=self.worker_id,
-                lease=self.lease,
-                interval=self.watch_interval,
-            )
+            await run_task(context, work, tool=tool, lease=lease, interval=self.watch_interval)
 
         # The handler outlives the request it came with: its own asyncio task, not the request's.
         task = asyncio.get_running_loop().create_task(body())

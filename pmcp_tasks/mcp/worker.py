@@ -1,30 +1,60 @@
-"""Running one task's handler in the background: outcome, cancellation and the lease.
+"""Running one task's handler in the background: outcome, cancellation, the lease, and faults.
 
-Beside the handler a watcher reads the task every ``interval`` seconds: a ``cancelled`` status
-(set by ``tasks/cancel`` through any instance) marks the handler's context cancelled, and the
-worker's lease is renewed whenever a third of it has passed, so that only a worker that is gone
-lets it run out.
+Beside the handler a watcher reads the task every ``interval`` seconds and renews the worker's
+lease whenever a third of it has passed, so that only a worker that is gone lets it run out.
+The watcher stops the handler (cancels its asyncio task) when the task became final under it:
+``cancelled`` by ``tasks/cancel`` through any instance, or ended by another instance after this
+worker's lease ran out (a worker paused or cut off from storage longer than its lease), or
+leased to another worker (``LeaseLost``). A result the handler still produces then is logged,
+never silently dropped.
+
+Storage that fails for a moment (a Redis restart) must not cost a task: the renewal, the input
+wait and the write of the outcome retry transient storage errors until the lease runs out
+(:func:`retry_transient`); every write of the outcome is fenced by the worker's id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult, TextContent
 
 from pmcp_tasks.context import TaskContext
-from pmcp_tasks.errors import INTERNAL_ERROR, InvalidTransition, TaskCancelled, TaskError
-from pmcp_tasks.mcp.wire import as_call_tool_result
+from pmcp_tasks.errors import (
+    INTERNAL_ERROR,
+    BackendError,
+    ConcurrentModification,
+    InvalidTransition,
+    LeaseLost,
+    StorageFailure,
+    TaskCancelled,
+    TaskError,
+    TaskNotFound,
+    TaskValidationError,
+)
+from pmcp_tasks.mcp.wire import as_call_tool_result, bounded, result_refused
+from pmcp_tasks.record import TaskRecord
 from pmcp_tasks.status import TaskStatus
+from pmcp_tasks.validation import JsonValue
 
 logger = logging.getLogger("pmcp_tasks.mcp")
 
+_T = TypeVar("_T")
+
 SDK_TOOL_LOGGER = "mcp.server.mcpserver.server"
 """Where the SDK logs a tool's exception, with its traceback, as unexpected."""
+
+RETRY_FIRST = 0.05
+RETRY_CAP = 1.0
+"""Seconds: the first pause after a transient storage error, and the longest one."""
 
 
 class CancelledIsNoCrash(logging.Filter):
@@ -50,63 +80,242 @@ def quiet_cancelled_handlers() -> None:
         sdk.addFilter(CancelledIsNoCrash())
 
 
+def is_transient(exc: BaseException) -> bool:
+    """A storage error worth trying again: the backend failed, or writers kept colliding.
+
+    Not a refusal (a limit, a final task, a lost lease): those answer the same every time.
+    """
+    if isinstance(exc, ConcurrentModification):
+        return True
+    return isinstance(exc, StorageFailure) and isinstance(exc.__cause__, BackendError)
+
+
+async def retry_transient(call: Callable[[], Awaitable[_T]], *, until: float, what: str) -> _T:
+    """``call()``, retried with jittered exponential backoff on transient storage errors.
+
+    ``until`` is a ``time.monotonic()`` deadline; past it the last error is raised. Every call
+    retried here must be safe to repeat: the store settles a lost reply by reading back, and a
+    repeated write that already landed is refused or ignored, never applied twice.
+    """
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except TaskError as exc:
+            left = until - time.monotonic()
+            if not is_transient(exc) or left <= 0:
+                raise
+            if attempt == 0:
+                logger.warning("%s: storage failed, retrying for up to %.1f s: %s", what, left, exc)
+            pause = random.uniform(0, min(RETRY_CAP, RETRY_FIRST * 2**attempt))
+            await asyncio.sleep(min(pause, left))
+            attempt += 1
+
+
+@dataclass
+class Lease:
+    """This worker's hold on one task, as the worker itself last secured it.
+
+    ``expires`` is ``time.monotonic()`` seconds, counted from before the write that set the
+    lease in the store, so the worker never believes it holds a lease the store let run out.
+    """
+
+    worker: str
+    seconds: float
+    expires: float
+
+    @classmethod
+    def starting(cls, worker: str, seconds: float, since: float) -> Lease:
+        return cls(worker, seconds, since + seconds)
+
+    def due(self, now: float) -> bool:
+        """Whether a third of the lease has passed since it was last secured."""
+        return self.expires - now <= self.seconds * 2 / 3
+
+
+def tool_error_result(tool: str, exc: Exception) -> CallToolResult:
+    """A handler's exception as the SDK's synchronous path answers it: an ``isError`` result.
+
+    The SDK's client-facing errors (``ToolError``, ``ResourceError``) carry their message to
+    the client; any other exception is a crash, logged here with its traceback, and the client
+    reads only ``Error executing tool <name>``.
+    """
+    if isinstance(exc, (ToolError, ResourceError)):
+        logger.info("Tool %r failed: %r", tool, str(exc))
+        text = f"Error executing tool {tool}: {exc}"
+    else:
+        logger.error("Tool %r raised an unexpected exception", tool, exc_info=exc)
+        text = f"Error executing tool {tool}"
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+
+
+Outcome = tuple[str, JsonValue]
+"""``("complete", result)`` or ``("fail", error)``: what the task's record is to become."""
+
+
+def outcome_of(tool: str, handler: asyncio.Future[object]) -> Outcome | None:
+    """The finished ``handler``'s outcome; ``None`` when it stopped because of a cancel.
+
+    A returned ``CallToolResult`` or str completes the task (a tool error, ``isError: true``,
+    included); an ``MCPError`` fails it with that JSON-RPC error, the only way to ``failed``.
+    """
+    if handler.cancelled():
+        return None
+    exc = handler.exception()
+    if isinstance(exc, TaskCancelled):
+        return None
+    if isinstance(exc, MCPError):
+        return "fail", exc.error.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if isinstance(exc, Exception):
+        return "complete", as_call_tool_result(tool_error_result(tool, exc))
+    if exc is not None:
+        raise exc
+    value = handler.result()
+    if not isinstance(value, (CallToolResult, str)):
+        wrong = TypeError(f"a task's work must return a CallToolResult or a str, not {value!r}")
+        return "complete", as_call_tool_result(tool_error_result(tool, wrong))
+    return "complete", as_call_tool_result(value)
+
+
 async def run_task(
     context: TaskContext,
     work: Callable[[], Awaitable[object]],
     *,
-    worker: str,
-    lease: float,
+    tool: str,
+    lease: Lease,
     interval: float,
 ) -> None:
-    """Run ``work`` as the task of ``context`` and store how it ended.
-
-    A returned value is the ``completed`` result (a tool error, ``isError: true``, included);
-    an ``MCPError`` is the protocol error of a ``failed`` task; any other exception fails the
-    task with -32603 naming it. A task that is already final (cancelled meanwhile, or ended by
-    another instance after a lost lease) keeps its outcome.
-    """
-    watcher = asyncio.create_task(_watch(context, worker, lease, interval))
+    """Run ``work`` as the task of ``context``, watch it, and store how it ended."""
+    handler: asyncio.Future[object] = asyncio.ensure_future(work())
+    watcher = asyncio.ensure_future(_watch(context, lease, interval))
     try:
-        outcome = await work()
-    except TaskCancelled:
-        return
-    except MCPError as exc:
-        error = exc.error.model_dump(mode="json", by_alias=True, exclude_none=True)
-        await _settle(context.fail(exc.error.message, error=error))
-    except Exception as exc:
-        logger.exception("task %s: the handler raised", context.task_id)
-        message = f"the task's handler raised {type(exc).__name__}: {exc}"
-        await _settle(context.fail(message, error={"code": INTERNAL_ERROR, "message": message}))
-    else:
-        await _settle(context.complete(as_call_tool_result(outcome)))
-    finally:
+        both: list[asyncio.Future[Any]] = [handler, watcher]
+        await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # the server is stopping (TasksExtension.aclose)
+        handler.cancel()
         watcher.cancel()
+        raise
+    if not handler.done():
+        await _stop(context, handler, watcher.result(), tool)
+        return
+    watcher.cancel()
+    outcome = outcome_of(tool, handler)
+    if outcome is not None:
+        await _store(context, lease, outcome)
 
 
-async def _settle(write: Awaitable[Any]) -> None:
-    try:
-        await write
-    except (TaskCancelled, InvalidTransition):
-        pass  # already final: cancelled, or failed by another instance
-    except TaskError as exc:
-        logger.error("task outcome could not be stored: %s", exc)
+async def _stop(
+    context: TaskContext,
+    handler: asyncio.Future[object],
+    reason: TaskRecord | TaskError,
+    tool: str,
+) -> None:
+    """The task ended under the handler: cancel it, and log whatever it still produced."""
+    # A task the client cancelled stops as asked: nothing to report.
+    by_client = isinstance(reason, TaskRecord) and reason.status is TaskStatus.CANCELLED
+    if not by_client:
+        why = reason.message if isinstance(reason, TaskError) else f"it is {reason.status.value}"
+        logger.warning(
+            "task %s: this worker lost it (%s); cancelling its handler",
+            context.task_id,
+            bounded(why),
+        )
+    # Cancel first: a context marked cancelled at the same moment would wake the handler's
+    # ``task.sleep`` normally, and ``asyncio.wait_for`` would then swallow the cancel.
+    handler.cancel()
+    await asyncio.gather(handler, return_exceptions=True)
+    context.mark_cancelled()
+    late = None if by_client or handler.cancelled() else outcome_of(tool, handler)
+    if late is not None:
+        logger.warning(
+            "task %s: its handler finished after the task was lost; its outcome is dropped: %s",
+            context.task_id,
+            bounded(str(late)),
+        )
 
 
-async def _watch(context: TaskContext, worker: str, lease: float, interval: float) -> None:
+async def _store(context: TaskContext, lease: Lease, outcome: Outcome) -> None:
+    """Write the outcome, fenced by the lease, retried while the lease lasts.
+
+    A result the store refuses (larger than its limits) fails the task at once with an error
+    naming the limit, instead of leaving it ``working`` until the lease runs out.
+    """
     store, owner, task_id = context.store, context.owner, context.task_id
-    renewed = time.monotonic()
+    kind, value = outcome
+
+    def write() -> Awaitable[TaskRecord]:
+        if kind == "complete":
+            return store.complete(owner, task_id, value, worker=lease.worker)
+        assert isinstance(value, dict)
+        return store.fail(
+            owner, task_id, str(value.get("message")), error=value, worker=lease.worker
+        )
+
+    what = f"task {task_id}: storing its outcome"
+    try:
+        try:
+            await retry_transient(write, until=lease.expires, what=what)
+        except TaskValidationError as refused:
+            message = result_refused(refused.message)
+            error: dict[str, JsonValue] = {"code": INTERNAL_ERROR, "message": message}
+            logger.warning("task %s: %s", task_id, message)
+            outcome = ("fail", error)
+            await retry_transient(
+                lambda: store.fail(owner, task_id, message, error=error, worker=lease.worker),
+                until=lease.expires,
+                what=what,
+            )
+    except (InvalidTransition, TaskCancelled) as exc:
+        record = await _read_quietly(context)
+        if record is not None and record.status is TaskStatus.CANCELLED:
+            return  # cancelled while the handler finished: the cancel wins
+        _log_lost(task_id, exc, outcome)
+    except TaskError as exc:
+        _log_lost(task_id, exc, outcome)
+
+
+def _log_lost(task_id: str, exc: TaskError, outcome: Outcome) -> None:
+    logger.error(
+        "task %s: its outcome could not be stored and is dropped (%s): %s",
+        task_id,
+        bounded(exc.message),
+        bounded(str(outcome)),
+    )
+
+
+async def _read_quietly(context: TaskContext) -> TaskRecord | None:
+    try:
+        return await context.store.get(context.owner, context.task_id)
+    except TaskError:
+        return None
+
+
+async def _watch(context: TaskContext, lease: Lease, interval: float) -> TaskRecord | TaskError:
+    """Renew the lease and look for the end of the task; returns what ended it.
+
+    A storage error is retried at the next interval (at most a third of the lease), so a
+    renewal that fails for a moment is made up well before the lease runs out.
+    """
+    store, owner, task_id = context.store, context.owner, context.task_id
+    failing = False
     while True:
         await asyncio.sleep(interval)
+        sent = time.monotonic()
         try:
-            if time.monotonic() - renewed >= lease / 3:
-                record = await store.renew_lease(owner, task_id, worker, lease)
-                renewed = time.monotonic()
+            if lease.due(sent):
+                record = await store.renew_lease(owner, task_id, lease.worker, lease.seconds)
+                lease.expires = sent + lease.seconds
             else:
                 record = await store.get(owner, task_id)
+        except (LeaseLost, TaskNotFound) as exc:
+            return exc
         except TaskError as exc:
-            logger.warning("task %s: the watcher could not read it: %s", task_id, exc)
+            if not failing:
+                logger.warning("task %s: the watcher could not reach it: %s", task_id, exc)
+            failing = True
             continue
-        if record.status is TaskStatus.CANCELLED:
-            context.mark_cancelled()
+        if failing:
+            logger.warning("task %s: the watcher reaches it again", task_id)
+            failing = False
         if record.status.is_terminal:
-            return
+            return record

@@ -33,7 +33,7 @@ async def slots(backend: InMemoryBackend, owner: str) -> dict[str, bytes]:
 
 async def test_default_cap_is_100(store: GenericTaskStore) -> None:
     await asyncio.gather(*(store.create("alice") for _ in range(100)))
-    with pytest.raises(TaskLimitExceeded, match="already has 100 live tasks") as raised:
+    with pytest.raises(TaskLimitExceeded, match="already has 100 unfinished tasks") as raised:
         await store.create("alice")
     assert raised.value.code == -32602
     assert (await store.create("bob")).owner == "bob"  # the cap is per owner
@@ -44,7 +44,8 @@ async def test_default_cap_is_100(store: GenericTaskStore) -> None:
 async def test_cap_counts_dead_tasks_for_the_grace(clock: ManualClock) -> None:
     store = GenericTaskStore(InMemoryBackend(clock=clock), CAP3, clock)
     ids = [(await store.create("alice", ttl=60)).task_id for _ in range(3)]
-    await store.complete("alice", ids[0], "done")  # finished tasks still hold their slot
+    await store.complete("alice", ids[0], "done")  # a finished task frees its slot at once
+    await store.create("alice", ttl=60)
     with pytest.raises(TaskLimitExceeded):
         await store.create("alice")
     clock.advance(60)  # expired, but maybe not removed yet: still counted

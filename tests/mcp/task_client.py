@@ -1,8 +1,9 @@
-"""A tasks-extension client on the MCP Python SDK's own ``Client`` (streamable HTTP, 2026-07-28).
+"""A step-by-step tasks client on the MCP Python SDK's own ``Client`` (streamable HTTP).
 
-The SDK has no tasks client, so this is the least one: the capability ad, a result claim for
-``resultType: "task"``, and ``tasks/*`` requests whose ``taskId`` the SDK mirrors into the
-``Mcp-Name`` header, as the extension requires.
+``pmcp_tasks.mcp.client.TaskRequester`` follows a task to its end inside ``call_tool``; these
+tests need each step on its own (the handle, every poll, malformed requests), so this client
+claims ``resultType: "task"`` without resolving it and sends the requester's ``tasks/*``
+requests one at a time.
 """
 
 from __future__ import annotations
@@ -16,49 +17,24 @@ import httpx2
 from mcp import Client
 from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
 from mcp.client.streamable_http import streamable_http_client
-from mcp_types import CallToolResult, Request, RequestParams, Result
-from pydantic import ConfigDict, Field
+from mcp_types import CallToolResult, Request
 
 from pmcp_tasks.mcp import EXTENSION_ID
+from pmcp_tasks.mcp.client import (
+    CancelTask,
+    CreateTaskResult,
+    GetTask,
+    TaskParams,
+    TaskView,
+    UpdateTask,
+)
 
 TERMINAL = ("completed", "failed", "cancelled")
 VERSION = "2026-07-28"
 MAX_POLLS = 3000  # at the default 200 ms interval, 10 minutes: far past any task these tests run
 
 
-class CreatedTask(Result):
-    """``CreateTaskResult``: the task handle a task tool answers with."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-    result_type: Literal["task"] = Field(alias="resultType")
-    task_id: str = Field(alias="taskId")
-    status: str
-
-
-class TaskView(Result):
-    """Any ``tasks/*`` result; its fields are kept as sent in ``model_extra``."""
-
-    model_config = ConfigDict(extra="allow")
-
-    def field(self, name: str) -> Any:
-        return (self.model_extra or {}).get(name)
-
-
-class TaskParams(RequestParams):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-    task_id: Any = Field(alias="taskId")
-
-
-class GetTask(Request[TaskParams, Literal["tasks/get"]]):
-    name_param: ClassVar[str | None] = "taskId"
-
-
-class UpdateTask(Request[TaskParams, Literal["tasks/update"]]):
-    name_param: ClassVar[str | None] = "taskId"
-
-
-class CancelTask(Request[TaskParams, Literal["tasks/cancel"]]):
-    name_param: ClassVar[str | None] = "taskId"
+CreatedTask = CreateTaskResult
 
 
 class MisroutedGet(Request[TaskParams, Literal["tasks/get"]]):

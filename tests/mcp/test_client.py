@@ -205,3 +205,20 @@ async def test_malformed_params_are_a_clear_invalid_params(server: RunningServer
 
 def test_server_log_has_no_traceback(server: RunningServer) -> None:
     assert "Traceback" not in server.output()
+
+
+async def test_the_example_server_caps_each_owner_and_a_cancel_frees_a_slot(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Anonymous clients share one owner under the default cap (100 unfinished tasks)."""
+    with example_server(tmp_path_factory.mktemp("cap")) as capped:
+        async with connect(capped.url) as session:
+            held = [await _task(session, "slow_compute", {"seconds": 600}) for _ in range(100)]
+            refused = await _error(session.call("slow_compute", {"seconds": 600}))
+            assert refused.code == -32602
+            assert "100 unfinished tasks" in refused.message
+            assert "as soon as it completes, fails or is cancelled" in refused.message
+            await session.cancel(held[0].task_id)
+            held.append(await _task(session, "slow_compute", {"seconds": 600}))
+            for task in held[1:]:
+                await session.cancel(task.task_id)

@@ -3,17 +3,21 @@ process that runs it.
 
 A task created through A is read, answered and cancelled through B while A's handler runs;
 when A is killed (``kill -9``), the task ends ``failed`` once A's lease runs out, and the
-error says the worker was lost. On a real redis-server and on moto's DynamoDB server.
+error says the worker was lost. On a real redis-server and on moto's DynamoDB server. And the
+store itself restarting: a redis-server with AOF killed and started again mid-task loses none.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from example_server import RunningServer, example_server
@@ -91,5 +95,115 @@ async def test_kill_9_of_the_worker_fails_its_task_after_the_lease(
     assert _epoch(ended.field("lastUpdatedAt")) >= expired
 
 
+async def test_a_worker_paused_past_its_lease_stops_its_handler_when_it_resumes(
+    pair: tuple[RunningServer, RunningServer],
+) -> None:
+    """SIGSTOP of A for longer than its lease: B's read ends the task ``failed``; after SIGCONT,
+    A's watcher finds that out, cancels the handler and says so in its log, and the task keeps
+    the outcome B gave it."""
+    a, b = pair
+    async with connect(a.url) as on_a:
+        created = await on_a.call("slow_compute", {"seconds": 600})
+        assert isinstance(created, CreatedTask)
+    a.process.send_signal(signal.SIGSTOP)
+    try:
+        async with connect(b.url) as on_b:
+            ended = await on_b.wait_for(created.task_id, *TERMINAL)
+    finally:
+        a.process.send_signal(signal.SIGCONT)
+    assert ended.field("status") == "failed"
+    assert "was lost" in ended.field("error")["message"]
+    wanted = "this worker lost it (it is failed); cancelling its handler"
+    for _ in range(MAX_LOG_POLLS):
+        if wanted in _words(a.output()):
+            break
+        await asyncio.sleep(0.1)
+    assert wanted in _words(a.output()), a.output()
+    assert "outcome is dropped" not in _words(a.output())  # the cancel stopped it first
+    async with connect(b.url) as on_b:
+        after = await on_b.get(created.task_id)
+    assert (after.field("status"), after.field("error")) == ("failed", ended.field("error"))
+
+
+MAX_LOG_POLLS = 1200
+"""Reads of A's log, 0.1 s apart, before the test gives up on the line (minutes: a safety net,
+not a timing claim; A notices within one watch interval of running again)."""
+
+
+def _words(log: str) -> str:
+    """The log with its line wrapping undone (the SDK's handler wraps long records)."""
+    return " ".join(log.split())
+
+
 def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+WORKING, WAITING = 3, 3
+"""Tasks running and tasks waiting for input when the store restarts."""
+OUTAGE = 2.0
+"""Seconds the store stays down (the scenario, not a bound on anything)."""
+
+
+if "redis" in SHARED_BACKENDS:
+
+    async def test_a_redis_restart_loses_no_task(tmp_path: Path) -> None:
+        """redis-server with AOF (``appendfsync always``) is killed with ``kill -9`` and started
+        again while tasks run and others wait for input; the answers are sent while it is down.
+        Every task completes: the renewals, the input waits, the answers and the outcome writes
+        retried through the outage (the lease, 20 s, is far longer than it)."""
+        from servers import redis_server
+
+        redis = redis_server(tmp_path / "redis", "--appendonly", "yes", "--appendfsync", "always")
+        redis.start()
+        try:
+            url = f"redis://{redis.host}:{redis.port}/0"
+            args = ["--backend", "redis", "--backend-option", f"redis_url={url}"]
+            args += ["--namespace", f"restart-{tmp_path.name}", "--poll-interval", "0.2"]
+            with example_server(tmp_path, [*args, "--lease", "20"]) as server:
+                await _restart_mid_task(server, redis)
+                assert "Traceback" not in server.output(), server.output()
+                assert _retried(server.output()), server.output()
+        finally:
+            redis.stop()
+
+    async def _restart_mid_task(server: RunningServer, redis: Any) -> None:
+        async with connect(server.url) as client:
+            asking = [
+                await client.call("confirm_delete", {"filename": f"f{n}"}) for n in range(WAITING)
+            ]
+            keys = []
+            for task in asking:
+                waiting = await client.wait_for(task.task_id, "input_required")
+                (key,) = waiting.field("inputRequests")
+                keys.append(key)
+            # Started last, so that they finish while the store is down (0.5 s into an outage
+            # of OUTAGE s): their results are written by the retries.
+            running = [
+                await client.call("slow_compute", {"seconds": 0.5, "label": str(n)})
+                for n in range(WORKING)
+            ]
+            before = [(await client.get(t.task_id)).field("status") for t in running + asking]
+            assert before == ["working"] * WORKING + ["input_required"] * WAITING
+            redis.kill(sig=signal.SIGKILL)
+            answers = [
+                asyncio.ensure_future(client.update(task.task_id, {key: ACCEPT}))
+                for task, key in zip(asking, keys, strict=True)
+            ]
+            await asyncio.sleep(OUTAGE)  # the answers and the results are being retried
+            await asyncio.to_thread(redis.start)
+            for answer in answers:
+                ack = await answer
+                assert ack.model_dump(by_alias=True, exclude_none=True)["resultType"] == "complete"
+            ended = [await client.wait_for(t.task_id, *TERMINAL) for t in running + asking]
+        statuses = [view.field("status") for view in ended]
+        assert statuses == ["completed"] * (WORKING + WAITING), [
+            (view.field("status"), view.field("error")) for view in ended
+        ]
+        texts = [str(view.field("result")) for view in ended]
+        assert all("isError': True" not in text for text in texts), texts
+        assert all("delete of f" in text for text in texts[WORKING:]), texts
+
+    def _retried(log: str) -> bool:
+        """Whether a result write met the outage and was retried (the worker says so)."""
+        return "storing its outcome: storage failed, retrying" in " ".join(log.split())

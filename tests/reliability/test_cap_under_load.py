@@ -127,7 +127,7 @@ async def test_a_lowered_cap_holds_once_reached(factory: BackendFactory) -> None
             await wide.create(OWNER)
         narrow = GenericTaskStore(backend, StoreConfig(max_tasks_per_owner=3), clock)
         assert await _creates_until_refused(narrow) <= 3  # only slots 0..2 can still be free
-        with pytest.raises(TaskLimitExceeded, match="already has 3 live tasks"):
+        with pytest.raises(TaskLimitExceeded, match="already has 3 unfinished tasks"):
             await narrow.create(OWNER)
 
 
