@@ -87,11 +87,13 @@ class KitTarget:
 
     ``hooks`` is any object; the kit looks each hook up by name, so an object with only
     ``drop_namespace`` is fine. A factory returning a plain backend is the same as
-    ``KitTarget(backend)``: every hook missing.
+    ``KitTarget(backend)``: every hook missing, engine not named.
     """
 
     backend: StorageBackend
     hooks: object = None
+    engine: str | None = None
+    """What the backend runs on, for the run's summary (``"fakeredis 2.41.0, in process"``)."""
 
     async def dispose(self) -> None:
         """Drop what the test stored (when the hooks can), then close the backend."""

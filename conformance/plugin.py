@@ -240,8 +240,10 @@ def pytest_configure(config: pytest.Config) -> None:
     selected = registry.select(names, config.option.taskstore_backend_options or [])
     for backend in selected:
         # What the backend declares, for the summary even when no selected test opens it.
-        capabilities, hooks = registry.probe(backend)
+        capabilities, hooks, engine = registry.probe(backend)
         reporting.results.capabilities[backend.name] = dataclasses.asdict(capabilities)
+        if engine is not None:
+            reporting.results.engines[backend.name] = engine
         reporting.hooks[backend.name] = hooks
     config.stash[SELECTED_KEY] = selected
     if config.getoption("hypothesis_profile", None) is None:

@@ -232,14 +232,14 @@ def select(values: list[str], option_pairs: list[str]) -> list[SelectedBackend]:
     return [SelectedBackend(name, load_factory(name), options) for name in split_names(values)]
 
 
-def probe(selected: SelectedBackend) -> tuple[BackendCapabilities, tuple[str, ...]]:
+def probe(selected: SelectedBackend) -> tuple[BackendCapabilities, tuple[str, ...], str | None]:
     """Open and close the backend once, so that a factory that cannot even start (an embedded
     engine not installed, an unknown option, a bad URL, a misspelled hook) is one usage error
     before the run, not the same error charged to every test's clause. Returns what the
-    backend declares and the kit hooks its factory offers."""
+    backend declares, the kit hooks its factory offers and the engine it names."""
     from conformance.harness import ManualClock, fresh_namespace, hooks_found, open_target
 
-    async def open_and_close() -> tuple[BackendCapabilities, tuple[str, ...]]:
+    async def open_and_close() -> tuple[BackendCapabilities, tuple[str, ...], str | None]:
         target = await open_target(
             selected.factory,
             namespace=fresh_namespace("probe"),
@@ -247,7 +247,7 @@ def probe(selected: SelectedBackend) -> tuple[BackendCapabilities, tuple[str, ..
             **selected.options,
         )
         await target.backend.aclose()
-        return target.backend.capabilities, hooks_found(target.hooks)
+        return target.backend.capabilities, hooks_found(target.hooks), target.engine
 
     try:
         return asyncio.run(open_and_close())

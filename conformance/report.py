@@ -57,6 +57,7 @@ class Results:
 
     tests: dict[str, TestResult] = field(default_factory=dict)
     capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    engines: dict[str, str] = field(default_factory=dict)  # what each backend runs on
 
     def record(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
@@ -94,11 +95,14 @@ class Results:
         for result in self.tests.values():
             by_backend[result.backend].append(result)
         for backend, results in sorted(by_backend.items()):
-            lines.append(f"backend {backend}: {_capabilities_text(self.capabilities.get(backend))}")
+            engine = self.engines.get(backend)
+            named = f"backend {backend}" + (f" (on {engine})" if engine else "")
+            lines.append(f"{named}: {_capabilities_text(self.capabilities.get(backend))}")
             lines.extend(_area_table(results))
             skipped = Counter(r.reason for r in results if r.outcome == "skipped")
             for reason, count in sorted(skipped.items()):
-                lines.append(f"  skipped x{count}: {reason}")
+                kind = "not applicable" if not_applicable(reason) else "skipped"
+                lines.append(f"  {kind} x{count}: {reason}")
             failed = {c for r in results if r.outcome == "failed" for c in (r.broken or r.clauses)}
             echoes = {c: root_causes(c, failed) for c in failed}
             for clause_id in sorted(c for c in failed if not echoes[c]):
@@ -122,10 +126,10 @@ class Results:
         """One line per run for a CI badge: tests passed of those that ran, per backend."""
         counts: dict[str, Counter[str]] = defaultdict(Counter)
         for result in self.tests.values():
-            counts[result.backend][result.outcome] += 1
+            counts[result.backend][_kind(result)] += 1
         parts = []
         for backend, count in sorted(counts.items()):
-            others = ", ".join(f"{count[k]} {k}" for k in _EXPLAINED if count[k])
+            others = ", ".join(f"{count[k]} {_LABELS.get(k, k)}" for k in _BADGED if count[k])
             ran = count["passed"] + count["failed"]
             parts.append(f"{backend} {count['passed']}/{ran}" + (f" ({others})" if others else ""))
         return ", ".join(parts)
@@ -199,6 +203,24 @@ def consequence(clause_id: str, causes: tuple[str, ...]) -> str:
 
 
 _EXPLAINED = ("skipped", "xfailed", "undecided")  # outcomes whose reasons a clause's entry lists
+_BADGED = ("not applicable", "skipped", "xfailed", "undecided")  # counted apart in the badge
+_LABELS = {"xfailed": "xfailed", "undecided": "undecided"}
+_HEADINGS = {"not applicable": "n/a"}  # the area table's column headings
+
+_NOT_APPLICABLE = ("backend declares ", "the factory gives no ")
+
+
+def not_applicable(reason: str) -> bool:
+    """A skip that says the backend has nothing for the test to check (a capability it does
+    not declare, a hook its factory does not offer, a damage its storage cannot hold), as
+    opposed to a test that could not run: the kit's requirement skips say which."""
+    return reason.startswith(_NOT_APPLICABLE) or "cannot occur in this backend's storage" in reason
+
+
+def _kind(result: TestResult) -> str:
+    if result.outcome == "skipped" and not_applicable(result.reason):
+        return "not applicable"
+    return result.outcome
 
 
 def _no_results() -> dict[str, Any]:
@@ -245,14 +267,17 @@ def _capabilities_text(capabilities: dict[str, Any] | None) -> str:
 def _area_table(results: list[TestResult]) -> list[str]:
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for result in results:
-        counts[result.area][result.outcome] += 1
+        counts[result.area][_kind(result)] += 1
     total: Counter[str] = Counter()
     columns = ["passed", "failed", "skipped"]
-    columns += [k for k in ("xfailed", "undecided") if any(c[k] for c in counts.values())]
-    rows: list[tuple[str, ...]] = [("area", *columns)]
+    extra = ("not applicable", "xfailed", "undecided")
+    columns += [k for k in extra if any(c[k] for c in counts.values())]
+    rows: list[tuple[str, ...]] = [("area", *(_HEADINGS.get(k, k) for k in columns))]
     for area in sorted(counts):
         total.update(counts[area])
         rows.append((area, *(str(counts[area][k]) for k in columns)))
     rows.append(("total", *(str(total[k]) for k in columns)))
     width = max(len(row[0]) for row in rows)
-    return ["  " + row[0].ljust(width) + "".join(cell.rjust(8) for cell in row[1:]) for row in rows]
+    return [
+        "  " + row[0].ljust(width) + "".join(cell.rjust(10) for cell in row[1:]) for row in rows
+    ]

@@ -218,7 +218,7 @@ def kit_factory(
     backend = InMemoryBackend(
         namespace=namespace, clock=clock, max_record_bytes=limit, store=_KIT_STORE
     )
-    return KitTarget(backend, MemoryKitHooks(backend))
+    return KitTarget(backend, MemoryKitHooks(backend), engine="Python dicts, in process")
 
 
 class InMemoryTaskStore(GenericTaskStore):

@@ -30,6 +30,7 @@ import threading
 import uuid
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -185,7 +186,11 @@ def kit_factory(
     if dynamodb_endpoint is None:
         # moto in-process keeps its tables in this process: another process would see none.
         backend.capabilities = replace(backend.capabilities, shared_across_processes=False)
-    return KitTarget(backend, DynamoDbKitHooks(backend))
+    if dynamodb_endpoint is None:
+        engine = f"moto {metadata.version('moto')}, in process"
+    else:
+        engine = "AWS" if dynamodb_endpoint == "aws" else f"DynamoDB at {dynamodb_endpoint}"
+    return KitTarget(backend, DynamoDbKitHooks(backend), engine=engine)
 
 
 def _open_target(

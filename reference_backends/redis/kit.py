@@ -8,6 +8,7 @@ switches to a real server. Options arrive as strings from the command line.
 from __future__ import annotations
 
 from dataclasses import replace
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from pmcp_tasks.backend import Clock
@@ -170,7 +171,7 @@ async def kit_factory(
                 await backend.aclose()
                 raise
             _CHECKED_URLS.add((redis_url, on_cluster))
-        return KitTarget(backend, RedisKitHooks(backend))
+        return KitTarget(backend, RedisKitHooks(backend), engine=f"Redis at {redis_url}")
     if on_cluster:
         raise ValueError("cluster=true needs a redis_url of a Redis Cluster node")
     # fakeredis never evicts (and answers neither CONFIG GET nor INFO): nothing to check.
@@ -184,7 +185,8 @@ async def kit_factory(
     )
     # fakeredis keeps its data in this process: another process would open an empty server.
     fake.capabilities = replace(fake.capabilities, shared_across_processes=False)
-    return KitTarget(fake, RedisKitHooks(fake))
+    engine = f"fakeredis {metadata.version('fakeredis')}, in process"
+    return KitTarget(fake, RedisKitHooks(fake), engine=engine)
 
 
 def _flag(name: str, value: str | bool) -> bool:
