@@ -168,9 +168,9 @@ async def _fresh(store: GenericTaskStore) -> str:
     return task.task_id
 
 
-async def _attempt(call: Callable[[], Awaitable[Any]]) -> BaseException | None:
+async def _attempt(call: Callable[..., Awaitable[Any]], *args: Any) -> BaseException | None:
     try:
-        await call()
+        await call(*args)
     except Exception as exc:  # judged by the caller: any raw exception is a finding
         return exc
     return None
@@ -187,20 +187,20 @@ async def test_every_argument_refuses_every_hostile_value_with_a_documented_erro
             for name, value in HOSTILE.items():
                 task_id = await _fresh(store)
                 before = await store.get(OWNER, task_id)
-                error = await _attempt(lambda: call(store, task_id, value))
+                error = await _attempt(call, store, task_id, value)
                 outcomes.append(_judge(slot, name, error))
                 if error is not None:  # a refused call writes nothing
                     assert await store.get(OWNER, task_id) == before, (slot, name)
         for slot, ctx_call in CONTEXT_SLOTS.items():
             for name, value in HOSTILE.items():
                 context = TaskContext(store, OWNER, await _fresh(store))
-                error = await _attempt(lambda: ctx_call(context, value))
+                error = await _attempt(ctx_call, context, value)
                 outcomes.append(_judge(f"TaskContext.{slot}", name, error))
         for slot in ("owner", "task_id"):
             for name, value in HOSTILE.items():
                 task_id = await _fresh(store)
                 args = {"owner": OWNER, "task_id": task_id, slot: value}
-                error = await _attempt(_constructed(store, args))
+                error = await _attempt(_construct, store, args)
                 outcomes.append(_judge(f"TaskContext({slot})", name, error))
         for name, value in HOSTILE.items():
             outcomes.append(await _request_input_judged(store, value, name))
@@ -208,11 +208,8 @@ async def test_every_argument_refuses_every_hostile_value_with_a_documented_erro
     assert not problems, f"{len(problems)} of {len(outcomes)} calls: {problems}"
 
 
-def _constructed(store: GenericTaskStore, args: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
-    async def construct() -> TaskContext:
-        return TaskContext(store, args["owner"], args["task_id"])
-
-    return construct
+async def _construct(store: GenericTaskStore, args: dict[str, Any]) -> TaskContext:
+    return TaskContext(store, args["owner"], args["task_id"])
 
 
 async def _request_input_judged(store: GenericTaskStore, value: object, name: str) -> Outcome:
