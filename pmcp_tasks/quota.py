@@ -189,7 +189,15 @@ class OwnerCap:
             await cas(
                 self._backend, self._config, claim.key, claim.data, claim.version, self._clock()
             )
-        except (StorageError, OutcomeUnknown) as exc:
+        except (BackendError, OutcomeUnknown) as exc:
+            # A full noeviction Redis refuses this write as it refused the task's, but not a
+            # delete, which frees memory. No other create can have taken the slot meanwhile:
+            # it counts as ours while our task is younger than dead_task_grace.
+            try:
+                await self._backend.delete(claim.key)
+            except StorageError as failed:
+                logger.warning("could not release the task slot %r: %s; %s", claim.key, exc, failed)
+        except StorageError as exc:
             logger.warning("could not release the task slot %r: %s", claim.key, exc)
 
     async def _try(
