@@ -1,12 +1,15 @@
 """Every argument of every public method, each given every hostile value: documented errors only.
 
-The property test (test_hostile_input.py) draws random calls; this one is exhaustive over a
-fixed list of the values that used to escape as raw exceptions or as megabyte-long messages:
-integers of thousands of digits (``repr`` raises ``ValueError``), values nested deeper than
-the interpreter's recursion limit (``repr`` raises ``RecursionError``), strings of 10 MB,
-mixed-type keys (``sorted`` raises ``TypeError``), wrong types. Each call, on a fresh task of
+The first test is exhaustive over a fixed list of the values that used to escape as raw
+exceptions or as megabyte-long messages: integers of thousands of digits (``repr`` raises
+``ValueError``), values nested deeper than the interpreter's recursion limit (``repr`` raises
+``RecursionError``), strings of 10 MB, mixed-type keys (``sorted`` raises ``TypeError``),
+wrong types. Each call, on a fresh task of
 its own, either succeeds or raises a ``TaskError`` with -32602 whose message is short; nothing
-else. Run on every backend (memory, fakeredis, a redis-server, moto).
+else. The property test after it draws any argument of the store and a value from wider
+families: integers of any size, nesting of any depth, wrong types for keys and names, long
+strings. Both run on every backend (memory, fakeredis, a redis-server, moto);
+test_hostile_input.py draws whole hostile calls with owners, ids and variables.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from reliability_support import opened
 
 from conformance.harness import BackendFactory, ManualClock
@@ -228,3 +233,49 @@ async def _request_input_judged(store: GenericTaskStore, value: object, name: st
             return Outcome("TaskContext.request_input requests", name, "accepted")
         await asyncio.sleep(0)
     return _judge("TaskContext.request_input requests", name, waiting.exception())
+
+
+def _sized_int(digits: int, sign: int) -> int:
+    return sign * 10**digits
+
+
+KEYS_ANY = st.one_of(
+    st.text(max_size=8),
+    st.integers(),
+    st.builds(_sized_int, st.integers(0, 6000), st.sampled_from([1, -1])),
+    st.none(),
+    st.tuples(st.integers()),
+    st.frozensets(st.integers(), max_size=2),
+)
+ANY_HOSTILE = st.one_of(
+    st.integers(),
+    st.builds(_sized_int, st.integers(0, 10_000), st.sampled_from([1, -1])),
+    st.builds(_deep, st.integers(0, 5000), st.booleans()),
+    st.floats(),
+    st.none(),
+    st.booleans(),
+    st.binary(max_size=8),
+    st.text(max_size=20),
+    st.builds(lambda n: "y" * n, st.integers(60_000, 200_000)),
+    st.lists(KEYS_ANY, max_size=3),
+    st.sets(st.integers(), max_size=3),
+    st.dictionaries(KEYS_ANY, st.integers(), max_size=3),
+    st.builds(_Weird),
+)
+
+
+@settings(max_examples=2 * settings().max_examples)
+@given(slot=st.sampled_from(sorted(STORE_SLOTS)), value=ANY_HOSTILE)
+async def test_any_argument_given_any_hostile_value_raises_a_documented_error(
+    factory: BackendFactory, slot: str, value: object
+) -> None:
+    clock = ManualClock(start=1_800_000_000.0)
+    async with opened(factory, clock, "hostile-any") as backend:
+        store = GenericTaskStore(backend, StoreConfig(max_tasks_per_owner=None), clock)
+        task_id = await _fresh(store)
+        before = await store.get(OWNER, task_id)
+        error = await _attempt(STORE_SLOTS[slot], store, task_id, value)
+        outcome = _judge(slot, type(value).__name__, error)
+        assert outcome.problem is None, outcome
+        if error is not None:
+            assert await store.get(OWNER, task_id) == before
