@@ -11,62 +11,25 @@ what can be counted: the loop's turns during each call, and what each call retur
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
-from typing import TypeVar
-
 import pytest
+from reliability_support import dead_partition, loop_share
 
 from conformance.harness import ManualClock
-from reference_backends.memory import SLICE, InMemoryBackend
+from reference_backends.memory import SLICE
 
 pytestmark = pytest.mark.anyio
 
-T = TypeVar("T")
 DEAD = 20 * SLICE
 START = 1_800_000_000.0
 
 
-async def _turns(call: Awaitable[T]) -> tuple[T, int]:
-    """``call``'s result and how many times another task ran while it was awaited."""
-    turns = 0
-    stop = asyncio.Event()
-
-    async def count() -> None:
-        nonlocal turns
-        while not stop.is_set():
-            await asyncio.sleep(0)
-            turns += 1
-
-    counter = asyncio.ensure_future(count())
-    await asyncio.sleep(0)  # the counter starts before the call
-    start = turns
-    try:
-        result = await call
-        during = turns - start
-    finally:
-        stop.set()
-        await counter
-    return result, during
-
-
-async def _dead_partition(clock: ManualClock) -> InMemoryBackend:
-    """``DEAD`` records that die at START + 10 and 5 live ones after them, in one partition."""
-    backend = InMemoryBackend(clock=clock)
-    for index in range(DEAD):
-        await backend.put(f"p:a{index:06d}", b"x", expires_at=START + 10)
-    for index in range(5):
-        await backend.put(f"p:b{index}", b"live", expires_at=None)
-    clock.advance(20)
-    return backend
-
-
 async def test_cleanup_of_many_dead_records_lets_the_loop_run_and_removes_only_them() -> None:
     clock = ManualClock(start=START)
-    backend = await _dead_partition(clock)
+    backend = await dead_partition(clock, DEAD)
     # Rewritten with a later expiry: its first expiry's queue entry must not remove it.
     await backend.put("p:a000000", b"again", expires_at=START + 1000)
-    removed, turns = await _turns(backend.cleanup_expired())
+    removed, share = await loop_share(backend.cleanup_expired())
+    turns = share.turns
     assert removed == DEAD - 1
     assert turns >= DEAD // SLICE - 2, f"the loop ran {turns} times during the clean-up"
     listed = await backend.list_by_prefix("p:")
@@ -76,11 +39,13 @@ async def test_cleanup_of_many_dead_records_lets_the_loop_run_and_removes_only_t
 
 async def test_a_listing_lets_the_loop_run_and_the_next_one_meets_no_dead_record() -> None:
     clock = ManualClock(start=START)
-    backend = await _dead_partition(clock)
-    first, turns = await _turns(backend.list_by_prefix("p:", limit=10))
+    backend = await dead_partition(clock, DEAD)
+    first, share = await loop_share(backend.list_by_prefix("p:", limit=10))
+    turns = share.turns
     assert [key for key, _ in first] == [f"p:b{i}" for i in range(5)]
     assert turns >= DEAD // SLICE - 2, f"the loop ran {turns} times during the first listing"
-    second, turns = await _turns(backend.list_by_prefix("p:", limit=10))
+    second, share = await loop_share(backend.list_by_prefix("p:", limit=10))
+    turns = share.turns
     assert second == first
     assert turns == 0, "the second listing walked the dead records again"
     # Parked, not removed: the clean-up still finds and counts every one of them.
@@ -90,7 +55,7 @@ async def test_a_listing_lets_the_loop_run_and_the_next_one_meets_no_dead_record
 async def test_parked_records_are_listed_again_when_the_clock_goes_back() -> None:
     """KV-LIVE-3 with the index compacted: the parked records come back, in key order."""
     clock = ManualClock(start=START)
-    backend = await _dead_partition(clock)
+    backend = await dead_partition(clock, DEAD)
     assert len(await backend.list_by_prefix("p:")) == 5
     clock.advance(-15)  # START + 5: they are live again
     listed = await backend.list_by_prefix("p:", after="p:a000099", limit=3)
