@@ -82,9 +82,11 @@ class _Partition:
             self.gaps.add(item)
         self._compact()
 
-    def park(self, item: str, expires_at: float) -> None:
-        self.parked[item] = expires_at
-        heapq.heappush(self.revive, (-expires_at, item))
+    def park(self, dead: list[tuple[str, float]]) -> None:
+        """Take dead records (item, expiry) off the listings until a clock moves back."""
+        for item, expires_at in dead:
+            self.parked[item] = expires_at
+            heapq.heappush(self.revive, (-expires_at, item))
         self._compact()
 
     def unpark_live(self, now: float) -> None:
@@ -281,8 +283,7 @@ class InMemoryBackend(BackendBase):
                 break
         else:
             done = start + SLICE >= len(part.items)
-        for item, expiry in dead:
-            part.park(item, expiry)
+        part.park(dead)
         return walked, done
 
     async def _cleanup(self) -> int:
