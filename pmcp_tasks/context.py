@@ -15,11 +15,18 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
-from pmcp_tasks.errors import BackendError, InvalidTransition, StorageFailure, TaskCancelled
+from pmcp_tasks.config import LONGEST_TTL, is_seconds, shown
+from pmcp_tasks.errors import (
+    BackendError,
+    InvalidTransition,
+    StorageFailure,
+    TaskCancelled,
+    TaskValidationError,
+)
 from pmcp_tasks.record import TaskRecord
 from pmcp_tasks.status import TaskStatus
 from pmcp_tasks.store import UNSET, GenericTaskStore, Unset
-from pmcp_tasks.validation import JsonValue
+from pmcp_tasks.validation import JsonValue, check_name, check_owner, check_task_id
 
 _T = TypeVar("_T")
 
@@ -34,8 +41,8 @@ class TaskContext:
         if not isinstance(store, GenericTaskStore):
             raise ValueError(f"store must be a GenericTaskStore, not {type(store).__name__}")
         self.store = store
-        self.owner = owner
-        self.task_id = task_id
+        self.owner = check_owner(owner, store.config)
+        self.task_id = check_task_id(task_id)
         self.poll_interval = store.config.poll_interval or DEFAULT_INPUT_POLL
         self._cancelled = asyncio.Event()
 
@@ -56,6 +63,10 @@ class TaskContext:
 
     async def sleep(self, seconds: float) -> None:
         """Sleep, but raise :class:`TaskCancelled` as soon as the task is cancelled."""
+        if not is_seconds(seconds) or not 0 <= seconds <= LONGEST_TTL:
+            raise TaskValidationError(
+                f"sleep takes a number of seconds in [0, {LONGEST_TTL:.0f}], not {shown(seconds)}"
+            )
         self._check()
         try:
             await asyncio.wait_for(self._cancelled.wait(), seconds)
@@ -76,6 +87,7 @@ class TaskContext:
 
     async def get_variable(self, name: str, default: JsonValue = None) -> JsonValue:
         """One variable, or ``default`` when it is not set."""
+        name = check_name(name, self.store.config)
         return (await self.get_variables()).get(name, default)
 
     # -------------------------------------------------------------------------- mutations
@@ -88,7 +100,7 @@ class TaskContext:
 
     async def set_variable(self, name: str, value: JsonValue) -> TaskRecord:
         """Set one variable (``None`` deletes it)."""
-        return await self.set_variables({name: value})
+        return await self.set_variables({check_name(name, self.store.config): value})
 
     async def complete(self, result: JsonValue, *, status_message: str | None = None) -> TaskRecord:
         """Finish successfully with ``result``."""
