@@ -1139,7 +1139,7 @@ class ReopenLosesWrites(Seedable):
 
     def __init__(self, *, namespace: str, **kwargs: Any) -> None:
         super().__init__(namespace=namespace, **kwargs)
-        self._namespace = namespace
+        self._name_held = namespace
         self._closed = False
         _OPEN_CLIENTS[namespace] = _OPEN_CLIENTS.get(namespace, 0) + 1
 
@@ -1147,9 +1147,9 @@ class ReopenLosesWrites(Seedable):
         if self._closed:
             return
         self._closed = True
-        _OPEN_CLIENTS[self._namespace] -= 1
-        if not _OPEN_CLIENTS[self._namespace]:
-            self._partitions.clear()
+        _OPEN_CLIENTS[self._name_held] -= 1
+        if not _OPEN_CLIENTS[self._name_held]:
+            await self.drop_namespace()
 
 
 class AcloseLeavesTaskRunning(Seedable):
@@ -1178,28 +1178,29 @@ class AcloseLeavesDescriptorsOpen(Seedable):
 
 class ListingByPosition(Seedable):
     """Pages internally by position: it finds where ``after`` ranks once, then reads two
-    items at a time by offset, one round trip each, so a delete before the offset meanwhile
-    shifts an untouched record past it."""
+    items at a time by offset into the sorted keys (a storage's rank, or SQL's OFFSET), one
+    round trip each, so a delete before the offset meanwhile shifts an untouched record past
+    it."""
+
+    def _ranked(self, partition: str, item_prefix: str) -> list[str]:
+        part = self._partitions.get(partition)
+        items = [] if part is None else part.records
+        return sorted(item for item in items if item.startswith(item_prefix))
 
     async def _list(
         self, partition: str, item_prefix: str, after_item: str | None, limit: int | None
     ) -> list[tuple[str, VersionedRecord]]:
-        part = self._partitions.get(partition)
-        if part is None:
-            return []
-        offset = bisect.bisect_left(part.items, item_prefix)
-        if after_item is not None:
-            offset = max(offset, bisect.bisect_right(part.items, after_item))
+        ranked = self._ranked(partition, item_prefix)
+        offset = 0 if after_item is None else bisect.bisect_right(ranked, after_item)
         out: list[tuple[str, VersionedRecord]] = []
         while limit is None or len(out) < limit:
-            part = self._partitions.get(partition)
-            batch = [] if part is None else part.items[offset : offset + 2]
+            batch = self._ranked(partition, item_prefix)[offset : offset + 2]
             if not batch:
                 break
+            part = self._partitions.get(partition)
             for item in batch:
                 record = self._live(part, item, self._clock())
-                wanted = item.startswith(item_prefix) and record is not None
-                if wanted and (limit is None or len(out) < limit):
+                if record is not None and (limit is None or len(out) < limit):
                     out.append((f"{partition}:{item}", record))
             offset += len(batch)
             await anyio.lowlevel.checkpoint()
