@@ -18,6 +18,8 @@ DEAD_TASK_GRACE = 60.0
 """Seconds a dead task keeps its slot: Redis and DynamoDB remove expired records by
 themselves, the memory backend on ``cleanup_expired``; a slot also waits this long for the
 task a create claimed it for to be written."""
+SHOWN_CHARS = 80
+"""The most characters of a caller's value that an error message echoes (:func:`shown`)."""
 LONGEST_TTL = 100 * 365.25 * 86400.0
 """Ceiling on ``max_ttl``: a century keeps every expiry representable on the wire (year 9999)."""
 
@@ -143,13 +145,22 @@ def is_seconds(value: object) -> TypeGuard[float]:
 def shown(value: object) -> str:
     """``repr`` for an error message, safe and short for any value a caller may pass.
 
-    ``repr`` of an int over 4300 digits raises ``ValueError``, and a 2 MB string would make a
-    2 MB message; both are summarised instead.
+    At most :data:`SHOWN_CHARS` characters, computed without building anything larger:
+    ``repr`` of an int over 4300 digits raises ``ValueError``, that of a deeply nested list
+    ``RecursionError``, and a 10 MB string would make a 10 MB message. Those are summarised
+    (bit length, type and size) instead; a string is cut before it is quoted.
     """
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
         return f"an integer of {value.bit_length()} bits"
-    text = repr(value) if isinstance(value, (int, float, str, bytes)) else type(value).__name__
-    return text if len(text) <= 80 else text[:77] + "..."
+    if isinstance(value, (str, bytes)):
+        text = repr(value[:SHOWN_CHARS])
+    elif isinstance(value, (bool, int, float)) or value is None:
+        text = repr(value)
+    elif isinstance(value, (dict, list, tuple, set, frozenset)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    else:
+        return f"a {type(value).__name__}"
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 def _positive_seconds(name: str, value: object) -> None:

@@ -12,11 +12,11 @@ from then on :attr:`cancelled` is true, :meth:`wait_cancelled` returns, and ever
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
+from pmcp_tasks.config import LONGEST_TTL, is_seconds, shown
 from pmcp_tasks.errors import (
     BackendError,
     InvalidTransition,
@@ -27,7 +27,13 @@ from pmcp_tasks.errors import (
 from pmcp_tasks.record import TaskRecord
 from pmcp_tasks.status import TaskStatus
 from pmcp_tasks.store import UNSET, GenericTaskStore, Unset
-from pmcp_tasks.validation import JsonValue
+from pmcp_tasks.validation import (
+    JsonValue,
+    check_name,
+    check_owner,
+    check_task_id,
+    check_worker,
+)
 
 _T = TypeVar("_T")
 
@@ -36,6 +42,8 @@ DEFAULT_INPUT_POLL = 1.0
 
 MAX_REPORT_CHARS = 1000
 """Longest message :meth:`TaskContext.report` accepts: a status line, not a log."""
+MAX_REPORT_COUNT = 2**53
+"""Largest ``progress`` or ``total``: every int up to it is exact as a float (and shown so)."""
 
 
 class TaskContext:
@@ -55,11 +63,11 @@ class TaskContext:
         if not isinstance(store, GenericTaskStore):
             raise ValueError(f"store must be a GenericTaskStore, not {type(store).__name__}")
         if not callable(clock):
-            raise ValueError(f"clock must be a callable returning seconds, not {clock!r}")
+            raise ValueError(f"clock must be a callable returning seconds, not {shown(clock)}")
         self.store = store
-        self.owner = owner
-        self.task_id = task_id
-        self.worker = worker
+        self.owner = check_owner(owner, store.config)
+        self.task_id = check_task_id(task_id)
+        self.worker = None if worker is None else check_worker(worker, store.config)
         self.poll_interval = store.config.poll_interval or DEFAULT_INPUT_POLL
         self.report_interval = self.poll_interval
         """Seconds between two writes of :meth:`report` (clients see no faster change)."""
@@ -85,6 +93,10 @@ class TaskContext:
 
     async def sleep(self, seconds: float) -> None:
         """Sleep, but raise :class:`TaskCancelled` as soon as the task is cancelled."""
+        if not is_seconds(seconds) or not 0 <= seconds <= LONGEST_TTL:
+            raise TaskValidationError(
+                f"sleep takes a number of seconds in [0, {LONGEST_TTL:.0f}], not {shown(seconds)}"
+            )
         self._check()
         try:
             await asyncio.wait_for(self._cancelled.wait(), seconds)
@@ -147,6 +159,7 @@ class TaskContext:
 
     async def get_variable(self, name: str, default: JsonValue = None) -> JsonValue:
         """One variable, or ``default`` when it is not set."""
+        name = check_name(name, self.store.config)
         return (await self.get_variables()).get(name, default)
 
     # -------------------------------------------------------------------------- mutations
@@ -159,7 +172,7 @@ class TaskContext:
 
     async def set_variable(self, name: str, value: JsonValue) -> TaskRecord:
         """Set one variable (``None`` deletes it)."""
-        return await self.set_variables({name: value})
+        return await self.set_variables({check_name(name, self.store.config): value})
 
     async def complete(self, result: JsonValue, *, status_message: str | None = None) -> TaskRecord:
         """Finish successfully with ``result``."""
@@ -291,8 +304,11 @@ def _count(name: str, value: object) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TaskValidationError(
-            f"report() {name} must be a number or None, not {type(value).__name__} {value!r}"
+            f"report() {name} must be a number or None, not {type(value).__name__} {shown(value)}"
         )
-    if not math.isfinite(value) or value < 0:
-        raise TaskValidationError(f"report() {name} must be a finite number >= 0, not {value!r}")
+    if not is_seconds(value) or not 0 <= value <= MAX_REPORT_COUNT:
+        raise TaskValidationError(
+            f"report() {name} must be a finite number >= 0 and <= {MAX_REPORT_COUNT}, "
+            f"not {shown(value)}"
+        )
     return float(value)

@@ -7,6 +7,8 @@ server should answer with: -32602 for anything the client can fix, -32603 for st
 
 from __future__ import annotations
 
+from pmcp_tasks.config import shown
+
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 
@@ -76,7 +78,7 @@ class TaskNotFound(TaskError):
     """Missing, expired, or another owner's task: the three are indistinguishable on purpose."""
 
     def __init__(self, task_id: str) -> None:
-        super().__init__(f"task not found: {task_id!r}")
+        super().__init__(f"task not found: {shown(task_id)}")
         self.task_id = task_id
 
 

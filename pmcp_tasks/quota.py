@@ -23,11 +23,12 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from pmcp_tasks.backend import Clock, StorageBackend, VersionedRecord
+from pmcp_tasks.backend import MAX_VERSION, Clock, StorageBackend, VersionedRecord
 from pmcp_tasks.config import StoreConfig
 from pmcp_tasks.errors import (
     BackendError,
     BackendUnavailable,
+    CapacityExceeded,
     ConcurrentModification,
     RecordNotFound,
     StorageError,
@@ -36,7 +37,7 @@ from pmcp_tasks.errors import (
     VersionConflict,
 )
 from pmcp_tasks.ids import created_ms, is_task_id
-from pmcp_tasks.keys import owner_partition
+from pmcp_tasks.keys import owner_partition, task_key
 from pmcp_tasks.record import canonical_json, decode_json
 from pmcp_tasks.writes import OutcomeUnknown, backoff, cas, failure
 
@@ -45,6 +46,11 @@ logger = logging.getLogger("pmcp_tasks")
 SLOT_PARTITION_MARK = "%q"
 """Prefix of an owner's slot partition. Percent-encoding never yields '%' before a non-hex
 digit, so no owner partition (and no task key) can ever equal a slot key."""
+
+SCAN_PARTITION_MARK = "%s"
+"""Prefix of the partition of an owner's *scan mark*: a record that lives ``dead_task_grace``
+after a refusal read all of the owner's tasks. While it lives, a refusal reads only the slots
+(see :meth:`OwnerCap._refused_by_slots`)."""
 
 RANDOM_PROBES = 24
 """Random slots a create tries before it lists the owner's slots. At a fill fraction f all of
@@ -57,6 +63,9 @@ SLOT_RECORD_BYTES = 64
 adopted tasks is 51 bytes more per task."""
 
 PAGE = 1000
+EXISTS_BATCH = 16
+"""Existence questions a refusal asks at once: enough to overlap round trips, few enough not
+to open a connection each (a pool opens one per concurrent call)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +203,15 @@ class OwnerCap:
             await cas(
                 self._backend, self._config, claim.key, claim.data, claim.version, self._clock()
             )
-        except (StorageError, OutcomeUnknown) as exc:
+        except (BackendError, OutcomeUnknown) as exc:
+            # A full noeviction Redis refuses this write as it refused the task's, but not a
+            # delete, which frees memory. No other create can have taken the slot meanwhile:
+            # it counts as ours while our task is younger than dead_task_grace.
+            try:
+                await self._backend.delete(claim.key)
+            except StorageError as failed:
+                logger.warning("could not release the task slot %r: %s; %s", claim.key, exc, failed)
+        except StorageError as exc:
             logger.warning("could not release the task slot %r: %s", claim.key, exc)
 
     async def _try(
@@ -216,6 +233,86 @@ class OwnerCap:
             raise failure("claiming a task slot", exc) from exc
         return Claim(key, version, data)
 
+    async def _refused_by_slots(self, owner: str, slots: dict[int, Slot], cap: int) -> bool:
+        """Whether the slots alone prove the owner full, without reading a task's body.
+
+        A refusal that reads all of an owner's tasks reads megabytes when the tasks are big
+        (100 tasks of 1 MB: 100 MB per refused create), and a client at its cap can call again
+        and again. So after one such read, which also adopted any orphans (:meth:`_adopt`),
+        a scan mark lives ``dead_task_grace``; while it does, a slot's task counts as it would
+        in :meth:`_claim_by_listing`, but its existence is asked of storage by a write that
+        can never apply (:meth:`_exists`): one small round trip per task, no task body. Only
+        orphans (live tasks whose slot record was lost since the mark) go unseen meanwhile;
+        they can only add to the count, so this refuses only where the full read would. The
+        mark lapses, and the next refusal reads everything again.
+        """
+        try:
+            marks = await self._backend.list_by_prefix(_scan_prefix(owner), limit=1)
+        except StorageError:
+            return False
+        if not marks:
+            return False
+        now = self._clock()
+        grace = self._config.dead_task_grace
+        young = {
+            task_id
+            for slot in slots.values()
+            for task_id in slot.tasks
+            if created_ms(task_id) > (now - grace) * 1000
+        }
+        asked = sorted({task_id for slot in slots.values() for task_id in slot.tasks} - young)
+        found: set[str] = set()
+        for start in range(0, len(asked), EXISTS_BATCH):
+            batch = asked[start : start + EXISTS_BATCH]
+            answers = await asyncio.gather(*(self._exists(owner, task_id) for task_id in batch))
+            if None in answers:
+                return False  # storage could not tell: the full read decides
+            found.update(task_id for task_id, exists in zip(batch, answers, strict=True) if exists)
+        held: set[str] = set()
+        for slot in slots.values():
+            counting = {t for t in slot.tasks if t not in held and (t in young or t in found)}
+            died = slot.expires_at is not None and slot.expires_at - grace <= now
+            if not counting and died and slot.tasks and slot.tasks[0] not in held:
+                counting = {slot.tasks[0]}
+            held |= counting
+        return len(held) >= cap
+
+    async def _exists(self, owner: str, task_id: str) -> bool | None:
+        """Whether the task's record is live, asked without reading it (``None``: unknown).
+
+        A compare-and-set expecting ``MAX_VERSION`` never writes: a record at any other version
+        is a conflict, an absent one ``RecordNotFound``, and one at ``MAX_VERSION`` could not
+        take another version (``CapacityExceeded``, KV-VER-1).
+        """
+        key = task_key(owner, task_id)
+        try:
+            await self._backend.put_if_version(key, b"{}", MAX_VERSION, expires_at=None)
+        except (VersionConflict, CapacityExceeded):
+            return True
+        except RecordNotFound:
+            return False
+        except StorageError:
+            return None
+        return None  # unreachable on a backend that keeps KV-VER-1
+
+    async def finished(self, owner: str) -> None:
+        """A task of ``owner`` finished: its slot is free at once, so a refusal may no longer
+        trust the slots alone (:meth:`_refused_by_slots` counts every task that still exists,
+        finished or not). Dropping the scan mark makes the next refusal read the tasks again.
+        Best effort: should the delete fail, the mark still lapses after ``dead_task_grace``."""
+        try:
+            await self._backend.delete(_scan_prefix(owner) + "0")
+        except StorageError as exc:
+            logger.warning("could not drop the scan mark of an owner whose task finished: %s", exc)
+
+    async def _mark_scanned(self, owner: str) -> None:
+        """Best effort: without the mark the next refusal reads all the tasks again."""
+        try:
+            expires_at = self._clock() + self._config.dead_task_grace
+            await self._backend.put(_scan_prefix(owner) + "0", b"{}", expires_at=expires_at)
+        except StorageError as exc:
+            logger.warning("could not mark the tasks of an owner at its cap as read: %s", exc)
+
     async def _claim_by_listing(
         self, owner: str, data: bytes, expires_at: float | None, cap: int
     ) -> Claim | VersionConflict | None:
@@ -231,6 +328,8 @@ class OwnerCap:
         are free.
         """
         slots = await self._list_slots(owner, cap)
+        if await self._refused_by_slots(owner, slots, cap):
+            raise _limit_exceeded(cap)
         listed = await self._live_tasks(owner)
         finished = {task.task_id for task in listed if task.final}
         tasks = {task.task_id: task for task in listed if not task.final}
@@ -261,10 +360,8 @@ class OwnerCap:
         random.shuffle(free)
         if len(held) + len(orphans) >= cap:
             await self._adopt(owner, orphans, free, holding)
-            raise TaskLimitExceeded(
-                f"this owner already has {cap} unfinished tasks, the most allowed; a task frees "
-                "its slot as soon as it completes, fails or is cancelled"
-            )
+            await self._mark_scanned(owner)
+            raise _limit_exceeded(cap)
         prefix = slot_prefix(owner)
         await self._reslot(prefix, orphans, free, keep=1)  # tasks that lost their slot first
         outcome: Claim | VersionConflict | None = None
@@ -376,6 +473,18 @@ class OwnerCap:
         except StorageError as exc:
             raise failure("listing task slots", exc) from exc
         return slots
+
+
+def _limit_exceeded(cap: int) -> TaskLimitExceeded:
+    return TaskLimitExceeded(
+        f"this owner already has {cap} unfinished tasks, the most allowed; a task frees "
+        "its slot as soon as it completes, fails or is cancelled"
+    )
+
+
+def _scan_prefix(owner: str) -> str:
+    """The listing prefix of ``owner``'s scan mark (one record, item ``0``)."""
+    return f"{SCAN_PARTITION_MARK}{owner_partition(owner)}:"
 
 
 def _slot(index: int, stored: VersionedRecord) -> Slot:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from enum import Enum
 from types import MappingProxyType
 
+from pmcp_tasks.config import shown
 from pmcp_tasks.errors import InvalidTransition, TaskValidationError
 
 
@@ -60,7 +61,7 @@ def parse_status(value: object) -> TaskStatus:
         except ValueError:
             pass
     allowed = ", ".join(status.value for status in TaskStatus)
-    raise TaskValidationError(f"unknown task status {value!r}; expected one of: {allowed}")
+    raise TaskValidationError(f"unknown task status {shown(value)}; expected one of: {allowed}")
 
 
 def check_transition(task_id: str, current: TaskStatus, target: TaskStatus) -> None:

@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from pmcp_tasks.backend import Clock, StorageBackend, VersionedRecord, is_live
-from pmcp_tasks.config import StoreConfig
+from pmcp_tasks.config import StoreConfig, shown
 from pmcp_tasks.cursor import decode_cursor, encode_cursor
 from pmcp_tasks.errors import (
     INTERNAL_ERROR,
@@ -44,8 +44,10 @@ from pmcp_tasks.status import TaskStatus, check_transition, parse_status
 from pmcp_tasks.validation import (
     JsonValue,
     check_changes,
-    check_input_map,
+    check_input_keys,
+    check_input_object,
     check_input_requests,
+    check_input_value,
     check_json,
     check_jsonrpc_error,
     check_lease,
@@ -193,11 +195,11 @@ class GenericTaskStore:
         owner = check_owner(owner, config)
         if (worker is None) != (lease is None):
             raise TaskValidationError(
-                f"pass worker and lease together, got worker={worker!r}, lease={lease!r}"
+                f"pass worker and lease together, got worker={shown(worker)}, lease={shown(lease)}"
             )
         lease_ms: int | None = None
         if worker is not None:
-            worker = check_worker(worker)
+            worker = check_worker(worker, config)
             lease_ms = max(1, round(check_lease(lease) * 1000))
         ttl_seconds = config.default_ttl if ttl is UNSET else check_ttl(ttl, config)
         changes = {} if variables is None else check_changes(variables, config)
@@ -498,15 +500,23 @@ class GenericTaskStore:
 
         Each response whose key is outstanding moves from the requests to the responses the
         handler will take; other keys (unknown, already answered, or of a final task) are
-        ignored, as the extension asks. Once nothing is outstanding, the task is ``working``
-        again. Partial answers leave it ``input_required`` with the remaining keys.
+        ignored, as the extension asks, however malformed their responses (only an outstanding
+        key's response must be an object of plain JSON). Once nothing is outstanding, the task
+        is ``working`` again. Partial answers leave it ``input_required`` with the remaining
+        keys.
         """
-        checked = check_input_map(responses, "input_responses", self.config)
+        given = check_input_object(responses, "input_responses")
 
         def change(record: TaskRecord, now_ms: int) -> TaskRecord:
+            if record.status.is_terminal:
+                return record
             asked = record.input_requests
-            answered = {key: value for key, value in checked.items() if key in asked}
-            if record.status.is_terminal or not answered:
+            answered = {
+                key: check_input_value("input_responses", key, value, self.config)
+                for key, value in given.items()
+                if key in asked
+            }
+            if not answered:
                 return record
             outstanding = {
                 key: request
@@ -532,12 +542,13 @@ class GenericTaskStore:
         self, owner: str, task_id: str, keys: Collection[str]
     ) -> tuple[TaskRecord, dict[str, JsonValue]]:
         """Hand the delivered responses among ``keys`` to the handler and forget them."""
+        wanted = check_input_keys(keys, self.config)
         taken: dict[str, JsonValue] = {}
 
         def change(record: TaskRecord, now_ms: int) -> TaskRecord:
             taken.clear()
             delivered = record.input_responses
-            taken.update({key: delivered[key] for key in keys if key in delivered})
+            taken.update({key: delivered[key] for key in wanted if key in delivered})
             if not taken:
                 return record
             left = {k: v for k, v in record.input_responses.items() if k not in taken}
@@ -556,7 +567,7 @@ class GenericTaskStore:
         nobody ended or took over is renewed: the worker was slow, not lost. The renewal does
         not touch ``lastUpdatedAt``: the task itself did not change.
         """
-        worker = check_worker(worker)
+        worker = check_worker(worker, self.config)
         lease_ms = max(1, round(check_lease(lease) * 1000))
 
         def change(record: TaskRecord, now_ms: int) -> TaskRecord:
@@ -613,10 +624,10 @@ class GenericTaskStore:
         if limit is None:
             return self.config.default_page_size
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise TaskValidationError(f"limit must be an int >= 1, not {limit!r}")
+            raise TaskValidationError(f"limit must be an int >= 1, not {shown(limit)}")
         if limit > self.config.max_page_size:
             raise TaskValidationError(
-                f"limit {limit} exceeds the maximum page size {self.config.max_page_size}"
+                f"limit {shown(limit)} exceeds the maximum page size {self.config.max_page_size}"
             )
         return limit
 
@@ -724,7 +735,7 @@ class GenericTaskStore:
         owner = check_owner(owner, self.config)
         task_id = check_task_id(task_id)
         if holder is not None:
-            holder = check_worker(holder)
+            holder = check_worker(holder, self.config)
         key = task_key(owner, task_id)
         conflict = VersionConflict(key, 0, 0)
         for attempt in range(self.config.cas_attempts):
@@ -753,6 +764,9 @@ class GenericTaskStore:
                 raise failure(action, exc.cause, unknown=True) from exc.cause
             except StorageError as exc:
                 raise failure(f"updating task {task_id!r}", exc) from exc
+            now_final = updated.status.is_terminal and not record.status.is_terminal
+            if self._cap is not None and now_final:
+                await self._cap.finished(owner)
             return updated
         raise ConcurrentModification(task_id, conflict.expected, conflict.actual)
 
@@ -778,8 +792,17 @@ def _replace(record: TaskRecord, now_ms: int, **changes: Any) -> TaskRecord:
 
 
 def _ended(target: TaskStatus) -> dict[str, Any]:
-    """A final task asks nothing any more: outstanding input can no longer be answered."""
-    return {"input_requests": {}, "input_responses": {}} if target.is_terminal else {}
+    """The input a move to ``target`` ends.
+
+    A final task asks nothing any more: outstanding input can no longer be answered. A task
+    that goes back to ``working`` without its answers (``resume()``) stops waiting for them:
+    a late answer is ignored like any unknown key, and a question asked again is then the
+    only one outstanding, so answering it makes the task ``working`` again. Delivered
+    responses stay for the handler to take.
+    """
+    if target.is_terminal:
+        return {"input_requests": {}, "input_responses": {}}
+    return {"input_requests": {}} if target is TaskStatus.WORKING else {}
 
 
 def _check_not_final(record: TaskRecord, consequence: str) -> None:

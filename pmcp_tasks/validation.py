@@ -10,7 +10,7 @@ bytes differ between a record and its reloaded copy.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from pmcp_tasks.config import LONGEST_TTL, StoreConfig, is_seconds, shown
@@ -22,6 +22,8 @@ from pmcp_tasks.errors import (
 )
 from pmcp_tasks.ids import is_task_id
 
+MAX_PATH_CHARS = 300
+"""The longest path to a part of a value (``variables['a'][2]``) that a message shows."""
 INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
 
@@ -52,7 +54,7 @@ def check_owner(owner: object, config: StoreConfig) -> str:
         )
     if owner in config.anonymous_owners and not config.allow_anonymous:
         raise AnonymousOwnerRefused(
-            f"anonymous owner {owner!r} refused: identify the caller (for example by its "
+            f"anonymous owner {shown(owner)} refused: identify the caller (for example by its "
             "authenticated user id) or build the store with StoreConfig(allow_anonymous=True)"
         )
     return owner
@@ -120,15 +122,15 @@ def check_json(value: object, path: str, config: StoreConfig, depth: int = 0) ->
             )
         if isinstance(value, list):
             for index, item in enumerate(value):
-                check_json(item, f"{path}[{index}]", config, depth + 1)
+                check_json(item, _child(path, index), config, depth + 1)
             return
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TaskValidationError(
-                    f"{path} has a key {key!r} of type {type(key).__name__}; JSON object keys "
-                    "must be str"
+                    f"{path} has a key {shown(key)} of type {type(key).__name__}; JSON object "
+                    "keys must be str"
                 )
-            item_path = f"{path}[{key!r}]"
+            item_path = _child(path, key)
             _check_string(key, f"key of {item_path}", config)
             check_json(item, item_path, config, depth + 1)
         return
@@ -136,6 +138,20 @@ def check_json(value: object, path: str, config: StoreConfig, depth: int = 0) ->
         f"{path} is a {type(value).__name__}, which is not JSON; use dict, list, str, int, "
         "float, bool or None"
     )
+
+
+def _child(path: str, key: object) -> str:
+    """The path of ``path``'s member ``key`` for messages, whatever the key and the depth.
+
+    Each key is shown briefly, and a path past :data:`MAX_PATH_CHARS` loses its middle, so
+    that long keys nested deep (``max_variable_depth`` is configurable) cannot make a long
+    message.
+    """
+    child = f"{path}[{shown(key)}]"
+    if len(child) <= MAX_PATH_CHARS:
+        return child
+    head = MAX_PATH_CHARS // 3
+    return child[:head] + "..." + child[-(MAX_PATH_CHARS - head - 3) :]
 
 
 def _check_string(value: str, path: str, config: StoreConfig) -> None:
@@ -155,15 +171,19 @@ def check_changes(changes: object, config: StoreConfig) -> dict[str, JsonValue]:
         )
     checked: dict[str, JsonValue] = {}
     for name, value in changes.items():
-        if not isinstance(name, str):
-            raise TaskValidationError(
-                f"variable name {name!r} is a {type(name).__name__}; names must be str"
-            )
-        path = f"variables[{name!r}]"
-        _check_string(name, f"name of {path}", config)
-        check_json(value, path, config, depth=0)
+        check_json(value, _child("variables", check_name(name, config)), config, depth=0)
         checked[name] = value
     return checked
+
+
+def check_name(name: object, config: StoreConfig) -> str:
+    """A variable name: a str within ``max_string_bytes``."""
+    if not isinstance(name, str):
+        raise TaskValidationError(
+            f"variable name {shown(name)} is a {type(name).__name__}; names must be str"
+        )
+    _check_string(name, f"name of {_child('variables', name)}", config)
+    return name
 
 
 def merge_variables(
@@ -188,20 +208,42 @@ def check_lease(lease: object) -> float:
     return float(lease)
 
 
-def check_worker(worker: object) -> str:
-    """A worker id: a non-empty str naming the process that runs a task's handler."""
+def check_worker(worker: object, config: StoreConfig) -> str:
+    """A worker id: a non-empty str naming the process that runs a task's handler.
+
+    It is stored in the task, so ``max_string_bytes`` bounds it like every other string.
+    """
     if not isinstance(worker, str) or not worker:
-        raise TaskValidationError(f"worker must be a non-empty str, not {worker!r}")
-    check_text(worker, "worker")
+        raise TaskValidationError(f"worker must be a non-empty str, not {shown(worker)}")
+    _check_string(worker, "worker", config)
     return worker
 
 
-def check_input_map(values: object, what: str, config: StoreConfig) -> dict[str, JsonValue]:
-    """Input requests or responses: str keys to JSON objects.
+def check_input_keys(keys: object, config: StoreConfig) -> list[str]:
+    """The keys of delivered input responses to take: a collection of str.
 
-    Both are objects on the wire (a request has a ``method``; a response is a result such as
-    ``{"action": "accept", ...}``), so a number or ``null`` in their place is a client error
-    named by its key rather than something stored and handed to a handler later.
+    A single str is refused rather than read as a collection of one-character keys.
+    """
+    if isinstance(keys, (str, bytes, bytearray)) or not isinstance(keys, Collection):
+        raise TaskValidationError(
+            f"keys must be a collection of str such as a list, not {type(keys).__name__}"
+        )
+    checked: list[str] = []
+    for key in keys:
+        if not isinstance(key, str):
+            raise TaskValidationError(
+                f"keys holds {shown(key)} of type {type(key).__name__}; keys must be str"
+            )
+        _check_string(key, f"key {shown(key)}", config)
+        checked.append(key)
+    return checked
+
+
+def check_input_object(values: object, what: str) -> dict[str, JsonValue]:
+    """Input requests or responses as a whole: an object with str keys.
+
+    Its values are judged by :func:`check_input_value`: every request, but only the responses
+    under outstanding keys, since the others are ignored whatever they hold.
     """
     if not isinstance(values, Mapping):
         raise TaskValidationError(
@@ -210,26 +252,41 @@ def check_input_map(values: object, what: str, config: StoreConfig) -> dict[str,
     checked: dict[str, JsonValue] = {}
     for key, value in values.items():
         if not isinstance(key, str):
-            raise TaskValidationError(f"{what} has a key {key!r} of type {type(key).__name__}")
-        path = f"{what}[{key!r}]"
-        _check_string(key, f"key of {path}", config)
-        if not isinstance(value, dict):
-            raise TaskValidationError(f"{path} must be an object, not {type(value).__name__}")
-        check_json(value, path, config)
+            raise TaskValidationError(
+                f"{what} has a key {shown(key)} of type {type(key).__name__}; keys must be str"
+            )
         checked[key] = value
     return checked
 
 
+def check_input_value(what: str, key: str, value: object, config: StoreConfig) -> JsonValue:
+    """One input request or response: a JSON object under a key within ``max_string_bytes``.
+
+    Both are objects on the wire (a request has a ``method``; a response is a result such as
+    ``{"action": "accept", ...}``), so a number or ``null`` in their place is a client error
+    named by its key rather than something stored and handed to a handler later.
+    """
+    path = _child(what, key)
+    _check_string(key, f"key of {path}", config)
+    if not isinstance(value, dict):
+        raise TaskValidationError(f"{path} must be an object, not {type(value).__name__}")
+    check_json(value, path, config)
+    return value
+
+
 def check_input_requests(requests: object, config: StoreConfig) -> dict[str, JsonValue]:
     """Requests a handler asks the client to fulfil: each an object with a str ``method``."""
-    checked = check_input_map(requests, "input_requests", config)
+    checked = {
+        key: check_input_value("input_requests", key, value, config)
+        for key, value in check_input_object(requests, "input_requests").items()
+    }
     if not checked:
         raise TaskValidationError("input_requests is empty; ask for at least one input")
     for key, request in checked.items():
         if not isinstance(request.get("method"), str):
             raise TaskValidationError(
-                f"input_requests[{key!r}] has no str 'method' (e.g. 'elicitation/create'); "
-                f"its keys are {sorted(request)}"
+                f"{_child('input_requests', key)} has no str 'method' (e.g. "
+                f"'elicitation/create'); its keys are {shown(', '.join(sorted(request)))}"
             )
     return checked
 
@@ -240,15 +297,23 @@ def check_jsonrpc_error(error: object, config: StoreConfig) -> dict[str, JsonVal
         raise TaskValidationError(
             f"error must be a JSON-RPC error object, not {type(error).__name__}"
         )
+    for key in error:
+        if not isinstance(key, str):
+            raise TaskValidationError(
+                f"error has a key {shown(key)} of type {type(key).__name__}; keys must be str"
+            )
     code = error.get("code")
     message = error.get("message")
     extra = sorted(set(error) - {"code", "message", "data"})
     if isinstance(code, bool) or not isinstance(code, int) or not isinstance(message, str):
         raise TaskValidationError(
-            f"error needs an int 'code' and a str 'message', got code={code!r}, message={message!r}"
+            f"error needs an int 'code' and a str 'message', got code={shown(code)}, "
+            f"message={shown(message)}"
         )
     if extra:
-        raise TaskValidationError(f"error has keys beyond code, message and data: {extra}")
+        raise TaskValidationError(
+            f"error has keys beyond code, message and data: {shown(', '.join(extra))}"
+        )
     checked = dict(error)
     check_json(checked, "error", config)
     return checked

@@ -13,7 +13,9 @@ Each partition keeps its item keys in a sorted list, so a page costs a bisect pl
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import heapq
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,10 +32,94 @@ if TYPE_CHECKING:
     from conformance.harness import KitTarget
 
 
+SLICE = 1000
+"""Index entries a listing or a clean-up handles per hold of the lock, before it lets the
+event loop run: 100,000 dead records are 100 short steps, not one long block."""
+
+
 @dataclass(slots=True)
 class _Partition:
-    items: list[str] = field(default_factory=list)  # sorted item parts of the keys
+    """One partition's records and the sorted index that listings walk.
+
+    Removing an entry from the middle of a sorted list moves everything after it, so 100,000
+    removals took seconds. Entries are therefore left in ``items`` when their record goes
+    (*gaps*: removed records, and dead ones a listing met and *parked* so that no later
+    listing walks them again), and dropped all at once when they are as many as the listed
+    entries: O(1) amortised per removal. ``gaps`` and ``dropped`` say which items have an entry
+    without a record and which parked records have none, so a write never adds an entry twice.
+    ``revive`` finds the parked records that a clock moved back has made live again
+    (KV-LIVE-3), latest expiry first.
+    """
+
+    items: list[str] = field(default_factory=list)  # sorted item parts of the keys, and gaps
     records: dict[str, VersionedRecord] = field(default_factory=dict)
+    gaps: set[str] = field(default_factory=set)  # items with an entry but no record
+    parked: dict[str, float] = field(default_factory=dict)  # item -> its record's expiry
+    dropped: set[str] = field(default_factory=set)  # parked items without an entry
+    revive: list[tuple[float, str]] = field(default_factory=list)  # heap of (-expiry, item)
+
+    def listed(self, item: str) -> bool:
+        return item in self.records and item not in self.parked
+
+    def add(self, item: str, record: VersionedRecord) -> VersionedRecord | None:
+        """Store ``record`` and list it; returns the record it replaced."""
+        previous = self.records.get(item)
+        self.records[item] = record
+        if previous is None:
+            if item in self.gaps:
+                self.gaps.discard(item)
+            else:
+                bisect.insort(self.items, item)
+        elif item in self.parked:
+            self._unpark(item)
+        return previous
+
+    def remove(self, item: str) -> None:
+        del self.records[item]
+        if self.parked.pop(item, None) is not None and item in self.dropped:
+            self.dropped.discard(item)
+        else:
+            self.gaps.add(item)
+        self._compact()
+
+    def park(self, dead: list[tuple[str, float]]) -> None:
+        """Take dead records (item, expiry) off the listings until a clock moves back."""
+        for item, expires_at in dead:
+            self.parked[item] = expires_at
+            heapq.heappush(self.revive, (-expires_at, item))
+        self._compact()
+
+    def unpark_live(self, now: float) -> None:
+        """Parked records live again at ``now`` go back on the index (normally none)."""
+        while self.revive and -self.revive[0][0] > now:
+            expiry, item = heapq.heappop(self.revive)
+            if self.parked.get(item) == -expiry:
+                self._unpark(item)
+
+    def _unpark(self, item: str) -> None:
+        del self.parked[item]
+        if item in self.dropped:
+            self.dropped.discard(item)
+            bisect.insort(self.items, item)
+
+    def _compact(self) -> None:
+        """Drop the gaps once they are as many as the listed entries, in one O(n) pass."""
+        if len(self.items) > 2 * (len(self.records) - len(self.parked)) + 64:
+            self.items = [item for item in self.items if self.listed(item)]
+            self.gaps.clear()
+            self.dropped = set(self.parked)
+        if len(self.revive) > 2 * len(self.parked) + 64:
+            self.revive = [(-expiry, item) for item, expiry in self.parked.items()]
+            heapq.heapify(self.revive)
+
+
+@dataclass(slots=True)
+class _Namespace:
+    """A namespace's partitions, and its expiry queue: ``cleanup_expired`` takes the records
+    that died from the front instead of reading every record (O(removed), not O(stored))."""
+
+    partitions: dict[str, _Partition] = field(default_factory=dict)
+    expiries: list[tuple[float, str, str]] = field(default_factory=list)  # (expiry, part, item)
 
 
 class MemoryStore:
@@ -41,11 +127,11 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.namespaces: dict[str, dict[str, _Partition]] = {}
+        self.namespaces: dict[str, _Namespace] = {}
 
-    def namespace(self, name: str) -> dict[str, _Partition]:
+    def namespace(self, name: str) -> _Namespace:
         with self.lock:
-            return self.namespaces.setdefault(name, {})
+            return self.namespaces.setdefault(name, _Namespace())
 
 
 class InMemoryBackend(BackendBase):
@@ -63,7 +149,8 @@ class InMemoryBackend(BackendBase):
             raise ValueError(f"max_record_bytes must be >= 1 or None, not {max_record_bytes}")
         self._store = store if store is not None else MemoryStore()
         self._lock = self._store.lock
-        self._partitions = self._store.namespace(namespace)
+        self._namespace = self._store.namespace(namespace)
+        self._partitions = self._namespace.partitions
         self._clock = clock
         self.capabilities = BackendCapabilities(
             max_record_bytes=max_record_bytes, shared_in_process=True, injectable_clock=True
@@ -81,15 +168,15 @@ class InMemoryBackend(BackendBase):
         part = self._partitions.get(partition)
         if part is None:
             part = self._partitions[partition] = _Partition()
-        if item not in part.records:
-            bisect.insort(part.items, item)
-        part.records[item] = record
+        previous = part.add(item, record)
+        expiry = record.expires_at
+        if expiry is not None and (previous is None or previous.expires_at != expiry):
+            heapq.heappush(self._namespace.expiries, (expiry, partition, item))
 
     def _remove(self, partition: str, item: str) -> None:
         part = self._partitions[partition]
-        del part.records[item]
-        del part.items[bisect.bisect_left(part.items, item)]
-        if not part.items:
+        part.remove(item)
+        if not part.records:
             del self._partitions[partition]
 
     async def _get(self, key: str) -> VersionedRecord | None:
@@ -137,37 +224,89 @@ class InMemoryBackend(BackendBase):
     async def _list(
         self, partition: str, item_prefix: str, after_item: str | None, limit: int | None
     ) -> list[tuple[str, VersionedRecord]]:
+        """The page, walked :data:`SLICE` index entries per hold of the lock.
+
+        A dead record met on the way is parked, so the next listing does not walk it again;
+        between slices the event loop runs and other calls may change the partition, so each
+        slice finds its place again by bisecting from the last item walked.
+        """
         now = self._clock()
         out: list[tuple[str, VersionedRecord]] = []
-        with self._lock:
-            part = self._partitions.get(partition)
-            if part is None:
-                return out
-            start = bisect.bisect_left(part.items, item_prefix)
-            if after_item is not None:
-                start = max(start, bisect.bisect_right(part.items, after_item))
-            for index in range(start, len(part.items)):
-                item = part.items[index]
-                if not item.startswith(item_prefix):
-                    break
-                key = partition + ":" + item
-                record = self._live(part, item, now)
-                if record is not None:
-                    out.append((key, record))
-                    if limit is not None and len(out) >= limit:
-                        break
-        return out
+        walked = after_item
+        first = True
+        while True:
+            with self._lock:
+                part = self._partitions.get(partition)
+                if part is None:
+                    return out
+                if first:
+                    part.unpark_live(now)
+                    first = False
+                start = bisect.bisect_left(part.items, item_prefix)
+                if walked is not None:
+                    start = max(start, bisect.bisect_right(part.items, walked))
+                walked, done = self._list_slice(partition, start, item_prefix, now, limit, out)
+                if done:
+                    return out
+            await asyncio.sleep(0)
+
+    def _list_slice(
+        self,
+        partition: str,
+        start: int,
+        item_prefix: str,
+        now: float,
+        limit: int | None,
+        out: list[tuple[str, VersionedRecord]],
+    ) -> tuple[str | None, bool]:
+        """Up to :data:`SLICE` entries from ``start`` into ``out``: the last item walked, and
+        whether the page is done. Dead records are parked after the walk, since parking may
+        compact the index under it. Records go through ``_live``, like every read."""
+        part = self._partitions[partition]
+        dead: list[tuple[str, float]] = []
+        walked: str | None = None
+        done = True
+        for index in range(start, min(len(part.items), start + SLICE)):
+            item = walked = part.items[index]
+            if not item.startswith(item_prefix):
+                break
+            if not part.listed(item):
+                continue
+            record = self._live(part, item, now)
+            if record is None:
+                expiry = part.records[item].expires_at
+                if expiry is not None and not is_live(expiry, now):
+                    dead.append((item, expiry))
+                continue
+            out.append((partition + ":" + item, record))
+            if limit is not None and len(out) >= limit:
+                break
+        else:
+            done = start + SLICE >= len(part.items)
+        part.park(dead)
+        return walked, done
 
     async def _cleanup(self) -> int:
+        """The records dead at the call's time, from the front of the expiry queue.
+
+        An entry whose record was rewritten with another expiry (or removed) since it was
+        queued is dropped: the rewrite queued its own.
+        """
         now = self._clock()
         removed = 0
-        with self._lock:
-            for partition, part in list(self._partitions.items()):
-                for item, record in list(part.records.items()):
-                    if not is_live(record.expires_at, now):
+        queue = self._namespace.expiries
+        while True:
+            with self._lock:
+                for _ in range(SLICE):
+                    if not queue or queue[0][0] > now:
+                        return removed
+                    expiry, partition, item = heapq.heappop(queue)
+                    part = self._partitions.get(partition)
+                    record = None if part is None else part.records.get(item)
+                    if record is not None and record.expires_at == expiry:
                         self._remove(partition, item)
                         removed += 1
-        return removed
+            await asyncio.sleep(0)
 
     async def aclose(self) -> None:
         """Nothing to release: the records belong to the store, not to this view of it."""
@@ -196,6 +335,7 @@ class MemoryKitHooks:
         """Forget this namespace's records so that kit runs do not accumulate."""
         with self.backend._lock:
             self.backend._partitions.clear()
+            self.backend._namespace.expiries.clear()
 
 
 _KIT_STORE = MemoryStore()

@@ -25,6 +25,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolRequestParams, CallToolResult, RequestParams
 
+from pmcp_tasks.config import LONGEST_TTL, is_seconds
+from pmcp_tasks.config import shown as shown_safely
 from pmcp_tasks.context import TaskContext
 from pmcp_tasks.errors import INTERNAL_ERROR, TaskError, TaskValidationError
 from pmcp_tasks.mcp.owner import OwnerFn, owner_from_auth
@@ -132,16 +134,16 @@ class TasksExtension(Extension):
             shared = store.backend.capabilities.shared_across_processes
             cleanup_interval = None if shared else DEFAULT_CLEANUP_INTERVAL
         elif cleanup_interval is not None and (
-            isinstance(cleanup_interval, bool)
-            or not isinstance(cleanup_interval, (int, float))
-            or not cleanup_interval > 0
+            not is_seconds(cleanup_interval) or not 0 < cleanup_interval <= LONGEST_TTL
         ):
             raise ValueError(
-                "cleanup_interval must be a number of seconds > 0, None or 'auto', "
-                f"not {cleanup_interval!r}"
+                f"cleanup_interval must be a number of seconds in (0, {LONGEST_TTL:.0f}], None "
+                f"or 'auto', not {shown_safely(cleanup_interval)}"
             )
         if not callable(clock):
-            raise ValueError(f"clock must be a callable returning seconds, not {clock!r}")
+            raise ValueError(
+                f"clock must be a callable returning seconds, not {shown_safely(clock)}"
+            )
         self.store = store
         self.owner = owner
         self.lease = float(lease)

@@ -249,3 +249,22 @@ async def test_slots_damaged_below_the_store_are_overwritten(
         await store.create("alice")
     named = b"".join((await slots(backend, "alice")).values())
     assert all(task.task_id.encode() in named for task in made)
+
+
+async def test_a_task_finished_after_a_refusal_frees_its_slot_at_once(
+    clock: ManualClock,
+) -> None:
+    """A refusal remembers that it read the owner's tasks (refusals after it read only the
+    slots), and a slot whose task finished still names that task: finishing must make the next
+    create look at the tasks again, or the owner stays refused for ``dead_task_grace``."""
+    store = GenericTaskStore(InMemoryBackend(clock=clock), CAP3, clock)
+    ids = [(await store.create("alice", ttl=600)).task_id for _ in range(3)]
+    for _ in range(2):
+        with pytest.raises(TaskLimitExceeded):
+            await store.create("alice")
+    await store.cancel("alice", ids[1])
+    assert (await store.create("alice", ttl=600)).owner == "alice"
+    with pytest.raises(TaskLimitExceeded):
+        await store.create("alice")
+    await store.complete("alice", ids[2], "done")
+    assert (await store.create("alice", ttl=600)).owner == "alice"

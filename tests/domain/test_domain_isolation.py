@@ -20,6 +20,7 @@ from pmcp_tasks import (
     TaskValidationError,
     partition_prefix,
 )
+from pmcp_tasks.config import SHOWN_CHARS, shown
 from reference_backends.memory import InMemoryBackend
 
 pytestmark = pytest.mark.anyio
@@ -127,7 +128,8 @@ async def test_bad_owner_is_a_validation_error(store: GenericTaskStore, owner: A
 async def test_impossible_task_id_is_not_found(store: GenericTaskStore, task_id: str) -> None:
     with pytest.raises(TaskNotFound) as raised:
         await store.get("alice", task_id)
-    assert raised.value.message == f"task not found: {task_id!r}"
+    assert raised.value.message == f"task not found: {shown(task_id)}"
+    assert len(raised.value.message) <= len("task not found: ") + SHOWN_CHARS
     with pytest.raises(TaskNotFound):
         await store.set_variables("alice", task_id, {"a": 1})
 

@@ -300,7 +300,8 @@ def test_summary_shows_capabilities_even_when_no_test_opens_the_backend(
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
         [
-            "backend memory: max_record_bytes=None, shared_in_process=True, "
+            "backend memory (on Python dicts, in process): max_record_bytes=None, "
+            "shared_in_process=True, "
             "shared_across_processes=False, injectable_clock=True"
         ]
     )

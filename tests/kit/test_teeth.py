@@ -82,7 +82,7 @@ def test_memory_backend_passes_the_whole_kit(pytester: pytest.Pytester) -> None:
     assert "failed" not in statuses.values()
     skipped = [cid for cid, status in statuses.items() if status == "skipped"]
     assert skipped == ["KV-SHARED-2", "KV-DAMAGE-1"]
-    result.stdout.fnmatch_lines(["*pmcp-tasks conformance summary*", "backend memory: *"])
+    result.stdout.fnmatch_lines(["*pmcp-tasks conformance summary*", "backend memory (on *): *"])
 
 
 def test_a_backend_that_isolates_damaged_records_passes_their_clause(

@@ -163,6 +163,8 @@ async def _context(worker: str | None = "w1") -> tuple[TaskContext, GenericTaskS
         ({"message": "x", "progress": True}, "progress must be a number or None, not bool"),
         ({"message": "x", "progress": -1}, "progress must be a finite number >= 0"),
         ({"message": "x", "progress": float("nan")}, "progress must be a finite number >= 0"),
+        ({"message": "x", "progress": 10**400}, "not an integer of 1329 bits"),
+        ({"message": "x", "progress": 1, "total": float("inf")}, "total must be a finite number"),
         ({"message": "x", "total": 10}, "a total without a progress"),
         ({"message": "x", "progress": 11, "total": 10}, "progress 11 exceeds its total 10"),
     ],

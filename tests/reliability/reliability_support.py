@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TypeVar
 
 from conformance.faults import FaultyBackend
-from conformance.harness import BackendFactory, fresh_namespace, open_target
+from conformance.harness import BackendFactory, ManualClock, fresh_namespace, open_target
 from pmcp_tasks import GenericTaskStore, StorageBackend, StoreConfig
 from pmcp_tasks.backend import Clock
 from pmcp_tasks.quota import SLOT_PARTITION_MARK
+from reference_backends.memory import InMemoryBackend
+
+T = TypeVar("T")
 
 
 def kit_factory(name: str) -> BackendFactory:
@@ -63,3 +69,51 @@ async def fifty_creates_write_each_key_once(backend: StorageBackend, clock: Cloc
     )
     assert sum(1 for key in writes if key.startswith(SLOT_PARTITION_MARK)) == 50
     assert set(writes.values()) == {1}
+
+
+async def dead_partition(clock: ManualClock, dead: int) -> InMemoryBackend:
+    """A memory backend whose partition ``p`` holds ``dead`` records (``p:a000000`` on), dead
+    from ``clock() + 10``, and 5 live ones after them; the clock is left 20 s on."""
+    backend = InMemoryBackend(clock=clock)
+    dies = clock() + 10
+    for index in range(dead):
+        await backend.put(f"p:a{index:06d}", b"x", expires_at=dies)
+    for index in range(5):
+        await backend.put(f"p:b{index}", b"live", expires_at=None)
+    clock.advance(20)
+    return backend
+
+
+@dataclass(frozen=True)
+class LoopShare:
+    """What the event loop did while one call was awaited: the turns other tasks got, the
+    longest it went without one, and the call's total time (seconds)."""
+
+    turns: int
+    longest_block: float
+    total: float
+
+
+async def loop_share(call: Awaitable[T]) -> tuple[T, LoopShare]:
+    """``call``'s result, and how much of the loop it left to a task that only yields."""
+    turns, longest = 0, 0.0
+    stop = asyncio.Event()
+
+    async def yielder() -> None:
+        nonlocal turns, longest
+        last = time.perf_counter()
+        while not stop.is_set():
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            turns, longest, last = turns + 1, max(longest, now - last), now
+
+    running = asyncio.ensure_future(yielder())
+    await asyncio.sleep(0)  # the yielder starts before the call
+    began, start = time.perf_counter(), turns
+    try:
+        result = await call
+        share = LoopShare(turns - start, longest, time.perf_counter() - began)
+    finally:
+        stop.set()
+        await running
+    return result, share

@@ -31,21 +31,30 @@ if expected ~= '' then
     return {'conflict', stored[1]}
   end
 end
+-- The first write command must be one that Redis refuses at maxmemory (HINCRBY, ZADD, HSET;
+-- not DEL, which frees memory): Redis checks maxmemory only until a script has written, so a
+-- script that began with a DEL went on writing on a full noeviction server. So on a full
+-- server this write is refused before anything changed, like every other write.
+local replaced = {}
 if status == 'live' then
   if stored[1] == MAX_VERSION then
     return {'overflow', stored[1]}
   end
   redis.call('HINCRBY', record, 'version', 1)
   redis.call('HSET', record, 'data', data, 'expires_at', expires_at, 'token', token)
+  index_call(replaced, 'ZADD', index, 0, item)
 else
-  -- A dead record is absent (KV-LIVE-2): start again from version 1 with no stale TTL.
-  redis.call('DEL', record)
+  -- A dead record is absent (KV-LIVE-2): start again from version 1. HSET sets every field
+  -- a record has, and the TTL is set below, so only a key of another type (damage) is deleted
+  -- first, once the index entry was written.
+  index_call(replaced, 'ZADD', index, 0, item)
+  if damage == 'type' then
+    redis.call('DEL', record)
+  end
   redis.call('HSET', record, 'version', '1', 'data', data, 'expires_at', expires_at,
              'token', token)
 end
 local version = redis.call('HGET', record, 'version')
-local replaced = {}
-index_call(replaced, 'ZADD', index, 0, item)
 index_call(replaced, 'ZREM', parked, item)
 if expires_at == '' then
   index_call(replaced, 'ZADD', expiry, '+inf', item)
