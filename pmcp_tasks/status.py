@@ -75,7 +75,8 @@ def check_transition(task_id: str, current: TaskStatus, target: TaskStatus) -> N
         )
     # Every non-final status may move to every other status, so what is left is a self-move.
     hint = (
-        "it is already working; to report progress, store it in the task's variables"
+        "it is already working; to report progress, use TaskContext.report() (the status "
+        "message) or store it in the task's variables"
         if current is TaskStatus.WORKING
         else "it is already waiting for input; call resume() once the input has arrived"
     )

@@ -278,6 +278,24 @@ class GenericTaskStore:
 
         return await self._mutate(owner, task_id, change)
 
+    async def set_status_message(
+        self, owner: str, task_id: str, status_message: str | None, *, worker: str | None = None
+    ) -> TaskRecord:
+        """Replace the status message of an unfinished task, leaving its status as it is.
+
+        What a handler reports while it works (``TaskContext.report``). With ``worker``, only
+        while that worker holds the task's lease (``LeaseLost``).
+        """
+        self._check_message(status_message)
+
+        def change(record: TaskRecord, now_ms: int) -> TaskRecord:
+            _check_not_final(record, "its status message can no longer change")
+            if record.status_message == status_message:
+                return record
+            return _replace(record, now_ms, status_message=status_message)
+
+        return await self._mutate(owner, task_id, change, holder=worker)
+
     async def set_result(
         self,
         owner: str,

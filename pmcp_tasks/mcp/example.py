@@ -66,7 +66,7 @@ def build_server(
     tokens: dict[str, str] | None = None,
     url: str = "http://127.0.0.1:8000/mcp",
 ) -> MCPServer[Any]:
-    """The example server over ``tasks``: one plain tool and six task tools.
+    """The example server over ``tasks``: one plain tool and seven task tools.
 
     The caller owns ``tasks`` so that it can close it when the server stops. With ``tokens``
     (token -> owner) every request needs one of them as its bearer token.
@@ -94,6 +94,15 @@ def build_server(
         else:
             await task.sleep(seconds)
         return f"computed {label or 'result'} after {seconds:g} s"
+
+    @tasks.tool(server, support="required")
+    async def progress_job(steps: int = 3, seconds_per_step: float = 1.0) -> str:
+        """Report each step as the task's status message (``step (k/steps)``), then answer."""
+        task = current_task()
+        for step in range(1, steps + 1):
+            await task.report("step", progress=step, total=steps)
+            await task.sleep(seconds_per_step)
+        return f"{steps} steps done"
 
     @tasks.tool(server, support="required")
     async def failing_job() -> CallToolResult:

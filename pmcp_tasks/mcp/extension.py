@@ -25,6 +25,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolRequestParams, CallToolResult, RequestParams
 
+from pmcp_tasks.config import LONGEST_TTL, is_seconds
+from pmcp_tasks.config import shown as shown_safely
 from pmcp_tasks.context import TaskContext
 from pmcp_tasks.errors import INTERNAL_ERROR, TaskError, TaskValidationError
 from pmcp_tasks.mcp.owner import OwnerFn, owner_from_auth
@@ -60,6 +62,8 @@ _STARTED = "pmcp_tasks/started"
 DEFAULT_LEASE = 30.0
 DEFAULT_STORAGE_PATIENCE = 5.0
 """Seconds a ``tasks/*`` request retries transient storage errors before answering -32603."""
+DEFAULT_CLEANUP_INTERVAL = 60.0
+"""Seconds between sweeps of expired tasks, for a store that does not expire them itself."""
 
 
 def current_task() -> TaskContext:
@@ -89,6 +93,14 @@ class TasksExtension(Extension):
     (default host, pid and a random suffix). ``storage_patience`` (seconds): how long a
     ``tasks/*`` request retries transient storage errors (a store restarting) before it answers
     -32603; a worker retries for as long as its lease lasts.
+
+    ``cleanup_interval`` (seconds, or ``None`` for never): how often this instance removes
+    expired tasks from the store (``cleanup_expired``), one sweep at a time, started by the
+    first request after the interval. ``"auto"`` (the default) sweeps every
+    :data:`DEFAULT_CLEANUP_INTERVAL` seconds a store that lives in this process only (the
+    memory backend, which nothing else expires) and never a shared one (Redis and DynamoDB
+    expire records themselves; a sweep would scan them). ``clock`` (seconds, any origin)
+    paces the sweeps and the handlers' progress reports.
     """
 
     identifier = EXTENSION_ID
@@ -101,6 +113,8 @@ class TasksExtension(Extension):
         lease: float = DEFAULT_LEASE,
         worker_id: str | None = None,
         storage_patience: float = DEFAULT_STORAGE_PATIENCE,
+        cleanup_interval: float | Literal["auto"] | None = "auto",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not isinstance(store, GenericTaskStore):
             raise ValueError(f"store must be a GenericTaskStore, not {type(store).__name__}")
@@ -116,9 +130,25 @@ class TasksExtension(Extension):
             raise ValueError(
                 f"storage_patience must be a number of seconds >= 0, not {storage_patience!r}"
             )
+        if cleanup_interval == "auto":
+            shared = store.backend.capabilities.shared_across_processes
+            cleanup_interval = None if shared else DEFAULT_CLEANUP_INTERVAL
+        elif cleanup_interval is not None and (
+            not is_seconds(cleanup_interval) or not 0 < cleanup_interval <= LONGEST_TTL
+        ):
+            raise ValueError(
+                f"cleanup_interval must be a number of seconds in (0, {LONGEST_TTL:.0f}], None "
+                f"or 'auto', not {shown_safely(cleanup_interval)}"
+            )
+        if not callable(clock):
+            raise ValueError(
+                f"clock must be a callable returning seconds, not {shown_safely(clock)}"
+            )
         self.store = store
         self.owner = owner
         self.lease = float(lease)
+        self.cleanup_interval = None if cleanup_interval is None else float(cleanup_interval)
+        self.clock = clock
         self.storage_patience = float(storage_patience)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         poll = store.config.poll_interval or 1.0
@@ -127,6 +157,8 @@ class TasksExtension(Extension):
         self._tools: dict[str, _TaskTool] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._servers: set[int] = set()
+        self._swept_at: float | None = None
+        self._sweeping: asyncio.Task[None] | None = None
         quiet_cancelled_handlers()
 
     # ----------------------------------------------------------------- declaring tools
@@ -300,6 +332,7 @@ class TasksExtension(Extension):
 
     def _task_request(self, ctx: ServerRequestContext[Any, Any], method: str) -> str:
         """The capability gate first (the extension says so), then the params and header."""
+        self._sweep_if_due()
         if not declares_extension(ctx):
             raise missing_extension(method, ctx)
         return task_id_param(ctx, method)
@@ -316,6 +349,7 @@ class TasksExtension(Extension):
     async def _create(self, owner: str) -> tuple[TaskRecord, Lease]:
         """A new task leased to this worker. Not retried: a create whose reply was lost may
         have written a task that nobody would ever poll."""
+        self._sweep_if_due()
         lease = Lease.starting(self.worker_id, self.lease, since=time.monotonic())
         try:
             record = await self.store.create(owner, worker=self.worker_id, lease=self.lease)
@@ -331,7 +365,9 @@ class TasksExtension(Extension):
         tool: str,
         work: Callable[[], Awaitable[object]],
     ) -> None:
-        context = TaskContext(self.store, owner, record.task_id)
+        context = TaskContext(
+            self.store, owner, record.task_id, worker=self.worker_id, clock=self.clock
+        )
 
         async def body() -> None:
             _CURRENT.set(context)
@@ -342,8 +378,38 @@ class TasksExtension(Extension):
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
+    def _sweep_if_due(self) -> None:
+        """Start a sweep of expired tasks if ``cleanup_interval`` passed since the last began.
+
+        Requests drive it, so an instance keeps no timer of its own: the store grows only
+        through this instance's creates, each of which comes here first.
+        """
+        if self.cleanup_interval is None:
+            return
+        if self._sweeping is not None and not self._sweeping.done():
+            return  # one sweep at a time
+        now = self.clock()
+        if self._swept_at is not None and now - self._swept_at < self.cleanup_interval:
+            return
+        self._swept_at = now
+        self._sweeping = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        try:
+            removed = await self.store.cleanup_expired()
+        except TaskError as exc:
+            logger.warning(
+                "removing expired tasks failed; the next request after %g s tries again: %s",
+                self.cleanup_interval,
+                exc,
+            )
+            return
+        logger.debug("removed %d expired records", removed)
+
     async def aclose(self) -> None:
         """Stop the handlers still running here; their leases then lapse (see docs/mcp.md)."""
         for task in list(self._running):
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
+        if self._sweeping is not None:
+            await asyncio.gather(self._sweeping, return_exceptions=True)

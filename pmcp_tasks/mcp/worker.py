@@ -1,7 +1,8 @@
 """Running one task's handler in the background: outcome, cancellation, the lease, and faults.
 
 Beside the handler a watcher reads the task every ``interval`` seconds and renews the worker's
-lease whenever a third of it has passed, so that only a worker that is gone lets it run out.
+lease whenever a third of it has passed, so that only a worker that is gone lets it run out; it
+also writes the handler's last progress report held back by the rate limit.
 The watcher stops the handler (cancels its asyncio task) when the task became final under it:
 ``cancelled`` by ``tasks/cancel`` through any instance, or ended by another instance after this
 worker's lease ran out (a worker paused or cut off from storage longer than its lease), or
@@ -319,3 +320,18 @@ async def _watch(context: TaskContext, lease: Lease, interval: float) -> TaskRec
             failing = False
         if record.status.is_terminal:
             return record
+        await _flush_report(context)
+
+
+async def _flush_report(context: TaskContext) -> None:
+    """Write the handler's held progress report, so that its last one is shown while it works.
+
+    A failed write keeps the report for the next tick; the watcher's own read says whether
+    the task is still this worker's.
+    """
+    try:
+        await context.flush()
+    except TaskError as exc:
+        logger.warning(
+            "task %s: its progress report could not be written: %s", context.task_id, exc
+        )
