@@ -49,7 +49,12 @@ PYTHON = blocks("python")
 
 
 def test_every_python_block_has_a_test_here() -> None:
-    assert sorted(PYTHON) == ["MCP servers: the tasks extension", "Using it"], sorted(PYTHON)
+    """The requester block is run by tests/mcp/test_requester.py, against the example server."""
+    assert sorted(PYTHON) == [
+        "Calling a task tool from Python",
+        "MCP servers: the tasks extension",
+        "Using it",
+    ], sorted(PYTHON)
 
 
 def test_using_it_prints_the_2026_07_28_task(tmp_path: Path) -> None:
