@@ -25,7 +25,6 @@ import asyncio
 import itertools
 import json
 import math
-import re
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn, TypeVar
@@ -139,13 +138,17 @@ def _mismatch(clause: str, call: str, got: object, want: object) -> NoReturn:
 
 
 def _short(value: object, most: int = 2000) -> str:
-    """``repr(value)`` with long byte strings cut (records of 64 KiB make unreadable failures)."""
-    text = re.sub(
-        r"data=b(['\"])(.{40}).*?\1(?=, version=)",
-        lambda found: f"data=b{found.group(1)}{found.group(2)}...{found.group(1)}",
-        repr(value),
-        flags=re.DOTALL,
-    )
+    """``repr(value)`` with each record's data cut to 40 bytes (records of 64 KiB would make a
+    failure unreadable)."""
+    if isinstance(value, Record):
+        data = value.data if len(value.data) <= 40 else value.data[:40] + b"..."
+        cut = f" ({len(value.data)} bytes)" if len(value.data) > 40 else ""
+        return f"Record(data={data!r}{cut}, version={value.version}, expires_at={value.expires_at})"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(_short(item, most) for item in value)
+        text = f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    else:
+        text = repr(value)
     return text if len(text) <= most else text[:most] + f"... ({len(text)} characters)"
 
 
@@ -273,17 +276,24 @@ class BackendStateMachine(RuleBasedStateMachine):
             # decides on another clock (the latest it saw), not a boundary off by one.
             return "KV-LIVE-3" if want.expires_at <= self.latest else "KV-LIVE-1"
         assert want is not None
+        if self.latest > self.model.now and self._judges_by_latest_time():
+            return "KV-LIVE-3"  # another history of the key, not a mangled record
         if got.version != want.version:
-            # Another record altogether, not a mangled one: after the clock went back, the
-            # backend decided liveness on the latest time it saw (a restart at version 1).
-            if self.latest > self.model.now:
-                return "KV-LIVE-3"
             return self.last_write.get(key, "KV-PUT-1")
         if got.data != want.data:
             return "KV-DATA-1"
         if got.expires_at != want.expires_at:
             return "KV-LIVE-4"
         return self.last_write.get(key, "KV-PUT-1")
+
+    def _judges_by_latest_time(self) -> bool:
+        """After the clock went back: does the backend take a record that is live on the clock
+        now for dead, as if it decided on the latest time it saw? (A probe in a partition of
+        its own, asked only once a mismatch has been found.)"""
+        probe = "diag:probe"
+        expires_at = (self.model.now + self.latest) / 2
+        self._run(self.backend.put(probe, b"probe", expires_at=expires_at))
+        return self._run(self.backend.get(probe)) is None
 
     def _list_clause(
         self,
@@ -315,6 +325,10 @@ class BackendStateMachine(RuleBasedStateMachine):
                     direct = self._run(self.backend.get(key))
                     if _as_record(direct) != expected:
                         return self._record_clause(key, _as_record(direct), expected)
+                    if key in self.ever_cleaned:
+                        # get finds it, listings do not, and a clean-up once removed it: the
+                        # clean-up left the index out of step with the records.
+                        return "KV-CLEAN-1"
                     break
             return "KV-LIST-5" if limit is not None else "KV-LIST-2"
         for (key, record), (_, expected) in zip(got, want, strict=False):
