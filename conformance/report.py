@@ -129,7 +129,7 @@ class Results:
             counts[result.backend][_kind(result)] += 1
         parts = []
         for backend, count in sorted(counts.items()):
-            others = ", ".join(f"{count[k]} {_LABELS.get(k, k)}" for k in _BADGED if count[k])
+            others = ", ".join(f"{count[k]} {k}" for k in _BADGED if count[k])
             ran = count["passed"] + count["failed"]
             parts.append(f"{backend} {count['passed']}/{ran}" + (f" ({others})" if others else ""))
         return ", ".join(parts)
@@ -204,7 +204,6 @@ def consequence(clause_id: str, causes: tuple[str, ...]) -> str:
 
 _EXPLAINED = ("skipped", "xfailed", "undecided")  # outcomes whose reasons a clause's entry lists
 _BADGED = ("not applicable", "skipped", "xfailed", "undecided")  # counted apart in the badge
-_LABELS = {"xfailed": "xfailed", "undecided": "undecided"}
 _HEADINGS = {"not applicable": "n/a"}  # the area table's column headings
 
 _NOT_APPLICABLE = ("backend declares ", "the factory gives no ")

@@ -25,6 +25,7 @@ from conformance.contract.base import (
     run_concurrently,
 )
 from conformance.contract.keys import assert_all_value_errors
+from conformance.contract.listing import listed_keys
 from conformance.harness import KitTarget, ManualClock
 from conformance.inputs import (
     CLOCK_JUMPS,
@@ -89,19 +90,6 @@ def exact_int(clause: str, what: str, got: object, want: int) -> None:
     assert got == want, said
 
 
-async def listed(backend: StorageBackend, prefix: str, **page: Any) -> list[str]:
-    """Keys of one page, each checked to be an exact ``str`` (KV-LIST-2)."""
-    found = await backend.list_by_prefix(prefix, **page)
-    assert type(found) is list, f"KV-LIST-2: list_by_prefix returned a {type(found).__name__}"
-    keys = []
-    for entry in found:
-        key, record = entry
-        assert type(key) is str, f"KV-LIST-2: list_by_prefix returned a key {key!r}, not a str"
-        assert isinstance(record, VersionedRecord), f"KV-LIST-2: listed {record!r} at {key!r}"
-        keys.append(key)
-    return keys
-
-
 async def in_batches(calls: list[Callable[[], Awaitable[T]]], size: int = 16) -> list[T]:
     """Every call's result in order, ``size`` at a time: a network backend's round trips
     overlap (KV-CONC-1 allows it), so hundreds of keys cost a few seconds, not minutes."""
@@ -131,7 +119,7 @@ async def _store_list_delete(
         what = f"get({example.value!r}) [{example.cls}]"
         exact_record(clause, what, record, (example.value.encode(), 1, None))
     partitions = sorted({_partition(example.value) for example in examples})
-    pages = await in_batches([partial(listed, backend, prefix) for prefix in partitions])
+    pages = await in_batches([partial(listed_keys, backend, prefix) for prefix in partitions])
     for prefix, got_keys in zip(partitions, pages, strict=True):
         want = sorted(e.value for e in examples if e.value.startswith(prefix))
         assert got_keys == want, (
@@ -195,14 +183,14 @@ class InputDomainContract:
             after = example.value
             what = f"list_by_prefix('p:', after={after!r:.60}) [{example.cls}]"
             try:
-                got = await listed(backend, "p:", after=after)
+                got = await listed_keys(backend, "p:", after=after)
             except Exception as exc:  # any str is valid: no error at all is allowed
                 raise AssertionError(
                     f"KV-ARG-4: {what} raised {exc!r}; any str is a valid after"
                 ) from exc
             want = [key for key in keys if after is None or key > after]
             assert got == want, f"KV-LIST-4: {what} returned {got!r}; keys > after: {want!r}"
-            page = await listed(backend, "p:a", after=after, limit=1)
+            page = await listed_keys(backend, "p:a", after=after, limit=1)
             first = [key for key in want if key.startswith("p:a")][:1]
             assert page == first, (
                 f"KV-LIST-4: list_by_prefix('p:a', after={after!r:.60}, limit=1) [{example.cls}] "
@@ -219,7 +207,7 @@ class InputDomainContract:
             limit = example.value
             what = f"list_by_prefix('p:', limit={limit!r}) [{example.cls}]"
             try:
-                got = await listed(backend, "p:", limit=limit)
+                got = await listed_keys(backend, "p:", limit=limit)
             except Exception as exc:  # any int >= 1 is valid: no error at all is allowed
                 raise AssertionError(f"KV-ARG-4: {what} raised {exc!r}") from exc
             want = keys if limit is None else keys[:limit]
@@ -229,7 +217,7 @@ class InputDomainContract:
             seen: list[str] = []
             after: str | None = None
             for _ in range(len(keys) + 1):
-                page = await listed(backend, "p:", after=after, limit=limit)
+                page = await listed_keys(backend, "p:", after=after, limit=limit)
                 seen += page
                 if len(page) < limit:
                     break
@@ -317,7 +305,7 @@ class InputDomainContract:
             if e is None or now < float(e)
             for way in ("put", "cas")
         )
-        got_keys = await listed(backend, "p:")
+        got_keys = await listed_keys(backend, "p:")
         assert got_keys == want, f"KV-LIVE-1: list_by_prefix('p:') at clock {now!r}: {got_keys}"
         removed = await backend.cleanup_expired()
         exact_int(

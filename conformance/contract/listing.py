@@ -11,7 +11,7 @@ import pytest
 from conformance.contract.base import Timeline
 from conformance.contract.keys import assert_all_value_errors
 from conformance.expect import expect
-from pmcp_tasks.backend import StorageBackend
+from pmcp_tasks.backend import StorageBackend, VersionedRecord
 
 # Deliberately spans the alphabet's code-point range: '%' < '-' < '.' < digits < upper < '_' <
 # lower < '~', which a backend sorting by anything but code points gets wrong.
@@ -28,10 +28,16 @@ async def fill(backend: StorageBackend, partition: str, items: list[str]) -> lis
 
 
 async def listed_keys(backend: StorageBackend, prefix: str, **page: Any) -> list[str]:
-    """The keys of one page, which must be ascending (KV-LIST-3): every listing test reads
-    through here, so an unsorted listing is named for its order, not for whatever else each
-    test compares."""
-    keys = [key for key, _ in await backend.list_by_prefix(prefix, **page)]
+    """The keys of one page, each an exact ``str`` with a ``VersionedRecord`` (KV-LIST-2), in
+    ascending order (KV-LIST-3): listing tests read through here, so an unsorted listing is
+    named for its order, not for whatever else each test compares."""
+    found = await backend.list_by_prefix(prefix, **page)
+    assert type(found) is list, f"KV-LIST-2: list_by_prefix returned a {type(found).__name__}"
+    keys = []
+    for key, record in found:
+        assert type(key) is str, f"KV-LIST-2: list_by_prefix returned a key {key!r}, not a str"
+        assert isinstance(record, VersionedRecord), f"KV-LIST-2: listed {record!r} at {key!r}"
+        keys.append(key)
     assert keys == sorted(keys), (
         f"KV-LIST-3: list_by_prefix({prefix!r}, {page}) returned keys out of code-point order: "
         f"{keys!r}"

@@ -584,9 +584,12 @@ class BackendStateMachine(RuleBasedStateMachine):
     def _note_after(self, after: str | None) -> None:
         if after is None:
             return
-        if any(not char.isascii() for char in after):
-            kinds = {"surrogate" if 0xD800 <= ord(c) <= 0xDFFF else "non-ASCII" for c in after}
-            self._note(*(f"after: holds {kind}" for kind in sorted(kinds)))
+        kinds = {
+            "surrogate" if 0xD800 <= ord(char) <= 0xDFFF else "non-ASCII"
+            for char in after
+            if not char.isascii()
+        }
+        self._note(*(f"after: holds {kind}" for kind in sorted(kinds)))
         if "\x00" in after:
             self._note("after: holds NUL")
         if after not in KEYS and after not in AFTERS and ":" in after:
