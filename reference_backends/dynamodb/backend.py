@@ -334,7 +334,7 @@ class DynamoDbBackend(BackendBase):
         for _ in range(_PUT_ROUNDS):
             try:
                 current = await self._get(key)
-            except BackendError:  # damaged: a create replaces it (KV-DAMAGE-1)
+            except _DamagedItem:  # a create replaces it (KV-DAMAGE-1)
                 current = None
             expected = 0 if current is None else current.version
             try:
