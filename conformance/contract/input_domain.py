@@ -140,19 +140,19 @@ class InputDomainContract:
 
     pytestmark = pytest.mark.anyio
 
-    @pytest.mark.clause("KV-KEY-1", "KV-PUT-1", "KV-LIST-2", "KV-DEL-1")
+    @pytest.mark.pmcp_clause("KV-KEY-1", "KV-PUT-1", "KV-LIST-2", "KV-DEL-1")
     async def test_every_key_character_in_every_position_is_stored_listed_and_deleted(
         self, backend: StorageBackend
     ) -> None:
         await _store_list_delete(backend, "KV-KEY-1", key_character_examples())
 
-    @pytest.mark.clause("KV-KEY-2", "KV-PUT-1", "KV-LIST-2", "KV-DEL-1")
+    @pytest.mark.pmcp_clause("KV-KEY-2", "KV-PUT-1", "KV-LIST-2", "KV-DEL-1")
     async def test_keys_of_every_length_up_to_the_limit_are_stored_listed_and_deleted(
         self, backend: StorageBackend
     ) -> None:
         await _store_list_delete(backend, "KV-KEY-2", key_length_examples())
 
-    @pytest.mark.clause("KV-KEY-1", "KV-KEY-2")
+    @pytest.mark.pmcp_clause("KV-KEY-1", "KV-KEY-2")
     async def test_every_invalid_key_class_is_refused_by_every_method(
         self, backend: StorageBackend
     ) -> None:
@@ -171,7 +171,7 @@ class InputDomainContract:
             ]
         await assert_all_value_errors(calls)
 
-    @pytest.mark.clause("KV-LIST-4", "KV-ARG-4", "KV-LIST-3")
+    @pytest.mark.pmcp_clause("KV-LIST-4", "KV-ARG-4", "KV-LIST-3")
     async def test_after_of_every_class(self, backend: StorageBackend) -> None:
         """``after`` may be any ``str``: NUL, lone surrogates, non-ASCII, longer than a key."""
         keys = sorted(f"p:{item}" for item in ("%", "-", ".", "0", "A", "_", "a", "a%", "a-", "~"))
@@ -197,7 +197,7 @@ class InputDomainContract:
                 f"returned {page!r}; the first key > after under 'p:a': {first!r}"
             )
 
-    @pytest.mark.clause("KV-LIST-5", "KV-ARG-4")
+    @pytest.mark.pmcp_clause("KV-LIST-5", "KV-ARG-4")
     async def test_limit_of_every_class(self, backend: StorageBackend) -> None:
         """Any ``int >= 1``: page boundaries and limits no storage API would take as is."""
         keys = [f"p:{index:02d}" for index in range(7)]
@@ -224,7 +224,7 @@ class InputDomainContract:
                 after = page[-1]
             assert seen == keys, f"KV-LIST-5: paging by {limit} [{example.cls}] visited {seen!r}"
 
-    @pytest.mark.clause("KV-DATA-1", "KV-SIZE-2", "KV-PUT-1", "KV-CAS-4")
+    @pytest.mark.pmcp_clause("KV-DATA-1", "KV-SIZE-2", "KV-PUT-1", "KV-CAS-4")
     async def test_data_of_every_size_class_round_trips_growing_and_shrinking(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
@@ -266,7 +266,7 @@ class InputDomainContract:
                 (data_of(last.value), 1, None),
             )
 
-    @pytest.mark.clause("KV-LIVE-1", "KV-LIVE-4", "KV-ARG-3", "KV-CLEAN-1")
+    @pytest.mark.pmcp_clause("KV-LIVE-1", "KV-LIVE-4", "KV-ARG-3", "KV-CLEAN-1")
     async def test_expiries_across_the_whole_finite_range(
         self, backend: StorageBackend, capabilities: BackendCapabilities, clock: ManualClock
     ) -> None:
@@ -312,7 +312,7 @@ class InputDomainContract:
             "KV-CLEAN-1", "cleanup_expired() after the dead ones were written", removed, 2 * dead
         )
 
-    @pytest.mark.clause("KV-LIVE-3", "KV-LIVE-1")
+    @pytest.mark.pmcp_clause("KV-LIVE-3", "KV-LIVE-1")
     async def test_clock_jumps_of_every_size_both_ways(
         self, backend: StorageBackend, capabilities: BackendCapabilities, clock: ManualClock
     ) -> None:
@@ -341,7 +341,7 @@ class InputDomainContract:
                 )
         clock.set(start)
 
-    @pytest.mark.clause("KV-VER-1", "KV-PUT-1", "KV-CAS-3", "KV-CAS-4")
+    @pytest.mark.pmcp_clause("KV-VER-1", "KV-PUT-1", "KV-CAS-3", "KV-CAS-4")
     async def test_versions_of_every_magnitude_count_on_exactly(
         self, kit_target: KitTarget
     ) -> None:

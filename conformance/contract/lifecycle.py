@@ -200,7 +200,7 @@ class LifecycleContract:
 
     pytestmark = pytest.mark.anyio
 
-    @pytest.mark.clause("KV-CANCEL-1")
+    @pytest.mark.pmcp_clause("KV-CANCEL-1")
     @pytest.mark.parametrize("operation", list(OPERATIONS))
     async def test_a_cancelled_call_leaves_records_whole_and_the_backend_usable(
         self, backend: StorageBackend, request: pytest.FixtureRequest, operation: str
@@ -228,7 +228,7 @@ class LifecycleContract:
                 "was cancelled"
             )
 
-    @pytest.mark.clause("KV-CLOSE-2")
+    @pytest.mark.pmcp_clause("KV-CLOSE-2")
     async def test_a_client_opened_after_every_client_closed_sees_every_acknowledged_write(
         self,
         backend_factory: BackendFactory,
@@ -268,7 +268,7 @@ class LifecycleContract:
         finally:
             await reader.dispose()
 
-    @pytest.mark.clause("KV-CLOSE-1")
+    @pytest.mark.pmcp_clause("KV-CLOSE-1")
     async def test_aclose_releases_file_descriptors_and_tasks(
         self, backend_factory: BackendFactory, clock: ManualClock
     ) -> None:
@@ -308,7 +308,7 @@ class LifecycleContract:
         cleanup = await open_target(backend_factory, namespace=namespace, clock=clock)
         await cleanup.dispose()
 
-    @pytest.mark.clause("KV-LIST-5")
+    @pytest.mark.pmcp_clause("KV-LIST-5")
     async def test_paging_while_another_client_writes_visits_every_untouched_record_once(
         self,
         backend: StorageBackend,
@@ -342,7 +342,7 @@ class LifecycleContract:
                 ok = data == b"stable " + key.encode() if key in stable else data in held[key]
                 assert ok, f"KV-LIST-5: paging by {limit} listed {key!r} with {data!r}"
 
-    @pytest.mark.clause("KV-CLEAN-1")
+    @pytest.mark.pmcp_clause("KV-CLEAN-1")
     async def test_cleanup_after_every_kind_of_write(
         self,
         backend: StorageBackend,

@@ -424,20 +424,20 @@ def race_property(
 class RaceContract:
     """Concurrent schedules checked for linearizability (KV-CAS-5, KV-PUT-2, KV-SHARED-1)."""
 
-    @pytest.mark.clause("KV-CAS-5", "KV-PUT-2", "KV-CONC-1")
+    @pytest.mark.pmcp_clause("KV-CAS-5", "KV-PUT-2", "KV-CONC-1")
     def test_races_are_linearizable(self, backend_factory: BackendFactory) -> None:
         race_property(backend_factory, ALL_KINDS)()
 
-    @pytest.mark.clause("KV-CAS-5")
+    @pytest.mark.pmcp_clause("KV-CAS-5")
     def test_cas_races_have_one_winner_per_version(self, backend_factory: BackendFactory) -> None:
         """CAS only, on one key: successful CAS count = final version - initial version."""
         race_property(backend_factory, CAS_KINDS, max_keys=1, clause="KV-CAS-5")()
 
-    @pytest.mark.clause("KV-PUT-2")
+    @pytest.mark.pmcp_clause("KV-PUT-2")
     def test_racing_puts_hand_out_distinct_versions(self, backend_factory: BackendFactory) -> None:
         race_property(backend_factory, PUT_KINDS, max_keys=1, clause="KV-PUT-2")()
 
-    @pytest.mark.clause("KV-SHARED-1", "KV-CAS-5")
+    @pytest.mark.pmcp_clause("KV-SHARED-1", "KV-CAS-5")
     def test_races_across_two_clients_are_linearizable(
         self, backend_factory: BackendFactory
     ) -> None:

@@ -8,7 +8,6 @@ from functools import partial
 import pytest
 
 from conformance.contract.base import requires_size_limit, stored
-from conformance.expect import expect
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
 from pmcp_tasks.errors import CapacityExceeded
 
@@ -29,69 +28,55 @@ class SizesContract:
 
     pytestmark = pytest.mark.anyio
 
-    @pytest.mark.clause("KV-SIZE-1", "KV-CAP-1")
+    @pytest.mark.pmcp_clause("KV-SIZE-1", "KV-CAP-1")
     async def test_put_over_the_limit_raises_and_writes_nothing(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
         limit = requires_size_limit(capabilities, "KV-SIZE-1")
         with pytest.raises(CapacityExceeded):
             await backend.put("p:new", payload(limit + 1))
-        expect(
-            await backend.get("p:new"),
-            None,
-            "a rejected record was (partly) written",
-            call='backend.get("p:new")',
-        )
+        assert await backend.get("p:new") is None, "a rejected record was (partly) written"
         await backend.put("p:k", b"small")
         with pytest.raises(CapacityExceeded):
             await backend.put("p:k", payload(limit + 1))
-        expect(await stored(backend, "p:k"), (b"small", 1, None), call='stored(backend, "p:k")')
+        assert await stored(backend, "p:k") == (b"small", 1, None)
 
-    @pytest.mark.clause("KV-SIZE-1", "KV-CAP-1")
+    @pytest.mark.pmcp_clause("KV-SIZE-1", "KV-CAP-1")
     async def test_cas_over_the_limit_raises_and_writes_nothing(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
         limit = requires_size_limit(capabilities, "KV-SIZE-1")
         with pytest.raises(CapacityExceeded):
             await backend.put_if_version("p:new", payload(limit + 1), 0)
-        expect(
-            await backend.get("p:new"),
-            None,
-            "a rejected record was (partly) written",
-            call='backend.get("p:new")',
-        )
+        assert await backend.get("p:new") is None, "a rejected record was (partly) written"
         await backend.put("p:k", b"small")
         with pytest.raises(CapacityExceeded):
             await backend.put_if_version("p:k", payload(limit + 1), 1)
-        expect(await stored(backend, "p:k"), (b"small", 1, None), call='stored(backend, "p:k")')
+        assert await stored(backend, "p:k") == (b"small", 1, None)
 
-    @pytest.mark.clause("KV-SIZE-1")
+    @pytest.mark.pmcp_clause("KV-SIZE-1")
     async def test_far_over_the_limit_raises(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
         limit = requires_size_limit(capabilities, "KV-SIZE-1")
         with pytest.raises(CapacityExceeded):
             await backend.put("p:k", payload(2 * limit + 1024))
-        expect(await backend.get("p:k"), None, call='backend.get("p:k")')
+        assert await backend.get("p:k") is None
 
-    @pytest.mark.clause("KV-SIZE-2", "KV-CAP-1")
+    @pytest.mark.pmcp_clause("KV-SIZE-2", "KV-CAP-1")
     async def test_largest_allowed_record_round_trips(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
         limit = requires_size_limit(capabilities, "KV-SIZE-2")
         data = payload(limit)
-        expect(await backend.put("p:k", data), 1, call='backend.put("p:k", data)')
-        expect(await stored(backend, "p:k"), (data, 1, None), call='stored(backend, "p:k")')
-        expect(
-            await backend.put_if_version("p:k", data[::-1], 1),
-            2,
-            call='backend.put_if_version("p:k", data[::-1], 1)',
-        )
-        expect(await stored(backend, "p:k"), (data[::-1], 2, None), call='stored(backend, "p:k")')
+        assert await backend.put("p:k", data) == 1
+        assert await stored(backend, "p:k") == (data, 1, None)
+        assert await backend.put_if_version("p:k", data[::-1], 1) == 2
+        assert await stored(backend, "p:k") == (data[::-1], 2, None)
         listed = await backend.list_by_prefix("p:")
         assert [(k, r.data) for k, r in listed] == [("p:k", data[::-1])]
 
-    @pytest.mark.clause("KV-SIZE-1", "KV-SIZE-2", "KV-CAP-1")
+    @pytest.mark.pmcp_clause("KV-SIZE-1", "KV-SIZE-2", "KV-CAP-1")
     @pytest.mark.parametrize("make", [payload, text_payload], ids=["binary", "utf8-multibyte"])
     async def test_sizes_around_the_limit(
         self,
@@ -128,9 +113,4 @@ class SizesContract:
                 f"KV-SIZE-1: {name} of {limit + 1} bytes (limit {limit}) returned {result!r} "
                 "instead of raising CapacityExceeded"
             )
-        expect(
-            await backend.get("p:over"),
-            None,
-            "a rejected record was written",
-            call='backend.get("p:over")',
-        )
+        assert await backend.get("p:over") is None, "a rejected record was written"

@@ -629,7 +629,7 @@ def read_capabilities(factory: BackendFactory) -> BackendCapabilities:
 class StatefulContract:
     """Random sequences of every operation, compared with the model after every step."""
 
-    @pytest.mark.clause(
+    @pytest.mark.pmcp_clause(
         "KV-PUT-1",
         "KV-CAS-1",
         "KV-CAS-2",
