@@ -214,8 +214,12 @@ def pytest_configure(config: pytest.Config) -> None:
     names: list[str] = config.option.taskstore_backend or []
     if config.option.conformance_baseline:
         config.stash[_BASELINE_KEY] = Baseline.load(config.option.conformance_baseline)
-    if not names or config.option.taskstore_list_backends:
-        return
+    if names and not config.option.taskstore_list_backends:
+        _select_backends(config, names, reporting)
+
+
+def _select_backends(config: pytest.Config, names: list[str], reporting: _Reporting) -> None:
+    """Resolve ``--backend``, probe what each declares and load the kit's Hypothesis profile."""
     missing = [name for name in _TESTING_EXTRA_MODULES if util.find_spec(name) is None]
     if missing:
         raise pytest.UsageError(

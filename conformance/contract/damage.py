@@ -244,9 +244,9 @@ class DamageContract:
     async def test_cas_on_a_damaged_record_treats_it_as_absent_compares_or_refuses(
         self, backend: StorageBackend, damaged_record: Planted
     ) -> None:
-        kind = damaged_record.kind
         """Each call answers in one of the three allowed ways; only what it writes shows up
         (a refusal or a conflict leaves the record damaged)."""
+        kind = damaged_record.kind
         for expected in (1, 0):
             await damaged_record.again()
             call = f"put_if_version({DAMAGED!r}, b'cas', {expected}) on a record damaged as {kind}"

@@ -111,6 +111,14 @@ async def _store_list_delete(
     backend: StorageBackend, clause: str, examples: list[Example[str]]
 ) -> None:
     """Put every key, read it back, list every partition, delete every key."""
+    await _stored_and_read_back(backend, clause, examples)
+    await _listed_by_partition(backend, clause, examples)
+    await _deleted(backend, examples)
+
+
+async def _stored_and_read_back(
+    backend: StorageBackend, clause: str, examples: list[Example[str]]
+) -> None:
     puts = await in_batches([partial(backend.put, e.value, e.value.encode()) for e in examples])
     for example, got in zip(examples, puts, strict=True):
         exact_int(clause, f"put({example.value!r}) [{example.cls}]", got, 1)
@@ -118,6 +126,11 @@ async def _store_list_delete(
     for example, record in zip(examples, records, strict=True):
         what = f"get({example.value!r}) [{example.cls}]"
         exact_record(clause, what, record, (example.value.encode(), 1, None))
+
+
+async def _listed_by_partition(
+    backend: StorageBackend, clause: str, examples: list[Example[str]]
+) -> None:
     partitions = sorted({_partition(example.value) for example in examples})
     pages = await in_batches([partial(listed_keys, backend, prefix) for prefix in partitions])
     for prefix, got_keys in zip(partitions, pages, strict=True):
@@ -125,6 +138,9 @@ async def _store_list_delete(
         assert got_keys == want, (
             f"{clause}: list_by_prefix({prefix!r}) returned {got_keys!r}; stored: {want!r}"
         )
+
+
+async def _deleted(backend: StorageBackend, examples: list[Example[str]]) -> None:
     deletes = await in_batches([partial(backend.delete, e.value) for e in examples])
     for example, deleted in zip(examples, deletes, strict=True):
         assert deleted is True, (
@@ -133,6 +149,34 @@ async def _store_list_delete(
     gone = await in_batches([partial(backend.get, e.value) for e in examples])
     left = [e.value for e, record in zip(examples, gone, strict=True) if record is not None]
     assert left == [], f"KV-DEL-1: get still finds {left!r} after each was deleted"
+
+
+async def _written_with_expiry(
+    backend: StorageBackend, now: float, index: int, name: str, expires_at: float | None
+) -> bool:
+    """Write ``expires_at`` by ``put`` and by ``put_if_version`` and read each back: live
+    exactly as given while the clock is before it, gone from ``get`` once it is not. Whether
+    the records are live."""
+    stored_as = None if expires_at is None else float(expires_at)
+    live = stored_as is None or now < stored_as
+    for way, key in (("put", f"p:put{index:02d}"), ("put_if_version", f"p:cas{index:02d}")):
+        what = f"{way}({key!r}, expires_at={expires_at!r}) [{name}]"
+        try:
+            if way == "put":
+                await backend.put(key, b"e", expires_at=expires_at)
+            else:
+                await backend.put_if_version(key, b"e", 0, expires_at=expires_at)
+        except ValueError as exc:
+            raise AssertionError(
+                f"KV-ARG-3: {what} raised ValueError ({exc}); it is a finite number"
+            ) from exc
+        record = await backend.get(key)
+        if not live:
+            assert record is None, f"KV-LIVE-1: get after {what} at clock {now!r}: {record}"
+            continue
+        assert record is not None, f"KV-LIVE-1: get after {what} at clock {now!r}: None"
+        exact_record("KV-LIVE-4", f"get after {what}", record, (b"e", 1, stored_as))
+    return live
 
 
 class InputDomainContract:
@@ -279,26 +323,7 @@ class InputDomainContract:
         examples += [(e.cls, e.value) for e in expiry_int_examples(now)]
         dead = 0
         for index, (name, expires_at) in enumerate(examples):
-            stored_as = None if expires_at is None else float(expires_at)
-            live = stored_as is None or now < stored_as
-            dead += not live
-            for way, key in (("put", f"p:put{index:02d}"), ("put_if_version", f"p:cas{index:02d}")):
-                what = f"{way}({key!r}, expires_at={expires_at!r}) [{name}]"
-                try:
-                    if way == "put":
-                        await backend.put(key, b"e", expires_at=expires_at)
-                    else:
-                        await backend.put_if_version(key, b"e", 0, expires_at=expires_at)
-                except ValueError as exc:
-                    raise AssertionError(
-                        f"KV-ARG-3: {what} raised ValueError ({exc}); it is a finite number"
-                    ) from exc
-                record = await backend.get(key)
-                if not live:
-                    assert record is None, f"KV-LIVE-1: get after {what} at clock {now!r}: {record}"
-                    continue
-                assert record is not None, f"KV-LIVE-1: get after {what} at clock {now!r}: None"
-                exact_record("KV-LIVE-4", f"get after {what}", record, (b"e", 1, stored_as))
+            dead += not await _written_with_expiry(backend, now, index, name, expires_at)
         want = sorted(
             f"p:{way}{i:02d}"
             for i, (_, e) in enumerate(examples)

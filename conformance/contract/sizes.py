@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 import pytest
@@ -23,6 +23,25 @@ def text_payload(size: int) -> bytes:
     return ("\u00e9" * (size // 2) + "a" * (size % 2)).encode()
 
 
+Write = Callable[[str, bytes, int], Awaitable[int]]
+"""``put`` or ``put_if_version`` as ``write(key, data, expected_version)``."""
+
+
+async def rejected_over_the_limit(
+    backend: StorageBackend, capabilities: BackendCapabilities, write: Write
+) -> None:
+    """One byte over the limit, ``write`` raises and writes nothing: neither a new key nor over
+    an existing record."""
+    limit = requires_size_limit(capabilities, "KV-SIZE-1")
+    with pytest.raises(CapacityExceeded):
+        await write("p:new", payload(limit + 1), 0)
+    assert await backend.get("p:new") is None, "a rejected record was (partly) written"
+    await backend.put("p:k", b"small")
+    with pytest.raises(CapacityExceeded):
+        await write("p:k", payload(limit + 1), 1)
+    assert await stored(backend, "p:k") == (b"small", 1, None)
+
+
 class SizesContract:
     """Record size limits."""
 
@@ -32,27 +51,15 @@ class SizesContract:
     async def test_put_over_the_limit_raises_and_writes_nothing(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
-        limit = requires_size_limit(capabilities, "KV-SIZE-1")
-        with pytest.raises(CapacityExceeded):
-            await backend.put("p:new", payload(limit + 1))
-        assert await backend.get("p:new") is None, "a rejected record was (partly) written"
-        await backend.put("p:k", b"small")
-        with pytest.raises(CapacityExceeded):
-            await backend.put("p:k", payload(limit + 1))
-        assert await stored(backend, "p:k") == (b"small", 1, None)
+        await rejected_over_the_limit(
+            backend, capabilities, lambda key, data, _version: backend.put(key, data)
+        )
 
     @pytest.mark.pmcp_clause("KV-SIZE-1", "KV-CAP-1")
     async def test_cas_over_the_limit_raises_and_writes_nothing(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
-        limit = requires_size_limit(capabilities, "KV-SIZE-1")
-        with pytest.raises(CapacityExceeded):
-            await backend.put_if_version("p:new", payload(limit + 1), 0)
-        assert await backend.get("p:new") is None, "a rejected record was (partly) written"
-        await backend.put("p:k", b"small")
-        with pytest.raises(CapacityExceeded):
-            await backend.put_if_version("p:k", payload(limit + 1), 1)
-        assert await stored(backend, "p:k") == (b"small", 1, None)
+        await rejected_over_the_limit(backend, capabilities, backend.put_if_version)
 
     @pytest.mark.pmcp_clause("KV-SIZE-1")
     async def test_far_over_the_limit_raises(
