@@ -10,7 +10,7 @@ from functools import partial
 
 import pytest
 
-from conformance.contract.base import OpenClient, run_concurrently, stored
+from conformance.contract.base import OpenClient, listed_keys, run_concurrently, stored
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
 from pmcp_tasks.errors import RecordNotFound, StorageError, VersionConflict
 
@@ -41,7 +41,7 @@ class CapabilitiesContract:
             assert await stored(backend, key) == (b"u" + key.encode(), 2, None), key
         deleted = await run_concurrently([partial(backend.delete, key) for key in keys[::2]])
         assert deleted == [True] * len(keys[::2]), deleted
-        assert [k for k, _ in await backend.list_by_prefix("p:")] == keys[1::2]
+        assert await listed_keys(backend, "p:") == keys[1::2]
 
     @pytest.mark.pmcp_clause("KV-ERR-1")
     async def test_contract_errors_are_storage_errors(self, backend: StorageBackend) -> None:

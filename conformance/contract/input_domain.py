@@ -19,13 +19,13 @@ from typing import Any, TypeVar
 import pytest
 
 from conformance.contract.base import (
+    listed_keys,
     raised,
     requires_manual_clock,
     requires_seed,
     run_concurrently,
 )
 from conformance.contract.keys import assert_all_value_errors
-from conformance.contract.listing import listed_keys
 from conformance.harness import KitTarget, ManualClock
 from conformance.inputs import (
     CLOCK_JUMPS,

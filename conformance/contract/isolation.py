@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.contract.base import OpenClient, Timeline, stored
+from conformance.contract.base import OpenClient, Timeline, listed_keys, stored
 from conformance.harness import fresh_namespace
 from pmcp_tasks.backend import StorageBackend
 from pmcp_tasks.errors import RecordNotFound
@@ -61,7 +61,7 @@ class IsolationContract:
         assert got == (b"long namespace", 1, None), f"{namespace + 'p'!r} got {got!r}"
         got = await stored(backend, "pq:k")
         assert got == (b"short namespace", 1, soon), f"{namespace!r} got {got!r}"
-        listed = [k for k, _ in await backend.list_by_prefix("pq:")]
+        listed = await listed_keys(backend, "pq:")
         assert listed == ["pq:k"], f"{namespace!r} lists {listed}"
         await timeline.pass_expiry(soon)
         counted = await longer.cleanup_expired()

@@ -28,6 +28,7 @@ from conformance import time_limits
 from conformance.contract.base import (
     OpenClient,
     Snapshot,
+    listed_keys,
     requires_manual_clock,
     requires_shared,
     run_concurrently,
@@ -332,7 +333,7 @@ class LifecycleContract:
                     f"KV-CLOSE-2: a client opened after both writers closed reads {key!r} as "
                     f"{got!r}; the writers were told {record!r}"
                 )
-            listed = [key for key, _ in await reader.backend.list_by_prefix("p:")]
+            listed = await listed_keys(reader.backend, "p:")
             live = sorted(key for key, record in want.items() if record is not None)
             assert listed == live, f"KV-CLOSE-2: the reopened client lists {listed!r}"
         finally:
@@ -430,5 +431,5 @@ class LifecycleContract:
             assert got == want, f"KV-CLEAN-1: clean-up changed {key!r}: {got!r}, not {want!r}"
         again = await cleaner.cleanup_expired()
         assert again == 0, f"KV-CLEAN-1: a second cleanup_expired() removed {again} more"
-        listed = [key for key, _ in await b.list_by_prefix("p:")]
+        listed = await listed_keys(b, "p:")
         assert listed == sorted(live), f"KV-CLEAN-1: after clean-up the listing is {listed!r}"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from conformance.contract.base import Timeline
+from conformance.contract.base import Timeline, listed_keys
 from conformance.contract.keys import assert_all_value_errors
-from pmcp_tasks.backend import StorageBackend, VersionedRecord
+from pmcp_tasks.backend import StorageBackend
 
 # Deliberately spans the alphabet's code-point range: '%' < '-' < '.' < digits < upper < '_' <
 # lower < '~', which a backend sorting by anything but code points gets wrong.
@@ -24,24 +24,6 @@ async def fill(backend: StorageBackend, partition: str, items: list[str]) -> lis
     for key in shuffled:
         await backend.put(key, key.encode())
     return sorted(keys)
-
-
-async def listed_keys(backend: StorageBackend, prefix: str, **page: Any) -> list[str]:
-    """The keys of one page, each an exact ``str`` with a ``VersionedRecord`` (KV-LIST-2), in
-    ascending order (KV-LIST-3): listing tests read through here, so an unsorted listing is
-    named for its order, not for whatever else each test compares."""
-    found = await backend.list_by_prefix(prefix, **page)
-    assert type(found) is list, f"KV-LIST-2: list_by_prefix returned a {type(found).__name__}"
-    keys = []
-    for key, record in found:
-        assert type(key) is str, f"KV-LIST-2: list_by_prefix returned a key {key!r}, not a str"
-        assert isinstance(record, VersionedRecord), f"KV-LIST-2: listed {record!r} at {key!r}"
-        keys.append(key)
-    assert keys == sorted(keys), (
-        f"KV-LIST-3: list_by_prefix({prefix!r}, {page}) returned keys out of code-point order: "
-        f"{keys!r}"
-    )
-    return keys
 
 
 async def paged_keys(backend: StorageBackend, prefix: str, limit: int, most: int) -> list[str]:

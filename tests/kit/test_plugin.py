@@ -251,25 +251,15 @@ def test_failure_names_clause_and_rule_and_report_is_complete(pytester: pytest.P
     assert report["clauses"]["KV-LIST-6"]["results"][BROKEN_DELETE]["status"] == "untested"
 
 
-def test_backend_route_shows_the_values_of_a_failed_assert(pytester: pytest.Pytester) -> None:
+def test_backend_route_shows_the_values_of_a_failed_assert(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The kit compares with plain ``assert``: the plugin registers rewriting for its modules
     before they are imported, so a ``--backend`` run in a fresh process shows both values.
     (tests/kit/test_verdicts.py checks the same on the subclass route.)"""
-    # The fresh process finds modules in its working directory, the pytester directory.
-    pytester.makepyfile(
-        always_true="""
-        from reference_backends.memory import InMemoryBackend
-
-        class AlwaysTrue(InMemoryBackend):
-            async def delete(self, key):
-                return True
-
-        def factory(*, namespace, clock):
-            return AlwaysTrue(namespace=namespace, clock=clock)
-        """
-    )
+    monkeypatch.setenv("PYTHONPATH", str(HERE))  # the fresh process imports broken_backends
     result = pytester.runpytest_subprocess(
-        "--backend=always_true:factory",
+        f"--backend={BROKEN_DELETE}",
         "-k",
         "test_delete_of_an_absent_key_returns_false",
         "-p",
