@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import subprocess
 import sys
 from importlib import metadata
@@ -216,6 +218,8 @@ def test_failure_names_clause_and_rule_and_report_is_complete(pytester: pytest.P
         "test_delete or test_capabilities",
         "--conformance-report",
         str(report_path),
+        "--conformance-html",
+        str(report_path.with_suffix(".html")),
         "--strict-markers",
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -249,6 +253,15 @@ def test_failure_names_clause_and_rule_and_report_is_complete(pytester: pytest.P
     assert delete["failed"] == 3
     assert report["clauses"]["KV-CAP-1"]["results"][BROKEN_DELETE]["status"] == "passed"
     assert report["clauses"]["KV-LIST-6"]["results"][BROKEN_DELETE]["status"] == "untested"
+    # Each failure keeps the kit's statement that failed, beside the values its message shows.
+    absent = next(t for t in report["tests"] if "test_delete_of_an_absent_key" in t["nodeid"])
+    assert absent["failure"]["message"] == "AssertionError: assert True is False"
+    check = absent["failure"]["check"]
+    assert re.fullmatch(
+        r'conformance/contract/delete\.py:\d+: assert await backend\.delete\("p:never"\) is False',
+        check,
+    ), check
+    assert html.escape(check) in report_path.with_suffix(".html").read_text()
 
 
 def test_backend_route_shows_the_values_of_a_failed_assert(
