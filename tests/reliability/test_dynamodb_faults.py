@@ -37,7 +37,7 @@ from pmcp_tasks import (
 )
 from pmcp_tasks.keys import task_key
 from reference_backends.dynamodb import DynamoDbBackend, kit_factory
-from reference_backends.dynamodb.backend import make_client
+from reference_backends.dynamodb.client import make_client
 from reference_backends.dynamodb.kit import DEFAULT_TABLE, DynamoDbKitHooks
 
 pytestmark = pytest.mark.anyio
