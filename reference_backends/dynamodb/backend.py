@@ -494,9 +494,9 @@ class DynamoDbBackend(BackendBase):
 class DynamoDbInternals:
     """The sanctioned door to a :class:`DynamoDbBackend`'s insides; not the public API.
 
-    The conformance kit's hooks (:mod:`.kit`), this backend's tests and the benchmarks write
-    past the contract (any version, damaged items, a whole namespace dropped) and so need the
-    table client and the item codec the backend uses. They take them from here, in one
+    The conformance kit's hooks (:mod:`.kit`) and this backend's tests write past the contract
+    (any version, damaged items, a whole namespace dropped, the raw item read back) and so need
+    the table client and the item codec the backend uses. They take them from here, in one
     typed place, so that refactoring the backend breaks this class loudly and not its users
     silently. Nothing here is stable across releases.
     """
