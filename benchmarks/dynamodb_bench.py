@@ -38,7 +38,7 @@ from benchmarks.workload import (
     prepared,
 )
 from reference_backends.dynamodb import DynamoDbBackend, create_table
-from reference_backends.dynamodb.backend import make_client
+from reference_backends.dynamodb.client import make_client
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
