@@ -62,7 +62,8 @@ SUITE_DIR = Path(__file__).with_name("suite")
 _GROUP = "pmcp-tasks"
 SELECTED_KEY = pytest.StashKey[list[registry.SelectedBackend]]()
 _BASELINE_KEY = pytest.StashKey[Baseline]()
-_TESTING_EXTRA_MODULES = ("hypothesis", "anyio")
+TESTING_EXTRA_MODULES = ("hypothesis", "anyio")
+"""What the ``testing`` extra installs and a kit run imports: checked first, for a usage error."""
 CLAUSE_MARK = "pmcp_clause"
 
 _ALIASES: dict[str, dict[str, Any]] = {
@@ -220,7 +221,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _select_backends(config: pytest.Config, names: list[str], reporting: _Reporting) -> None:
     """Resolve ``--backend``, probe what each declares and load the kit's Hypothesis profile."""
-    missing = [name for name in _TESTING_EXTRA_MODULES if util.find_spec(name) is None]
+    missing = [name for name in TESTING_EXTRA_MODULES if util.find_spec(name) is None]
     if missing:
         raise pytest.UsageError(
             f"the conformance kit needs {', '.join(missing)}: pip install 'pmcp-tasks[testing]'"

@@ -77,7 +77,7 @@ def test_missing_extra_is_a_usage_error_naming_pip_install(
     ep = metadata.EntryPoint(
         name="fancy", value="no_such_module_for_kit:factory [fancy]", group=registry.GROUP
     )
-    monkeypatch.setattr(registry, "_entry_points", lambda: {"fancy": ep})
+    monkeypatch.setattr(registry, "entry_points", lambda: {"fancy": ep})
     result = pytester.runpytest("--backend=fancy")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
@@ -89,7 +89,7 @@ def test_missing_extra_is_a_usage_error_naming_pip_install(
 def test_missing_testing_extra_is_a_usage_error(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(plugin, "_TESTING_EXTRA_MODULES", ("no_such_module_for_kit",))
+    monkeypatch.setattr(plugin, "TESTING_EXTRA_MODULES", ("no_such_module_for_kit",))
     result = pytester.runpytest("--backend=memory")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: *pip install 'pmcp-tasks[[]testing[]]'"])
