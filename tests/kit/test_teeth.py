@@ -18,7 +18,7 @@ from conformance.plugin import SUITE_DIR
 
 pytest_plugins = ["pytester"]
 
-HERE = Path(__file__).parent.parent  # tests/, where broken_backends.py lives
+HERE = Path(__file__).parent.parent  # tests/, where the broken_backends package lives
 
 
 def run_kit(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
