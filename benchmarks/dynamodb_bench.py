@@ -233,18 +233,7 @@ async def run(settings: Settings, endpoint: str) -> list[OpRow]:
                 iterations=settings.iterations(full),
                 rounds=min(settings.rounds, 5),
             )
-            rows.append(
-                OpRow(
-                    "dynamodb",
-                    operation,
-                    result.subject * 1e6,
-                    result.baseline * 1e6,
-                    result.ratio,
-                    TARGET,
-                    result.subject_requests,
-                    result.baseline_requests,
-                )
-            )
+            rows.append(OpRow.measured("dynamodb", operation, result, TARGET))
     finally:
         await backend.aclose()
         raw.pool.shutdown()

@@ -182,18 +182,7 @@ async def run(settings: Settings, url: str) -> list[OpRow]:
                     rounds=settings.rounds,
                     workers=workers,
                 )
-                rows.append(
-                    OpRow(
-                        area,
-                        operation,
-                        result.subject * 1e6,
-                        result.baseline * 1e6,
-                        result.ratio,
-                        TARGET,
-                        result.subject_requests,
-                        result.baseline_requests,
-                    )
-                )
+                rows.append(OpRow.measured(area, operation, result, TARGET))
     finally:
         await backend.aclose()
         await backend_client.aclose()
