@@ -232,6 +232,21 @@ class DynamoDbBackend(BackendBase):
                 self._features = features
         return self._features
 
+    async def server_time(self) -> float:
+        """The DynamoDB endpoint's clock, from the HTTP ``Date`` header of a DescribeTable
+        reply (:class:`pmcp_tasks.timebase.ServerClock`). ``Date`` has 1 s steps, so this is
+        the middle of the second it names: within 0.5 s of the endpoint's clock."""
+        reply = await self._run(self._client.describe_table)
+        date = reply.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+        if not isinstance(date, str):
+            raise BackendError(f"DynamoDB reply for table {self._table!r} carries no Date header")
+        import email.utils  # here, so that this method moves as one piece
+
+        try:
+            return email.utils.parsedate_to_datetime(date).timestamp() + 0.5
+        except (TypeError, ValueError) as exc:
+            raise BackendError(f"DynamoDB reply carries an unreadable Date: {date[:80]!r}") from exc
+
     # -- contract hooks (BackendBase checked the arguments) ---------------------------------
 
     async def _get(self, key: str) -> VersionedRecord | None:

@@ -266,7 +266,7 @@ class RedisBackend(BackendBase):
         """Refuse a server that may evict keys; warn when it does not say whether it does.
 
         Under any ``maxmemory-policy`` but ``noeviction`` a full server drops keys to make
-        room: acknowledged records, index entries and the store's quota records vanish without
+        room: acknowledged records, index entries and the store's cap slots vanish without
         an error. Only ``noeviction`` makes a full server refuse writes instead. A server that
         answers neither CONFIG GET nor INFO cannot be checked; refusing it would lock out
         deployments that forbid both, so it is opened with a warning instead.
@@ -283,7 +283,7 @@ class RedisBackend(BackendBase):
             )
             raise BackendError(
                 f"Redis evicts keys under memory pressure ({shown} as maxmemory-policy): a full "
-                "server would silently drop acknowledged tasks, their indexes and quota records. "
+                "server would silently drop acknowledged tasks, their indexes and cap slots. "
                 "Set maxmemory-policy noeviction (a full server then refuses writes with an "
                 "error), or pass allow_eviction=True to accept that loss"
             )
@@ -327,6 +327,14 @@ class RedisBackend(BackendBase):
             except NoScriptError:
                 script.sha = await client.script_load(script.script)
                 return await client.evalsha(script.sha, len(keys), *keys, *args)
+
+    async def server_time(self) -> float:
+        """The Redis server's clock (``TIME``, microseconds), whatever clock was injected: the
+        one all processes share (:class:`pmcp_tasks.timebase.ServerClock`)."""
+        with self._calling("time", ""):
+            client = await self._ready()
+            seconds, microseconds = await client.time()
+        return seconds + microseconds / 1e6
 
     # -- contract hooks (BackendBase checked the arguments) ---------------------------------
 

@@ -21,7 +21,7 @@ from pmcp_tasks import (
     TaskLimitExceeded,
     TaskRecord,
 )
-from pmcp_tasks.quota import SLOT_PARTITION_MARK
+from pmcp_tasks.cap import SLOT_PARTITION_MARK
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,106 @@
+"""One clock for every process of a deployment: the storage server's, or a refusal.
+
+Expiry, the cap's slot reclaim and lease lapses compare times written by one process with the
+clock of another. Hosts' clocks disagree (a missing NTP, a VM resumed from a snapshot), and a
+disagreement of an hour made a store delete live tasks, fail healthy leases and lock owners out
+(docs/reliability.md, "Clock skew"). So a store whose backend can tell the server's time
+(:class:`ServerClock`) measures its own clock against it when first used and every
+:data:`CHECK_INTERVAL` seconds, and from then on decides every time on the server's clock (its
+own reading plus the measured offset). A skew beyond ``StoreConfig.max_clock_skew`` is refused
+(:class:`~pmcp_tasks.errors.ClockSkewExceeded`): the backend still decides liveness on the
+process's raw clock, and the store pads what it stores (:attr:`Timebase.margin`) only by the
+tolerance.
+
+An injected clock is a test's time machine (the kit moves it by hours against a real Redis), so
+by default only a store on the real clock, :func:`time.time`, checks; ``check_skew=True`` turns
+the check on for an injected clock, and a backend without ``server_time`` keeps today's single
+process clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol, runtime_checkable
+
+from pmcp_tasks.backend import Clock
+from pmcp_tasks.errors import ClockSkewExceeded, StorageError
+from pmcp_tasks.writes import failure
+
+CHECK_INTERVAL = 60.0
+"""Seconds (of :func:`time.monotonic`) between two measurements: a clock that steps (NTP, a
+resumed VM) is noticed within this long, at the cost of one small round trip per minute."""
+
+
+@runtime_checkable
+class ServerClock(Protocol):
+    """A backend capability beyond the six-method contract: the storage server's time.
+
+    Redis answers ``TIME``; DynamoDB's replies carry an HTTP ``Date`` (1 s steps); the memory
+    backend, whose "server" is the process, answers its own clock.
+    """
+
+    async def server_time(self) -> float:
+        """The server's clock now, in epoch seconds."""
+        ...
+
+
+class Timebase:
+    """The store's clock: its own reading, corrected to the server's once measured."""
+
+    def __init__(
+        self, clock: Clock, server: object, tolerance: float | None, check: bool | None
+    ) -> None:
+        wanted = clock is time.time if check is None else check
+        checked = wanted and tolerance is not None and isinstance(server, ServerClock)
+        self._clock = clock
+        self._server: ServerClock | None = server if checked else None  # type: ignore[assignment]
+        self._tolerance = tolerance if checked and tolerance is not None else 0.0
+        self._offset = 0.0
+        self._due = -float("inf")  # monotonic time of the next measurement
+        self._refused: ClockSkewExceeded | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def margin(self) -> float:
+        """Seconds every stored expiry is padded by, so that a backend whose raw clock is up to
+        the tolerance ahead never takes a live record for dead (0 when nothing is checked)."""
+        return self._tolerance
+
+    def now(self) -> float:
+        """Epoch seconds on the server's clock (the process's own when nothing is checked)."""
+        return self._clock() + self._offset
+
+    def stored_expiry(self, expires_at: float | None) -> float | None:
+        """The expiry handed to the backend for a record that dies at ``expires_at``."""
+        return None if expires_at is None else expires_at + self.margin
+
+    async def check(self) -> None:
+        """Measure the skew when due; ``ClockSkewExceeded`` while it is beyond the tolerance.
+
+        A refused store measures again on every call, so it recovers as soon as the host's
+        clock is fixed.
+        """
+        if self._server is None or (self._refused is None and time.monotonic() < self._due):
+            return
+        async with self._lock:
+            if self._refused is None and time.monotonic() < self._due:
+                return  # another call measured while this one waited
+            await self._measure(self._server)
+        if self._refused is not None:
+            raise self._refused
+
+    async def _measure(self, server: ServerClock) -> None:
+        before = self._clock()
+        try:
+            server_now = await server.server_time()
+        except StorageError as exc:
+            raise failure("reading the storage server's clock", exc) from exc
+        local = (before + self._clock()) / 2  # the server answered about half-way
+        skew = local - server_now
+        self._due = time.monotonic() + CHECK_INTERVAL
+        if abs(skew) > self._tolerance:
+            self._refused = ClockSkewExceeded(local, server_now, self._tolerance)
+            return
+        self._refused = None
+        self._offset = -skew
