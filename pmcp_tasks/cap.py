@@ -371,19 +371,7 @@ class OwnerCap:
         slots = await self._list_slots(owner, cap)
         if await self._refused_by_slots(owner, slots, cap):
             raise _limit_exceeded(cap)
-        listed = await self._live_tasks(owner)
-        finished = {task.task_id for task in listed if task.final}
-        tasks = {task.task_id: task for task in listed if not task.final}
-        now_ms = self._clock() * 1000
-        grace_ms = self._config.dead_task_grace * 1000
-        counting = set(tasks) | {
-            task_id
-            for slot in slots.values()
-            for task_id in slot.tasks
-            if created_ms(task_id) > now_ms - grace_ms
-        }
-        count = count_slots(slots.values(), counting, finished, self._died_by())
-        orphans = [task for task_id, task in tasks.items() if task_id not in count.held]
+        count, orphans = await self._rebuild(owner, slots)
         free = [*count.free, *((index, 0) for index in range(cap) if index not in slots)]
         random.shuffle(free)
         if len(count.held) + len(orphans) >= cap:
@@ -399,6 +387,24 @@ class OwnerCap:
             if isinstance(outcome, Claim):
                 return outcome
         return outcome
+
+    async def _rebuild(
+        self, owner: str, slots: dict[int, Slot]
+    ) -> tuple[SlotCount, list[LiveTask]]:
+        """The slots counted against the owner's live tasks, and the live tasks no slot holds."""
+        listed = await self._live_tasks(owner)
+        finished = {task.task_id for task in listed if task.final}
+        tasks = {task.task_id: task for task in listed if not task.final}
+        now_ms = self._clock() * 1000
+        grace_ms = self._config.dead_task_grace * 1000
+        counting = set(tasks) | {
+            task_id
+            for slot in slots.values()
+            for task_id in slot.tasks
+            if created_ms(task_id) > now_ms - grace_ms
+        }
+        count = count_slots(slots.values(), counting, finished, self._died_by())
+        return count, [task for task_id, task in tasks.items() if task_id not in count.held]
 
     async def _adopt(
         self, owner: str, orphans: list[LiveTask], free: list[tuple[int, int]], holding: list[Slot]
