@@ -3,8 +3,8 @@
 An owner with cap N has at most N *slot records*, ``%q<owner partition>:<i>`` for i in
 0..N-1. A create claims one with ``put_if_version(slot, ..., 0)`` before it writes its task, so
 two creates can never hold the same slot and the owner can never hold more than N tasks: the
-count is exact by construction, with no record that every create of the owner rewrites (the
-old single quota record was a hot spot whose size grew with the owner's tasks). Why this shape,
+count is exact by construction, with no record that every create of the owner rewrites (one
+count record per owner would be a hot spot whose size grew with the owner's tasks). Why this shape,
 what it bounds and how it heals are argued in ``docs/domain.md`` ("The per-owner cap").
 
 A slot lives until its task's expiry plus ``StoreConfig.dead_task_grace``, so a dead task keeps
@@ -510,8 +510,8 @@ class OwnerCap:
 
 def _limit_exceeded(cap: int) -> TaskLimitExceeded:
     return TaskLimitExceeded(
-        f"this owner already has {cap} unfinished tasks, the most allowed; a task frees "
-        "its slot as soon as it completes, fails or is cancelled"
+        f"this owner is at its cap of {cap} unfinished tasks (max_tasks_per_owner); a task "
+        "stops counting as soon as it completes, fails or is cancelled"
     )
 
 

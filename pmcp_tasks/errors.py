@@ -109,7 +109,7 @@ class AnonymousOwnerRefused(TaskError):
 
 
 class TaskLimitExceeded(TaskError):
-    """The owner already has ``StoreConfig.max_tasks_per_owner`` live tasks."""
+    """The owner is at its cap: ``StoreConfig.max_tasks_per_owner`` unfinished tasks."""
 
 
 class ConcurrentModification(TaskError):
