@@ -84,7 +84,6 @@ class Slot:
     tasks: tuple[str, ...]
     version: int
     expires_at: float | None
-    data: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,7 +351,9 @@ class OwnerCap:
     async def _free(self, prefix: str, slot: Slot, task_id: str) -> bool:
         """Take ``task_id`` out of ``slot``; False when the slot changed since it was listed."""
         rest = tuple(other for other in slot.tasks if other != task_id)
-        data = slot_data(*rest) if rest else slot.data
+        # Ended now, and naming no task, so that a backend whose clock is behind, which still
+        # lists it for a while, shows a free slot and not a finished task's.
+        data = slot_data(*rest) if rest else b"{}"
         expires_at = slot.expires_at if rest else self._clock()
         outcome = await self._try(prefix + str(slot.index), data, slot.version, expires_at)
         return isinstance(outcome, Claim)
@@ -510,13 +511,13 @@ class OwnerCap:
 
 def _limit_exceeded(cap: int) -> TaskLimitExceeded:
     return TaskLimitExceeded(
-        f"this owner is at its cap of {cap} unfinished tasks (max_tasks_per_owner); a task "
-        "stops counting as soon as it completes, fails or is cancelled"
+        f"this owner already has {cap} unfinished tasks, its cap (max_tasks_per_owner); a "
+        "task stops counting as soon as it completes, fails or is cancelled"
     )
 
 
 def _slot(index: int, stored: VersionedRecord) -> Slot:
-    return Slot(index, slot_tasks(stored.data), stored.version, stored.expires_at, stored.data)
+    return Slot(index, slot_tasks(stored.data), stored.version, stored.expires_at)
 
 
 def _slot_index(item: str, cap: int) -> int | None:
