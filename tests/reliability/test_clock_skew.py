@@ -205,3 +205,17 @@ async def test_an_injected_clock_is_not_checked_unless_asked(world: World) -> No
     base = await world.host(0, CONFIG)
     store = GenericTaskStore(base.backend, CONFIG, lambda: time.time() + 10 * HOUR)
     assert (await store.create(OWNER)).status is TaskStatus.WORKING
+
+
+async def test_no_tolerance_means_no_check(world: World) -> None:
+    """``max_clock_skew=None``: the store runs on its own clock, whatever the server says."""
+    base = await world.host(0, CONFIG)
+    config = StoreConfig(max_tasks_per_owner=3, max_clock_skew=None)
+    store = GenericTaskStore(base.backend, config, lambda: world.now() + HOUR, check_skew=True)
+    assert (await store.create(OWNER)).status is TaskStatus.WORKING
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), "30", True])
+def test_a_bad_tolerance_is_refused_when_configured(bad: object) -> None:
+    with pytest.raises(ValueError, match="max_clock_skew must be a number of seconds"):
+        StoreConfig(max_clock_skew=bad)  # type: ignore[arg-type]
