@@ -52,10 +52,11 @@ class Timebase:
         self, clock: Clock, server: object, tolerance: float | None, check: bool | None
     ) -> None:
         wanted = clock is time.time if check is None else check
-        checked = wanted and tolerance is not None and isinstance(server, ServerClock)
         self._clock = clock
-        self._server: ServerClock | None = server if checked else None  # type: ignore[assignment]
-        self._tolerance = tolerance if checked and tolerance is not None else 0.0
+        self._server: ServerClock | None = None
+        self._tolerance = 0.0
+        if wanted and tolerance is not None and isinstance(server, ServerClock):
+            self._server, self._tolerance = server, tolerance
         self._offset = 0.0
         self._due = -float("inf")  # monotonic time of the next measurement
         self._refused: ClockSkewExceeded | None = None
