@@ -219,3 +219,12 @@ async def test_no_tolerance_means_no_check(world: World) -> None:
 def test_a_bad_tolerance_is_refused_when_configured(bad: object) -> None:
     with pytest.raises(ValueError, match="max_clock_skew must be a number of seconds"):
         StoreConfig(max_clock_skew=bad)  # type: ignore[arg-type]
+
+
+async def test_a_store_within_the_tolerance_runs_on_the_servers_clock(world: World) -> None:
+    """Its task is stamped with the server's time, not with its own clock 20 s ahead (what
+    is left is the measurement's error: half a round trip)."""
+    ahead = await world.host(WITHIN, CONFIG)
+    before = world.now()
+    task = await ahead.store.create(OWNER)
+    assert abs(task.created_at_ms / 1000 - before) < WITHIN / 2
