@@ -104,6 +104,8 @@ class GenericTaskStore:
             raise ValueError("backend must implement pmcp_tasks.StorageBackend")
         if not callable(clock):
             raise ValueError("clock must be a callable returning epoch seconds")
+        if check_skew is not None and not isinstance(check_skew, bool):
+            raise ValueError(f"check_skew must be True, False or None, not {shown(check_skew)}")
         limit = capabilities.max_record_bytes
         if (
             limit is not None

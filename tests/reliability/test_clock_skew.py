@@ -230,3 +230,8 @@ async def test_a_store_within_the_tolerance_runs_on_the_servers_clock(world: Wor
     before = world.now()
     task = await ahead.store.create(OWNER)
     assert abs(task.created_at_ms / 1000 - before) < WITHIN / 2
+
+
+def test_check_skew_takes_a_bool_or_none() -> None:
+    with pytest.raises(ValueError, match="check_skew must be True, False or None, not 'yes'"):
+        GenericTaskStore(InMemoryBackend(), check_skew="yes")  # type: ignore[arg-type]
