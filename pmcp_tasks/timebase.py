@@ -32,6 +32,14 @@ CHECK_INTERVAL = 60.0
 resumed VM) is noticed within this long, at the cost of one small round trip per minute."""
 
 
+SAMPLES = 2
+"""Readings per measurement; the one with the shortest round trip is kept."""
+
+RESOLUTION = 1.0
+"""The coarsest step of a server clock we read (an HTTP ``Date`` has whole seconds): a skew
+within it and half the round trip is no skew the measurement can see."""
+
+
 @runtime_checkable
 class ServerClock(Protocol):
     """A backend capability beyond the six-method contract: the storage server's time.
@@ -92,16 +100,28 @@ class Timebase:
             raise self._refused
 
     async def _measure(self, server: ServerClock) -> None:
+        """The skew from the sample with the shortest round trip: the first call of a backend
+        may open its connection (or probe its table), which says nothing about the clocks."""
+        samples = [await self._sample(server) for _ in range(SAMPLES)]
+        local, server_now, uncertainty = min(samples, key=lambda sample: sample[2])
+        skew = local - server_now
+        self._due = time.monotonic() + CHECK_INTERVAL
+        if abs(skew) - uncertainty > self._tolerance:
+            self._refused = ClockSkewExceeded(local, server_now, self._tolerance)
+            return
+        self._refused = None
+        # A skew the measurement cannot tell from none is left alone: correcting it would only
+        # move a clock that agrees with the server by the error of the measurement.
+        self._offset = 0.0 if abs(skew) <= uncertainty else -skew
+
+    async def _sample(self, server: ServerClock) -> tuple[float, float, float]:
+        """(our clock, the server's, how far apart they may be though they agree)."""
         before = self._clock()
         try:
             server_now = await server.server_time()
         except StorageError as exc:
             raise failure("reading the storage server's clock", exc) from exc
-        local = (before + self._clock()) / 2  # the server answered about half-way
-        skew = local - server_now
-        self._due = time.monotonic() + CHECK_INTERVAL
-        if abs(skew) > self._tolerance:
-            self._refused = ClockSkewExceeded(local, server_now, self._tolerance)
-            return
-        self._refused = None
-        self._offset = -skew
+        after = self._clock()
+        # The server answered somewhere within the round trip; its clock has steps of up to
+        # RESOLUTION (DynamoDB's Date header).
+        return (before + after) / 2, server_now, abs(after - before) / 2 + RESOLUTION
