@@ -22,9 +22,10 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import pytest
+from reliability_support import opened
 from servers import installed_backends
 
-from conformance.harness import ManualClock, fresh_namespace
+from conformance.harness import BackendFactory, ManualClock, fresh_namespace
 from pmcp_tasks import (
     ClockSkewExceeded,
     GenericTaskStore,
@@ -35,6 +36,7 @@ from pmcp_tasks import (
 )
 from pmcp_tasks.cap import slot_prefix
 from pmcp_tasks.keys import task_key
+from pmcp_tasks.timebase import ServerClock
 from reference_backends.memory import InMemoryBackend, MemoryStore
 
 pytestmark = pytest.mark.anyio
@@ -235,3 +237,14 @@ async def test_a_store_within_the_tolerance_runs_on_the_servers_clock(world: Wor
 def test_check_skew_takes_a_bool_or_none() -> None:
     with pytest.raises(ValueError, match="check_skew must be True, False or None, not 'yes'"):
         GenericTaskStore(InMemoryBackend(), check_skew="yes")  # type: ignore[arg-type]
+
+
+async def test_every_reference_backend_tells_the_servers_time(factory: BackendFactory) -> None:
+    """On this host every server's clock is this host's: the reading lies within the call,
+    give or take DynamoDB's half-second (its ``Date`` header has whole seconds)."""
+    async with opened(factory, time.time, "skew") as backend:
+        assert isinstance(backend, ServerClock)
+        before = time.time()
+        reading = await backend.server_time()
+        after = time.time()
+        assert before - 0.5 <= reading <= after + 0.5
