@@ -4,8 +4,8 @@
   one is refused; the acknowledged creates and ``used_memory`` against the limit.
 * cap: an owner at ``max_tasks_per_owner`` 100 with tasks of 1 MB of variables; three refused
   creates in a row against one ``get``: bytes the server sent (``INFO stats``
-  ``total_net_output_bytes``) and time. The first reads every task (and marks the owner for
-  ``dead_task_grace``), the others only the slots.
+  ``total_net_output_bytes``) and time. Each reads the slots and asks whether each slot's
+  task exists, never a task's body (a finished task gives its slot back).
 
 The server is the binary ``$PMCP_REDIS_ENGINE`` selects (tests/servers.py). Run:
 ``python -m benchmarks.redis_memory_pressure``.

@@ -20,6 +20,9 @@ themselves, the memory backend on ``cleanup_expired``; a slot also waits this lo
 task a create claimed it for to be written."""
 SHOWN_CHARS = 80
 """The most characters of a caller's value that an error message echoes (:func:`shown`)."""
+MAX_CLOCK_SKEW = 30.0
+"""Default tolerance between a process's clock and the storage server's: far above what NTP
+keeps (milliseconds), far below the lease and grace periods it pads."""
 LONGEST_TTL = 100 * 365.25 * 86400.0
 """Ceiling on ``max_ttl``: a century keeps every expiry representable on the wire (year 9999)."""
 
@@ -49,6 +52,10 @@ class StoreConfig:
     ``default_page_size`` / ``max_page_size``: listing page sizes.
     ``cas_attempts``, ``cas_backoff``, ``cas_backoff_cap``: how hard a mutation retries a
     version conflict before raising ``ConcurrentModification`` (see ``docs/domain.md``).
+    ``max_clock_skew``: the most this process's clock may differ from the storage server's
+    (measured where the backend can tell its time); the store runs on the server's clock,
+    pads stored expiries by this much, and refuses with ``ClockSkewExceeded`` beyond it
+    (``None``: no check, the process's clock decides; see ``docs/reliability.md``).
     """
 
     default_ttl: float | None = DEFAULT_TTL
@@ -71,8 +78,20 @@ class StoreConfig:
     cas_attempts: int = 100
     cas_backoff: float = 0.001
     cas_backoff_cap: float = 0.05
+    max_clock_skew: float | None = MAX_CLOCK_SKEW
 
     def __post_init__(self) -> None:
+        self._check_ttls()
+        if self.poll_interval is not None:
+            _positive_seconds("poll_interval", self.poll_interval)
+        self._check_counts()
+        if not isinstance(self.anonymous_owners, frozenset) or not all(
+            isinstance(owner, str) for owner in self.anonymous_owners
+        ):
+            raise ValueError("anonymous_owners must be a frozenset of str")
+        self._check_waits()
+
+    def _check_ttls(self) -> None:
         if is_seconds(self.max_ttl) and self.max_ttl > LONGEST_TTL:
             raise ValueError(
                 f"max_ttl ({shown(self.max_ttl)}) must not exceed {LONGEST_TTL:.0f} s "
@@ -92,8 +111,8 @@ class StoreConfig:
                     f"default_ttl ({self.default_ttl}) must lie within min_ttl "
                     f"({self.min_ttl}) .. max_ttl ({self.max_ttl})"
                 )
-        if self.poll_interval is not None:
-            _positive_seconds("poll_interval", self.poll_interval)
+
+    def _check_counts(self) -> None:
         if self.max_tasks_per_owner is not None:
             _positive_int("max_tasks_per_owner", self.max_tasks_per_owner)
         for name in (
@@ -110,17 +129,16 @@ class StoreConfig:
             _positive_int(name, getattr(self, name))
         if self.default_page_size > self.max_page_size:
             raise ValueError("default_page_size must not exceed max_page_size")
-        if not isinstance(self.anonymous_owners, frozenset) or not all(
-            isinstance(owner, str) for owner in self.anonymous_owners
-        ):
-            raise ValueError("anonymous_owners must be a frozenset of str")
+
+    def _check_waits(self) -> None:
         if is_seconds(self.dead_task_grace) and self.dead_task_grace < 1:
             raise ValueError(
                 f"dead_task_grace ({shown(self.dead_task_grace)}) must be at least 1 s: a slot "
                 "whose task is not written within it may be taken by another create, so it must "
                 "outlast the slowest create"
             )
-        for name in ("cas_backoff", "cas_backoff_cap", "dead_task_grace"):
+        waits = ["cas_backoff", "cas_backoff_cap", "dead_task_grace"]
+        for name in waits if self.max_clock_skew is None else [*waits, "max_clock_skew"]:
             value = getattr(self, name)
             if not is_seconds(value) or not 0 <= value <= LONGEST_TTL:
                 raise ValueError(

@@ -7,6 +7,8 @@ server should answer with: -32602 for anything the client can fix, -32603 for st
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from pmcp_tasks.config import shown
 
 INVALID_PARAMS = -32602
@@ -107,7 +109,7 @@ class AnonymousOwnerRefused(TaskError):
 
 
 class TaskLimitExceeded(TaskError):
-    """The owner already has ``StoreConfig.max_tasks_per_owner`` live tasks."""
+    """The owner is at its cap: ``StoreConfig.max_tasks_per_owner`` unfinished tasks."""
 
 
 class ConcurrentModification(TaskError):
@@ -164,3 +166,35 @@ class LeaseLost(TaskError):
         self.task_id = task_id
         self.worker = worker
         self.holder = holder
+
+
+class ClockSkewExceeded(TaskError):
+    """This process's clock and the storage server's disagree by more than the tolerance.
+
+    Expiry, the cap and leases compare times written by different processes, so a store whose
+    clock is off by more than ``StoreConfig.max_clock_skew`` would delete live tasks, fail
+    healthy leases or lock owners out; it refuses every call instead until the host's clock is
+    fixed (docs/reliability.md, "Clock skew"). A server-side problem, hence -32603.
+    """
+
+    code = INTERNAL_ERROR
+
+    def __init__(self, local: float, server: float, tolerance: float) -> None:
+        super().__init__(
+            f"this process's clock reads {_utc(local)} but the storage server's reads "
+            f"{_utc(server)}: {local - server:+.3f} s apart, more than "
+            f"StoreConfig.max_clock_skew ({tolerance:g} s) allows; synchronise this host's "
+            "clock (NTP) or raise max_clock_skew"
+        )
+        self.local = local
+        self.server = server
+        self.tolerance = tolerance
+
+
+def _utc(seconds: float) -> str:
+    """An epoch time as ISO 8601 UTC with milliseconds, and the number itself."""
+    try:
+        moment = datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds")
+    except (OverflowError, ValueError, OSError):  # a test clock beyond year 9999
+        return f"{seconds:.3f}"
+    return f"{moment} ({seconds:.3f})"

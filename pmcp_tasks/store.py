@@ -7,7 +7,7 @@ pause, at most ``StoreConfig.cas_attempts`` times, then gives up with
 except as opaque bytes and keys built by :mod:`pmcp_tasks.keys`.
 
 Writes go through the lost-reply protocol of :mod:`pmcp_tasks.writes`; the per-owner cap is
-:mod:`pmcp_tasks.quota` (a create claims one of the owner's slot records, then writes its
+:mod:`pmcp_tasks.cap` (a create claims one of the owner's slot records, then writes its
 task). This module keeps the lifecycle: what each call may change, and when.
 """
 
@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from pmcp_tasks.backend import Clock, StorageBackend, VersionedRecord, is_live
+from pmcp_tasks.cap import SLOT_RECORD_BYTES, LiveTask, OwnerCap
 from pmcp_tasks.config import StoreConfig, shown
 from pmcp_tasks.cursor import decode_cursor, encode_cursor
 from pmcp_tasks.errors import (
@@ -38,9 +39,10 @@ from pmcp_tasks.errors import (
 )
 from pmcp_tasks.ids import TaskIdGenerator, is_task_id
 from pmcp_tasks.keys import partition_prefix, task_key
-from pmcp_tasks.quota import SLOT_RECORD_BYTES, LiveTask, OwnerCap, walk
+from pmcp_tasks.paging import walk
 from pmcp_tasks.record import TaskRecord, canonical_json, iso_ms
 from pmcp_tasks.status import TaskStatus, check_transition, parse_status
+from pmcp_tasks.timebase import Timebase
 from pmcp_tasks.validation import (
     JsonValue,
     check_changes,
@@ -83,7 +85,16 @@ class GenericTaskStore:
         backend: StorageBackend,
         config: StoreConfig | None = None,
         clock: Clock = time.time,
+        *,
+        check_skew: bool | None = None,
     ) -> None:
+        """``clock`` is the process's clock (a test passes one it moves by hand).
+
+        Where the backend can tell the storage server's time, the store measures how far
+        ``clock`` is off and runs on the server's clock (:mod:`pmcp_tasks.timebase`):
+        ``check_skew`` ``None`` does so for the real clock, :func:`time.time`, only, since an
+        injected clock is a test's time machine; ``True`` or ``False`` decide it outright.
+        """
         if config is None:
             config = StoreConfig()
         if not isinstance(config, StoreConfig):
@@ -93,6 +104,8 @@ class GenericTaskStore:
             raise ValueError("backend must implement pmcp_tasks.StorageBackend")
         if not callable(clock):
             raise ValueError("clock must be a callable returning epoch seconds")
+        if check_skew is not None and not isinstance(check_skew, bool):
+            raise ValueError(f"check_skew must be True, False or None, not {shown(check_skew)}")
         limit = capabilities.max_record_bytes
         if (
             limit is not None
@@ -106,12 +119,13 @@ class GenericTaskStore:
             )
         self.backend = backend
         self.config = config
-        self._clock = clock
-        self._new_id = TaskIdGenerator(clock)
+        self._time = Timebase(clock, backend, config.max_clock_skew, check_skew)
+        self._clock = self._time.now
+        self._new_id = TaskIdGenerator(self._time.now)
         self._cap = (
             None
             if config.max_tasks_per_owner is None
-            else OwnerCap(backend, config, clock, self._live_tasks)
+            else OwnerCap(backend, config, self._time, self._live_tasks)
         )
 
     # ----------------------------------------------------------------------------- reads
@@ -137,6 +151,7 @@ class GenericTaskStore:
         after: str | None = None
         if cursor is not None:
             after = prefix + decode_cursor(prefix, cursor)
+        await self._time.check()
         found: list[TaskRecord] = []
         while len(found) <= page_size:
             want = page_size + 1 - len(found)
@@ -191,6 +206,37 @@ class GenericTaskStore:
         (:meth:`get_checking_lease`) instead of staying ``working`` until it expires.
         Both or neither.
         """
+        record = self._new_record(owner, ttl, variables, status_message, worker, lease)
+        await self._time.check()
+        record = replace(record, **self._stamped(record))
+        data = self._encode(record)
+        owner, task_id, expires_at = record.owner, record.task_id, record.expires_at
+        claim = None if self._cap is None else await self._cap.claim(owner, task_id, expires_at)
+        stored_expiry = self._time.stored_expiry(expires_at)
+        try:
+            await cas(self.backend, self.config, task_key(owner, task_id), data, 0, stored_expiry)
+        except OutcomeUnknown as exc:
+            # The task may exist: keep its slot (the cap's rebuild frees it if it does not).
+            raise failure(f"creating task {task_id!r}", exc.cause, unknown=True) from exc.cause
+        except Exception as exc:
+            if claim is not None and self._cap is not None:
+                await self._cap.release(claim)
+            if isinstance(exc, StorageError):
+                raise failure(f"creating task {task_id!r}", exc) from exc
+            raise
+        return record
+
+    def _new_record(
+        self,
+        owner: str,
+        ttl: float | Unset | None,
+        variables: Mapping[str, JsonValue] | None,
+        status_message: str | None,
+        worker: str | None,
+        lease: float | None,
+    ) -> TaskRecord:
+        """The checked arguments of :meth:`create` as a record, stamped later by
+        :meth:`_stamped` (the clock is read only once the skew check has passed)."""
         config = self.config
         owner = check_owner(owner, config)
         if (worker is None) != (lease is None):
@@ -206,14 +252,12 @@ class GenericTaskStore:
         initial = merge_variables({}, changes)
         self._check_variables_size(initial)
         self._check_message(status_message)
-        task_id = self._new_id()
-        now_ms = self._now_ms()
-        record = TaskRecord(
-            task_id=task_id,
+        return TaskRecord(
+            task_id="",
             owner=owner,
             status=TaskStatus.WORKING,
-            created_at_ms=now_ms,
-            updated_at_ms=now_ms,
+            created_at_ms=0,
+            updated_at_ms=0,
             ttl_ms=None if ttl_seconds is None else max(1, round(ttl_seconds * 1000)),
             status_message=status_message,
             poll_interval_ms=(
@@ -221,24 +265,19 @@ class GenericTaskStore:
             ),
             variables=initial,
             worker=worker,
-            lease_expires_ms=None if lease_ms is None else now_ms + lease_ms,
+            lease_expires_ms=lease_ms,
         )
-        data = self._encode(record)
-        claim = (
-            None if self._cap is None else await self._cap.claim(owner, task_id, record.expires_at)
-        )
-        try:
-            await cas(self.backend, config, task_key(owner, task_id), data, 0, record.expires_at)
-        except OutcomeUnknown as exc:
-            # The task may exist: keep its slot (the cap's rebuild frees it if it does not).
-            raise failure(f"creating task {task_id!r}", exc.cause, unknown=True) from exc.cause
-        except Exception as exc:
-            if claim is not None and self._cap is not None:
-                await self._cap.release(claim)
-            if isinstance(exc, StorageError):
-                raise failure(f"creating task {task_id!r}", exc) from exc
-            raise
-        return record
+
+    def _stamped(self, record: TaskRecord) -> dict[str, Any]:
+        """The id and times of a new record; its lease, a duration until now, becomes a time."""
+        now_ms = self._now_ms()
+        lease_ms = record.lease_expires_ms
+        return {
+            "task_id": self._new_id(),
+            "created_at_ms": now_ms,
+            "updated_at_ms": now_ms,
+            "lease_expires_ms": None if lease_ms is None else now_ms + lease_ms,
+        }
 
     async def update_status(
         self,
@@ -610,6 +649,7 @@ class GenericTaskStore:
 
     async def cleanup_expired(self) -> int:
         """Physically remove expired records (tasks and cap slots); returns how many."""
+        await self._time.check()
         try:
             return await self.backend.cleanup_expired()
         except StorageError as exc:
@@ -693,6 +733,7 @@ class GenericTaskStore:
 
     async def _read(self, owner: str, task_id: str) -> tuple[TaskRecord, int]:
         key = task_key(owner, task_id)
+        await self._time.check()
         try:
             stored = await self.backend.get(key)
         except StorageError as exc:
@@ -752,8 +793,9 @@ class GenericTaskStore:
             if updated is record:  # nothing to change: no write, no new version
                 return record
             data = self._encode(updated)
+            expires_at = self._time.stored_expiry(record.expires_at)
             try:
-                await cas(self.backend, self.config, key, data, version, record.expires_at)
+                await cas(self.backend, self.config, key, data, version, expires_at)
             except VersionConflict as exc:
                 conflict = exc
                 continue
@@ -766,7 +808,7 @@ class GenericTaskStore:
                 raise failure(f"updating task {task_id!r}", exc) from exc
             now_final = updated.status.is_terminal and not record.status.is_terminal
             if self._cap is not None and now_final:
-                await self._cap.finished(owner)
+                await self._cap.finished(owner, task_id)
             return updated
         raise ConcurrentModification(task_id, conflict.expected, conflict.actual)
 

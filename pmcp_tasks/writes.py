@@ -91,17 +91,28 @@ async def cas(
             if lost is None:
                 raise
             # Possibly our own earlier attempt, landed late: the read below tells.
-        try:
-            stored = await backend.get(key)
-        except StorageError as exc:
-            raise OutcomeUnknown(lost) from exc
-        if stored is not None and stored.version == expected + 1 and stored.data == data:
-            return stored.version
-        if expected == 0:
-            unchanged = stored is None
-        else:
-            unchanged = stored is not None and stored.version == expected
-        if not unchanged:
-            raise OutcomeUnknown(lost)
+        landed = await _read_back(backend, key, data, expected, lost)
+        if landed is not None:
+            return landed
     assert lost is not None  # the loop only goes round after a failed write
     raise lost  # not landed, as far as the last read could tell
+
+
+async def _read_back(
+    backend: StorageBackend, key: str, data: bytes, expected: int, lost: BackendError
+) -> int | None:
+    """After a lost reply: the version our write landed at, or ``None`` when the key is
+    unchanged (nothing landed: send again); anything else is :class:`OutcomeUnknown`."""
+    try:
+        stored = await backend.get(key)
+    except StorageError as exc:
+        raise OutcomeUnknown(lost) from exc
+    if stored is not None and stored.version == expected + 1 and stored.data == data:
+        return stored.version
+    if expected == 0:
+        unchanged = stored is None
+    else:
+        unchanged = stored is not None and stored.version == expected
+    if not unchanged:
+        raise OutcomeUnknown(lost)
+    return None

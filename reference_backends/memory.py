@@ -156,6 +156,11 @@ class InMemoryBackend(BackendBase):
             max_record_bytes=max_record_bytes, shared_in_process=True, injectable_clock=True
         )
 
+    async def server_time(self) -> float:
+        """This backend's clock: in one process, the memory *is* the server
+        (:class:`pmcp_tasks.timebase.ServerClock`)."""
+        return self._clock()
+
     def _live(self, part: _Partition | None, item: str, now: float) -> VersionedRecord | None:
         if part is None:
             return None

@@ -24,6 +24,7 @@ out, and there the item is read back with a consistent ``GetItem`` instead (see
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import time
 import uuid
 from concurrent.futures import Executor
@@ -184,6 +185,19 @@ class DynamoDbBackend(BackendBase):
         cleaning the table is reported by ``missing_ttl`` on every open.
         """
         return await self._table.open()
+
+    async def server_time(self) -> float:
+        """The DynamoDB endpoint's clock, from the HTTP ``Date`` header of a DescribeTable
+        reply (:class:`pmcp_tasks.timebase.ServerClock`). ``Date`` has 1 s steps, so this is
+        the middle of the second it names: within 0.5 s of the endpoint's clock."""
+        reply = await self._table.run(self._table.client.describe_table)
+        date = reply.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+        if not isinstance(date, str):
+            raise BackendError(f"DynamoDB reply for table {self._table.name!r} carries no Date")
+        try:
+            return email.utils.parsedate_to_datetime(date).timestamp() + 0.5
+        except (TypeError, ValueError) as exc:
+            raise BackendError(f"DynamoDB reply carries an unreadable Date: {date[:80]!r}") from exc
 
     # -- contract hooks (BackendBase checked the arguments) ---------------------------------
 

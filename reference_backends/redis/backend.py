@@ -330,6 +330,14 @@ class RedisBackend(BackendBase):
                 script.sha = await client.script_load(script.script)
                 return await client.evalsha(script.sha, len(keys), *keys, *args)
 
+    async def server_time(self) -> float:
+        """The Redis server's clock (``TIME``, microseconds), whatever clock was injected: the
+        one all processes share (:class:`pmcp_tasks.timebase.ServerClock`)."""
+        with self._calling("time", ""):
+            client = await self._ready()
+            seconds, microseconds = await client.time()
+        return seconds + microseconds / 1e6
+
     # -- contract hooks (BackendBase checked the arguments) ---------------------------------
 
     async def _get(self, key: str) -> VersionedRecord | None:

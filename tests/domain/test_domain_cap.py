@@ -18,8 +18,8 @@ from pmcp_tasks import (
     VersionedRecord,
     partition_prefix,
 )
+from pmcp_tasks.cap import SLOT_PARTITION_MARK, slot_prefix
 from pmcp_tasks.config import DEAD_TASK_GRACE
-from pmcp_tasks.quota import SLOT_PARTITION_MARK, slot_prefix
 from reference_backends.memory import InMemoryBackend, MemoryStore
 
 pytestmark = pytest.mark.anyio

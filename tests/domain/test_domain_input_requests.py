@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.harness import ManualClock
 from pmcp_tasks import GenericTaskStore, StoreConfig, TaskStatus, TaskValidationError
 from reference_backends.memory import InMemoryBackend
 
@@ -68,8 +69,10 @@ async def test_worker_is_bounded_by_max_string_bytes(store: GenericTaskStore) ->
     assert (await store.get("alice", task.task_id)).worker == "w" * limit
 
 
-async def test_a_smaller_max_string_bytes_bounds_the_worker_too(backend: InMemoryBackend) -> None:
-    store = GenericTaskStore(backend, StoreConfig(max_string_bytes=8))
+async def test_a_smaller_max_string_bytes_bounds_the_worker_too(
+    backend: InMemoryBackend, clock: ManualClock
+) -> None:
+    store = GenericTaskStore(backend, StoreConfig(max_string_bytes=8), clock)
     with pytest.raises(TaskValidationError, match="worker is a string of 9 bytes"):
         await store.create("alice", worker="w" * 9, lease=60)
     assert (await store.list("alice"))[0] == []

@@ -20,7 +20,7 @@ from servers import redis_server
 
 from conformance.harness import ManualClock
 from pmcp_tasks import GenericTaskStore, StorageFailure, StoreConfig
-from pmcp_tasks.quota import slot_prefix
+from pmcp_tasks.cap import slot_prefix
 from reference_backends.redis import RedisBackend
 
 pytestmark = pytest.mark.anyio

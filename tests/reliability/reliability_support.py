@@ -20,7 +20,7 @@ from conformance.faults import FaultyBackend
 from conformance.harness import BackendFactory, ManualClock, fresh_namespace, open_target
 from pmcp_tasks import GenericTaskStore, StorageBackend, StoreConfig
 from pmcp_tasks.backend import Clock
-from pmcp_tasks.quota import SLOT_PARTITION_MARK
+from pmcp_tasks.cap import SLOT_PARTITION_MARK
 from reference_backends.memory import InMemoryBackend
 
 T = TypeVar("T")

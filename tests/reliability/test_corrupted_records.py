@@ -30,8 +30,8 @@ from pmcp_tasks import (
     TaskRecord,
     TaskStatus,
 )
+from pmcp_tasks.cap import slot_prefix
 from pmcp_tasks.keys import task_key
-from pmcp_tasks.quota import slot_prefix
 
 pytestmark = pytest.mark.anyio
 

@@ -3,8 +3,8 @@
 An owner with cap N has at most N *slot records*, ``%q<owner partition>:<i>`` for i in
 0..N-1. A create claims one with ``put_if_version(slot, ..., 0)`` before it writes its task, so
 two creates can never hold the same slot and the owner can never hold more than N tasks: the
-count is exact by construction, with no record that every create of the owner rewrites (the
-old single quota record was a hot spot whose size grew with the owner's tasks). Why this shape,
+count is exact by construction, with no record that every create of the owner rewrites (one
+count record per owner would be a hot spot whose size grew with the owner's tasks). Why this shape,
 what it bounds and how it heals are argued in ``docs/domain.md`` ("The per-owner cap").
 
 A slot lives until its task's expiry plus ``StoreConfig.dead_task_grace``, so a dead task keeps
@@ -20,10 +20,10 @@ import asyncio
 import logging
 import math
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 
-from pmcp_tasks.backend import MAX_VERSION, Clock, StorageBackend, VersionedRecord
+from pmcp_tasks.backend import MAX_VERSION, StorageBackend, VersionedRecord
 from pmcp_tasks.config import StoreConfig
 from pmcp_tasks.errors import (
     BackendError,
@@ -38,7 +38,9 @@ from pmcp_tasks.errors import (
 )
 from pmcp_tasks.ids import created_ms, is_task_id
 from pmcp_tasks.keys import owner_partition, task_key
+from pmcp_tasks.paging import walk
 from pmcp_tasks.record import canonical_json, decode_json
+from pmcp_tasks.timebase import Timebase
 from pmcp_tasks.writes import OutcomeUnknown, backoff, cas, failure
 
 logger = logging.getLogger("pmcp_tasks")
@@ -46,11 +48,6 @@ logger = logging.getLogger("pmcp_tasks")
 SLOT_PARTITION_MARK = "%q"
 """Prefix of an owner's slot partition. Percent-encoding never yields '%' before a non-hex
 digit, so no owner partition (and no task key) can ever equal a slot key."""
-
-SCAN_PARTITION_MARK = "%s"
-"""Prefix of the partition of an owner's *scan mark*: a record that lives ``dead_task_grace``
-after a refusal read all of the owner's tasks. While it lives, a refusal reads only the slots
-(see :meth:`OwnerCap._refused_by_slots`)."""
 
 RANDOM_PROBES = 24
 """Random slots a create tries before it lists the owner's slots. At a fill fraction f all of
@@ -62,7 +59,9 @@ SLOT_RECORD_BYTES = 64
 """Upper bound on a slot record of one task (``{"task":"<48 hex>"}`` is 59 bytes); a slot that
 adopted tasks is 51 bytes more per task."""
 
-PAGE = 1000
+WRITE_ROUNDS = 3
+"""Times a finished task's slot is listed and rewritten before the store gives up (each round
+lost to a create that rewrote the slot between the listing and the write)."""
 EXISTS_BATCH = 16
 """Existence questions a refusal asks at once: enough to overlap round trips, few enough not
 to open a connection each (a pool opens one per concurrent call)."""
@@ -104,6 +103,49 @@ LiveTasks = Callable[[str], Awaitable[tuple[LiveTask, ...]]]
 """The owner's live tasks, read by the store (which knows how to decode them)."""
 
 
+@dataclass(frozen=True, slots=True)
+class SlotCount:
+    """What an owner's slots hold: the tasks that count, the slots that keep them, and the
+    free slots as (index, version to overwrite)."""
+
+    held: frozenset[str]
+    holding: tuple[Slot, ...]
+    free: tuple[tuple[int, int], ...]
+
+
+def count_slots(
+    slots: Iterable[Slot], counting: Collection[str], finished: Collection[str], died_by: float
+) -> SlotCount:
+    """The slot accounting of the cap, apart from any storage: the subtle part.
+
+    A task counts once, in the first slot that names it, while it is in ``counting`` (live
+    or still young enough to be written) and not in ``finished``. A slot whose stored expiry
+    is at most ``died_by`` was claimed for a task that is dead by now: it keeps counting its
+    first task until it lapses (so a dead task counts until storage has surely removed it),
+    unless that task finished or is counted elsewhere. Every other slot is free: undecodable,
+    a second slot of one task, or one whose task was never written or was lost.
+    """
+    held: set[str] = set()
+    holding: list[Slot] = []
+    free: list[tuple[int, int]] = []
+    for slot in slots:
+        counted = {
+            task_id
+            for task_id in slot.tasks
+            if task_id in counting and task_id not in held and task_id not in finished
+        }
+        died = slot.expires_at is not None and slot.expires_at <= died_by
+        first = slot.tasks[0] if slot.tasks else None
+        if not counted and died and first is not None and first not in held | set(finished):
+            counted = {first}  # its tasks died: it counts until it lapses
+        if counted:
+            held |= counted
+            holding.append(slot)
+        else:
+            free.append((slot.index, slot.version))
+    return SlotCount(frozenset(held), tuple(holding), tuple(free))
+
+
 def slot_prefix(owner: str) -> str:
     """The listing prefix of ``owner``'s slot records."""
     return f"{SLOT_PARTITION_MARK}{owner_partition(owner)}:"
@@ -142,19 +184,25 @@ class OwnerCap:
         self,
         backend: StorageBackend,
         config: StoreConfig,
-        clock: Clock,
+        timebase: Timebase,
         live_tasks: LiveTasks,
     ) -> None:
         self._backend = backend
         self._config = config
-        self._clock = clock
+        self._time = timebase
+        self._clock = timebase.now
         self._live_tasks = live_tasks
 
     def slot_expiry(self, task_expires_at: float | None) -> float | None:
-        """A slot outlives its task by the grace, so that a dead task counts until removed."""
+        """A slot outlives its task by the grace, so that a dead task counts until removed
+        (stored padded by the clock margin, like its task: :mod:`pmcp_tasks.timebase`)."""
         if task_expires_at is None:
             return None
-        return task_expires_at + self._config.dead_task_grace
+        return self._time.stored_expiry(task_expires_at + self._config.dead_task_grace)
+
+    def _died_by(self) -> float:
+        """A slot stored to expire by then was claimed for a task that is dead now."""
+        return self._clock() + self._config.dead_task_grace + self._time.margin
 
     async def claim(self, owner: str, task_id: str, task_expires_at: float | None) -> Claim:
         """A slot for ``task_id``, or ``TaskLimitExceeded`` when the owner has none left.
@@ -236,31 +284,21 @@ class OwnerCap:
     async def _refused_by_slots(self, owner: str, slots: dict[int, Slot], cap: int) -> bool:
         """Whether the slots alone prove the owner full, without reading a task's body.
 
-        A refusal that reads all of an owner's tasks reads megabytes when the tasks are big
+        A refusal that read all of an owner's tasks read megabytes when the tasks were big
         (100 tasks of 1 MB: 100 MB per refused create), and a client at its cap can call again
-        and again. So after one such read, which also adopted any orphans (:meth:`_adopt`),
-        a scan mark lives ``dead_task_grace``; while it does, a slot's task counts as it would
-        in :meth:`_claim_by_listing`, but its existence is asked of storage by a write that
-        can never apply (:meth:`_exists`): one small round trip per task, no task body. Only
-        orphans (live tasks whose slot record was lost since the mark) go unseen meanwhile;
-        they can only add to the count, so this refuses only where the full read would. The
-        mark lapses, and the next refusal reads everything again.
+        and again. A finished task gives its slot back (:meth:`finished`), so a slot's task
+        counts while it is young or its record still exists, which is asked of storage by a
+        write that can never apply (:meth:`_exists`): one small round trip per slot, no body.
+        Orphans (live tasks whose slot record was lost) go unseen, but they only add to the
+        count, so this refuses only where the full read would.
         """
-        try:
-            marks = await self._backend.list_by_prefix(_scan_prefix(owner), limit=1)
-        except StorageError:
-            return False
-        if not marks:
-            return False
-        now = self._clock()
-        grace = self._config.dead_task_grace
-        young = {
-            task_id
-            for slot in slots.values()
-            for task_id in slot.tasks
-            if created_ms(task_id) > (now - grace) * 1000
-        }
-        asked = sorted({task_id for slot in slots.values() for task_id in slot.tasks} - young)
+        named = {task_id for slot in slots.values() for task_id in slot.tasks}
+        if len(named) < cap:
+            return False  # cannot prove it full: the full read decides
+        now_ms = self._clock() * 1000
+        grace_ms = self._config.dead_task_grace * 1000
+        young = {task_id for task_id in named if created_ms(task_id) > now_ms - grace_ms}
+        asked = sorted(named - young)
         found: set[str] = set()
         for start in range(0, len(asked), EXISTS_BATCH):
             batch = asked[start : start + EXISTS_BATCH]
@@ -268,14 +306,8 @@ class OwnerCap:
             if None in answers:
                 return False  # storage could not tell: the full read decides
             found.update(task_id for task_id, exists in zip(batch, answers, strict=True) if exists)
-        held: set[str] = set()
-        for slot in slots.values():
-            counting = {t for t in slot.tasks if t not in held and (t in young or t in found)}
-            died = slot.expires_at is not None and slot.expires_at - grace <= now
-            if not counting and died and slot.tasks and slot.tasks[0] not in held:
-                counting = {slot.tasks[0]}
-            held |= counting
-        return len(held) >= cap
+        count = count_slots(slots.values(), young | found, (), self._died_by())
+        return len(count.held) >= cap
 
     async def _exists(self, owner: str, task_id: str) -> bool | None:
         """Whether the task's record is live, asked without reading it (``None``: unknown).
@@ -295,72 +327,56 @@ class OwnerCap:
             return None
         return None  # unreachable on a backend that keeps KV-VER-1
 
-    async def finished(self, owner: str) -> None:
-        """A task of ``owner`` finished: its slot is free at once, so a refusal may no longer
-        trust the slots alone (:meth:`_refused_by_slots` counts every task that still exists,
-        finished or not). Dropping the scan mark makes the next refusal read the tasks again.
-        Best effort: should the delete fail, the mark still lapses after ``dead_task_grace``."""
-        try:
-            await self._backend.delete(_scan_prefix(owner) + "0")
-        except StorageError as exc:
-            logger.warning("could not drop the scan mark of an owner whose task finished: %s", exc)
+    async def finished(self, owner: str, task_id: str) -> None:
+        """A task of ``owner`` finished: its slot is free at once, so that finishing work lets
+        the owner start more and a slot names only tasks that still count.
 
-    async def _mark_scanned(self, owner: str) -> None:
-        """Best effort: without the mark the next refusal reads all the tasks again."""
+        The slot is found by listing the owner's slots (O(cap) small records) and ended, or
+        rewritten without the task if it adopted others, by a compare-and-set, so a slot
+        someone else rewrote meanwhile is listed again. Best effort: a failure is logged, and
+        the slot then counts until its task expires plus ``dead_task_grace``.
+        """
+        cap = self._config.max_tasks_per_owner
+        assert cap is not None  # the store only builds an OwnerCap for a capped config
+        prefix = slot_prefix(owner)
         try:
-            expires_at = self._clock() + self._config.dead_task_grace
-            await self._backend.put(_scan_prefix(owner) + "0", b"{}", expires_at=expires_at)
-        except StorageError as exc:
-            logger.warning("could not mark the tasks of an owner at its cap as read: %s", exc)
+            for _ in range(WRITE_ROUNDS):
+                slots = await self._list_slots(owner, cap)
+                mine = [slot for slot in slots.values() if task_id in slot.tasks]
+                if not mine or all([await self._free(prefix, slot, task_id) for slot in mine]):
+                    return
+        except StorageFailure as exc:
+            logger.warning("could not free the task slot of a finished task: %s", exc)
+
+    async def _free(self, prefix: str, slot: Slot, task_id: str) -> bool:
+        """Take ``task_id`` out of ``slot``; False when the slot changed since it was listed."""
+        rest = tuple(other for other in slot.tasks if other != task_id)
+        # Ended now, and naming no task, so that a backend whose clock is behind, which still
+        # lists it for a while, shows a free slot and not a finished task's.
+        data = slot_data(*rest) if rest else b"{}"
+        expires_at = slot.expires_at if rest else self._clock()
+        outcome = await self._try(prefix + str(slot.index), data, slot.version, expires_at)
+        return isinstance(outcome, Claim)
 
     async def _claim_by_listing(
         self, owner: str, data: bytes, expires_at: float | None, cap: int
     ) -> Claim | VersionConflict | None:
         """Rebuild the owner's count from its slots *and* its live tasks, then claim.
 
-        A slot counts while its task is live, while its task may still be written (younger
-        than the grace) and, for a dead task, until the slot itself expires. The owner is
-        refused when those plus the live tasks that have no slot (their slot record was
-        lost) reach the cap, so a lost slot record cannot let the owner exceed the cap once
-        it gets there; those tasks get a slot again, first when there is room, else before
-        the owner is refused (:meth:`_adopt`). Undecodable
-        slots, second slots of one task, and slots whose task was never written or was lost
-        are free.
+        The owner is refused when the tasks its slots hold (:func:`count_slots`) plus the
+        live tasks that have no slot (their slot record was lost) reach the cap, so a lost
+        slot record cannot let the owner exceed the cap once it gets there; those tasks get
+        a slot again, first when there is room, else before the owner is refused
+        (:meth:`_adopt`).
         """
         slots = await self._list_slots(owner, cap)
         if await self._refused_by_slots(owner, slots, cap):
             raise _limit_exceeded(cap)
-        listed = await self._live_tasks(owner)
-        finished = {task.task_id for task in listed if task.final}
-        tasks = {task.task_id: task for task in listed if not task.final}
-        now = self._clock()
-        grace = self._config.dead_task_grace
-        held: set[str] = set()
-        holding: list[Slot] = []
-        free: list[tuple[int, int]] = []  # (index, version to overwrite)
-        for slot in slots.values():
-            counting = {
-                task_id
-                for task_id in slot.tasks
-                if task_id not in held
-                and task_id not in finished
-                and (task_id in tasks or created_ms(task_id) > (now - grace) * 1000)
-            }
-            died = slot.expires_at is not None and slot.expires_at - grace <= now
-            first = slot.tasks[0] if slot.tasks else None
-            if not counting and died and first is not None and first not in held | finished:
-                counting = {first}  # its tasks died: it counts until it lapses
-            if counting:
-                held |= counting
-                holding.append(slot)
-            else:
-                free.append((slot.index, slot.version))  # undecodable, never written, or lost
-        orphans = [task for task_id, task in tasks.items() if task_id not in held]
-        free += [(index, 0) for index in range(cap) if index not in slots]
+        count, orphans = await self._rebuild(owner, slots)
+        free = [*count.free, *((index, 0) for index in range(cap) if index not in slots)]
         random.shuffle(free)
-        if len(held) + len(orphans) >= cap:
-            await self._adopt(owner, orphans, free, holding)
-            await self._mark_scanned(owner)
+        if len(count.held) + len(orphans) >= cap:
+            await self._adopt(owner, orphans, free, list(count.holding))
             raise _limit_exceeded(cap)
         prefix = slot_prefix(owner)
         await self._reslot(prefix, orphans, free, keep=1)  # tasks that lost their slot first
@@ -372,6 +388,24 @@ class OwnerCap:
             if isinstance(outcome, Claim):
                 return outcome
         return outcome
+
+    async def _rebuild(
+        self, owner: str, slots: dict[int, Slot]
+    ) -> tuple[SlotCount, list[LiveTask]]:
+        """The slots counted against the owner's live tasks, and the live tasks no slot holds."""
+        listed = await self._live_tasks(owner)
+        finished = {task.task_id for task in listed if task.final}
+        tasks = {task.task_id: task for task in listed if not task.final}
+        now_ms = self._clock() * 1000
+        grace_ms = self._config.dead_task_grace * 1000
+        counting = set(tasks) | {
+            task_id
+            for slot in slots.values()
+            for task_id in slot.tasks
+            if created_ms(task_id) > now_ms - grace_ms
+        }
+        count = count_slots(slots.values(), counting, finished, self._died_by())
+        return count, [task for task_id, task in tasks.items() if task_id not in count.held]
 
     async def _adopt(
         self, owner: str, orphans: list[LiveTask], free: list[tuple[int, int]], holding: list[Slot]
@@ -477,14 +511,9 @@ class OwnerCap:
 
 def _limit_exceeded(cap: int) -> TaskLimitExceeded:
     return TaskLimitExceeded(
-        f"this owner already has {cap} unfinished tasks, the most allowed; a task frees "
-        "its slot as soon as it completes, fails or is cancelled"
+        f"this owner already has {cap} unfinished tasks, its cap (max_tasks_per_owner); a "
+        "task stops counting as soon as it completes, fails or is cancelled"
     )
-
-
-def _scan_prefix(owner: str) -> str:
-    """The listing prefix of ``owner``'s scan mark (one record, item ``0``)."""
-    return f"{SCAN_PARTITION_MARK}{owner_partition(owner)}:"
 
 
 def _slot(index: int, stored: VersionedRecord) -> Slot:
@@ -497,16 +526,3 @@ def _slot_index(item: str, cap: int) -> int | None:
         return None
     index = int(item)
     return index if index < cap and str(index) == item else None
-
-
-async def walk(backend: StorageBackend, prefix: str) -> AsyncIterator[tuple[str, VersionedRecord]]:
-    """Every live record under ``prefix``, a bounded page at a time."""
-    after: str | None = None
-    while True:
-        page = await backend.list_by_prefix(prefix, after=after, limit=PAGE)
-        for key, stored in page:
-            yield key, stored
-        if len(page) < PAGE:
-            return
-        after = page[-1][0]
-        await asyncio.sleep(0)

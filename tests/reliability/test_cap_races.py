@@ -21,7 +21,7 @@ from pmcp_tasks import (
     TaskLimitExceeded,
     TaskRecord,
 )
-from pmcp_tasks.quota import SLOT_PARTITION_MARK
+from pmcp_tasks.cap import SLOT_PARTITION_MARK
 
 pytestmark = pytest.mark.anyio
 
@@ -69,7 +69,7 @@ async def test_fifty_creates_for_the_last_slot_one_wins(
     factory: BackendFactory, clients: int
 ) -> None:
     clock = ManualClock(start=1_800_000_000.0)
-    namespace = fresh_namespace("quota")
+    namespace = fresh_namespace("cap")
     async with AsyncExitStack() as stack:
         backends = [
             await stack.enter_async_context(opened(factory, clock, namespace=namespace))
