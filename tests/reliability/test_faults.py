@@ -10,6 +10,7 @@ caused.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -55,13 +56,16 @@ def _cas_calls(faulty: FaultyBackend, key: str) -> list[tuple[Fault, bool]]:
 
 
 async def test_same_seed_same_faults(backend: InMemoryBackend) -> None:
-    def run(seed: int) -> list[Fault]:
+    async def run(seed: int) -> list[Fault]:
         faulty = FaultyBackend(backend, seed=seed, error_rate=0.3, ambiguous_rate=0.3)
-        return [faulty._draw("put").fault for _ in range(200)]
+        for i in range(200):
+            with contextlib.suppress(BackendError):  # the injected fault, logged either way
+                await faulty.put(f"p:k{i}", b"x")
+        return [call.fault for call in faulty.log]
 
-    assert run(7) == run(7)
-    assert run(7) != run(8)
-    drawn = run(7)
+    assert await run(7) == await run(7)
+    assert await run(7) != await run(8)
+    drawn = await run(7)
     assert {Fault.NONE, Fault.ERROR, Fault.AMBIGUOUS} <= set(drawn)
 
 
