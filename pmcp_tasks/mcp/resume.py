@@ -223,6 +223,11 @@ class ResumableContext(TaskContext):
         self.resumed = registration.written
         self._calls = 0
 
+    @property
+    def attempt(self) -> int:
+        """Which start of the handler this is for the task (1 for the first run)."""
+        return self.registration.entry.attempts
+
     async def request_input(
         self, requests: Mapping[str, JsonValue], status_message: str | None = None
     ) -> dict[str, JsonValue]:
