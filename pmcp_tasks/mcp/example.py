@@ -234,7 +234,7 @@ def _options(pairs: Sequence[str], flag: str) -> dict[str, str]:
     return options
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pmcp_tasks.mcp.example", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -262,7 +262,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar="TOKEN=OWNER",
         help="accept this bearer token for this owner (repeatable); none: anonymous access",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
     tokens = _options(args.token, "--token")
     import uvicorn
 
@@ -289,7 +293,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             ).serve()
         finally:
             # Handlers still running here stop now, so their leases lapse and another instance
-            # sharing the store ends their tasks (docs/mcp.md); then the connections close.
+            # sharing the store resumes or ends their tasks (docs/mcp.md); then the connections
+            # close.
             await tasks.aclose()
             await backend.aclose()
 
