@@ -451,7 +451,7 @@ class TasksExtension(Extension):
         watch = Watch(
             self.watch_interval,
             slots=self._slots,
-            first_tick=None if registration is None else registration.ensure,
+            on_tick=None if registration is None else registration.ensure,
         )
 
         async def body() -> None:
@@ -515,17 +515,20 @@ class TasksExtension(Extension):
         """Take over every resumable task whose worker let its lease lapse (not ours)."""
         try:
             async for entry in self._log.entries():
-                if task_key(entry.owner, entry.task_id) in self._nudges:
-                    continue  # running here
-                record = await self.store.get(entry.owner, entry.task_id)
-                if record.status.is_terminal:
-                    await self._log.forget(entry.owner, entry.task_id)
-                elif self.store.lease_lapsed(record):
-                    await self._lapsed(entry.owner, entry.task_id)
+                if task_key(entry.owner, entry.task_id) not in self._nudges:  # not running here
+                    await self._look_at(entry)
         except (TaskError, StorageError) as exc:
-            # TaskNotFound included: an entry expires with its task, the next scan skips it.
-            if not isinstance(exc, TaskNotFound):
-                logger.warning("looking for lost resumable tasks failed: %s", exc)
+            logger.warning("looking for lost resumable tasks failed: %s", exc)
+
+    async def _look_at(self, entry: Entry) -> None:
+        try:
+            record = await self.store.get(entry.owner, entry.task_id)
+        except TaskNotFound:
+            record = None  # expired: its entry goes with it
+        if record is None or record.status.is_terminal:
+            await self._log.forget(entry.owner, entry.task_id)
+        elif self.store.lease_lapsed(record):
+            await self._lapsed(entry.owner, entry.task_id)
 
     async def _lapsed(self, owner: str, task_id: str) -> TaskRecord:
         """A task whose worker let its lease lapse: resumed here if it can be, else failed."""
@@ -561,9 +564,17 @@ class TasksExtension(Extension):
             return True  # another instance took it first
         if record.status.is_terminal:
             return True
-        entry = await self._log.change(
-            owner, task_id, lambda e: replace(e, attempts=e.attempts + 1), record.expires_at
-        ) or replace(entry, attempts=entry.attempts + 1)
+        started = replace(entry, attempts=entry.attempts + 1)
+        try:
+            entry = (
+                await self._log.change(
+                    owner, task_id, lambda e: replace(e, attempts=e.attempts + 1), record.expires_at
+                )
+                or started
+            )
+        except StorageError as exc:  # the task is ours now: run it, counted next time
+            logger.warning("task %s: its start was not counted: %s", task_id, exc)
+            entry = started
         logger.warning(
             "task %s: its worker was lost; running %s again here (start %d of %d)",
             task_id,

@@ -142,14 +142,15 @@ class Watch:
 
     ``interval``: seconds between the watcher's reads. ``nudge``: set it to make the watcher
     read now. ``slots``: the instance's limit on running handlers; the handler waits for a slot
-    while the watcher already keeps the lease. ``first_tick``: called once, one interval after
-    the start, if the handler still runs (the resume entry's write).
+    while the watcher already keeps the lease. ``on_tick``: called at each tick of the
+    interval, first one interval after the start, while the handler runs (the resume entry's
+    write, a no-op once it is written).
     """
 
     interval: float
     nudge: asyncio.Event = field(default_factory=asyncio.Event)
     slots: asyncio.Semaphore | None = None
-    first_tick: Callable[[], Awaitable[None]] | None = None
+    on_tick: Callable[[], Awaitable[None]] | None = None
 
 
 def tool_error_result(tool: str, exc: Exception) -> CallToolResult:
@@ -349,14 +350,12 @@ async def _watch(context: TaskContext, lease: Lease, watch: Watch) -> TaskRecord
     """
     store, owner, task_id = context.store, context.owner, context.task_id
     failing = False
-    first_tick = watch.first_tick
     while True:
         try:
             await asyncio.wait_for(watch.nudge.wait(), watch.interval)
         except asyncio.TimeoutError:
-            if first_tick is not None:
-                await first_tick()
-                first_tick = None
+            if watch.on_tick is not None:
+                await watch.on_tick()
         watch.nudge.clear()
         sent = time.monotonic()
         try:

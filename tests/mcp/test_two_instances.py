@@ -112,6 +112,9 @@ async def test_a_worker_paused_past_its_lease_stops_its_handler_when_it_resumes(
     async with connect(a.url) as on_a:
         created = await on_a.call(*NOT_RESUMABLE)
         assert isinstance(created, CreatedTask)
+        # Its one report is written: from here on the handler only sleeps, so the watcher,
+        # not a write of the handler, is what finds the task lost after SIGCONT.
+        await _shows(on_a, created.task_id, "step (1/1)")
     a.process.send_signal(signal.SIGSTOP)
     try:
         async with connect(b.url) as on_b:
