@@ -206,6 +206,7 @@ class TasksExtension(Extension):
         self._nudges: dict[str, asyncio.Event] = {}
         """The watcher's nudge of each task running here, by task key."""
         self._background: asyncio.Task[None] | None = None
+        self._listening: asyncio.Future[None] | None = None
         self._servers: set[int] = set()
         self._swept_at: float | None = None
         self._sweeping: asyncio.Task[None] | None = None
@@ -490,22 +491,31 @@ class TasksExtension(Extension):
             nudge.set()
 
     async def open(self) -> None:
-        """Start listening for cancel notices and looking for lost resumable tasks to take.
+        """Start listening for cancel notices (subscribed when this returns) and looking for
+        lost resumable tasks to take.
 
         The first request does this too; a server calls it at start-up so that an instance
         no client talks to yet takes over tasks all the same.
         """
-        if self._background is not None:
-            return
-        self._background = asyncio.get_running_loop().create_task(self._run_background())
+        await self._open_soon()
 
-    def _open_soon(self) -> None:
-        if self._background is None:
-            self._background = asyncio.get_running_loop().create_task(self._run_background())
+    def _open_soon(self) -> asyncio.Future[None]:
+        """Start the background work once; the future is done once it listens."""
+        if self._listening is None:
+            loop = asyncio.get_running_loop()
+            self._listening = loop.create_future()
+            self._background = loop.create_task(self._run_background(self._listening))
+        return self._listening
 
-    async def _run_background(self) -> None:
-        if self.notifier is not None:
-            await self.notifier.listen(self._on_notice)
+    async def _run_background(self, listening: asyncio.Future[None]) -> None:
+        try:
+            if self.notifier is not None:
+                await self.notifier.listen(self._on_notice)
+        except Exception as exc:  # any notifier's failure: a cancel then waits for a watch
+            logger.warning("cancel notices are off (a cancel waits for the next watch): %s", exc)
+        finally:
+            if not listening.done():
+                listening.set_result(None)
         while True:
             await asyncio.sleep(self.watch_interval)
             if any(tool.resume for tool in self._tools.values()):

@@ -68,12 +68,17 @@ class CancelledIsNoCrash(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        while exc is not None:
-            if isinstance(exc, TaskCancelled):
-                return False
-            exc = exc.__cause__ or exc.__context__
-        return True
+        return not stopped_by_cancel(record.exc_info[1] if record.exc_info else None)
+
+
+def stopped_by_cancel(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is, or was caused by, ``TaskCancelled`` (the SDK wraps a tool's
+    exceptions when a resumed task's handler runs through ``MCPServer.call_tool``)."""
+    while exc is not None:
+        if isinstance(exc, TaskCancelled):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def quiet_cancelled_handlers() -> None:
@@ -182,7 +187,7 @@ def outcome_of(tool: str, handler: asyncio.Future[object]) -> Outcome | None:
     if handler.cancelled():
         return None
     exc = handler.exception()
-    if isinstance(exc, TaskCancelled):
+    if stopped_by_cancel(exc):
         return None
     if isinstance(exc, MCPError):
         return "fail", exc.error.model_dump(mode="json", by_alias=True, exclude_none=True)
