@@ -292,9 +292,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
             ).serve()
         finally:
-            # Handlers still running here stop now, so their leases lapse and another instance
-            # sharing the store resumes or ends their tasks (docs/mcp.md); then the connections
-            # close.
+            # Handlers still running here stop now: resumable tasks' leases are released, so
+            # another instance sharing the store takes them over at once; the others' leases
+            # lapse and their tasks fail (docs/mcp.md). Then the connections close.
             await tasks.aclose()
             await backend.aclose()
 

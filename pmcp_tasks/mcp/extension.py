@@ -78,6 +78,8 @@ DEFAULT_CLEANUP_INTERVAL = 60.0
 """Seconds between sweeps of expired tasks, for a store that does not expire them itself."""
 DEFAULT_MAX_RUNNING = 10
 """Handlers one instance runs at once; the tasks beyond wait in this instance, in order."""
+RELEASED_LEASE = 0.001
+"""Seconds left on a resumable task's lease when its instance stops (the shortest one stored)."""
 DEFAULT_RESUME_ATTEMPTS = 3
 """Times a resumable task's handler is started (the first run included) before it fails."""
 
@@ -460,6 +462,10 @@ class TasksExtension(Extension):
             self._nudges[key] = watch.nudge
             try:
                 settled = await run_task(context, work, tool=tool, lease=lease, watch=watch)
+            except asyncio.CancelledError:  # this instance stops (aclose)
+                if registration is not None and registration.written:
+                    await self._release(owner, record.task_id)
+                raise
             finally:
                 if self._nudges.get(key) is watch.nudge:
                     del self._nudges[key]
@@ -554,6 +560,14 @@ class TasksExtension(Extension):
             await self._log.forget(owner, task_id)
         return record
 
+    async def _release(self, owner: str, task_id: str) -> None:
+        """This instance stops with a resumable task in flight: its lease ends now, so that
+        another instance takes the task over at once (a rolling deploy) instead of after it."""
+        try:
+            await self.store.renew_lease(owner, task_id, self.worker_id, RELEASED_LEASE)
+        except TaskError as exc:
+            logger.warning("task %s: its lease was not released (it lapses): %s", task_id, exc)
+
     async def _take(self, entry: Entry) -> bool:
         """Take the task over and run its handler again; ``False`` when it cannot resume."""
         tool = self._tools.get(entry.tool)
@@ -628,7 +642,8 @@ class TasksExtension(Extension):
         logger.debug("removed %d expired records", removed)
 
     async def aclose(self) -> None:
-        """Stop the handlers still running here; their leases then lapse (see docs/mcp.md)."""
+        """Stop the handlers still running here. A resumable task's lease is released, so that
+        another instance takes it over at once; other tasks' leases lapse (see docs/mcp.md)."""
         if self._background is not None:
             self._background.cancel()
             await asyncio.gather(self._background, return_exceptions=True)

@@ -190,7 +190,8 @@ async def test_a_lost_workers_resumable_task_runs_again_on_b_with_its_variables(
     await a.aclose()  # A is gone: nothing renews its lease
     async with _session(fleet.servers[1]) as on_b:
         await on_b.update(created.task_id, {key: {"roots": []}})
-        assert (await on_b.get(created.task_id)).field("status") == "working"  # lease live
+        # The clock has not moved since A stopped: A's lease has not lapsed yet.
+        assert (await on_b.get(created.task_id)).field("status") == "working"
         fleet.clock.advance(LEASE + 1)
         done = await on_b.wait_for(created.task_id, *TERMINAL)
     assert done.field("status") == "completed", done.field("error")
@@ -221,6 +222,25 @@ async def test_answers_already_taken_are_replayed_from_the_journal() -> None:
         fleet.release.set()
         done = await on_b.wait_for(created.task_id, *TERMINAL)
     assert "start 2 on worker-1: {'roots': ['a']}" in str(done.field("result"))
+    await b.aclose()
+
+
+async def test_a_stopping_instance_hands_its_resumable_task_over_at_once() -> None:
+    """A stops (``aclose``, as in a rolling deploy) with a resumable task in flight: it releases
+    the lease, so B takes the task over a millisecond later, not a lease later."""
+    fleet = _fleet(lease=LEASE)
+    a, b = fleet.instances
+    async with _session(fleet.servers[0]) as on_a:
+        created = await on_a.call("resumable")
+        asked = await on_a.wait_for(created.task_id, "input_required")
+    (key,) = asked.field("inputRequests")
+    await a.aclose()
+    fleet.clock.advance(0.01)  # far less than LEASE
+    async with _session(fleet.servers[1]) as on_b:
+        await on_b.update(created.task_id, {key: {"roots": []}})
+        done = await on_b.wait_for(created.task_id, *TERMINAL)
+    assert done.field("status") == "completed", done.field("error")
+    assert fleet.started == ["worker-0", "worker-1"]
     await b.aclose()
 
 
