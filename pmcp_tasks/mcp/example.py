@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
+import signal
 import time
 from collections.abc import Sequence
 from importlib import metadata
@@ -298,10 +299,23 @@ def main(argv: Sequence[str] | None = None) -> None:
             await tasks.aclose()
             await backend.aclose()
 
+    # uvicorn stops gracefully on SIGTERM, then raises it again once it has restored the
+    # handler it found: this one, so that serve()'s clean-up runs instead of the process dying.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         asyncio.run(serve())
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: stop without a traceback
         raise SystemExit(130) from None
+    except Terminated:
+        raise SystemExit(0) from None
+
+
+class Terminated(Exception):
+    """SIGTERM, raised where the process is, so that clean-up on the way out runs."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 if __name__ == "__main__":

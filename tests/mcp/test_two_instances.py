@@ -248,6 +248,26 @@ if "redis" in SHARED_BACKENDS:
             assert "ignores cancellation" not in a.output()
             assert "Traceback" not in a.output() + b.output()
 
+    async def test_a_stopped_instance_hands_its_resumable_task_over_at_once(
+        request: pytest.FixtureRequest, tmp_path: Path
+    ) -> None:
+        """SIGTERM of A (a rolling deploy) with a resumable task in flight and a lease of an
+        hour: A releases the lease as it stops, so B completes the task long before the lease
+        would have lapsed (the client gives up after MAX_POLLS polls, 10 minutes)."""
+        args = backend_args(request, "redis", f"deploy-{tmp_path.name}")
+        args += ["--poll-interval", "0.2", "--lease", "3600"]
+        with example_server(tmp_path, args) as a, example_server(tmp_path, args) as b:
+            async with connect(a.url) as on_a:
+                created = await on_a.call("slow_compute", {"seconds": WORK})
+                await _shows(on_a, created.task_id, "computing (1/")
+            a.process.terminate()
+            assert a.process.wait(timeout=60) == 0, a.output()
+            async with connect(b.url) as on_b:
+                ended = await on_b.wait_for(created.task_id, *TERMINAL)
+            assert ended.field("status") == "completed", ended.field("error")
+            assert "(start 2, resumed at" in str(ended.field("result"))
+            assert "Traceback" not in a.output() + b.output()
+
     async def test_a_redis_restart_loses_no_task(tmp_path: Path) -> None:
         """redis-server with AOF (``appendfsync always``) is killed with ``kill -9`` and started
         again while tasks run and others wait for input; the answers are sent while it is down.
