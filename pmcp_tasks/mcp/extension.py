@@ -580,8 +580,10 @@ class TasksExtension(Extension):
                 entry.attempts,
             )
             return False
-        lease = Lease.starting(self.worker_id, self.lease, since=time.monotonic())
         owner, task_id = entry.owner, entry.task_id
+        if task_key(owner, task_id) in self._nudges:
+            return True  # running here, late to renew (a blocked loop): slow, not lost
+        lease = Lease.starting(self.worker_id, self.lease, since=time.monotonic())
         try:
             record = await self.store.take_over_lease(owner, task_id, self.worker_id, self.lease)
         except LeaseLost:

@@ -244,6 +244,25 @@ async def test_a_stopping_instance_hands_its_resumable_task_over_at_once() -> No
     await b.aclose()
 
 
+async def test_a_late_renewal_on_the_running_instance_starts_no_second_run() -> None:
+    """The lease lapsed on the store's clock while the handler still runs on A (its renewal is
+    late, as under a blocked loop): a read through A neither fails the task nor runs the
+    handler again beside the first run."""
+    fleet = _fleet(1, lease=LEASE)
+    (a,) = fleet.instances
+    async with _session(fleet.servers[0]) as on_a:
+        created = await on_a.call("resumable", {"rounds": 1})
+        asked = await on_a.wait_for(created.task_id, "input_required")
+        fleet.clock.advance(LEASE + 1)
+        assert (await on_a.get(created.task_id)).field("status") == "input_required"
+        (key,) = asked.field("inputRequests")
+        await on_a.update(created.task_id, {key: {"roots": []}})
+        done = await on_a.wait_for(created.task_id, *TERMINAL)
+    assert "start 1 on worker-0" in str(done.field("result"))
+    assert fleet.started == ["worker-0"]
+    await a.aclose()
+
+
 async def test_attempts_exhausted_fail_the_task() -> None:
     fleet = _fleet(lease=LEASE, resume_attempts=1)
     a, b = fleet.instances
