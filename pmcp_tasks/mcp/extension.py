@@ -205,8 +205,8 @@ class TasksExtension(Extension):
         self._log = ResumeLog(store)
         self._tools: dict[str, _TaskTool] = {}
         self._running: set[asyncio.Task[None]] = set()
-        self._nudges: dict[str, asyncio.Event] = {}
-        """The watcher's nudge of each task running here, by task key."""
+        self._watches: dict[str, Watch] = {}
+        """The watch of each task running here, by task key."""
         self._background: asyncio.Task[None] | None = None
         self._listening: asyncio.Future[None] | None = None
         self._servers: set[int] = set()
@@ -459,7 +459,7 @@ class TasksExtension(Extension):
 
         async def body() -> None:
             _CURRENT.set(context)
-            self._nudges[key] = watch.nudge
+            self._watches[key] = watch
             try:
                 settled = await run_task(context, work, tool=tool, lease=lease, watch=watch)
             except asyncio.CancelledError:  # this instance stops (aclose)
@@ -467,8 +467,8 @@ class TasksExtension(Extension):
                     await self._release(owner, record.task_id)
                 raise
             finally:
-                if self._nudges.get(key) is watch.nudge:
-                    del self._nudges[key]
+                if self._watches.get(key) is watch:
+                    del self._watches[key]
             if settled and registration is not None:
                 await registration.forget()
 
@@ -492,9 +492,9 @@ class TasksExtension(Extension):
             )
 
     def _on_notice(self, key: str) -> None:
-        nudge = self._nudges.get(key)
-        if nudge is not None:
-            nudge.set()
+        watch = self._watches.get(key)
+        if watch is not None:
+            watch.nudge()
 
     async def open(self) -> None:
         """Start listening for cancel notices (subscribed when this returns) and looking for
@@ -531,7 +531,7 @@ class TasksExtension(Extension):
         """Take over every resumable task whose worker let its lease lapse (not ours)."""
         try:
             async for entry in self._log.entries():
-                if task_key(entry.owner, entry.task_id) not in self._nudges:  # not running here
+                if task_key(entry.owner, entry.task_id) not in self._watches:  # not running here
                     await self._look_at(entry)
         except (TaskError, StorageError) as exc:
             logger.warning("looking for lost resumable tasks failed: %s", exc)
@@ -581,7 +581,7 @@ class TasksExtension(Extension):
             )
             return False
         owner, task_id = entry.owner, entry.task_id
-        if task_key(owner, task_id) in self._nudges:
+        if task_key(owner, task_id) in self._watches:
             return True  # running here, late to renew (a blocked loop): slow, not lost
         lease = Lease.starting(self.worker_id, self.lease, since=time.monotonic())
         try:

@@ -145,17 +145,46 @@ class Lease:
 class Watch:
     """How the worker watches one task.
 
-    ``interval``: seconds between the watcher's reads. ``nudge``: set it to make the watcher
-    read now. ``slots``: the instance's limit on running handlers; the handler waits for a slot
-    while the watcher already keeps the lease. ``on_tick``: called at each tick of the
-    interval, first one interval after the start, while the handler runs (the resume entry's
-    write, a no-op once it is written).
+    ``interval``: seconds between the watcher's reads; :meth:`nudge` makes it read now.
+    ``slots``: the instance's limit on running handlers; the handler waits for a slot while the
+    watcher already keeps the lease. ``on_tick``: called at each tick of the interval, first
+    one interval after the start, while the handler runs (the resume entry's write, a no-op
+    once it is written).
     """
 
     interval: float
-    nudge: asyncio.Event = field(default_factory=asyncio.Event)
     slots: asyncio.Semaphore | None = None
     on_tick: Callable[[], Awaitable[None]] | None = None
+    _wake: asyncio.Future[None] | None = field(default=None, repr=False)
+    _nudged: bool = field(default=False, repr=False)
+
+    def nudge(self) -> None:
+        """Make the watcher read the task now (or, while it reads, again right after)."""
+        self._nudged = True
+        _wake_up(self._wake)
+
+    async def tick(self) -> bool:
+        """Wait one interval or until nudged; whether the interval passed (no nudge).
+
+        A future and a timer, as cheap as ``asyncio.sleep``: most tasks end before their
+        first tick, and every create pays for the wait it cancels.
+        """
+        if not self._nudged:
+            loop = asyncio.get_running_loop()
+            self._wake = wake = loop.create_future()
+            timer = loop.call_later(self.interval, _wake_up, wake)
+            try:
+                await wake
+            finally:
+                timer.cancel()
+        passed = not self._nudged
+        self._nudged = False
+        return passed
+
+
+def _wake_up(wake: asyncio.Future[None] | None) -> None:
+    if wake is not None and not wake.done():
+        wake.set_result(None)
 
 
 def tool_error_result(tool: str, exc: Exception) -> CallToolResult:
@@ -356,12 +385,8 @@ async def _watch(context: TaskContext, lease: Lease, watch: Watch) -> TaskRecord
     store, owner, task_id = context.store, context.owner, context.task_id
     failing = False
     while True:
-        try:
-            await asyncio.wait_for(watch.nudge.wait(), watch.interval)
-        except asyncio.TimeoutError:
-            if watch.on_tick is not None:
-                await watch.on_tick()
-        watch.nudge.clear()
+        if await watch.tick() and watch.on_tick is not None:
+            await watch.on_tick()
         sent = time.monotonic()
         try:
             if lease.due(sent):
