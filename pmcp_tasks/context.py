@@ -227,6 +227,21 @@ class TaskContext:
         _, keys = await self._status_write(
             lambda: self.store.request_input(self.owner, self.task_id, requests, status_message)
         )
+        return await self.wait_for_input(keys)
+
+    async def wait_for_input(self, keys: Mapping[str, str]) -> dict[str, JsonValue]:
+        """Wait for the answers to requests already asked (``{name: key}``), and take them.
+
+        What :meth:`request_input` does after asking; a handler run again after its worker was
+        lost (the MCP binding's resume) waits here for the questions its first run asked.
+        """
+        if not isinstance(keys, Mapping) or not all(
+            isinstance(name, str) and isinstance(key, str) for name, key in keys.items()
+        ):
+            raise TaskValidationError(
+                f"wait_for_input takes a mapping of names to input keys (str), not {shown(keys)}"
+            )
+        keys = dict(keys)
         wanted = list(keys.values())
         while True:
             try:

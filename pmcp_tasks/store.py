@@ -647,6 +647,36 @@ class GenericTaskStore:
 
         return await self._mutate(owner, task_id, change)
 
+    def lease_lapsed(self, record: TaskRecord) -> bool:
+        """Whether ``record``'s worker let its lease run out, on this store's clock.
+
+        What a caller that can hand the task to another worker (the MCP binding's resume)
+        checks before it ends the task as :meth:`get_checking_lease` would.
+        """
+        return record.lease_expired(self._now_ms())
+
+    async def take_over_lease(
+        self, owner: str, task_id: str, worker: str, lease: float
+    ) -> TaskRecord:
+        """``worker`` takes an unfinished task whose holder let its lease run out.
+
+        The change is checked on the fresh record, so of two workers taking over the same
+        lapsed lease one wins and the other gets ``LeaseLost`` (the winner's lease is live);
+        the former holder's later writes are then ``LeaseLost`` too. A live lease held by
+        another worker is ``LeaseLost`` and nothing is written. A final task is left as it is.
+        """
+        worker = check_worker(worker, self.config)
+        lease_ms = max(1, round(check_lease(lease) * 1000))
+
+        def change(record: TaskRecord, now_ms: int) -> TaskRecord:
+            if record.status.is_terminal:
+                return record
+            if record.worker not in (None, worker) and not record.lease_expired(now_ms):
+                raise LeaseLost(task_id, worker, str(record.worker))
+            return replace(record, worker=worker, lease_expires_ms=now_ms + lease_ms)
+
+        return await self._mutate(owner, task_id, change)
+
     async def cleanup_expired(self) -> int:
         """Physically remove expired records (tasks and cap slots); returns how many."""
         await self._time.check()

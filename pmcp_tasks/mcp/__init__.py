@@ -16,6 +16,7 @@ except ImportError as exc:  # pragma: no cover - exercised by the extras tests
 
 from pmcp_tasks.mcp.extension import TasksExtension, current_task
 from pmcp_tasks.mcp.owner import owner_from_auth
+from pmcp_tasks.mcp.resume import ResumableContext
 from pmcp_tasks.mcp.wire import (
     EXTENSION_ID,
     HEADER_MISMATCH,
@@ -27,6 +28,7 @@ __all__ = [
     "EXTENSION_ID",
     "HEADER_MISMATCH",
     "MISSING_REQUIRED_CLIENT_CAPABILITY",
+    "ResumableContext",
     "TaskSupport",
     "TasksExtension",
     "current_task",

@@ -4,7 +4,9 @@ Run ``python -m pmcp_tasks.mcp.example --host 127.0.0.1 --port 8000`` (streamabl
 ``/mcp``). The store is in memory unless ``--backend NAME`` picks another entry point of
 ``pmcp_tasks.backends`` (``redis``, ``dynamodb``), with ``--backend-option KEY=VALUE`` passed to
 its factory as the conformance kit does; instances started with the same backend and namespace
-share their tasks.
+share their tasks. With ``--backend redis``, cancels reach the instance running the task at once
+over Redis pub/sub, and ``slow_compute`` (resumable) continues on another instance when the
+one running it dies.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
+import signal
 import time
 from collections.abc import Sequence
 from importlib import metadata
@@ -26,10 +29,14 @@ from mcp_types import CallToolResult, ElicitRequest, InputRequiredResult, TextCo
 from pmcp_tasks.backend import StorageBackend
 from pmcp_tasks.config import StoreConfig
 from pmcp_tasks.context import TaskContext
-from pmcp_tasks.mcp.extension import TasksExtension, current_task
+from pmcp_tasks.mcp.extension import DEFAULT_MAX_RUNNING, TasksExtension, current_task
+from pmcp_tasks.mcp.resume import ResumableContext
+from pmcp_tasks.notify import CancelNotifier
 from pmcp_tasks.store import GenericTaskStore
 
 BACKENDS = "pmcp_tasks.backends"
+CHECKPOINT = 1.0
+"""Seconds of ``slow_compute``'s work between two saves of how far it got."""
 
 
 def _elicit(message: str, properties: dict[str, Any]) -> dict[str, Any]:
@@ -84,16 +91,27 @@ def build_server(
         """Say hello, synchronously (never a task)."""
         return f"Hello, {name}!"
 
-    @tasks.tool(server, support="optional")
+    _add_work_tools(server, tasks)
+    _add_input_tools(server, tasks)
+    return server
+
+
+def _add_work_tools(server: MCPServer[Any], tasks: TasksExtension) -> None:
+    """The task tools that work, report and fail without asking the client anything."""
+
+    @tasks.tool(server, support="optional", resume=True)
     async def slow_compute(seconds: float = 1.0, label: str = "") -> str:
-        """Wait ``seconds``, then answer; a task for clients that declared the extension."""
+        """Wait ``seconds``, then answer; a task for clients that declared the extension.
+
+        Resumable: as a task it saves the seconds done in its variable ``done`` every
+        ``CHECKPOINT`` s, so an instance that takes it over waits only for the rest.
+        """
         try:
             task = current_task()
         except RuntimeError:
             await asyncio.sleep(seconds)
-        else:
-            await task.sleep(seconds)
-        return f"computed {label or 'result'} after {seconds:g} s"
+            return f"computed {label or 'result'} after {seconds:g} s"
+        return await _compute(task, seconds, label)
 
     @tasks.tool(server, support="required")
     async def progress_job(steps: int = 3, seconds_per_step: float = 1.0) -> str:
@@ -118,9 +136,14 @@ def build_server(
         await current_task().sleep(0.1)
         raise MCPError(code=-32000, message="the upstream service refused the job")
 
-    @tasks.tool(server, support="required")
+
+def _add_input_tools(server: MCPServer[Any], tasks: TasksExtension) -> None:
+    """The task tools that ask the client (in a task, or before one exists)."""
+
+    @tasks.tool(server, support="required", resume=True)
     async def confirm_delete(filename: str = "") -> str:
-        """Ask the client to confirm, then answer."""
+        """Ask the client to confirm, then answer. Resumable: the question survives the
+        instance that asked it (another instance waits for the same answer)."""
         answers = await current_task().request_input(
             {
                 "confirm": _elicit(
@@ -157,7 +180,25 @@ def build_server(
 
         return await tasks.start(ctx, work)
 
-    return server
+
+async def _compute(task: TaskContext, seconds: float, label: str) -> str:
+    """``slow_compute`` as a task: sleep in steps, saving how far it got after each (then
+    reporting it: a client that sees the report knows the variable is saved)."""
+    done = 0.0
+    if seconds >= CHECKPOINT:  # a shorter run has saved nothing: skip the read
+        done = float(await task.get_variable("done", 0.0) or 0.0)
+    resumed_at = done
+    while done < seconds:
+        step = min(CHECKPOINT, seconds - done)
+        await task.sleep(step)
+        done += step
+        if done < seconds:
+            await task.set_variable("done", done)
+            await task.report("computing", progress=done, total=seconds)
+    text = f"computed {label or 'result'} after {seconds:g} s"
+    if isinstance(task, ResumableContext) and task.resumed:
+        text += f" (start {task.attempt}, resumed at {resumed_at:g} s)"
+    return text
 
 
 async def open_backend(name: str, options: dict[str, str], namespace: str) -> StorageBackend:
@@ -173,6 +214,17 @@ async def open_backend(name: str, options: dict[str, str], namespace: str) -> St
     return getattr(made, "backend", made)  # type: ignore[no-any-return]
 
 
+def cancel_notifier(backend: str, options: dict[str, str], namespace: str) -> CancelNotifier | None:
+    """Redis pub/sub on the backend's own server for ``--backend redis`` (not a cluster);
+    other stores have none, and their workers find a cancel at their next watch."""
+    url = options.get("redis_url")
+    if backend != "redis" or url is None or options.get("cluster", "false") != "false":
+        return None
+    from reference_backends.redis.notify import RedisNotifier
+
+    return RedisNotifier.from_url(url, namespace=namespace)
+
+
 def _options(pairs: Sequence[str], flag: str) -> dict[str, str]:
     options: dict[str, str] = {}
     for pair in pairs:
@@ -183,7 +235,7 @@ def _options(pairs: Sequence[str], flag: str) -> dict[str, str]:
     return options
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pmcp_tasks.mcp.example", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -192,6 +244,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--namespace", default="pmcp-example")
     parser.add_argument("--poll-interval", type=float, default=0.5, help="seconds (default 0.5)")
     parser.add_argument("--lease", type=float, default=30.0, help="seconds (default 30)")
+    parser.add_argument(
+        "--max-running",
+        type=int,
+        default=DEFAULT_MAX_RUNNING,
+        help="handlers run at once by this instance (default %(default)s); the rest wait",
+    )
     parser.add_argument(
         "--max-tasks",
         type=int,
@@ -205,7 +263,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar="TOKEN=OWNER",
         help="accept this bearer token for this owner (repeatable); none: anonymous access",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
     tokens = _options(args.token, "--token")
     import uvicorn
 
@@ -218,22 +280,42 @@ def main(argv: Sequence[str] | None = None) -> None:
             max_tasks_per_owner=args.max_tasks,
         )
         url = f"http://{args.host}:{args.port}/mcp"
-        tasks = TasksExtension(GenericTaskStore(backend, config), lease=args.lease)
+        tasks = TasksExtension(
+            GenericTaskStore(backend, config),
+            lease=args.lease,
+            max_running=args.max_running,
+            notifier=cancel_notifier(args.backend, options, args.namespace),
+        )
         app = build_server(tasks, tokens=tokens, url=url).streamable_http_app(host=args.host)
+        await tasks.open()
         try:
             await uvicorn.Server(
                 uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
             ).serve()
         finally:
-            # Handlers still running here stop now, so their leases lapse and another instance
-            # sharing the store ends their tasks (docs/mcp.md); then the connections close.
+            # Handlers still running here stop now: resumable tasks' leases are released, so
+            # another instance sharing the store takes them over at once; the others' leases
+            # lapse and their tasks fail (docs/mcp.md). Then the connections close.
             await tasks.aclose()
             await backend.aclose()
 
+    # uvicorn stops gracefully on SIGTERM, then raises it again once it has restored the
+    # handler it found: this one, so that serve()'s clean-up runs instead of the process dying.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         asyncio.run(serve())
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: stop without a traceback
         raise SystemExit(130) from None
+    except Terminated:
+        raise SystemExit(0) from None
+
+
+class Terminated(Exception):
+    """SIGTERM, raised where the process is, so that clean-up on the way out runs."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 if __name__ == "__main__":

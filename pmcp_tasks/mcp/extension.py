@@ -3,7 +3,9 @@
 
 A task is written to the store before its ``CreateTaskResult`` leaves, so any instance sharing
 the store can answer for it at once; everything after that goes through the store too, so the
-instance that runs the handler and the one a client talks to need not be the same.
+instance that runs the handler and the one a client talks to need not be the same. A task of a
+resumable tool whose worker is lost is taken over by another instance, which runs its handler
+again (:mod:`pmcp_tasks.mcp.resume`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -28,8 +30,17 @@ from mcp_types import CallToolRequestParams, CallToolResult, RequestParams
 from pmcp_tasks.config import LONGEST_TTL, is_seconds
 from pmcp_tasks.config import shown as shown_safely
 from pmcp_tasks.context import TaskContext
-from pmcp_tasks.errors import INTERNAL_ERROR, TaskError, TaskValidationError
+from pmcp_tasks.errors import (
+    INTERNAL_ERROR,
+    LeaseLost,
+    StorageError,
+    TaskError,
+    TaskNotFound,
+    TaskValidationError,
+)
+from pmcp_tasks.keys import task_key
 from pmcp_tasks.mcp.owner import OwnerFn, owner_from_auth
+from pmcp_tasks.mcp.resume import Entry, Registration, ResumableContext, ResumeLog
 from pmcp_tasks.mcp.wire import (
     EXTENSION_ID,
     TASK_SUPPORTS,
@@ -45,7 +56,8 @@ from pmcp_tasks.mcp.wire import (
     task_error,
     task_id_param,
 )
-from pmcp_tasks.mcp.worker import Lease, quiet_cancelled_handlers, retry_transient, run_task
+from pmcp_tasks.mcp.worker import Lease, Watch, quiet_cancelled_handlers, retry_transient, run_task
+from pmcp_tasks.notify import CancelNotifier
 from pmcp_tasks.record import TaskRecord
 from pmcp_tasks.store import GenericTaskStore
 
@@ -64,6 +76,12 @@ DEFAULT_STORAGE_PATIENCE = 5.0
 """Seconds a ``tasks/*`` request retries transient storage errors before answering -32603."""
 DEFAULT_CLEANUP_INTERVAL = 60.0
 """Seconds between sweeps of expired tasks, for a store that does not expire them itself."""
+DEFAULT_MAX_RUNNING = 10
+"""Handlers one instance runs at once; the tasks beyond wait in this instance, in order."""
+RELEASED_LEASE = 0.001
+"""Seconds left on a resumable task's lease when its instance stops (the shortest one stored)."""
+DEFAULT_RESUME_ATTEMPTS = 3
+"""Times a resumable task's handler is started (the first run included) before it fails."""
 
 
 def current_task() -> TaskContext:
@@ -82,6 +100,29 @@ def current_task() -> TaskContext:
 class _TaskTool:
     support: TaskSupport
     start: Literal["on_call", "in_handler"]
+    resume: bool
+    server: MCPServer[Any]
+
+
+def _check_options(
+    lease: object, storage_patience: object, max_running: object, resume_attempts: object
+) -> None:
+    """The numeric options of :class:`TasksExtension`, each named with its value if wrong."""
+    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
+        raise ValueError(f"lease must be a number of seconds > 0, not {lease!r}")
+    if (
+        isinstance(storage_patience, bool)
+        or not isinstance(storage_patience, (int, float))
+        or not storage_patience >= 0
+    ):
+        raise ValueError(
+            f"storage_patience must be a number of seconds >= 0, not {storage_patience!r}"
+        )
+    for name, value in (("max_running", max_running), ("resume_attempts", resume_attempts)):
+        if value is None and name == "max_running":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, not {shown_safely(value)}")
 
 
 class TasksExtension(Extension):
@@ -101,6 +142,13 @@ class TasksExtension(Extension):
     memory backend, which nothing else expires) and never a shared one (Redis and DynamoDB
     expire records themselves; a sweep would scan them). ``clock`` (seconds, any origin)
     paces the sweeps and the handlers' progress reports.
+
+    ``max_running``: handlers this instance runs at once (``None``: no limit); tasks beyond it
+    are created and leased at once, and their handlers wait here for a slot, in order.
+    ``resume_attempts``: how many times a resumable tool's handler is started for one task
+    before the task fails. ``notifier``: delivers cancels to the instance running the task at
+    once (:class:`~pmcp_tasks.notify.CancelNotifier`, e.g. Redis pub/sub); without one, that
+    instance finds the cancel at its next watch. The extension closes it in :meth:`aclose`.
     """
 
     identifier = EXTENSION_ID
@@ -115,21 +163,17 @@ class TasksExtension(Extension):
         storage_patience: float = DEFAULT_STORAGE_PATIENCE,
         cleanup_interval: float | Literal["auto"] | None = "auto",
         clock: Callable[[], float] = time.monotonic,
+        max_running: int | None = DEFAULT_MAX_RUNNING,
+        resume_attempts: int = DEFAULT_RESUME_ATTEMPTS,
+        notifier: CancelNotifier | None = None,
     ) -> None:
         if not isinstance(store, GenericTaskStore):
             raise ValueError(f"store must be a GenericTaskStore, not {type(store).__name__}")
         if not callable(owner):
             raise ValueError(f"owner must be a callable taking the request context, not {owner!r}")
-        if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
-            raise ValueError(f"lease must be a number of seconds > 0, not {lease!r}")
-        if (
-            isinstance(storage_patience, bool)
-            or not isinstance(storage_patience, (int, float))
-            or not storage_patience >= 0
-        ):
-            raise ValueError(
-                f"storage_patience must be a number of seconds >= 0, not {storage_patience!r}"
-            )
+        _check_options(lease, storage_patience, max_running, resume_attempts)
+        if notifier is not None and not isinstance(notifier, CancelNotifier):
+            raise ValueError(f"notifier must be a CancelNotifier, not {type(notifier).__name__}")
         if cleanup_interval == "auto":
             shared = store.backend.capabilities.shared_across_processes
             cleanup_interval = None if shared else DEFAULT_CLEANUP_INTERVAL
@@ -154,8 +198,17 @@ class TasksExtension(Extension):
         poll = store.config.poll_interval or 1.0
         self.watch_interval = min(poll, self.lease / 3)
         """Seconds between the worker's reads of a running task (cancel, lease renewal)."""
+        self.max_running = max_running
+        self.resume_attempts = resume_attempts
+        self.notifier = notifier
+        self._slots = None if max_running is None else asyncio.Semaphore(max_running)
+        self._log = ResumeLog(store)
         self._tools: dict[str, _TaskTool] = {}
         self._running: set[asyncio.Task[None]] = set()
+        self._watches: dict[str, Watch] = {}
+        """The watch of each task running here, by task key."""
+        self._background: asyncio.Task[None] | None = None
+        self._listening: asyncio.Future[None] | None = None
         self._servers: set[int] = set()
         self._swept_at: float | None = None
         self._sweeping: asyncio.Task[None] | None = None
@@ -169,6 +222,7 @@ class TasksExtension(Extension):
         *,
         support: TaskSupport = "optional",
         start: Literal["on_call", "in_handler"] = "on_call",
+        resume: bool = False,
         name: str | None = None,
         meta: dict[str, Any] | None = None,
         **tool_options: Any,
@@ -182,11 +236,23 @@ class TasksExtension(Extension):
         without a task, so it must be ``support="required"``. ``support`` is advertised in
         ``tools/list`` as ``execution.taskSupport`` (where the official requesters read it)
         and in the tool's ``_meta`` under the extension id.
+
+        ``resume=True``: when the worker running a task of this tool is lost, another instance
+        sharing the store runs the handler again with the same arguments (at least once, up to
+        ``resume_attempts`` starts; see docs/mcp.md). Only for ``start="on_call"``: an
+        ``in_handler`` tool's work is a closure no other process can rebuild.
         """
         if support not in TASK_SUPPORTS:
             raise ValueError(f"support must be one of {TASK_SUPPORTS}, not {support!r}")
         if start not in ("on_call", "in_handler"):
             raise ValueError(f"start must be 'on_call' or 'in_handler', not {start!r}")
+        if resume not in (True, False):
+            raise ValueError(f"resume must be True or False, not {shown_safely(resume)}")
+        if resume and start == "in_handler":
+            raise ValueError(
+                'resume=True needs start="on_call": another instance runs the tool again from '
+                "its arguments, which it cannot do for work handed over inside the handler"
+            )
         if start == "in_handler" and support != "required":
             raise ValueError(
                 'start="in_handler" hands its work to a task, which a client that did not '
@@ -200,7 +266,7 @@ class TasksExtension(Extension):
             tool_name = name or fn.__name__
             tool_meta = {**(meta or {}), EXTENSION_ID: {"taskSupport": support}}
             server.tool(name=tool_name, meta=tool_meta, **tool_options)(fn)
-            self._tools[tool_name] = _TaskTool(support, start)
+            self._tools[tool_name] = _TaskTool(support, start, resume, server)
             return fn
 
         return register
@@ -258,7 +324,11 @@ class TasksExtension(Extension):
             return started if started is not None else result
         owner = self.owner(ctx)
         record, lease = await self._create(owner)
-        self._spawn(owner, record, lease, params.name, lambda: call_next(ctx))
+        registration = None
+        if tool.resume:
+            entry = Entry(owner, record.task_id, params.name, dict(params.arguments or {}))
+            registration = Registration(self._log, entry, record.expires_at, written=False)
+        self._spawn(owner, record, lease, params.name, lambda: call_next(ctx), registration)
         return create_task_result(record)
 
     async def _middleware(
@@ -305,7 +375,9 @@ class TasksExtension(Extension):
     async def _tasks_get(self, ctx: ServerRequestContext[Any, Any], _: Any) -> HandlerResult:
         task_id = self._task_request(ctx, "tasks/get")
         owner = self.owner(ctx)
-        record = await self._store_call(lambda: self.store.get_checking_lease(owner, task_id))
+        record = await self._store_call(lambda: self.store.get(owner, task_id))
+        if self.store.lease_lapsed(record):
+            record = await self._store_call(lambda: self._lapsed(owner, task_id))
         return {"resultType": "complete", **record.to_detailed_task()}
 
     async def _tasks_update(self, ctx: ServerRequestContext[Any, Any], _: Any) -> HandlerResult:
@@ -326,6 +398,7 @@ class TasksExtension(Extension):
         await self._store_call(
             lambda: self.store.request_cancel(owner, task_id, "cancelled by the client")
         )
+        await self._announce(task_key(owner, task_id))
         return {"resultType": "complete"}
 
     # -------------------------------------------------------------------------- helpers
@@ -333,6 +406,7 @@ class TasksExtension(Extension):
     def _task_request(self, ctx: ServerRequestContext[Any, Any], method: str) -> str:
         """The capability gate first (the extension says so), then the params and header."""
         self._sweep_if_due()
+        self._open_soon()
         if not declares_extension(ctx):
             raise missing_extension(method, ctx)
         return task_id_param(ctx, method)
@@ -350,6 +424,7 @@ class TasksExtension(Extension):
         """A new task leased to this worker. Not retried: a create whose reply was lost may
         have written a task that nobody would ever poll."""
         self._sweep_if_due()
+        self._open_soon()
         lease = Lease.starting(self.worker_id, self.lease, since=time.monotonic())
         try:
             record = await self.store.create(owner, worker=self.worker_id, lease=self.lease)
@@ -364,19 +439,181 @@ class TasksExtension(Extension):
         lease: Lease,
         tool: str,
         work: Callable[[], Awaitable[object]],
+        registration: Registration | None = None,
     ) -> None:
-        context = TaskContext(
-            self.store, owner, record.task_id, worker=self.worker_id, clock=self.clock
+        context: TaskContext
+        if registration is None:
+            context = TaskContext(
+                self.store, owner, record.task_id, worker=self.worker_id, clock=self.clock
+            )
+        else:
+            context = ResumableContext(
+                self.store, registration, worker=self.worker_id, clock=self.clock
+            )
+        key = task_key(owner, record.task_id)
+        watch = Watch(
+            self.watch_interval,
+            slots=self._slots,
+            on_tick=None if registration is None else registration.ensure,
         )
 
         async def body() -> None:
             _CURRENT.set(context)
-            await run_task(context, work, tool=tool, lease=lease, interval=self.watch_interval)
+            self._watches[key] = watch
+            try:
+                settled = await run_task(context, work, tool=tool, lease=lease, watch=watch)
+            except asyncio.CancelledError:  # this instance stops (aclose)
+                if registration is not None and registration.written:
+                    await self._release(owner, record.task_id)
+                raise
+            finally:
+                if self._watches.get(key) is watch:
+                    del self._watches[key]
+            if settled and registration is not None:
+                await registration.forget()
 
         # The handler outlives the request it came with: its own asyncio task, not the request's.
         task = asyncio.get_running_loop().create_task(body())
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+
+    # ------------------------------------------------------- cancel notices and resumes
+
+    async def _announce(self, key: str) -> None:
+        """A task was cancelled: wake its watcher here, and tell the other instances."""
+        self._on_notice(key)
+        if self.notifier is None:
+            return
+        try:
+            await self.notifier.publish(key)
+        except Exception as exc:  # any notifier's failure: the store has the cancel
+            logger.warning(
+                "a cancel notice was not sent (its worker sees it at its next watch): %s", exc
+            )
+
+    def _on_notice(self, key: str) -> None:
+        watch = self._watches.get(key)
+        if watch is not None:
+            watch.nudge()
+
+    async def open(self) -> None:
+        """Start listening for cancel notices (subscribed when this returns) and looking for
+        lost resumable tasks to take.
+
+        The first request does this too; a server calls it at start-up so that an instance
+        no client talks to yet takes over tasks all the same.
+        """
+        await self._open_soon()
+
+    def _open_soon(self) -> asyncio.Future[None]:
+        """Start the background work once; the future is done once it listens."""
+        if self._listening is None:
+            loop = asyncio.get_running_loop()
+            self._listening = loop.create_future()
+            self._background = loop.create_task(self._run_background(self._listening))
+        return self._listening
+
+    async def _run_background(self, listening: asyncio.Future[None]) -> None:
+        try:
+            if self.notifier is not None:
+                await self.notifier.listen(self._on_notice)
+        except Exception as exc:  # any notifier's failure: a cancel then waits for a watch
+            logger.warning("cancel notices are off (a cancel waits for the next watch): %s", exc)
+        finally:
+            if not listening.done():
+                listening.set_result(None)
+        while True:
+            await asyncio.sleep(self.watch_interval)
+            if any(tool.resume for tool in self._tools.values()):
+                await self._scan()
+
+    async def _scan(self) -> None:
+        """Take over every resumable task whose worker let its lease lapse (not ours)."""
+        try:
+            async for entry in self._log.entries():
+                if task_key(entry.owner, entry.task_id) not in self._watches:  # not running here
+                    await self._look_at(entry)
+        except (TaskError, StorageError) as exc:
+            logger.warning("looking for lost resumable tasks failed: %s", exc)
+
+    async def _look_at(self, entry: Entry) -> None:
+        try:
+            record = await self.store.get(entry.owner, entry.task_id)
+        except TaskNotFound:
+            record = None  # expired: its entry goes with it
+        if record is None or record.status.is_terminal:
+            await self._log.forget(entry.owner, entry.task_id)
+        elif self.store.lease_lapsed(record):
+            await self._lapsed(entry.owner, entry.task_id)
+
+    async def _lapsed(self, owner: str, task_id: str) -> TaskRecord:
+        """A task whose worker let its lease lapse: resumed here if it can be, else failed."""
+        try:
+            found = await self._log.read(owner, task_id)
+        except StorageError as exc:
+            logger.warning("task %s: its resume entry could not be read: %s", task_id, exc)
+            return await self.store.get(owner, task_id)  # not failed: it may be resumable
+        if found is not None and await self._take(found[0]):
+            return await self.store.get(owner, task_id)
+        record = await self.store.get_checking_lease(owner, task_id)
+        if found is not None:
+            await self._log.forget(owner, task_id)
+        return record
+
+    async def _release(self, owner: str, task_id: str) -> None:
+        """This instance stops with a resumable task in flight: its lease ends now, so that
+        another instance takes the task over at once (a rolling deploy) instead of after it."""
+        try:
+            await self.store.renew_lease(owner, task_id, self.worker_id, RELEASED_LEASE)
+        except TaskError as exc:
+            logger.warning("task %s: its lease was not released (it lapses): %s", task_id, exc)
+
+    async def _take(self, entry: Entry) -> bool:
+        """Take the task over and run its handler again; ``False`` when it cannot resume."""
+        tool = self._tools.get(entry.tool)
+        if tool is None or not tool.resume:
+            return False
+        if entry.attempts >= self.resume_attempts:
+            logger.warning(
+                "task %s: its handler was started %d times without finishing; it fails",
+                entry.task_id,
+                entry.attempts,
+            )
+            return False
+        owner, task_id = entry.owner, entry.task_id
+        if task_key(owner, task_id) in self._watches:
+            return True  # running here, late to renew (a blocked loop): slow, not lost
+        lease = Lease.starting(self.worker_id, self.lease, since=time.monotonic())
+        try:
+            record = await self.store.take_over_lease(owner, task_id, self.worker_id, self.lease)
+        except LeaseLost:
+            return True  # another instance took it first
+        if record.status.is_terminal:
+            return True
+        started = replace(entry, attempts=entry.attempts + 1)
+        try:
+            entry = (
+                await self._log.change(
+                    owner, task_id, lambda e: replace(e, attempts=e.attempts + 1), record.expires_at
+                )
+                or started
+            )
+        except StorageError as exc:  # the task is ours now: run it, counted next time
+            logger.warning("task %s: its start was not counted: %s", task_id, exc)
+            entry = started
+        logger.warning(
+            "task %s: its worker was lost; running %s again here (start %d of %d)",
+            task_id,
+            shown(entry.tool),
+            entry.attempts,
+            self.resume_attempts,
+        )
+        registration = Registration(self._log, entry, record.expires_at, written=True)
+        server, name, arguments = tool.server, entry.tool, dict(entry.arguments)
+        self._spawn(
+            owner, record, lease, name, lambda: server.call_tool(name, arguments), registration
+        )
+        return True
 
     def _sweep_if_due(self) -> None:
         """Start a sweep of expired tasks if ``cleanup_interval`` passed since the last began.
@@ -407,9 +644,15 @@ class TasksExtension(Extension):
         logger.debug("removed %d expired records", removed)
 
     async def aclose(self) -> None:
-        """Stop the handlers still running here; their leases then lapse (see docs/mcp.md)."""
+        """Stop the handlers still running here. A resumable task's lease is released, so that
+        another instance takes it over at once; other tasks' leases lapse (see docs/mcp.md)."""
+        if self._background is not None:
+            self._background.cancel()
+            await asyncio.gather(self._background, return_exceptions=True)
         for task in list(self._running):
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
+        if self.notifier is not None:
+            await self.notifier.aclose()
         if self._sweeping is not None:
             await asyncio.gather(self._sweeping, return_exceptions=True)

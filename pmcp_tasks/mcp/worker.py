@@ -3,11 +3,13 @@
 Beside the handler a watcher reads the task every ``interval`` seconds and renews the worker's
 lease whenever a third of it has passed, so that only a worker that is gone lets it run out; it
 also writes the handler's last progress report held back by the rate limit.
-The watcher stops the handler (cancels its asyncio task) when the task became final under it:
-``cancelled`` by ``tasks/cancel`` through any instance, or ended by another instance after this
-worker's lease ran out (a worker paused or cut off from storage longer than its lease), or
-leased to another worker (``LeaseLost``). A result the handler still produces then is logged,
-never silently dropped.
+The watcher stops the handler (cancels its asyncio task, whatever the handler awaits) when the
+task became final under it: ``cancelled`` by ``tasks/cancel`` through any instance, or ended by
+another instance after this worker's lease ran out (a worker paused or cut off from storage
+longer than its lease), or leased to another worker (``LeaseLost``). A result the handler still
+produces then is logged, never silently dropped, and so is a handler that goes on running for
+a watch interval after it was cancelled. A *nudge* (a cancel seen by this instance, or a
+notice from another) makes the watcher read the task at once instead of at its next tick.
 
 Storage that fails for a moment (a Redis restart) must not cost a task: the renewal, the input
 wait and the write of the outcome retry transient storage errors until the lease runs out
@@ -21,7 +23,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -66,12 +68,17 @@ class CancelledIsNoCrash(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        while exc is not None:
-            if isinstance(exc, TaskCancelled):
-                return False
-            exc = exc.__cause__ or exc.__context__
-        return True
+        return not stopped_by_cancel(record.exc_info[1] if record.exc_info else None)
+
+
+def stopped_by_cancel(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is, or was caused by, ``TaskCancelled`` (the SDK wraps a tool's
+    exceptions when a resumed task's handler runs through ``MCPServer.call_tool``)."""
+    while exc is not None:
+        if isinstance(exc, TaskCancelled):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def quiet_cancelled_handlers() -> None:
@@ -134,6 +141,52 @@ class Lease:
         return self.expires - now <= self.seconds * 2 / 3
 
 
+@dataclass
+class Watch:
+    """How the worker watches one task.
+
+    ``interval``: seconds between the watcher's reads; :meth:`nudge` makes it read now.
+    ``slots``: the instance's limit on running handlers; the handler waits for a slot while the
+    watcher already keeps the lease. ``on_tick``: called at each tick of the interval, first
+    one interval after the start, while the handler runs (the resume entry's write, a no-op
+    once it is written).
+    """
+
+    interval: float
+    slots: asyncio.Semaphore | None = None
+    on_tick: Callable[[], Awaitable[None]] | None = None
+    _wake: asyncio.Future[None] | None = field(default=None, repr=False)
+    _nudged: bool = field(default=False, repr=False)
+
+    def nudge(self) -> None:
+        """Make the watcher read the task now (or, while it reads, again right after)."""
+        self._nudged = True
+        _wake_up(self._wake)
+
+    async def tick(self) -> bool:
+        """Wait one interval or until nudged; whether the interval passed (no nudge).
+
+        A future and a timer, as cheap as ``asyncio.sleep``: most tasks end before their
+        first tick, and every create pays for the wait it cancels.
+        """
+        if not self._nudged:
+            loop = asyncio.get_running_loop()
+            self._wake = wake = loop.create_future()
+            timer = loop.call_later(self.interval, _wake_up, wake)
+            try:
+                await wake
+            finally:
+                timer.cancel()
+        passed = not self._nudged
+        self._nudged = False
+        return passed
+
+
+def _wake_up(wake: asyncio.Future[None] | None) -> None:
+    if wake is not None and not wake.done():
+        wake.set_result(None)
+
+
 def tool_error_result(tool: str, exc: Exception) -> CallToolResult:
     """A handler's exception as the SDK's synchronous path answers it: an ``isError`` result.
 
@@ -163,7 +216,7 @@ def outcome_of(tool: str, handler: asyncio.Future[object]) -> Outcome | None:
     if handler.cancelled():
         return None
     exc = handler.exception()
-    if isinstance(exc, TaskCancelled):
+    if stopped_by_cancel(exc):
         return None
     if isinstance(exc, MCPError):
         return "fail", exc.error.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -184,11 +237,15 @@ async def run_task(
     *,
     tool: str,
     lease: Lease,
-    interval: float,
-) -> None:
-    """Run ``work`` as the task of ``context``, watch it, and store how it ended."""
-    handler: asyncio.Future[object] = asyncio.ensure_future(work())
-    watcher = asyncio.ensure_future(_watch(context, lease, interval))
+    watch: Watch,
+) -> bool:
+    """Run ``work`` as the task of ``context``, watch it, and store how it ended.
+
+    Returns whether the task is settled: final (or gone). ``False`` means another worker holds
+    it now (or the outcome could not be stored), so whatever lets it resume must stay.
+    """
+    handler: asyncio.Future[object] = asyncio.ensure_future(_gated(work, watch.slots))
+    watcher = asyncio.ensure_future(_watch(context, lease, watch))
     try:
         both: list[asyncio.Future[Any]] = [handler, watcher]
         await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
@@ -197,12 +254,22 @@ async def run_task(
         watcher.cancel()
         raise
     if not handler.done():
-        await _stop(context, handler, watcher.result(), tool)
-        return
+        reason = watcher.result()
+        await _stop(context, handler, reason, tool, grace=watch.interval)
+        return not isinstance(reason, LeaseLost)
     watcher.cancel()
     outcome = outcome_of(tool, handler)
-    if outcome is not None:
-        await _store(context, lease, outcome)
+    if outcome is None:
+        return True  # the handler saw the cancel before the watcher did
+    return await _store(context, lease, outcome)
+
+
+async def _gated(work: Callable[[], Awaitable[object]], slots: asyncio.Semaphore | None) -> object:
+    """``work()`` once a slot is free: the excess waits here, queued in arrival order."""
+    if slots is None:
+        return await work()
+    async with slots:
+        return await work()
 
 
 async def _stop(
@@ -210,8 +277,14 @@ async def _stop(
     handler: asyncio.Future[object],
     reason: TaskRecord | TaskError,
     tool: str,
+    *,
+    grace: float,
 ) -> None:
-    """The task ended under the handler: cancel it, and log whatever it still produced."""
+    """The task ended under the handler: cancel it, and log whatever it still produced.
+
+    A handler still running ``grace`` seconds after its cancel swallowed the
+    ``CancelledError`` (or blocks the loop between awaits): that is logged, then awaited.
+    """
     # A task the client cancelled stops as asked: nothing to report.
     by_client = isinstance(reason, TaskRecord) and reason.status is TaskStatus.CANCELLED
     if not by_client:
@@ -224,7 +297,15 @@ async def _stop(
     # Cancel first: a context marked cancelled at the same moment would wake the handler's
     # ``task.sleep`` normally, and ``asyncio.wait_for`` would then swallow the cancel.
     handler.cancel()
-    await asyncio.gather(handler, return_exceptions=True)
+    done, _ = await asyncio.wait({handler}, timeout=grace)
+    if not done:
+        logger.warning(
+            "task %s: its handler ignores cancellation: still running %g s after it was "
+            "cancelled; waiting for it to return",
+            context.task_id,
+            grace,
+        )
+        await asyncio.gather(handler, return_exceptions=True)
     context.mark_cancelled()
     late = None if by_client or handler.cancelled() else outcome_of(tool, handler)
     if late is not None:
@@ -235,8 +316,9 @@ async def _stop(
         )
 
 
-async def _store(context: TaskContext, lease: Lease, outcome: Outcome) -> None:
-    """Write the outcome, fenced by the lease, retried while the lease lasts.
+async def _store(context: TaskContext, lease: Lease, outcome: Outcome) -> bool:
+    """Write the outcome, fenced by the lease, retried while the lease lasts; whether the task
+    is final now.
 
     A result the store refuses (larger than its limits) fails the task at once with an error
     naming the limit, instead of leaving it ``working`` until the lease runs out.
@@ -269,10 +351,13 @@ async def _store(context: TaskContext, lease: Lease, outcome: Outcome) -> None:
     except (InvalidTransition, TaskCancelled) as exc:
         record = await _read_quietly(context)
         if record is not None and record.status is TaskStatus.CANCELLED:
-            return  # cancelled while the handler finished: the cancel wins
+            return True  # cancelled while the handler finished: the cancel wins
         _log_lost(task_id, exc, outcome)
+        return True
     except TaskError as exc:
         _log_lost(task_id, exc, outcome)
+        return isinstance(exc, TaskNotFound)
+    return True
 
 
 def _log_lost(task_id: str, exc: TaskError, outcome: Outcome) -> None:
@@ -291,7 +376,7 @@ async def _read_quietly(context: TaskContext) -> TaskRecord | None:
         return None
 
 
-async def _watch(context: TaskContext, lease: Lease, interval: float) -> TaskRecord | TaskError:
+async def _watch(context: TaskContext, lease: Lease, watch: Watch) -> TaskRecord | TaskError:
     """Renew the lease and look for the end of the task; returns what ended it.
 
     A storage error is retried at the next interval (at most a third of the lease), so a
@@ -300,7 +385,8 @@ async def _watch(context: TaskContext, lease: Lease, interval: float) -> TaskRec
     store, owner, task_id = context.store, context.owner, context.task_id
     failing = False
     while True:
-        await asyncio.sleep(interval)
+        if await watch.tick() and watch.on_tick is not None:
+            await watch.on_tick()
         sent = time.monotonic()
         try:
             if lease.due(sent):

@@ -2,9 +2,12 @@
 process that runs it.
 
 A task created through A is read, answered and cancelled through B while A's handler runs;
-when A is killed (``kill -9``), the task ends ``failed`` once A's lease runs out, and the
-error says the worker was lost. On a real redis-server and on moto's DynamoDB server. And the
-store itself restarting: a redis-server with AOF killed and started again mid-task loses none.
+when A is killed (``kill -9``), a task of a tool that is not resumable ends ``failed`` once A's
+lease runs out, and the error says the worker was lost; a resumable one is taken over by B and
+completes there, with its variables, and a question A asked is answered through B and
+completes there too. On a real redis-server and on moto's DynamoDB server. On Redis a cancel
+reaches A's handler without waiting for A's next poll. And the store itself restarting: a
+redis-server with AOF killed and started again mid-task loses none.
 """
 
 from __future__ import annotations
@@ -71,12 +74,16 @@ async def test_create_on_a_answer_and_cancel_on_b(
     assert "Traceback" not in a.output() + b.output()
 
 
+NOT_RESUMABLE = ("progress_job", {"steps": 1, "seconds_per_step": 600})
+"""A long task of a tool that is not resumable."""
+
+
 async def test_kill_9_of_the_worker_fails_its_task_after_the_lease(
     pair: tuple[RunningServer, RunningServer],
 ) -> None:
     a, b = pair
     async with connect(a.url) as on_a:
-        created = await on_a.call("slow_compute", {"seconds": 600})
+        created = await on_a.call(*NOT_RESUMABLE)
         assert isinstance(created, CreatedTask)
     killed_at = time.time()
     a.kill()
@@ -103,8 +110,11 @@ async def test_a_worker_paused_past_its_lease_stops_its_handler_when_it_resumes(
     the outcome B gave it."""
     a, b = pair
     async with connect(a.url) as on_a:
-        created = await on_a.call("slow_compute", {"seconds": 600})
+        created = await on_a.call(*NOT_RESUMABLE)
         assert isinstance(created, CreatedTask)
+        # Its one report is written: from here on the handler only sleeps, so the watcher,
+        # not a write of the handler, is what finds the task lost after SIGCONT.
+        await _shows(on_a, created.task_id, "step (1/1)")
     a.process.send_signal(signal.SIGSTOP)
     try:
         async with connect(b.url) as on_b:
@@ -123,6 +133,73 @@ async def test_a_worker_paused_past_its_lease_stops_its_handler_when_it_resumes(
     async with connect(b.url) as on_b:
         after = await on_b.get(created.task_id)
     assert (after.field("status"), after.field("error")) == ("failed", ended.field("error"))
+
+
+WORK = 4.0
+"""Seconds of ``slow_compute`` in the resume test: A saves its progress every second."""
+
+
+async def test_kill_9_of_the_worker_resumes_a_resumable_task_on_b(
+    pair: tuple[RunningServer, RunningServer],
+) -> None:
+    """A saved at least one second of progress (its report shows it); ``kill -9`` of A; B takes
+    the task over once A's lease lapsed, runs the handler a second time from the saved
+    progress, and completes it, once."""
+    a, b = pair
+    async with connect(a.url) as on_a:
+        created = await on_a.call("slow_compute", {"seconds": WORK})
+        assert isinstance(created, CreatedTask)
+        await _shows(on_a, created.task_id, "computing (1/")
+    killed_at = time.monotonic()
+    a.kill()
+    async with connect(b.url) as on_b:
+        ended = await on_b.wait_for(created.task_id, *TERMINAL)
+    took = time.monotonic() - killed_at
+    assert ended.field("status") == "completed", ended.field("error")
+    found = re.search(r"\(start (\d+), resumed at (\S+) s\)", str(ended.field("result")))
+    assert found is not None, ended.field("result")
+    assert int(found.group(1)) == 2
+    assert 1 <= float(found.group(2)) < WORK  # the variables A saved
+    assert _words(b.output()).count("running 'slow_compute' again here (start 2 of 3)") == 1
+    print(f"resumed: kill -9 to completed on B in {took:.2f} s (lease {LEASE} s, work {WORK} s)")
+
+
+async def test_a_question_survives_kill_9_of_the_instance_that_asked(
+    pair: tuple[RunningServer, RunningServer],
+) -> None:
+    """A asks and is killed; B takes the task over (its handler waits on the question A asked,
+    the same key); the answer through B completes the task on B."""
+    a, b = pair
+    async with connect(a.url) as on_a:
+        asked = await on_a.call("confirm_delete", {"filename": "kept.txt"})
+        waiting = await on_a.wait_for(asked.task_id, "input_required")
+    (key,) = waiting.field("inputRequests")
+    a.kill()
+    wanted = "running 'confirm_delete' again here (start 2 of 3)"
+    async with connect(b.url) as on_b:
+        for _ in range(MAX_LOG_POLLS):
+            await on_b.get(asked.task_id)  # a read through B notices the lapse too
+            if wanted in _words(b.output()):
+                break
+            await asyncio.sleep(0.1)
+        assert wanted in _words(b.output()), b.output()
+        still = await on_b.get(asked.task_id)
+        assert still.field("status") == "input_required"
+        assert list(still.field("inputRequests")) == [key]  # not asked again
+        await on_b.update(asked.task_id, {key: ACCEPT})
+        done = await on_b.wait_for(asked.task_id, *TERMINAL)
+    assert done.field("status") == "completed", done.field("error")
+    assert "delete of kept.txt: {'action': 'accept'" in str(done.field("result"))
+
+
+async def _shows(session: Any, task_id: str, prefix: str) -> None:
+    """Poll ``tasks/get`` until the status message starts with ``prefix``."""
+    for _ in range(MAX_LOG_POLLS):
+        view = await session.get(task_id)
+        if str(view.field("statusMessage") or "").startswith(prefix):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"task {task_id} never showed {prefix!r}: {view.field('statusMessage')!r}")
 
 
 MAX_LOG_POLLS = 1200
@@ -146,6 +223,50 @@ OUTAGE = 2.0
 
 
 if "redis" in SHARED_BACKENDS:
+
+    async def test_a_cancel_through_b_reaches_as_handler_over_pub_sub(
+        request: pytest.FixtureRequest, tmp_path: Path
+    ) -> None:
+        """A polls once an hour and runs one handler at a time. B cancels A's running task;
+        A's next task can only start once that handler was cancelled, which the pub/sub
+        notice does without waiting for A's poll."""
+        args = backend_args(request, "redis", f"cancel-{tmp_path.name}")
+        args += ["--poll-interval", "3600", "--lease", "36000", "--max-running", "1"]
+        with example_server(tmp_path, args) as a, example_server(tmp_path, args) as b:
+            async with connect(a.url) as on_a, connect(b.url) as on_b:
+                first = await on_a.call("slow_compute", {"seconds": 600})
+                await _shows(on_a, first.task_id, "computing (1/")
+                second = await on_a.call("slow_compute", {"seconds": 0})
+                assert (await on_a.get(second.task_id)).field("status") == "working"
+                await on_b.cancel(first.task_id)
+                for _ in range(MAX_LOG_POLLS):
+                    if (await on_a.get(second.task_id)).field("status") == "completed":
+                        break
+                    await asyncio.sleep(0.1)
+                assert (await on_a.get(second.task_id)).field("status") == "completed"
+                assert (await on_a.get(first.task_id)).field("status") == "cancelled"
+            assert "ignores cancellation" not in a.output()
+            assert "Traceback" not in a.output() + b.output()
+
+    async def test_a_stopped_instance_hands_its_resumable_task_over_at_once(
+        request: pytest.FixtureRequest, tmp_path: Path
+    ) -> None:
+        """SIGTERM of A (a rolling deploy) with a resumable task in flight and a lease of an
+        hour: A releases the lease as it stops, so B completes the task long before the lease
+        would have lapsed (the client gives up after MAX_POLLS polls, 10 minutes)."""
+        args = backend_args(request, "redis", f"deploy-{tmp_path.name}")
+        args += ["--poll-interval", "0.2", "--lease", "3600"]
+        with example_server(tmp_path, args) as a, example_server(tmp_path, args) as b:
+            async with connect(a.url) as on_a:
+                created = await on_a.call("slow_compute", {"seconds": WORK})
+                await _shows(on_a, created.task_id, "computing (1/")
+            a.process.terminate()
+            assert a.process.wait(timeout=60) == 0, a.output()
+            async with connect(b.url) as on_b:
+                ended = await on_b.wait_for(created.task_id, *TERMINAL)
+            assert ended.field("status") == "completed", ended.field("error")
+            assert "(start 2, resumed at" in str(ended.field("result"))
+            assert "Traceback" not in a.output() + b.output()
 
     async def test_a_redis_restart_loses_no_task(tmp_path: Path) -> None:
         """redis-server with AOF (``appendfsync always``) is killed with ``kill -9`` and started
