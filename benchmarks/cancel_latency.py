@@ -28,8 +28,8 @@ from typing import Any
 
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
+from servers import redis_server, redis_server_url
 
-from benchmarks.servers import redis_server
 from pmcp_tasks import GenericTaskStore, StoreConfig
 from pmcp_tasks.backend import StorageBackend
 from pmcp_tasks.mcp import TasksExtension, current_task
@@ -99,7 +99,8 @@ async def measure(runner: Instance, canceller: Instance, cancels: int) -> list[f
 
 
 async def run(cancels: int) -> None:
-    with tempfile.TemporaryDirectory() as logs, redis_server(Path(logs)) as url:
+    with tempfile.TemporaryDirectory() as logs, redis_server(Path(logs)) as server:
+        url = redis_server_url(server)
         scenarios: dict[str, Callable[[], tuple[Instance, Instance]]] = {}
 
         def one(backend: StorageBackend) -> tuple[Instance, Instance]:

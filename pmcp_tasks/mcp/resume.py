@@ -24,7 +24,7 @@ from typing import Any
 from pmcp_tasks.context import TaskContext
 from pmcp_tasks.errors import StorageError, VersionConflict
 from pmcp_tasks.keys import task_key
-from pmcp_tasks.quota import walk
+from pmcp_tasks.paging import walk
 from pmcp_tasks.record import canonical_json
 from pmcp_tasks.store import GenericTaskStore
 from pmcp_tasks.validation import JsonValue
