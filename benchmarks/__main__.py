@@ -106,14 +106,7 @@ def header() -> str:
 
 
 async def main(args: argparse.Namespace, logs: Path) -> int:
-    settings = Settings(quick=args.quick, rounds=args.rounds or (3 if args.quick else 7))
-    started = time.perf_counter()
-    if settings.quick:
-        print(SMOKE + "\n", flush=True)
-    print(header(), flush=True)
-    print(f"Server logs: {logs}", flush=True)
-    only = set(args.only)
-    if "peer" in only:
+    if "peer" in args.only:
         from benchmarks import peer_bench
 
         if peer_bench.missing():
@@ -123,6 +116,13 @@ async def main(args: argparse.Namespace, logs: Path) -> int:
                 file=sys.stderr,
             )
             return 3
+    settings = Settings(quick=args.quick, rounds=args.rounds or (3 if args.quick else 7))
+    started = time.perf_counter()
+    if settings.quick:
+        print(SMOKE + "\n", flush=True)
+    print(header(), flush=True)
+    print(f"Server logs: {logs}", flush=True)
+    only = set(args.only)
     with ExitStack() as servers:
         if "memory" in only:
             print("\n## 1. InMemoryBackend vs a dict under a lock\n", flush=True)
