@@ -178,8 +178,9 @@ async def main(args: argparse.Namespace, logs: Path) -> int:
             print("\n## 9. Against the peer: fastmcp + fastmcp-tasks on pydocket\n", flush=True)
             print(peer_bench.versions() + "\n", flush=True)
             rounds = args.rounds or (settings.rounds if settings.quick else peer_bench.REPETITIONS)
-            peer_rows = await peer_bench.run(replace(settings, rounds=rounds), redis_url, logs)
-            print(peer_bench.peer_table(peer_rows), flush=True)
+            print(peer_bench.PEER_HEADER, flush=True)
+            async for row in peer_bench.run(replace(settings, rounds=rounds), redis_url, logs):
+                print(peer_bench.peer_row(row), flush=True)
             print("\nOurs on Redis at the default cap (100 per owner), one owner:\n", flush=True)
             cliff = await peer_bench.cap_cliff(settings, redis_url, logs)
             print(peer_bench.cliff_table(cliff), flush=True)

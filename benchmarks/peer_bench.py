@@ -30,7 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, ExitStack, contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -55,6 +55,13 @@ client honouring the servers' own ``pollIntervalMs`` would measure the poll inte
 the servers."""
 
 REPETITIONS = 5
+TASKS = 1_000
+"""Tasks per system and repetition (a tenth of it more as the warm-up)."""
+
+KEEPALIVE = 1.0
+"""Seconds an idle connection stays in the client's pool: below uvicorn's 5 s keep-alive on
+both servers, so that a request never goes out on a connection the server is closing (one
+system's connections idle while the other's repetition runs)."""
 
 OURS_CAP = 1_000_000
 """``--max-tasks`` of our servers in the comparison. Every task here has one owner (the clients
@@ -240,26 +247,16 @@ async def _repetition(system: System, sessions: Sequence[Any], tasks: int) -> No
 
 
 async def _compare(store: str, ours: System, peer: System, settings: Settings) -> Row:
-    import httpx2
-    from mcp import Client
-    from mcp.client.streamable_http import streamable_http_client
-
-    from pmcp_tasks.mcp.client import TaskRequester
-
-    tasks = settings.iterations(2_000)
+    tasks = settings.iterations(TASKS)
     load = os.getloadavg()[0]
-    async with httpx2.AsyncClient(timeout=120) as http, AsyncExitStack() as stack:
+    async with AsyncExitStack() as stack:
         sessions: dict[str, list[Any]] = {}
         for system in (ours, peer):
             sessions[system.name] = []
             for url in system.urls:
-                client = Client(
-                    streamable_http_client(url, http_client=http),
-                    mode=VERSION,
-                    extensions=[TaskRequester()],
-                    cache=None,
-                )
-                sessions[system.name].append((await stack.enter_async_context(client)).session)
+                http = await stack.enter_async_context(_http())
+                client = await stack.enter_async_context(_client(url, http))
+                sessions[system.name].append(client.session)
         for system in (ours, peer):  # warm-up: imports, connections, first allocations
             await _repetition(system, sessions[system.name], max(WORKERS, tasks // 10))
             system.rss_start = system.rss()
@@ -273,6 +270,28 @@ async def _compare(store: str, ours: System, peer: System, settings: Settings) -
             system.rss_growth = system.rss() - system.rss_start
     done = max(1, tasks // WORKERS) * WORKERS * settings.rounds
     return Row(store, ours, peer, done, (load, os.getloadavg()[0]))
+
+
+def _http() -> Any:
+    import httpx2
+
+    return httpx2.AsyncClient(timeout=120, limits=httpx2.Limits(keepalive_expiry=KEEPALIVE))
+
+
+def _client(url: str, http: Any) -> Any:
+    """The official SDK's ``Client``, stateless at 2026-07-28, declaring the tasks extension;
+    ``call_tool(..., allow_claimed=True)`` hands back each task's ``CreateTaskResult``."""
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    from pmcp_tasks.mcp.client import TaskRequester
+
+    return Client(
+        streamable_http_client(url, http_client=http),
+        mode=VERSION,
+        extensions=[TaskRequester()],
+        cache=None,
+    )
 
 
 def _system(name: str, urls: list[str]) -> System:
@@ -299,13 +318,13 @@ async def _flush(url: str) -> None:
         await client.aclose()
 
 
-async def run(settings: Settings, redis_url: str, logs: Path) -> list[Row]:
-    """Memory (one process each), then Redis with one and with two processes per system."""
+async def run(settings: Settings, redis_url: str, logs: Path) -> AsyncIterator[Row]:
+    """Memory (one process each), then Redis with one and with two processes per system; each
+    row as soon as it is measured (a run takes minutes per row)."""
     base = redis_url.rsplit("/", 1)[0]
     ours_db, peer_db = f"{base}/1", f"{base}/2"
     stamp = int(time.time())
     configurations = [("memory", 1), ("redis", 1), ("redis", 2)]
-    rows = []
     for store, processes in configurations:
         label = f"{store}, {processes} process{'es' if processes > 1 else ''}"
         namespace = f"bench-peer-{stamp}-{store}-{processes}"
@@ -339,8 +358,7 @@ async def run(settings: Settings, redis_url: str, logs: Path) -> list[Row]:
         if store == "redis":  # the next configuration starts from empty databases
             await _flush(ours_db)
             await _flush(peer_db)
-        rows.append(row)
-    return rows
+        yield row
 
 
 def _ours_on_redis(url: str) -> list[str]:
@@ -359,27 +377,16 @@ async def cap_cliff(settings: Settings, redis_url: str, logs: Path) -> list[Clif
     """Our server on Redis at its default cap (100 unfinished tasks per owner), no peer:
     consecutive passes of the comparison's workload, each starting with more finished tasks
     of the one owner in the store."""
-    import httpx2
-    from mcp import Client
-    from mcp.client.streamable_http import streamable_http_client
-
-    from pmcp_tasks.mcp.client import TaskRequester
-
     url = redis_url.rsplit("/", 1)[0] + "/3"
-    tasks = 128 if settings.quick else 400  # a quick run's passes cross the cap too
+    tasks = 128 if settings.quick else 208  # passes that cross the cap, quick or not
     passes = []
     log = logs / "peer-ours-default-cap.log"
     namespace = f"bench-peer-cliff-{int(time.time())}"
     with example_server([*_ours_on_redis(url), "--namespace", namespace], log) as server:
         ours = _system("ours", [server])
         async with (
-            httpx2.AsyncClient(timeout=120) as http,
-            Client(
-                streamable_http_client(server, http_client=http),
-                mode=VERSION,
-                extensions=[TaskRequester()],
-                cache=None,
-            ) as client,
+            _http() as http,
+            _client(server, http) as client,
         ):
             stored = 0
             for _ in range(CLIFF_PASSES):
@@ -412,39 +419,37 @@ def _ratio(ours: list[float], peer: list[float]) -> float:
     return statistics.median(o / p for o, p in zip(ours, peer, strict=True))
 
 
-def peer_table(rows: list[Row]) -> str:
-    lines = [
-        "| store | tasks | load | tasks/s ours / peer (ratio) | create p50 ms (ratio) "
-        "| tasks/get p50 ms (ratio) | server CPU ms/task (ratio) | gets/task "
-        "| RSS growth MiB (ratio) | Redis keys (ratio) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        o, p = row.ours, row.peer
-        med = statistics.median
-        keys = "n/a"
-        if o.redis_keys is not None and p.redis_keys:
-            keys = f"{o.redis_keys:,} / {p.redis_keys:,} ({o.redis_keys / p.redis_keys:.2f}x)"
-        growth = "n/a"
-        if p.rss_growth > 0:
-            growth = (
-                f"{o.rss_growth / 2**20:.1f} / {p.rss_growth / 2**20:.1f} "
-                f"({o.rss_growth / p.rss_growth:.2f}x)"
-            )
-        lines.append(
-            f"| {row.store} | {row.tasks:,} | {row.load[0]:.1f}-{row.load[1]:.1f} "
-            f"| {med(o.tasks_per_second):.0f} / {med(p.tasks_per_second):.0f} "
-            f"({_ratio(o.tasks_per_second, p.tasks_per_second):.2f}x) "
-            f"| {med(o.creates) * 1e3:.1f} / {med(p.creates) * 1e3:.1f} "
-            f"({_ratio(o.creates, p.creates):.2f}x) "
-            f"| {med(o.gets) * 1e3:.1f} / {med(p.gets) * 1e3:.1f} "
-            f"({_ratio(o.gets, p.gets):.2f}x) "
-            f"| {med(o.cpu_per_task) * 1e3:.2f} / {med(p.cpu_per_task) * 1e3:.2f} "
-            f"({_ratio(o.cpu_per_task, p.cpu_per_task):.2f}x) "
-            f"| {med(o.gets_per_task):.1f} / {med(p.gets_per_task):.1f} "
-            f"| {growth} | {keys} |"
-        )
-    return "\n".join(lines)
+PEER_HEADER = (
+    "| store | tasks | load | tasks/s ours / peer (ratio) | create p50 ms (ratio) "
+    "| tasks/get p50 ms (ratio) | server CPU ms/task (ratio) | gets/task "
+    "| RSS growth MiB (ratio) | Redis keys (ratio) |\n"
+    "|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def peer_row(row: Row) -> str:
+    """One table line; each ratio is ours/peer (lower is better for ours, but for tasks/s)."""
+    o, p = row.ours, row.peer
+    med = statistics.median
+    keys = "n/a"
+    if o.redis_keys is not None and p.redis_keys:
+        keys = f"{o.redis_keys:,} / {p.redis_keys:,} ({o.redis_keys / p.redis_keys:.2f}x)"
+    growth = f"{o.rss_growth / 2**20:.1f} / {p.rss_growth / 2**20:.1f}"
+    if p.rss_growth > 0:
+        growth += f" ({o.rss_growth / p.rss_growth:.2f}x)"
+    return (
+        f"| {row.store} | {row.tasks:,} | {row.load[0]:.1f}-{row.load[1]:.1f} "
+        f"| {med(o.tasks_per_second):.0f} / {med(p.tasks_per_second):.0f} "
+        f"({_ratio(o.tasks_per_second, p.tasks_per_second):.2f}x) "
+        f"| {med(o.creates) * 1e3:.1f} / {med(p.creates) * 1e3:.1f} "
+        f"({_ratio(o.creates, p.creates):.2f}x) "
+        f"| {med(o.gets) * 1e3:.1f} / {med(p.gets) * 1e3:.1f} "
+        f"({_ratio(o.gets, p.gets):.2f}x) "
+        f"| {med(o.cpu_per_task) * 1e3:.2f} / {med(p.cpu_per_task) * 1e3:.2f} "
+        f"({_ratio(o.cpu_per_task, p.cpu_per_task):.2f}x) "
+        f"| {med(o.gets_per_task):.1f} / {med(p.gets_per_task):.1f} "
+        f"| {growth} | {keys} |"
+    )
 
 
 if __name__ == "__main__":  # the peer server process: PORT DOCKET_URL DOCKET_NAME
