@@ -32,7 +32,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -174,11 +174,11 @@ class System:
     name: str
     urls: list[str]
     pids: list[int]
-    tasks_per_second: list[float]
-    creates: list[float]  # p50 seconds per repetition
-    gets: list[float]
-    cpu_per_task: list[float]
-    gets_per_task: list[float]
+    tasks_per_second: list[float] = field(default_factory=list)  # one sample per repetition
+    creates: list[float] = field(default_factory=list)  # p50 seconds
+    gets: list[float] = field(default_factory=list)
+    cpu_per_task: list[float] = field(default_factory=list)
+    gets_per_task: list[float] = field(default_factory=list)
     rss_start: int = 0
     rss_growth: int = 0
     redis_keys: int | None = None
@@ -295,7 +295,7 @@ def _client(url: str, http: Any) -> Any:
 
 
 def _system(name: str, urls: list[str]) -> System:
-    return System(name, urls, [_server_pid(url) for url in urls], [], [], [], [], [])
+    return System(name, urls, [_server_pid(url) for url in urls])
 
 
 async def _redis_keys(url: str) -> int:
