@@ -24,9 +24,10 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
+from servers import moto_server_process, redis_server, redis_server_url
+
 from benchmarks import kit_bench, memory_bench
 from benchmarks.report import kit_table, op_table, profile_table, store_table
-from benchmarks.servers import moto_server, redis_server
 from benchmarks.workload import Settings
 from pmcp_tasks.backend import StorageBackend
 from reference_backends.memory import InMemoryBackend
@@ -129,7 +130,8 @@ async def main(args: argparse.Namespace, logs: Path) -> int:
             print(op_table(await memory_bench.run(settings)), flush=True)
         redis_url = ""
         if {"redis", "store", "mcp", "cap", "redis-dead", "peer"} & only:
-            redis_url = servers.enter_context(redis_server(logs))
+            redis = servers.enter_context(redis_server(logs, logfile="redis-server.log"))
+            redis_url = redis_server_url(redis)
         if "redis" in only:
             from benchmarks import redis_bench
 
@@ -137,7 +139,7 @@ async def main(args: argparse.Namespace, logs: Path) -> int:
             print(op_table(await redis_bench.run(settings, redis_url)), flush=True)
         moto_url = ""
         if {"dynamodb", "store"} & only:
-            moto_url = servers.enter_context(moto_server(logs))
+            moto_url = servers.enter_context(moto_server_process(logs / "moto-server.log"))
         if "dynamodb" in only:
             from benchmarks import dynamodb_bench
 

@@ -38,7 +38,7 @@ from benchmarks.workload import (
     prepared,
 )
 from reference_backends.dynamodb import DynamoDbBackend, create_table
-from reference_backends.dynamodb.backend import make_client
+from reference_backends.dynamodb.client import make_client
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -233,18 +233,7 @@ async def run(settings: Settings, endpoint: str) -> list[OpRow]:
                 iterations=settings.iterations(full),
                 rounds=min(settings.rounds, 5),
             )
-            rows.append(
-                OpRow(
-                    "dynamodb",
-                    operation,
-                    result.subject * 1e6,
-                    result.baseline * 1e6,
-                    result.ratio,
-                    TARGET,
-                    result.subject_requests,
-                    result.baseline_requests,
-                )
-            )
+            rows.append(OpRow.measured("dynamodb", operation, result, TARGET))
     finally:
         await backend.aclose()
         raw.pool.shutdown()

@@ -9,22 +9,16 @@ both sides.
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx2
+from servers import example_mcp_server, mcp_request
 
-from benchmarks.servers import free_port, server_process
 from benchmarks.timing import Comparison, Side, compare, timed_pass
 from benchmarks.workload import Settings
-
-VERSION = "2026-07-28"
-EXTENSION = "io.modelcontextprotocol/tasks"
 
 
 @dataclass(frozen=True)
@@ -33,14 +27,6 @@ class McpRow:
     get_vs_call: Comparison
     creates_per_second: float
     creates_per_second_16: float
-
-
-@contextmanager
-def example_server(args: list[str], log: Path) -> Iterator[str]:
-    port = free_port()
-    command = [sys.executable, "-m", "pmcp_tasks.mcp.example", "--port", str(port), *args]
-    with server_process(command, port, "the example MCP server", log):
-        yield f"http://127.0.0.1:{port}/mcp"
 
 
 class Wire:
@@ -52,17 +38,7 @@ class Wire:
         self.sent = 0
 
     async def request(self, method: str, params: dict[str, Any], name: str) -> Any:
-        meta = {
-            "io.modelcontextprotocol/protocolVersion": VERSION,
-            "io.modelcontextprotocol/clientCapabilities": {"extensions": {EXTENSION: {}}},
-        }
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
-        headers = {
-            "Accept": "application/json, text/event-stream",
-            "MCP-Protocol-Version": VERSION,
-            "Mcp-Method": method,
-            "Mcp-Name": name,
-        }
+        body, headers = mcp_request(method, params, name)
         self.sent += 1
         answer = (await self.http.post(self.url, json=body, headers=headers)).json()
         if "result" not in answer:
@@ -107,8 +83,8 @@ async def run(settings: Settings, redis_url: str, logs: Path) -> list[McpRow]:
     for store, args in stores.items():
         namespace = f"bench-mcp-{int(time.time())}"
         log = logs / f"mcp-example-{store}.log"
-        with example_server([*args, "--namespace", namespace], log) as url:
-            rows.append(await _one(url, store, settings))
+        with example_mcp_server([*args, "--namespace", namespace], log) as server:
+            rows.append(await _one(server.url, store, settings))
     return rows
 
 

@@ -140,14 +140,5 @@ async def run(settings: Settings) -> list[OpRow]:
         result = await compare(
             subject[operation], baseline[operation], iterations=iterations, rounds=settings.rounds
         )
-        rows.append(
-            OpRow(
-                "memory",
-                operation,
-                result.subject * 1e6,
-                result.baseline * 1e6,
-                result.ratio,
-                TARGET,
-            )
-        )
+        rows.append(OpRow.measured("memory", operation, result, TARGET))
     return rows

@@ -25,7 +25,6 @@ import asyncio
 import importlib.util
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,8 +36,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks.mcp_bench import VERSION, example_server
-from benchmarks.servers import free_port, server_process
+from servers import (
+    MCP_VERSION,
+    RunningServer,
+    example_mcp_server,
+    free_port,
+    redis_server_binary,
+    serving,
+)
+
 from benchmarks.workload import Settings
 
 PEER = ("fastmcp", "fastmcp_tasks", "docket")
@@ -88,7 +94,7 @@ def versions() -> str:
             found.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
             continue
-    binary = shutil.which("redis-server")
+    binary = redis_server_binary()
     if binary is not None:
         said = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
         match = re.search(r"v=(\S+)", said.stdout)
@@ -130,30 +136,11 @@ def serve_peer(port: int, docket_url: str, docket_name: str) -> None:
 
 
 @contextmanager
-def peer_server(docket_url: str, docket_name: str, log: Path) -> Iterator[str]:
+def peer_server(docket_url: str, docket_name: str, log: Path) -> Iterator[RunningServer]:
     port = free_port()
     command = [sys.executable, "-m", "benchmarks.peer_bench", str(port), docket_url, docket_name]
-    with server_process(command, port, "the peer (fastmcp-tasks) server", log):
-        yield f"http://127.0.0.1:{port}/mcp"
-
-
-def _server_pid(url: str) -> int:
-    """The child process that serves ``url`` (started with ``--port N`` or ``N`` as argument)."""
-    port = url.rsplit(":", 1)[1].split("/", 1)[0]
-    me = str(os.getpid())
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8") as stat:
-                parent = stat.read().rsplit(")", 1)[1].split()[1]
-            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                argv = cmdline.read().decode(errors="replace").split("\0")
-        except OSError:  # gone meanwhile
-            continue
-        if parent == me and port in argv:
-            return int(entry)
-    raise RuntimeError(f"no child process of this benchmark serves {url}")
+    with serving(command, port, log, path="/mcp") as server:
+        yield server
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -288,14 +275,14 @@ def _client(url: str, http: Any) -> Any:
 
     return Client(
         streamable_http_client(url, http_client=http),
-        mode=VERSION,
+        mode=MCP_VERSION,
         extensions=[TaskRequester()],
         cache=None,
     )
 
 
-def _system(name: str, urls: list[str]) -> System:
-    return System(name, urls, [_server_pid(url) for url in urls])
+def _system(name: str, servers: list[RunningServer]) -> System:
+    return System(name, [s.url for s in servers], [s.process.pid for s in servers])
 
 
 async def _redis_keys(url: str) -> int:
@@ -335,22 +322,22 @@ async def run(settings: Settings, redis_url: str, logs: Path) -> AsyncIterator[R
             ours_args = [*_ours_on_redis(ours_db), "--max-tasks", str(OURS_CAP)]
             docket = peer_db
         with ExitStack() as stack:
-            ours_urls = [
+            ours_servers = [
                 stack.enter_context(
-                    example_server(
+                    example_mcp_server(
                         [*ours_args, "--namespace", namespace],
                         logs / f"peer-ours-{store}-{processes}-{i}.log",
                     )
                 )
                 for i in range(processes)
             ]
-            peer_urls = [
+            peer_servers = [
                 stack.enter_context(
                     peer_server(docket, namespace, logs / f"peer-peer-{store}-{processes}-{i}.log")
                 )
                 for i in range(processes)
             ]
-            ours, peer = _system("ours", ours_urls), _system("peer", peer_urls)
+            ours, peer = _system("ours", ours_servers), _system("peer", peer_servers)
             row = await _compare(label, ours, peer, settings)
             if store == "redis":
                 ours.redis_keys = await _redis_keys(ours_db)
@@ -382,11 +369,11 @@ async def cap_cliff(settings: Settings, redis_url: str, logs: Path) -> list[Clif
     passes = []
     log = logs / "peer-ours-default-cap.log"
     namespace = f"bench-peer-cliff-{int(time.time())}"
-    with example_server([*_ours_on_redis(url), "--namespace", namespace], log) as server:
+    with example_mcp_server([*_ours_on_redis(url), "--namespace", namespace], log) as server:
         ours = _system("ours", [server])
         async with (
             _http() as http,
-            _client(server, http) as client,
+            _client(server.url, http) as client,
         ):
             stored = 0
             for _ in range(CLIFF_PASSES):

@@ -5,10 +5,10 @@ connections count the requests they send), each its own, so that the round trips
 never reach the other's counter. The raw side sends what the backend sends: ``HMGET`` of the
 record's three fields for ``get`` (the backend does not use ``HGETALL``, which would also fetch
 the write token), and ``EVALSHA`` of the backend's own Lua scripts for put, CAS, delete and
-the page, with the keys and scripts that ``docs/backends/redis.md`` documents
-(:mod:`benchmarks.redis_layout`). It pre-computes nothing the backend computes per call except
-the write token, which is a counter instead of a UUID (any unique string will do for a raw
-client).
+the page, with the keys and scripts that ``docs/backends/redis.md`` documents, taken from the
+backend's internal door (``RedisInternals``) so that they cannot drift. It pre-computes
+nothing the backend computes per call except the write token, which is a counter instead of a
+UUID (any unique string will do for a raw client).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import Any
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import Connection
 
-from benchmarks import redis_layout
 from benchmarks.report import OpRow
 from benchmarks.timing import Side, compare
 from benchmarks.workload import (
@@ -34,6 +33,7 @@ from benchmarks.workload import (
     prepared,
 )
 from reference_backends.redis import RedisBackend
+from reference_backends.redis.backend import LIST_BATCH, LIST_BUDGET, RedisInternals
 
 TARGET = 1.15
 ITERATIONS = 800
@@ -70,7 +70,7 @@ class RawRedis:
         self.tokens = 0
 
     def keys(self, partition: str, item_: str) -> list[str]:
-        return redis_layout.record_keys(self.namespace, partition, item_)
+        return RedisInternals.record_keys(self.namespace, partition, item_)
 
     async def _write(self, partition: str, item_: str, expected: str) -> list[bytes]:
         expires_at = expiry()
@@ -124,12 +124,12 @@ class RawRedis:
     async def page(self, worker: int, i: int) -> object:
         """Two steps of list.lua, as the backend makes them: the first hands back the items
         whose record keys the second must declare."""
-        base = redis_layout.partition_base(self.namespace, "page")
-        indexes = redis_layout.indexes(self.namespace, "page")
+        base = RedisInternals.partition_base(self.namespace, "page")
+        indexes = RedisInternals.record_keys(self.namespace, "page", "")[1:]  # not the record
         now, handback = repr(time.time()), PAGE_SIZE + 8
         bounds: list[bytes | str | int] = [
             *(now, "-", "+"),
-            *(PAGE_SIZE, redis_layout.LIST_BATCH, redis_layout.LIST_BUDGET, handback),
+            *(PAGE_SIZE, LIST_BATCH, LIST_BUDGET, handback),
         ]
         first: list[Any] = await self.client.evalsha(
             self.shas["list"], len(indexes), *indexes, *bounds
@@ -161,9 +161,9 @@ async def run(settings: Settings, url: str) -> list[OpRow]:
     backend_client, backend_counter = counting_client(url)
     raw_client, raw_counter = counting_client(url)
     backend = RedisBackend(backend_client, namespace="bench-backend")
+    scripts = RedisInternals.shipped_scripts()
     shas = {
-        name: await raw_client.script_load(redis_layout.script(name))
-        for name in ("write", "delete", "list")
+        name: await raw_client.script_load(scripts[name]) for name in ("write", "delete", "list")
     }
     raw = RawRedis(raw_client, "bench-raw", shas)
     subject = backend_sides(backend, lambda: backend_counter.sent)
@@ -182,18 +182,7 @@ async def run(settings: Settings, url: str) -> list[OpRow]:
                     rounds=settings.rounds,
                     workers=workers,
                 )
-                rows.append(
-                    OpRow(
-                        area,
-                        operation,
-                        result.subject * 1e6,
-                        result.baseline * 1e6,
-                        result.ratio,
-                        TARGET,
-                        result.subject_requests,
-                        result.baseline_requests,
-                    )
-                )
+                rows.append(OpRow.measured(area, operation, result, TARGET))
     finally:
         await backend.aclose()
         await backend_client.aclose()

@@ -32,12 +32,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from benchmarks import redis_layout
 from benchmarks.report import table
 from benchmarks.workload import Settings
 from pmcp_tasks import GenericTaskStore
 from pmcp_tasks.keys import owner_partition, task_key
 from reference_backends.redis import RedisBackend
+from reference_backends.redis.backend import RedisInternals
 
 DEAD = 100_000
 GETS = 2_000
@@ -71,13 +71,13 @@ async def _plant(client: Redis, owner: str, count: int, expires_at: float, first
     """``count`` records written by the backend's own write.lua, dead at ``expires_at``, with
     task ids older than any the store hands out now (in planting order from ``first``), and no
     server-side expiry."""
-    sha = await client.script_load(redis_layout.script("write"))
+    sha = await client.script_load(RedisInternals.shipped_scripts()["write"])
     stamp = int((time.time() - 86_400) * 1000) << 16
     for start in range(first, first + count, 1000):
         async with client.pipeline(transaction=False) as pipe:
             for index in range(start, min(start + 1000, first + count)):
                 item = f"{stamp + index:016x}{index:032x}"
-                keys = redis_layout.record_keys(NAMESPACE, owner_partition(owner), item)
+                keys = RedisInternals.record_keys(NAMESPACE, owner_partition(owner), item)
                 pipe.evalsha(
                     sha,
                     len(keys),

@@ -14,18 +14,17 @@ The server is the binary ``$PMCP_REDIS_ENGINE`` selects (tests/servers.py). Run:
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from redis.asyncio import Redis
+from servers import redis_engine, redis_server, redis_server_url
 
 from conformance.harness import ManualClock
 from pmcp_tasks import GenericTaskStore, StorageFailure, StoreConfig, TaskLimitExceeded
 from reference_backends.redis import RedisBackend
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 LIMIT = 2 * 1024 * 1024
 CAP = 100
 BIG = {f"p{index}": "x" * 60_000 for index in range(17)}  # 1 MB in strings of 60 KB
@@ -96,18 +95,16 @@ async def _refused(store: GenericTaskStore, url: str) -> tuple[int, float]:
 
 
 async def main() -> None:
-    from servers import redis_engine, redis_server  # type: ignore[import-not-found]
-
     print(f"engine: {redis_engine()}")
     with tempfile.TemporaryDirectory() as tmp:
         server = redis_server(
             Path(tmp) / "full", "--maxmemory", str(LIMIT), "--maxmemory-policy", "noeviction"
         )
         with server:
-            await maxmemory(f"redis://{server.host}:{server.port}/0")
+            await maxmemory(redis_server_url(server))
         server = redis_server(Path(tmp) / "cap")
         with server:
-            await refused_at_cap(f"redis://{server.host}:{server.port}/0")
+            await refused_at_cap(redis_server_url(server))
 
 
 if __name__ == "__main__":

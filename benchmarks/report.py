@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from benchmarks.timing import Comparison
+
 
 @dataclass(frozen=True)
 class OpRow:
@@ -22,6 +24,21 @@ class OpRow:
     target_ratio: float
     round_trips: float | None = None  # per operation, None where there is no network
     raw_round_trips: float | None = None
+
+    @classmethod
+    def measured(cls, area: str, operation: str, result: Comparison, target_ratio: float) -> OpRow:
+        """The row of one comparison: microseconds per operation, and round trips where the
+        sides count them."""
+        return cls(
+            area,
+            operation,
+            result.subject * 1e6,
+            result.baseline * 1e6,
+            result.ratio,
+            target_ratio,
+            result.subject_requests,
+            result.baseline_requests,
+        )
 
     @property
     def met(self) -> bool:

@@ -10,10 +10,13 @@ Standard library and pytest only: the plugin imports this in every pytest run.
 
 from __future__ import annotations
 
+import ast
 import json
+import linecache
 import re
 import shlex
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ PROP_FAILURE = "kit_failure"  # on failed reports: JSON of :func:`failure_detail
 _BLOB_RE = re.compile(r"@reproduce_failure\([^)]*\)")
 _SEED_RE = re.compile(r"@seed\((\d+)\)")
 _MESSAGE_LIMIT = 20_000  # characters; a runaway repr must not bloat every report
+_KIT_DIR = Path(__file__).resolve().parent
 
 
 def failure_property(
@@ -38,7 +42,8 @@ def failure_property(
 
 
 def failure_details(exc: BaseException | None) -> dict[str, Any]:
-    """Message, Hypothesis' notes (shrunk example, blob, seed) and windows of ``exc``.
+    """Message, the failed ``assert``, Hypothesis' notes (shrunk example, blob, seed) and
+    windows of ``exc``.
 
     An exception group (Hypothesis found several distinct bugs) contributes each of its leaves.
     """
@@ -47,7 +52,9 @@ def failure_details(exc: BaseException | None) -> dict[str, Any]:
     text = "\n".join(notes)
     blob = _BLOB_RE.search(text)
     seed = _SEED_RE.search(text)
+    checks = (_failed_check(leaf) for leaf in leaves)
     return {
+        "check": next((check for check in checks if check is not None), None),
         "message": "\n\n".join(f"{type(leaf).__name__}: {leaf}" for leaf in leaves)[
             :_MESSAGE_LIMIT
         ],
@@ -61,6 +68,35 @@ def failure_details(exc: BaseException | None) -> dict[str, Any]:
             for window in leaf.windows
         ],
     }
+
+
+def _failed_check(exc: BaseException) -> str | None:
+    """``path:line: statement`` of the kit's ``assert`` that raised ``exc``, else None.
+
+    The rewritten assert's message shows the values it compared; the statement says which calls
+    gave them, which a report without the traceback would otherwise not show.
+    """
+    tb = exc.__traceback__
+    if not isinstance(exc, AssertionError) or tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    path, line = Path(tb.tb_frame.f_code.co_filename).resolve(), tb.tb_lineno
+    if not path.is_relative_to(_KIT_DIR):
+        return None
+    source = "".join(linecache.getlines(str(path)))
+    found = [
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Assert) and node.lineno <= line <= (node.end_lineno or line)
+    ]
+    if not found:
+        return None  # an AssertionError the kit raised itself: its message says it all
+    node = found[-1]
+    statement = textwrap.dedent(
+        " " * node.col_offset + (ast.get_source_segment(source, node) or "")
+    )
+    return f"{path.relative_to(_KIT_DIR.parent)}:{node.lineno}: {statement}"
 
 
 def _example(notes: list[str]) -> list[str]:

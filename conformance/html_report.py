@@ -229,6 +229,8 @@ def _failure(
         "<h4>Message</h4>",
         f"<pre>{escape(details.get('message') or test.get('reason', ''))}</pre>",
     ]
+    if details.get("check"):
+        parts += ["<h4>Failed check</h4>", f"<pre>{escape(details['check'])}</pre>"]
     for index, window in enumerate(details.get("windows", []), 1):
         parts.append(_window(window, index))
     parts.append(_reproducer(details, report))

@@ -5,13 +5,15 @@ imports only the standard library and pytest (plus the kit's own stdlib-only mod
 no fixture names globally, and stays out of the way until a kit run is requested (``--backend``
 or a test collected from the kit's contract classes):
 
-* it always registers only namespaced options (``--taskstore-*``, ``--conformance-*``) and
-  the namespaced marker ``pmcp_clause``; the short options ``--backend``, ``--backend-option``
-  and ``--list-backends`` are added once the initial conftests are loaded, and only when no
-  conftest or plugin defined them first, so a project with options of those names keeps them;
-* the generic markers ``clause`` and ``conformance`` are registered only inside kit runs;
-* only kit tests (``pmcp_clause``, or ``clause`` on a test the kit defines) get their reports
-  rewritten, and the summary is printed only when kit tests ran;
+* it registers only namespaced options (``--taskstore-*``, ``--conformance-*``) and the
+  namespaced marker ``pmcp_clause``, the one marker every kit test carries; the short options
+  ``--backend``, ``--backend-option`` and ``--list-backends`` are added once the initial
+  conftests are loaded, and only when no conftest or plugin defined them first, so a project
+  with options of those names keeps them;
+* only tests marked ``pmcp_clause`` get their reports rewritten, and the summary is printed
+  only when such tests ran;
+* importing the kit's modules changes no state of the plugin: a test is the kit's by its
+  marker, seen at collection;
 * ``pytest --backend=NAME`` with no test paths collects the kit's suite (``conformance/suite``)
   instead of the project's ``testpaths``. With explicit paths, pytest collects exactly those
   (add ``--pyargs conformance.suite`` to also run the kit);
@@ -28,6 +30,7 @@ pytest.register_assert_rewrite(
     "conformance.contract", "conformance.suite", "conformance.model", "conformance.cross_process"
 )
 
+import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import fnmatch  # noqa: E402
@@ -38,8 +41,6 @@ from collections.abc import Generator  # noqa: E402
 from importlib import metadata, util  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
-
-from _pytest._code.code import ExceptionRepr  # noqa: E402
 
 from conformance import registry, time_limits, verdicts  # noqa: E402
 from conformance.baseline import Baseline  # noqa: E402
@@ -60,12 +61,10 @@ from conformance.report import (  # noqa: E402
 SUITE_DIR = Path(__file__).with_name("suite")
 _GROUP = "pmcp-tasks"
 SELECTED_KEY = pytest.StashKey[list[registry.SelectedBackend]]()
-_KIT_MARKERS_KEY = pytest.StashKey[bool]()
 _BASELINE_KEY = pytest.StashKey[Baseline]()
-_TESTING_EXTRA_MODULES = ("hypothesis", "anyio")
+TESTING_EXTRA_MODULES = ("hypothesis", "anyio")
+"""What the ``testing`` extra installs and a kit run imports: checked first, for a usage error."""
 CLAUSE_MARK = "pmcp_clause"
-LEGACY_CLAUSE_MARK = "clause"  # what the kit's own tests carry; claimed only in kit runs
-_ACTIVE: list[pytest.Config] = []  # configs of the pytest runs in progress in this process
 
 _ALIASES: dict[str, dict[str, Any]] = {
     "--backend": {
@@ -150,9 +149,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _option_defined(parser: pytest.Parser, name: str) -> bool:
-    """Whether any plugin or initial conftest has registered the option ``name``."""
-    return any(name in option.names() for group in parser._groups for option in group.options)
+def _add_unless_taken(parser: pytest.Parser, name: str, spec: dict[str, Any]) -> None:
+    """Add the option ``name`` to the kit's group unless a plugin or conftest has one by that
+    name.
+
+    pytest has no public question "is this option defined?": ``OptionGroup.addoption`` checks
+    names only within its own group, and a clash with another group's option surfaces as
+    argparse's ``ArgumentError``, raised by ``addoption`` itself since pytest 9 and when the
+    parser is built (``parse_known_args``) before. Either way the kit then leaves the name to
+    its owner. tests/kit/test_plugin.py pins this: a project's own ``--backend`` keeps working
+    and the kit's stays reachable as ``--taskstore-backend``.
+    """
+    group = parser.getgroup(_GROUP)
+    try:
+        group.addoption(name, **spec)
+        parser.parse_known_args([])
+    except argparse.ArgumentError:
+        if group.options and name in group.options[-1].names():
+            group.options.pop()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -167,8 +181,7 @@ def pytest_load_initial_conftests(
     """
     result = yield
     for name, spec in _ALIASES.items():
-        if not _option_defined(parser, name):
-            parser.getgroup(_GROUP).addoption(name, **spec)
+        _add_unless_taken(parser, name, spec)
     known = parser.parse_known_args(args)
     if known.taskstore_backend and not known.file_or_dir and not known.taskstore_list_backends:
         args.extend(_suite_args(early_config))
@@ -184,31 +197,6 @@ def _suite_args(config: pytest.Config) -> list[str]:
     return [str(path) for path in files]
 
 
-def kit_loaded() -> None:
-    """Called by :mod:`conformance.contract` on import: the run now holds kit tests.
-
-    That is how the own-test-file route (a ``BackendContract`` subclass, no ``--backend``)
-    becomes a kit run, and the generic marker names the kit's tests carry get registered
-    before their decorators are evaluated (so ``--strict-markers`` accepts them).
-    """
-    for config in _ACTIVE:
-        _claim_kit_markers(config)
-
-
-def _claim_kit_markers(config: pytest.Config) -> None:
-    if config.stash.get(_KIT_MARKERS_KEY, False):
-        return
-    config.stash[_KIT_MARKERS_KEY] = True
-    config.addinivalue_line(
-        "markers",
-        f"{LEGACY_CLAUSE_MARK}(*ids): the kit's spelling of {CLAUSE_MARK} (inside kit runs only)",
-    )
-    config.addinivalue_line(
-        "markers",
-        "conformance: a test of the pmcp-tasks conformance kit (added to every clause-tagged test)",
-    )
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     # Hypothesis loads --hypothesis-profile in its own pytest_configure; our profiles must be
@@ -222,17 +210,18 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{CLAUSE_MARK}(*ids): the contract clause(s) this test checks, e.g. "
         f"{CLAUSE_MARK}('KV-CAS-3'); failures name the clause and its rule",
     )
-    _ACTIVE.append(config)
     reporting = _Reporting(config)
     config.pluginmanager.register(reporting, "pmcp_tasks_conformance_reporting")
     names: list[str] = config.option.taskstore_backend or []
-    if names or "conformance.contract" in sys.modules:
-        _claim_kit_markers(config)
     if config.option.conformance_baseline:
         config.stash[_BASELINE_KEY] = Baseline.load(config.option.conformance_baseline)
-    if not names or config.option.taskstore_list_backends:
-        return
-    missing = [name for name in _TESTING_EXTRA_MODULES if util.find_spec(name) is None]
+    if names and not config.option.taskstore_list_backends:
+        _select_backends(config, names, reporting)
+
+
+def _select_backends(config: pytest.Config, names: list[str], reporting: _Reporting) -> None:
+    """Resolve ``--backend``, probe what each declares and load the kit's Hypothesis profile."""
+    missing = [name for name in TESTING_EXTRA_MODULES if util.find_spec(name) is None]
     if missing:
         raise pytest.UsageError(
             f"the conformance kit needs {', '.join(missing)}: pip install 'pmcp-tasks[testing]'"
@@ -250,11 +239,6 @@ def pytest_configure(config: pytest.Config) -> None:
         from conformance.profiles import load_default_profile
 
         load_default_profile()
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if config in _ACTIVE:
-        _ACTIVE.remove(config)
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
@@ -288,18 +272,12 @@ def _kit_test(item: pytest.Item) -> bool:
 
 
 def clause_ids(item: pytest.Item) -> tuple[str, ...]:
-    """Every clause ID the item is tagged with, in marker order, without duplicates.
-
-    ``pmcp_clause`` counts on any test; ``clause`` only on tests the kit defines, because in a
-    project of its own a ``clause`` marker means whatever that project says it means.
-    """
-    names = (CLAUSE_MARK, LEGACY_CLAUSE_MARK) if _defined_by_kit(item) else (CLAUSE_MARK,)
+    """Every clause ID the item is tagged with, in marker order, without duplicates."""
     ids: list[str] = []
-    for mark in item.iter_markers():
-        if mark.name in names:
-            for clause_id in mark.args:
-                if str(clause_id) not in ids:
-                    ids.append(str(clause_id))
+    for mark in item.iter_markers(CLAUSE_MARK):
+        for clause_id in mark.args:
+            if str(clause_id) not in ids:
+                ids.append(str(clause_id))
     return tuple(ids)
 
 
@@ -325,8 +303,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         clauses = clause_ids(item)
         if clauses:
-            _claim_kit_markers(config)
-            item.add_marker("conformance")
             item.user_properties.extend(
                 [
                     (PROP_CLAUSES, ",".join(clauses)),
@@ -411,8 +387,12 @@ def pytest_runtest_makereport(
                 report.user_properties.append((PROP_EXPECTED, ",".join(broken)))
                 report.outcome = "skipped"  # with ``wasxfail``: how pytest reports an xfail
                 report.wasxfail = f"{prefix} listed in {baseline.path}: {why}"
-    if isinstance(longrepr, ExceptionRepr):
-        longrepr.addsection(title, text)
+    # A traceback's representation has ``addsection`` (pytest documents none of its types): the
+    # section then prints under the traceback and is part of JUnit XML's failure text, which
+    # tests/kit/test_plugin.py checks. Anything else gets a report section, printed after it.
+    addsection = getattr(longrepr, "addsection", None)
+    if callable(addsection):
+        addsection(title, text)
     else:
         report.sections.append((title, text))
     if crash is not None:

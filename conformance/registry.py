@@ -49,7 +49,9 @@ class SelectedBackend:
         return self.name
 
 
-def _entry_points() -> dict[str, metadata.EntryPoint]:
+def entry_points() -> dict[str, metadata.EntryPoint]:
+    """Every backend installed under the kit's entry-point group, by name (public so that a test
+    can stand in for what is installed)."""
     return {ep.name: ep for ep in metadata.entry_points(group=GROUP)}
 
 
@@ -80,7 +82,7 @@ def _extra_installed(distribution: str | None, extra: str) -> bool:
 def available_backends() -> list[BackendInfo]:
     """Every registered backend name, sorted, with whether its extra is installed."""
     infos = []
-    for name, ep in sorted(_entry_points().items()):
+    for name, ep in sorted(entry_points().items()):
         extras = tuple(ep.extras)
         distribution = _distribution_name(ep)
         infos.append(
@@ -140,7 +142,7 @@ def _install_hint(info: BackendInfo) -> str:
 
 
 def _names_hint() -> str:
-    names = ", ".join(sorted(_entry_points())) or "(none registered)"
+    names = ", ".join(sorted(entry_points())) or "(none registered)"
     return f"available backends: {names}; or give a factory as 'package.module:attr'"
 
 
@@ -148,7 +150,7 @@ def load_factory(name: str) -> Callable[..., Any]:
     """The factory behind ``name``; a usage error that says what to do when there is none."""
     if ":" in name:
         return _load_path(name)
-    ep = _entry_points().get(name)
+    ep = entry_points().get(name)
     if ep is None:
         raise pytest.UsageError(f"unknown backend {name!r}: {_names_hint()}")
     try:

@@ -99,25 +99,8 @@ class Results:
             named = f"backend {backend}" + (f" (on {engine})" if engine else "")
             lines.append(f"{named}: {_capabilities_text(self.capabilities.get(backend))}")
             lines.extend(_area_table(results))
-            skipped = Counter(r.reason for r in results if r.outcome == "skipped")
-            for reason, count in sorted(skipped.items()):
-                kind = "not applicable" if not_applicable(reason) else "skipped"
-                lines.append(f"  {kind} x{count}: {reason}")
-            failed = {c for r in results if r.outcome == "failed" for c in (r.broken or r.clauses)}
-            echoes = {c: root_causes(c, failed) for c in failed}
-            for clause_id in sorted(c for c in failed if not echoes[c]):
-                rule = CLAUSES[clause_id].rule if clause_id in CLAUSES else "(not in table)"
-                lines.append(f"  BROKEN {clause_id}: {rule}")
-            for clause_id in sorted(c for c in failed if echoes[c]):
-                lines.append(f"  {consequence(clause_id, echoes[clause_id])}")
-            expected = sorted({c for r in results if r.outcome == "xfailed" for c in r.broken})
-            for clause_id in expected:
-                lines.append(f"  expected failure (baseline) {clause_id}")
-            undecided = Counter(r.undecided for r in results if r.outcome == "undecided")
-            for kind, count in sorted(undecided.items()):
-                lines.append(
-                    f"  kit could not decide: {kind} x{count} (no clause charged): {HINTS[kind]}"
-                )
+            lines.extend(_skipped_lines(results))
+            lines.extend(_failed_lines(results))
             lines.append("")
         lines.append(f"conformance: {self.badge()}")
         return lines
@@ -140,57 +123,104 @@ class Results:
         for clause_id, clause in CLAUSES.items():
             clauses[clause_id] = {"area": clause.area, "rule": clause.rule, "results": {}}
         for result in self.tests.values():
-            # A failure's diagnosis may charge a clause the test is not tagged with.
-            extra = tuple(c for c in result.broken if c not in result.clauses)
-            for clause_id in result.clauses + extra:
-                if (
-                    result.outcome in ("failed", "xfailed")
-                    and result.broken
-                    and clause_id not in result.broken
-                ):
-                    continue  # the failure names another of the clauses this test checks
+            for clause_id in _counted_clauses(result):
                 entry = clauses.setdefault(
                     clause_id, {"area": result.area, "rule": "", "results": {}}
                 )
-                per = entry["results"].setdefault(result.backend, _no_results())
-                per[result.outcome] += 1
-                if result.outcome == "failed":
-                    per["failures"].append(result.nodeid)
-                if result.outcome in _EXPLAINED and result.reason not in per["reasons"]:
-                    per["reasons"].append(result.reason)
+                _count(entry["results"].setdefault(result.backend, _no_results()), result)
         for backend in backends:
-            failed = set()
-            for clause_id, entry in clauses.items():
-                per = entry["results"].setdefault(backend, _no_results())
-                per["status"] = _clause_status(per)
-                if per["status"] == "failed":
-                    failed.add(clause_id)
-            for clause_id in failed:
-                causes = root_causes(clause_id, failed)
-                if causes:
-                    per = clauses[clause_id]["results"][backend]
-                    per["status"], per["because"] = "consequence", list(causes)
+            _set_statuses(clauses, backend)
         return {
             **meta,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "summary": self.badge(),
             "backends": {name: {"capabilities": self.capabilities.get(name)} for name in backends},
             "clauses": clauses,
-            "tests": [
-                {
-                    "nodeid": r.nodeid,
-                    "backend": r.backend,
-                    "area": r.area,
-                    "clauses": list(r.clauses),
-                    "outcome": r.outcome,
-                    **({"broken": list(r.broken)} if r.broken else {}),
-                    **({"reason": r.reason} if r.reason else {}),
-                    **({"failure": r.failure} if r.failure else {}),
-                    **({"exercised": r.exercised} if r.exercised else {}),
-                }
-                for r in self.tests.values()
-            ],
+            "tests": [_test_json(r) for r in self.tests.values()],
         }
+
+
+def _skipped_lines(results: list[TestResult]) -> list[str]:
+    skipped = Counter(r.reason for r in results if r.outcome == "skipped")
+    return [
+        f"  {'not applicable' if not_applicable(reason) else 'skipped'} x{count}: {reason}"
+        for reason, count in sorted(skipped.items())
+    ]
+
+
+def _failed_lines(results: list[TestResult]) -> list[str]:
+    """Broken clauses first, then their echoes, the baseline's expected failures and what the
+    kit could not decide."""
+    failed = {c for r in results if r.outcome == "failed" for c in (r.broken or r.clauses)}
+    echoes = {c: root_causes(c, failed) for c in failed}
+    lines = [f"  BROKEN {c}: {_rule(c)}" for c in sorted(failed) if not echoes[c]]
+    lines += [f"  {consequence(c, echoes[c])}" for c in sorted(failed) if echoes[c]]
+    return lines + _unbroken_lines(results)
+
+
+def _rule(clause_id: str) -> str:
+    return CLAUSES[clause_id].rule if clause_id in CLAUSES else "(not in table)"
+
+
+def _unbroken_lines(results: list[TestResult]) -> list[str]:
+    """Failures that charge no clause: the baseline's expected ones, and the undecided."""
+    lines: list[str] = []
+    expected = sorted({c for r in results if r.outcome == "xfailed" for c in r.broken})
+    lines.extend(f"  expected failure (baseline) {clause_id}" for clause_id in expected)
+    undecided = Counter(r.undecided for r in results if r.outcome == "undecided")
+    for kind, count in sorted(undecided.items()):
+        lines.append(f"  kit could not decide: {kind} x{count} (no clause charged): {HINTS[kind]}")
+    return lines
+
+
+def _counted_clauses(result: TestResult) -> tuple[str, ...]:
+    """The clauses a test's outcome counts for: all it is tagged with, and any other its
+    failure's diagnosis charges; a failure counts only for the clauses it charges."""
+    extra = tuple(c for c in result.broken if c not in result.clauses)
+    if result.outcome in ("failed", "xfailed") and result.broken:
+        return tuple(c for c in result.clauses + extra if c in result.broken)
+    return result.clauses + extra
+
+
+def _count(per: dict[str, Any], result: TestResult) -> None:
+    per[result.outcome] += 1
+    if result.outcome == "failed":
+        per["failures"].append(result.nodeid)
+    if result.outcome in _EXPLAINED and result.reason not in per["reasons"]:
+        per["reasons"].append(result.reason)
+
+
+def _set_statuses(clauses: dict[str, Any], backend: str) -> None:
+    """Each clause's status for ``backend``; a failure that follows from another broken clause
+    is its consequence."""
+    failed = set()
+    for clause_id, entry in clauses.items():
+        per = entry["results"].setdefault(backend, _no_results())
+        per["status"] = _clause_status(per)
+        if per["status"] == "failed":
+            failed.add(clause_id)
+    for clause_id in failed:
+        causes = root_causes(clause_id, failed)
+        if causes:
+            per = clauses[clause_id]["results"][backend]
+            per["status"], per["because"] = "consequence", list(causes)
+
+
+def _test_json(result: TestResult) -> dict[str, Any]:
+    optional = {
+        "broken": list(result.broken),
+        "reason": result.reason,
+        "failure": result.failure,
+        "exercised": result.exercised,
+    }
+    return {
+        "nodeid": result.nodeid,
+        "backend": result.backend,
+        "area": result.area,
+        "clauses": list(result.clauses),
+        "outcome": result.outcome,
+        **{key: value for key, value in optional.items() if value},
+    }
 
 
 def consequence(clause_id: str, causes: tuple[str, ...]) -> str:

@@ -94,12 +94,12 @@ def undecided(exc: BaseException) -> Undecided | None:
     did contradict the contract is still charged to the clause.
     """
     errors = sys.modules.get("hypothesis.errors")
-    warnings = sys.modules.get("_pytest.warning_types")
+    unraisable = getattr(sys.modules.get("pytest"), "PytestUnraisableExceptionWarning", None)
     found = []
     for leaf in _leaves(exc):
         if isinstance(leaf, KitTimeout):
             found.append(Undecided("did not finish", f"KitTimeout: {leaf}"))
-        elif warnings is not None and isinstance(leaf, warnings.PytestUnraisableExceptionWarning):
+        elif unraisable is not None and isinstance(leaf, unraisable):
             first = str(leaf).splitlines()[0]
             found.append(Undecided("an object's finalizer raised", first))
         elif errors is not None and isinstance(leaf, errors.DeadlineExceeded):

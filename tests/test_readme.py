@@ -22,12 +22,10 @@ from typing import Any
 
 import httpx2
 import pytest
-from servers import free_port, serving
+from servers import free_port, mcp_request, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-VERSION = "2026-07-28"
-EXTENSION = "io.modelcontextprotocol/tasks"
 MAX_POLLS = 3000  # a task that never gets there fails the test instead of hanging it
 
 
@@ -82,18 +80,7 @@ class Wire:
         self.declare = declare
 
     def request(self, method: str, params: dict[str, Any], name: str) -> dict[str, Any]:
-        capabilities = {"extensions": {EXTENSION: {}}} if self.declare else {}
-        meta = {
-            "io.modelcontextprotocol/protocolVersion": VERSION,
-            "io.modelcontextprotocol/clientCapabilities": capabilities,
-        }
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
-        headers = {
-            "Accept": "application/json, text/event-stream",
-            "MCP-Protocol-Version": VERSION,
-            "Mcp-Method": method,
-            "Mcp-Name": name,
-        }
+        body, headers = mcp_request(method, params, name, declare=self.declare)
         answer: dict[str, Any] = self.http.post(self.url, json=body, headers=headers).json()
         return answer
 
@@ -113,8 +100,9 @@ def own_server(tmp_path: Path) -> Iterator[str]:
     script.write_text(PYTHON["MCP servers: the tasks extension"], encoding="utf-8")
     port = free_port()
     command = [sys.executable, str(script)]
-    with serving(command, port, tmp_path / "my_server.log", {"PORT": str(port)}) as url:
-        yield f"{url}/mcp"
+    log = tmp_path / "my_server.log"
+    with serving(command, port, log, {"PORT": str(port)}, path="/mcp") as server:
+        yield server.url
 
 
 def test_own_server_block_serves_a_task_with_input(tmp_path: Path) -> None:
@@ -179,8 +167,8 @@ def where_ci_runs(command: str) -> bool:
     if command.startswith("tox -e "):
         return all(f"[testenv:{env}]" in (ROOT / "tox.ini").read_text() for env in words[2:])
     if command.startswith("python3 -m pmcp_tasks.mcp.example"):
-        # tests/mcp's example_server fixture starts it (on a free port) for the binding tests.
-        fixture = (ROOT / "tests" / "mcp" / "example_server.py").read_text(encoding="utf-8")
+        # tests/servers.py starts it (on a free port) for tests/mcp's binding tests.
+        fixture = (ROOT / "tests" / "servers.py").read_text(encoding="utf-8")
         return '"pmcp_tasks.mcp.example"' in fixture and "tests/mcp" in TOX_COMMANDS
     if command.startswith("python3 -m benchmarks"):
         return "test_benchmarks_smoke.py" in TOX_COMMANDS

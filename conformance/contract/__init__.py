@@ -16,32 +16,26 @@ classes get ``backend_factory`` from the command line.
 
 from __future__ import annotations
 
-from conformance import plugin
-
-# Before the test modules below evaluate their ``clause`` markers: register those names with the
-# pytest run in progress (the plugin claims them only in runs that load the kit).
-plugin.kit_loaded()
-
-from conformance.contract.base import ContractFixtures  # noqa: E402
-from conformance.contract.capabilities import CapabilitiesContract  # noqa: E402
-from conformance.contract.cas import CasContract  # noqa: E402
-from conformance.contract.cross_process import CrossProcessContract  # noqa: E402
-from conformance.contract.damage import DamageContract  # noqa: E402
-from conformance.contract.data import DataContract  # noqa: E402
-from conformance.contract.delete import DeleteContract  # noqa: E402
-from conformance.contract.domain import DomainContract  # noqa: E402
-from conformance.contract.domain_inputs import DomainInputsContract  # noqa: E402
-from conformance.contract.expiry import ExpiryContract  # noqa: E402
-from conformance.contract.get_put import GetPutContract  # noqa: E402
-from conformance.contract.input_domain import InputDomainContract  # noqa: E402
-from conformance.contract.isolation import IsolationContract  # noqa: E402
-from conformance.contract.keys import KeysContract  # noqa: E402
-from conformance.contract.lifecycle import LifecycleContract  # noqa: E402
-from conformance.contract.listing import ListingContract  # noqa: E402
-from conformance.contract.races import RaceContract  # noqa: E402
-from conformance.contract.shared import SharedContract  # noqa: E402
-from conformance.contract.sizes import SizesContract  # noqa: E402
-from conformance.contract.stateful import StatefulContract  # noqa: E402
+from conformance.contract.base import ContractFixtures
+from conformance.contract.capabilities import CapabilitiesContract
+from conformance.contract.cas import CasContract
+from conformance.contract.cross_process import CrossProcessContract
+from conformance.contract.damage import DamageContract
+from conformance.contract.data import DataContract
+from conformance.contract.delete import DeleteContract
+from conformance.contract.domain import DomainContract
+from conformance.contract.domain_inputs import DomainInputsContract
+from conformance.contract.expiry import ExpiryContract
+from conformance.contract.get_put import GetPutContract
+from conformance.contract.input_domain import InputDomainContract
+from conformance.contract.isolation import IsolationContract
+from conformance.contract.keys import KeysContract
+from conformance.contract.lifecycle import LifecycleContract
+from conformance.contract.listing import ListingContract
+from conformance.contract.races import RaceContract
+from conformance.contract.shared import SharedContract
+from conformance.contract.sizes import SizesContract
+from conformance.contract.stateful import StatefulContract
 
 
 class BackendContract(

@@ -32,7 +32,7 @@ from conformance.harness import (
     open_target,
 )
 from conformance.report import PROP_CAPABILITIES
-from pmcp_tasks.backend import BackendCapabilities, StorageBackend
+from pmcp_tasks.backend import BackendCapabilities, StorageBackend, VersionedRecord
 from pmcp_tasks.errors import VersionConflict
 
 OpenClient = Callable[..., Awaitable[StorageBackend]]
@@ -51,6 +51,24 @@ async def stored(backend: StorageBackend, key: str) -> Snapshot | None:
     """``(data, version, expires_at)`` of the live record at ``key``: one comparable value."""
     record = await backend.get(key)
     return None if record is None else (record.data, record.version, record.expires_at)
+
+
+async def listed_keys(backend: StorageBackend, prefix: str, **page: Any) -> list[str]:
+    """The keys of one page, each an exact ``str`` with a ``VersionedRecord`` (KV-LIST-2), in
+    ascending order (KV-LIST-3): listing tests read through here, so an unsorted listing is
+    named for its order, not for whatever else each test compares."""
+    found = await backend.list_by_prefix(prefix, **page)
+    assert type(found) is list, f"KV-LIST-2: list_by_prefix returned a {type(found).__name__}"
+    keys = []
+    for key, record in found:
+        assert type(key) is str, f"KV-LIST-2: list_by_prefix returned a key {key!r}, not a str"
+        assert isinstance(record, VersionedRecord), f"KV-LIST-2: listed {record!r} at {key!r}"
+        keys.append(key)
+    assert keys == sorted(keys), (
+        f"KV-LIST-3: list_by_prefix({prefix!r}, {page}) returned keys out of code-point order: "
+        f"{keys!r}"
+    )
+    return keys
 
 
 class ContractFixtures:

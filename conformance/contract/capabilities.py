@@ -10,8 +10,7 @@ from functools import partial
 
 import pytest
 
-from conformance.contract.base import OpenClient, run_concurrently, stored
-from conformance.expect import expect
+from conformance.contract.base import OpenClient, listed_keys, run_concurrently, stored
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
 from pmcp_tasks.errors import RecordNotFound, StorageError, VersionConflict
 
@@ -21,7 +20,7 @@ class CapabilitiesContract:
 
     pytestmark = pytest.mark.anyio
 
-    @pytest.mark.clause("KV-CAP-1")
+    @pytest.mark.pmcp_clause("KV-CAP-1")
     async def test_capabilities_are_well_formed(self, capabilities: BackendCapabilities) -> None:
         assert isinstance(capabilities, BackendCapabilities)
         limit = capabilities.max_record_bytes
@@ -29,7 +28,7 @@ class CapabilitiesContract:
         assert type(capabilities.shared) is bool
         assert type(capabilities.injectable_clock) is bool
 
-    @pytest.mark.clause("KV-CONC-1")
+    @pytest.mark.pmcp_clause("KV-CONC-1")
     async def test_many_tasks_on_many_keys_at_once(self, backend: StorageBackend) -> None:
         keys = [f"p:{i:03d}" for i in range(40)]
         created = await run_concurrently([partial(backend.put, key, key.encode()) for key in keys])
@@ -39,21 +38,12 @@ class CapabilitiesContract:
         )
         assert updated == [2] * len(keys), updated
         for key in keys:
-            expect(
-                await stored(backend, key),
-                (b"u" + key.encode(), 2, None),
-                key,
-                call="stored(backend, key)",
-            )
+            assert await stored(backend, key) == (b"u" + key.encode(), 2, None), key
         deleted = await run_concurrently([partial(backend.delete, key) for key in keys[::2]])
         assert deleted == [True] * len(keys[::2]), deleted
-        expect(
-            [k for k, _ in await backend.list_by_prefix("p:")],
-            keys[1::2],
-            call='[k for k, _ in backend.list_by_prefix("p:")]',
-        )
+        assert await listed_keys(backend, "p:") == keys[1::2]
 
-    @pytest.mark.clause("KV-ERR-1")
+    @pytest.mark.pmcp_clause("KV-ERR-1")
     async def test_contract_errors_are_storage_errors(self, backend: StorageBackend) -> None:
         await backend.put("p:k", b"x")
         with pytest.raises(StorageError) as conflict:
@@ -63,18 +53,18 @@ class CapabilitiesContract:
             await backend.put_if_version("p:absent", b"y", 5)
         assert isinstance(missing.value, RecordNotFound), repr(missing.value)
 
-    @pytest.mark.clause("KV-CLOSE-1")
+    @pytest.mark.pmcp_clause("KV-CLOSE-1")
     async def test_aclose_may_be_called_twice(self, open_client: OpenClient) -> None:
         client = await open_client()
         await client.put("p:k", b"x")
         await client.aclose()
         await client.aclose()
 
-    @pytest.mark.clause("KV-CLOSE-1")
+    @pytest.mark.pmcp_clause("KV-CLOSE-1")
     async def test_closing_one_client_leaves_the_others_working(
         self, backend: StorageBackend, open_client: OpenClient
     ) -> None:
         client = await open_client()
         await client.aclose()
-        expect(await backend.put("p:k", b"x"), 1, call='backend.put("p:k", b"x")')
-        expect(await stored(backend, "p:k"), (b"x", 1, None), call='stored(backend, "p:k")')
+        assert await backend.put("p:k", b"x") == 1
+        assert await stored(backend, "p:k") == (b"x", 1, None)

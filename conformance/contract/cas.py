@@ -7,7 +7,6 @@ from functools import partial
 import pytest
 
 from conformance.contract.base import Timeline, run_concurrently, stored
-from conformance.expect import expect
 from pmcp_tasks.backend import StorageBackend
 from pmcp_tasks.errors import RecordNotFound, VersionConflict
 
@@ -17,18 +16,14 @@ class CasContract:
 
     pytestmark = pytest.mark.anyio
 
-    @pytest.mark.clause("KV-CAS-1")
+    @pytest.mark.pmcp_clause("KV-CAS-1")
     async def test_expected_0_creates_an_absent_key_at_version_1(
         self, backend: StorageBackend
     ) -> None:
-        expect(
-            await backend.put_if_version("p:k", b"new", 0),
-            1,
-            call='backend.put_if_version("p:k", b"new", 0)',
-        )
-        expect(await stored(backend, "p:k"), (b"new", 1, None), call='stored(backend, "p:k")')
+        assert await backend.put_if_version("p:k", b"new", 0) == 1
+        assert await stored(backend, "p:k") == (b"new", 1, None)
 
-    @pytest.mark.clause("KV-CAS-1")
+    @pytest.mark.pmcp_clause("KV-CAS-1")
     async def test_expected_0_on_an_existing_key_conflicts_with_the_current_version(
         self, backend: StorageBackend
     ) -> None:
@@ -37,14 +32,9 @@ class CasContract:
         with pytest.raises(VersionConflict) as caught:
             await backend.put_if_version("p:k", b"lost", 0)
         assert (caught.value.key, caught.value.expected, caught.value.actual) == ("p:k", 0, 3)
-        expect(
-            await stored(backend, "p:k"),
-            (b"v2", 3, None),
-            "a failed create wrote",
-            call='stored(backend, "p:k")',
-        )
+        assert await stored(backend, "p:k") == (b"v2", 3, None), "a failed create wrote"
 
-    @pytest.mark.clause("KV-CAS-2")
+    @pytest.mark.pmcp_clause("KV-CAS-2")
     @pytest.mark.parametrize("expected", [1, 2, 7])
     async def test_expected_version_on_an_absent_key_is_not_found(
         self, backend: StorageBackend, expected: int
@@ -53,14 +43,9 @@ class CasContract:
             await backend.put_if_version("p:absent", b"x", expected)
         assert not isinstance(caught.value, VersionConflict)
         assert caught.value.key == "p:absent"
-        expect(
-            await backend.get("p:absent"),
-            None,
-            "a failed CAS created the key",
-            call='backend.get("p:absent")',
-        )
+        assert await backend.get("p:absent") is None, "a failed CAS created the key"
 
-    @pytest.mark.clause("KV-CAS-2")
+    @pytest.mark.pmcp_clause("KV-CAS-2")
     async def test_expected_version_on_a_deleted_key_is_not_found(
         self, backend: StorageBackend
     ) -> None:
@@ -68,9 +53,9 @@ class CasContract:
         await backend.delete("p:k")
         with pytest.raises(RecordNotFound):
             await backend.put_if_version("p:k", b"y", 1)
-        expect(await backend.get("p:k"), None, call='backend.get("p:k")')
+        assert await backend.get("p:k") is None
 
-    @pytest.mark.clause("KV-CAS-3")
+    @pytest.mark.pmcp_clause("KV-CAS-3")
     @pytest.mark.parametrize("expected", [1, 2, 4, 9])
     async def test_mismatch_raises_conflict_with_the_real_actual_and_writes_nothing(
         self, backend: StorageBackend, timeline: Timeline, expected: int
@@ -85,49 +70,28 @@ class CasContract:
             expected,
             3,
         )
-        expect(
-            await stored(backend, "p:k"),
-            (b"v2", 3, later),
-            "a failed CAS wrote",
-            call='stored(backend, "p:k")',
-        )
+        assert await stored(backend, "p:k") == (b"v2", 3, later), "a failed CAS wrote"
 
-    @pytest.mark.clause("KV-CAS-4")
+    @pytest.mark.pmcp_clause("KV-CAS-4")
     async def test_match_writes_and_returns_expected_plus_one(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         await backend.put("p:k", b"v1")
         later = timeline.later()
-        expect(
-            await backend.put_if_version("p:k", b"v2", 1, expires_at=later),
-            2,
-            call='backend.put_if_version("p:k", b"v2", 1, expires_at=later)',
-        )
-        expect(await stored(backend, "p:k"), (b"v2", 2, later), call='stored(backend, "p:k")')
-        expect(
-            await backend.put_if_version("p:k", b"v3", 2),
-            3,
-            call='backend.put_if_version("p:k", b"v3", 2)',
-        )
-        expect(await stored(backend, "p:k"), (b"v3", 3, None), call='stored(backend, "p:k")')
+        assert await backend.put_if_version("p:k", b"v2", 1, expires_at=later) == 2
+        assert await stored(backend, "p:k") == (b"v2", 2, later)
+        assert await backend.put_if_version("p:k", b"v3", 2) == 3
+        assert await stored(backend, "p:k") == (b"v3", 3, None)
 
-    @pytest.mark.clause("KV-CAS-4")
+    @pytest.mark.pmcp_clause("KV-CAS-4")
     async def test_cas_and_put_share_one_version_sequence(self, backend: StorageBackend) -> None:
-        expect(
-            await backend.put_if_version("p:k", b"a", 0),
-            1,
-            call='backend.put_if_version("p:k", b"a", 0)',
-        )
-        expect(await backend.put("p:k", b"b"), 2, call='backend.put("p:k", b"b")')
-        expect(
-            await backend.put_if_version("p:k", b"c", 2),
-            3,
-            call='backend.put_if_version("p:k", b"c", 2)',
-        )
-        expect(await backend.put("p:k", b"d"), 4, call='backend.put("p:k", b"d")')
-        expect(await stored(backend, "p:k"), (b"d", 4, None), call='stored(backend, "p:k")')
+        assert await backend.put_if_version("p:k", b"a", 0) == 1
+        assert await backend.put("p:k", b"b") == 2
+        assert await backend.put_if_version("p:k", b"c", 2) == 3
+        assert await backend.put("p:k", b"d") == 4
+        assert await stored(backend, "p:k") == (b"d", 4, None)
 
-    @pytest.mark.clause("KV-CAS-5")
+    @pytest.mark.pmcp_clause("KV-CAS-5")
     async def test_concurrent_cas_on_one_version_has_exactly_one_winner(
         self, backend: StorageBackend
     ) -> None:
@@ -142,13 +106,9 @@ class CasContract:
         assert all(isinstance(r, VersionConflict) and r.actual == 2 for r in losers), (
             f"losers must raise VersionConflict(actual=2): {losers!r}"
         )
-        expect(
-            await stored(backend, "p:k"),
-            (f"c{winners[0]}".encode(), 2, None),
-            call='stored(backend, "p:k")',
-        )
+        assert await stored(backend, "p:k") == (f"c{winners[0]}".encode(), 2, None)
 
-    @pytest.mark.clause("KV-CAS-5", "KV-CAS-1")
+    @pytest.mark.pmcp_clause("KV-CAS-5", "KV-CAS-1")
     async def test_concurrent_creates_have_exactly_one_winner(
         self, backend: StorageBackend
     ) -> None:
@@ -158,13 +118,9 @@ class CasContract:
         winners = [i for i, r in enumerate(results) if r == 1]
         assert len(winners) == 1, f"{len(winners)} creates succeeded: {results!r}"
         assert all(isinstance(r, VersionConflict) and r.actual == 1 for r in results if r != 1)
-        expect(
-            await stored(backend, "p:new"),
-            (f"c{winners[0]}".encode(), 1, None),
-            call='stored(backend, "p:new")',
-        )
+        assert await stored(backend, "p:new") == (f"c{winners[0]}".encode(), 1, None)
 
-    @pytest.mark.clause("KV-CAS-5")
+    @pytest.mark.pmcp_clause("KV-CAS-5")
     async def test_cas_increment_loop_loses_no_update(self, backend: StorageBackend) -> None:
         await backend.put("p:counter", b"0")
 
@@ -181,8 +137,4 @@ class CasContract:
 
         results = await run_concurrently([increment for _ in range(10)])
         assert all(r is None for r in results), results
-        expect(
-            await stored(backend, "p:counter"),
-            (b"10", 11, None),
-            call='stored(backend, "p:counter")',
-        )
+        assert await stored(backend, "p:counter") == (b"10", 11, None)

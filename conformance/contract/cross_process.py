@@ -58,7 +58,7 @@ class CrossProcessContract:
         finally:
             await started.aclose()
 
-    @pytest.mark.clause("KV-CAP-1")
+    @pytest.mark.pmcp_clause("KV-CAP-1")
     async def test_sharing_declarations_are_consistent(
         self, capabilities: BackendCapabilities
     ) -> None:
@@ -67,7 +67,7 @@ class CrossProcessContract:
         if capabilities.shared_across_processes:
             assert capabilities.shared_in_process, capabilities
 
-    @pytest.mark.clause("KV-SHARED-2")
+    @pytest.mark.pmcp_clause("KV-SHARED-2")
     async def test_client_in_another_process_sees_the_same_records(
         self, backend: StorageBackend, peer: Peer
     ) -> None:
@@ -80,7 +80,7 @@ class CrossProcessContract:
         assert await backend.get("p:a") is None
         await conflicts_seen_both_ways(peer, backend)
 
-    @pytest.mark.clause("KV-SHARED-2", "KV-LIVE-2")
+    @pytest.mark.pmcp_clause("KV-SHARED-2", "KV-LIVE-2")
     async def test_expiry_is_the_same_in_both_processes(
         self, backend: StorageBackend, peer: Peer, timeline: Timeline
     ) -> None:
@@ -98,7 +98,7 @@ class CrossProcessContract:
         assert await backend.cleanup_expired() == 0
         assert await stored(backend, "p:e") == (b"new", 1, None)
 
-    @pytest.mark.clause("KV-SHARED-2", "KV-CAS-5")
+    @pytest.mark.pmcp_clause("KV-SHARED-2", "KV-CAS-5")
     async def test_cas_increments_from_two_processes_lose_none(
         self, backend: StorageBackend, peer: Peer
     ) -> None:

@@ -23,7 +23,6 @@ from conformance.contract.base import (
     run_concurrently,
     stored,
 )
-from conformance.expect import expect
 from conformance.harness import DAMAGE_KINDS, KitTarget, SupportsPlantDamaged
 from pmcp_tasks.backend import StorageBackend
 from pmcp_tasks.errors import BackendError, BackendUnavailable, RecordNotFound, VersionConflict
@@ -126,7 +125,7 @@ class DamageContract:
         """Every kind (listings apply to all)."""
         return await plant(kit_target, request.param)
 
-    @pytest.mark.clause(CLAUSE)
+    @pytest.mark.pmcp_clause(CLAUSE)
     async def test_get_of_a_damaged_record_raises_backend_error_naming_the_key(
         self, backend: StorageBackend, damaged_record: Planted
     ) -> None:
@@ -134,19 +133,16 @@ class DamageContract:
         what = f"get({DAMAGED!r}) of a record damaged as {kind}"
         names_the_key(await raised(BackendError, what, backend.get(DAMAGED)), what)
         for key, data in HEALTHY:
-            expect(await stored(backend, key), (data, 1, None), call=f"stored(backend, {key!r})")
+            assert await stored(backend, key) == (data, 1, None)
 
-    @pytest.mark.clause(CLAUSE)
+    @pytest.mark.pmcp_clause(CLAUSE)
     async def test_listing_skips_a_damaged_record_with_a_warning(
         self, backend: StorageBackend, any_damage: Planted
     ) -> None:
         kind = any_damage.kind
         with warnings_logged() as logged:
-            expect(
-                await listing(backend, kind),
-                HEALTHY,
-                "the healthy records, without the damaged one",
-                call="list_by_prefix('p:')",
+            assert await listing(backend, kind) == HEALTHY, (
+                "the healthy records, without the damaged one"
             )
         assert logged, (
             f"list_by_prefix('p:') skipped a record damaged as {kind} without a warning on the "
@@ -157,14 +153,10 @@ class DamageContract:
                 f"no warning names the damaged key {DAMAGED!r}: {logged}"
             )
         # Skipping must not shorten a page: a short page means the listing is complete.
-        expect(await listing(backend, kind, limit=2), HEALTHY, call="list_by_prefix('p:', limit=2)")
-        expect(
-            await listing(backend, kind, after="p:a", limit=1),
-            HEALTHY[1:],
-            call="list_by_prefix('p:', after='p:a', limit=1)",
-        )
+        assert await listing(backend, kind, limit=2) == HEALTHY
+        assert await listing(backend, kind, after="p:a", limit=1) == HEALTHY[1:]
 
-    @pytest.mark.clause(CLAUSE)
+    @pytest.mark.pmcp_clause(CLAUSE)
     async def test_a_listing_names_every_damaged_record_it_skips(
         self, backend: StorageBackend, kit_target: KitTarget
     ) -> None:
@@ -183,11 +175,8 @@ class DamageContract:
                 "test needs two in one listing"
             )
         with warnings_logged() as logged:
-            expect(
-                await listing(backend, "several kinds"),
-                healthy,
-                "the healthy records, without the damaged ones",
-                call="list_by_prefix('p:')",
+            assert await listing(backend, "several kinds") == healthy, (
+                "the healthy records, without the damaged ones"
             )
         unnamed = [key for key in damaged if not any(key in message for message in logged)]
         assert not unnamed, (
@@ -195,7 +184,7 @@ class DamageContract:
             f"warning names {unnamed}: {logged}"
         )
 
-    @pytest.mark.clause(CLAUSE)
+    @pytest.mark.pmcp_clause(CLAUSE)
     async def test_put_and_delete_repair_a_damaged_record(
         self, backend: StorageBackend, damaged_record: Planted
     ) -> None:
@@ -204,18 +193,18 @@ class DamageContract:
         version = await backend.put(DAMAGED, b"put")
         assert type(version) is int, f"put {on} returned {version!r}"
         assert version >= 1, f"put {on} returned {version!r}"
-        expect(await stored(backend, DAMAGED), (b"put", version, None), call="stored after put")
+        assert await stored(backend, DAMAGED) == (b"put", version, None)
 
         await damaged_record.again()
         await backend.delete(DAMAGED)
-        expect(await backend.get(DAMAGED), None, call=f"get after delete {on}")
+        assert await backend.get(DAMAGED) is None
         with warnings_logged() as logged:
-            expect(await listing(backend, kind), HEALTHY, call="list_by_prefix('p:') after delete")
+            assert await listing(backend, kind) == HEALTHY
         assert not any(DAMAGED in message for message in logged), (
             f"delete {on} left something the listing still warns about: {logged}"
         )
 
-    @pytest.mark.clause(CLAUSE, "KV-PUT-2")
+    @pytest.mark.pmcp_clause(CLAUSE, "KV-PUT-2")
     async def test_concurrent_puts_over_a_damaged_record_all_succeed(
         self, backend: StorageBackend, damaged_record: Planted
     ) -> None:
@@ -226,7 +215,7 @@ class DamageContract:
             backend, 8, None, f"a record damaged as {damaged_record.kind}", key=DAMAGED
         )
 
-    @pytest.mark.clause(CLAUSE, "KV-CAS-5")
+    @pytest.mark.pmcp_clause(CLAUSE, "KV-CAS-5")
     async def test_concurrent_creates_over_a_damaged_record_have_one_winner(
         self, backend: StorageBackend, damaged_record: Planted
     ) -> None:
@@ -251,13 +240,13 @@ class DamageContract:
             f"must conflict with it, as over an absent record; got {shown}"
         )
 
-    @pytest.mark.clause(CLAUSE)
+    @pytest.mark.pmcp_clause(CLAUSE)
     async def test_cas_on_a_damaged_record_treats_it_as_absent_compares_or_refuses(
         self, backend: StorageBackend, damaged_record: Planted
     ) -> None:
-        kind = damaged_record.kind
         """Each call answers in one of the three allowed ways; only what it writes shows up
         (a refusal or a conflict leaves the record damaged)."""
+        kind = damaged_record.kind
         for expected in (1, 0):
             await damaged_record.again()
             call = f"put_if_version({DAMAGED!r}, b'cas', {expected}) on a record damaged as {kind}"
@@ -271,7 +260,7 @@ class DamageContract:
                 await raised(BackendError, f"get after {call}", backend.get(DAMAGED))
             else:
                 after = await stored(backend, DAMAGED)
-                expect(after, (b"cas", written, None), call=f"stored(...) after {call}")
+                assert after == (b"cas", written, None)
 
 
 ANSWERS: dict[str, dict[int, object]] = {

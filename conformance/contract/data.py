@@ -7,7 +7,6 @@ import random
 import pytest
 
 from conformance.contract.base import raised, requires_room_for, requires_seed, stored
-from conformance.expect import expect
 from conformance.harness import KitTarget
 from pmcp_tasks.backend import MAX_VERSION, BackendCapabilities, StorageBackend
 from pmcp_tasks.errors import CapacityExceeded, VersionConflict
@@ -39,7 +38,7 @@ class DataContract:
 
     pytestmark = pytest.mark.anyio
 
-    @pytest.mark.clause("KV-DATA-1")
+    @pytest.mark.pmcp_clause("KV-DATA-1")
     @pytest.mark.parametrize("name", list(PAYLOADS))
     async def test_data_round_trips_byte_exact(
         self, backend: StorageBackend, capabilities: BackendCapabilities, name: str
@@ -49,23 +48,23 @@ class DataContract:
         await backend.put("p:put", data)
         await backend.put_if_version("p:cas", data, 0)
         for key in ("p:put", "p:cas"):
-            expect(await stored(backend, key), (data, 1, None), key, call="stored(backend, key)")
+            assert await stored(backend, key) == (data, 1, None), key
         listed = await backend.list_by_prefix("p:")
         assert [(k, r.data) for k, r in listed] == [("p:cas", data), ("p:put", data)]
 
-    @pytest.mark.clause("KV-DATA-1")
+    @pytest.mark.pmcp_clause("KV-DATA-1")
     async def test_one_mib_round_trips(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
         requires_room_for(capabilities, MIB, "KV-DATA-1 (1 MiB)")
         data = random.Random(1).randbytes(MIB)
-        expect(await backend.put("p:big", data), 1, call='backend.put("p:big", data)')
+        assert await backend.put("p:big", data) == 1
         record = await backend.get("p:big")
         assert record is not None
         assert len(record.data) == MIB
         assert record.data == data
 
-    @pytest.mark.clause("KV-VER-1")
+    @pytest.mark.pmcp_clause("KV-VER-1")
     async def test_versions_are_ints(self, backend: StorageBackend) -> None:
         version = await backend.put("p:k", b"x")
         record = await backend.get("p:k")
@@ -73,45 +72,35 @@ class DataContract:
         for value in (version, record.version, (await backend.list_by_prefix("p:"))[0][1].version):
             assert type(value) is int, f"version {value!r} is a {type(value).__name__}"
 
-    @pytest.mark.clause("KV-VER-1")
+    @pytest.mark.pmcp_clause("KV-VER-1")
     async def test_versions_past_2_53_stay_exact(
         self, kit_target: KitTarget, backend: StorageBackend
     ) -> None:
         seeded = requires_seed(kit_target, "KV-VER-1")
         await seeded.seed("p:k", b"x", 2**53, None)
-        expect(await backend.put("p:k", b"y"), 2**53 + 1, call='backend.put("p:k", b"y")')
-        expect(await stored(backend, "p:k"), (b"y", 2**53 + 1, None), call='stored(backend, "p:k")')
-        expect(
-            await backend.put_if_version("p:k", b"z", 2**53 + 1),
-            2**53 + 2,
-            call='backend.put_if_version("p:k", b"z", 2**53 + 1)',
-        )
+        assert await backend.put("p:k", b"y") == 2**53 + 1
+        assert await stored(backend, "p:k") == (b"y", 2**53 + 1, None)
+        assert await backend.put_if_version("p:k", b"z", 2**53 + 1) == 2**53 + 2
         record = await backend.get("p:k")
         assert record is not None
         assert type(record.version) is int
         assert record.version == 2**53 + 2
 
-    @pytest.mark.clause("KV-VER-1")
+    @pytest.mark.pmcp_clause("KV-VER-1")
     async def test_versions_up_to_2_63_minus_1_and_no_further(
         self, kit_target: KitTarget, backend: StorageBackend
     ) -> None:
         seeded = requires_seed(kit_target, "KV-VER-1")
         await seeded.seed("p:k", b"x", MAX_VERSION - 2, None)
-        expect(await backend.put("p:k", b"y"), MAX_VERSION - 1, call='backend.put("p:k", b"y")')
-        expect(
-            await backend.put_if_version("p:k", b"z", MAX_VERSION - 1),
-            MAX_VERSION,
-            call='backend.put_if_version("p:k", b"z", MAX_VERSION - 1)',
-        )
+        assert await backend.put("p:k", b"y") == MAX_VERSION - 1
+        assert await backend.put_if_version("p:k", b"z", MAX_VERSION - 1) == MAX_VERSION
         with pytest.raises(CapacityExceeded):
             await backend.put("p:k", b"over")
         with pytest.raises(CapacityExceeded):
             await backend.put_if_version("p:k", b"over", MAX_VERSION)
-        expect(
-            await stored(backend, "p:k"), (b"z", MAX_VERSION, None), call='stored(backend, "p:k")'
-        )
+        assert await stored(backend, "p:k") == (b"z", MAX_VERSION, None)
 
-    @pytest.mark.clause("KV-VER-1")
+    @pytest.mark.pmcp_clause("KV-VER-1")
     async def test_versions_past_2_53_are_listed_exactly_and_stale_cas_conflicts(
         self, kit_target: KitTarget, backend: StorageBackend
     ) -> None:
@@ -132,13 +121,9 @@ class DataContract:
             )
         got = await stored(backend, "p:k")
         assert got == (b"x", 2**53 + 1, None), f"after two stale CAS get returned {got!r}"
-        expect(
-            await backend.put_if_version("p:k", b"y", 2**53 + 1),
-            2**53 + 2,
-            call='backend.put_if_version("p:k", b"y", 2**53 + 1)',
-        )
+        assert await backend.put_if_version("p:k", b"y", 2**53 + 1) == 2**53 + 2
 
-    @pytest.mark.clause("KV-DATA-1")
+    @pytest.mark.pmcp_clause("KV-DATA-1")
     async def test_large_records_are_listed_and_cased_byte_exact(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
@@ -147,16 +132,8 @@ class DataContract:
         size = min(MIB, capabilities.max_record_bytes or MIB)
         blobs = [random.Random(i).randbytes(size) for i in range(5)]
         for i, blob in enumerate(blobs):
-            expect(
-                await backend.put_if_version(f"p:{i}", blob[::-1], 0),
-                1,
-                call='backend.put_if_version(f"p:{i}", blob[::-1], 0)',
-            )
-            expect(
-                await backend.put_if_version(f"p:{i}", blob, 1),
-                2,
-                call='backend.put_if_version(f"p:{i}", blob, 1)',
-            )
+            assert await backend.put_if_version(f"p:{i}", blob[::-1], 0) == 1
+            assert await backend.put_if_version(f"p:{i}", blob, 1) == 2
         listed = await backend.list_by_prefix("p:")
         assert [k for k, _ in listed] == [f"p:{i}" for i in range(5)], [k for k, _ in listed]
         for (key, record), blob in zip(listed, blobs, strict=True):

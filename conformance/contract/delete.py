@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from conformance.contract.base import stored
-from conformance.expect import expect
 from pmcp_tasks.backend import StorageBackend
 
 
@@ -14,33 +13,28 @@ class DeleteContract:
 
     pytestmark = pytest.mark.anyio
 
-    @pytest.mark.clause("KV-DEL-1")
+    @pytest.mark.pmcp_clause("KV-DEL-1")
     async def test_delete_removes_a_live_record_and_says_so(self, backend: StorageBackend) -> None:
         await backend.put("p:k", b"x")
-        expect(await backend.delete("p:k"), True, call='backend.delete("p:k")')
-        expect(await backend.get("p:k"), None, call='backend.get("p:k")')
-        expect(await backend.list_by_prefix("p:"), [], call='backend.list_by_prefix("p:")')
+        assert await backend.delete("p:k") is True
+        assert await backend.get("p:k") is None
+        assert await backend.list_by_prefix("p:") == []
 
-    @pytest.mark.clause("KV-DEL-1")
+    @pytest.mark.pmcp_clause("KV-DEL-1")
     async def test_delete_again_returns_false(self, backend: StorageBackend) -> None:
         await backend.put("p:k", b"x")
-        expect(await backend.delete("p:k"), True, call='backend.delete("p:k")')
-        expect(await backend.delete("p:k"), False, call='backend.delete("p:k")')
-        expect(await backend.delete("p:k"), False, call='backend.delete("p:k")')
+        assert await backend.delete("p:k") is True
+        assert await backend.delete("p:k") is False
+        assert await backend.delete("p:k") is False
 
-    @pytest.mark.clause("KV-DEL-1")
+    @pytest.mark.pmcp_clause("KV-DEL-1")
     async def test_delete_of_an_absent_key_returns_false(self, backend: StorageBackend) -> None:
-        expect(await backend.delete("p:never"), False, call='backend.delete("p:never")')
+        assert await backend.delete("p:never") is False
 
-    @pytest.mark.clause("KV-DEL-1")
+    @pytest.mark.pmcp_clause("KV-DEL-1")
     async def test_delete_touches_only_its_key(self, backend: StorageBackend) -> None:
         for key in ("p:a", "p:ab", "p:b", "q:a"):
             await backend.put(key, key.encode())
-        expect(await backend.delete("p:a"), True, call='backend.delete("p:a")')
+        assert await backend.delete("p:a") is True
         for key in ("p:ab", "p:b", "q:a"):
-            expect(
-                await stored(backend, key),
-                (key.encode(), 1, None),
-                key,
-                call="stored(backend, key)",
-            )
+            assert await stored(backend, key) == (key.encode(), 1, None), key

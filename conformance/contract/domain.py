@@ -13,7 +13,6 @@ from functools import partial
 import pytest
 
 from conformance.contract.base import Timeline, run_concurrently
-from conformance.expect import expect
 from conformance.harness import ManualClock
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
 from pmcp_tasks.config import StoreConfig
@@ -53,7 +52,7 @@ class DomainContract:
     ) -> GenericTaskStore:
         return make_store(backend, clock, capabilities)
 
-    @pytest.mark.clause("DOM-LIFE-1")
+    @pytest.mark.pmcp_clause("DOM-LIFE-1")
     async def test_lifecycle_follows_the_mcp_state_machine(
         self, task_store: GenericTaskStore
     ) -> None:
@@ -77,7 +76,7 @@ class DomainContract:
                 await final_move("alice", tid)
         assert (await task_store.get("alice", tid)).status is TaskStatus.COMPLETED
 
-    @pytest.mark.clause("DOM-LIFE-1")
+    @pytest.mark.pmcp_clause("DOM-LIFE-1")
     async def test_cancel_and_fail_are_final(self, task_store: GenericTaskStore) -> None:
         cancelled = await task_store.create("alice")
         failed = await task_store.create("alice")
@@ -88,7 +87,7 @@ class DomainContract:
                 await task_store.complete("alice", task_id, None)
         assert (await task_store.get("alice", failed.task_id)).status is TaskStatus.FAILED
 
-    @pytest.mark.clause("DOM-OWNER-1")
+    @pytest.mark.pmcp_clause("DOM-OWNER-1")
     async def test_another_owners_task_answers_like_a_missing_one(
         self, task_store: GenericTaskStore
     ) -> None:
@@ -108,7 +107,7 @@ class DomainContract:
         stored = await task_store.get("alice", task.task_id)
         assert (stored.status, stored.variables) == (TaskStatus.WORKING, {"secret": "s"})
 
-    @pytest.mark.clause("DOM-OWNER-1")
+    @pytest.mark.pmcp_clause("DOM-OWNER-1")
     async def test_owners_sharing_a_prefix_are_isolated(self, task_store: GenericTaskStore) -> None:
         owners = ["a", "a:b", "a%3Ab", "ab", "a*", "{a}"]
         created = {owner: (await task_store.create(owner)).task_id for owner in owners}
@@ -117,14 +116,14 @@ class DomainContract:
             assert [t.task_id for t in tasks] == [created[owner]], owner
             assert cursor is None
 
-    @pytest.mark.clause("DOM-VAR-1")
+    @pytest.mark.pmcp_clause("DOM-VAR-1")
     async def test_variables_merge_and_none_deletes(self, task_store: GenericTaskStore) -> None:
         task = await task_store.create("alice", variables={"a": 1, "b": {"x": [1, 2]}})
         await task_store.set_variables("alice", task.task_id, {"b": None, "c": "three"})
         stored = await task_store.get("alice", task.task_id)
         assert stored.variables == {"a": 1, "c": "three"}
 
-    @pytest.mark.clause("DOM-VAR-1", "KV-CAS-5")
+    @pytest.mark.pmcp_clause("DOM-VAR-1", "KV-CAS-5")
     async def test_concurrent_set_variables_lose_no_update(
         self, task_store: GenericTaskStore
     ) -> None:
@@ -141,7 +140,7 @@ class DomainContract:
         stored = await task_store.get("alice", task.task_id)
         assert stored.variables == {f"v{i}": i for i in range(writers)}
 
-    @pytest.mark.clause("DOM-TTL-1")
+    @pytest.mark.pmcp_clause("DOM-TTL-1")
     async def test_expired_task_is_not_found(
         self, task_store: GenericTaskStore, timeline: Timeline
     ) -> None:
@@ -157,14 +156,14 @@ class DomainContract:
         tasks, _ = await task_store.list("alice")
         assert [t.task_id for t in tasks] == [keeper.task_id]
 
-    @pytest.mark.clause("DOM-TTL-1")
+    @pytest.mark.pmcp_clause("DOM-TTL-1")
     async def test_ttl_over_the_maximum_is_rejected(self, task_store: GenericTaskStore) -> None:
         with pytest.raises(TtlTooLarge):
             await task_store.create("alice", ttl=task_store.config.max_ttl + 1)
         tasks, _ = await task_store.list("alice")
         assert tasks == []
 
-    @pytest.mark.clause("DOM-PAGE-1", "KV-LIST-4", "KV-LIST-5")
+    @pytest.mark.pmcp_clause("DOM-PAGE-1", "KV-LIST-4", "KV-LIST-5")
     async def test_paging_is_oldest_first_and_stable_while_creating(
         self, task_store: GenericTaskStore
     ) -> None:
@@ -185,7 +184,7 @@ class DomainContract:
         assert seen == sorted(seen), "paging reordered tasks"
         assert set(seen) <= set(original + added)
 
-    @pytest.mark.clause("DOM-PAGE-1")
+    @pytest.mark.pmcp_clause("DOM-PAGE-1")
     async def test_foreign_cursor_is_rejected(self, task_store: GenericTaskStore) -> None:
         for _ in range(3):
             await task_store.create("alice")
@@ -196,7 +195,7 @@ class DomainContract:
         with pytest.raises(InvalidCursor):
             await task_store.list("alice", cursor="not-a-cursor")
 
-    @pytest.mark.clause("DOM-CAP-1", "KV-CAS-5")
+    @pytest.mark.pmcp_clause("DOM-CAP-1", "KV-CAS-5")
     async def test_concurrent_creates_never_overshoot_the_cap(
         self, backend: StorageBackend, clock: ManualClock, capabilities: BackendCapabilities
     ) -> None:
@@ -207,4 +206,4 @@ class DomainContract:
         assert (len(created), len(refused)) == (4, 5), results
         tasks, _ = await store.list("alice")
         assert sorted(t.task_id for t in tasks) == sorted(t.task_id for t in created)
-        expect((await store.create("bob")).owner, "bob", call='(store.create("bob")).owner')
+        assert (await store.create("bob")).owner == "bob"

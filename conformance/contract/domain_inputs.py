@@ -37,7 +37,7 @@ class DomainInputsContract:
 
     task_store = DomainContract.task_store
 
-    @pytest.mark.clause("DOM-INPUT-1")
+    @pytest.mark.pmcp_clause("DOM-INPUT-1")
     async def test_partial_answers_keep_the_rest_outstanding(
         self, task_store: GenericTaskStore
     ) -> None:
@@ -62,7 +62,7 @@ class DomainInputsContract:
         assert taken == {keys["first"]: ACCEPT}
         assert (await task_store.get("alice", tid)).input_responses == {keys["second"]: ACCEPT}
 
-    @pytest.mark.clause("DOM-INPUT-1")
+    @pytest.mark.pmcp_clause("DOM-INPUT-1")
     async def test_input_keys_are_never_reused(self, task_store: GenericTaskStore) -> None:
         tid = (await task_store.create("alice")).task_id
         seen: set[str] = set()
@@ -75,7 +75,7 @@ class DomainInputsContract:
             again = await task_store.answer_input("alice", tid, dict.fromkeys(seen, ACCEPT))
             assert again.status is TaskStatus.WORKING
 
-    @pytest.mark.clause("DOM-INPUT-1")
+    @pytest.mark.pmcp_clause("DOM-INPUT-1")
     async def test_concurrent_answers_lose_none(self, task_store: GenericTaskStore) -> None:
         tid = (await task_store.create("alice")).task_id
         names = {f"q{i}": ELICIT for i in range(8)}
@@ -87,7 +87,7 @@ class DomainInputsContract:
         assert (stored.status, stored.input_requests) == (TaskStatus.WORKING, {})
         assert set(stored.input_responses) == set(keys.values())
 
-    @pytest.mark.clause("DOM-INPUT-2")
+    @pytest.mark.pmcp_clause("DOM-INPUT-2")
     async def test_malformed_input_is_refused_and_writes_nothing(
         self, task_store: GenericTaskStore
     ) -> None:
@@ -106,7 +106,7 @@ class DomainInputsContract:
             [keys["q"]],
         )
 
-    @pytest.mark.clause("DOM-INPUT-2")
+    @pytest.mark.pmcp_clause("DOM-INPUT-2")
     async def test_input_size_limit(self, backend: StorageBackend, clock: ManualClock) -> None:
         store = GenericTaskStore(
             backend, StoreConfig(max_input_bytes=2048, max_tasks_per_owner=None), clock=clock
@@ -117,7 +117,7 @@ class DomainInputsContract:
             await store.request_input("alice", tid, {"q": big})
         assert (await store.get("alice", tid)).status is TaskStatus.WORKING
 
-    @pytest.mark.clause("DOM-ERROR-1")
+    @pytest.mark.pmcp_clause("DOM-ERROR-1")
     async def test_failed_task_keeps_its_jsonrpc_error(self, task_store: GenericTaskStore) -> None:
         tid = (await task_store.create("alice")).task_id
         await task_store.request_input("alice", tid, {"q": ELICIT})
@@ -144,7 +144,7 @@ class DomainInputsContract:
                 await task_store.fail("alice", other, error=bad)
         assert (await task_store.get("alice", other)).status is TaskStatus.WORKING
 
-    @pytest.mark.clause("DOM-CANCEL-1")
+    @pytest.mark.pmcp_clause("DOM-CANCEL-1")
     async def test_cancel_request_is_a_no_op_on_a_final_task(
         self, task_store: GenericTaskStore
     ) -> None:
@@ -160,7 +160,7 @@ class DomainInputsContract:
         with pytest.raises(InvalidTransition):
             await task_store.cancel("alice", live)
 
-    @pytest.mark.clause("DOM-LEASE-1")
+    @pytest.mark.pmcp_clause("DOM-LEASE-1")
     async def test_lost_worker_fails_the_task_after_its_lease(
         self, backend: StorageBackend, clock: ManualClock
     ) -> None:
@@ -181,7 +181,7 @@ class DomainInputsContract:
         assert await store.get("alice", task.task_id) == lost
         assert await store.renew_lease("alice", task.task_id, "w1", 10) == lost
 
-    @pytest.mark.clause("DOM-WIRE-1")
+    @pytest.mark.pmcp_clause("DOM-WIRE-1")
     async def test_extension_wire_names(self, backend: StorageBackend, clock: ManualClock) -> None:
         store = GenericTaskStore(
             backend, StoreConfig(poll_interval=0.25, max_tasks_per_owner=None), clock=clock

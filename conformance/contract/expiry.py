@@ -15,13 +15,13 @@ import pytest
 from conformance.contract.base import (
     OpenClient,
     Timeline,
+    listed_keys,
     racing_puts,
     requires_manual_clock,
     requires_shared,
     run_concurrently,
     stored,
 )
-from conformance.expect import expect
 from conformance.harness import ManualClock
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
 from pmcp_tasks.errors import RecordNotFound, VersionConflict
@@ -43,14 +43,9 @@ decimal, where a backend that rounds to milliseconds or to decimal digits goes w
 async def cleaned_exactly(backend: StorageBackend, dead: int) -> None:
     """One cleanup removes and counts all ``dead`` records, a second finds none, and the
     record stored without an expiry (``p:forever``) is untouched."""
-    expect(await backend.cleanup_expired(), dead, call="backend.cleanup_expired()")
-    expect(
-        await backend.cleanup_expired(),
-        0,
-        "a second cleanup found more to remove",
-        call="backend.cleanup_expired()",
-    )
-    expect(await stored(backend, "p:forever"), (b"x", 1, None), call='stored(backend, "p:forever")')
+    assert await backend.cleanup_expired() == dead
+    assert await backend.cleanup_expired() == 0, "a second cleanup found more to remove"
+    assert await stored(backend, "p:forever") == (b"x", 1, None)
 
 
 async def liveness_clause(backend: StorageBackend, clock: ManualClock, default: str) -> str:
@@ -97,7 +92,7 @@ class ExpiryContract:
 
     pytestmark = pytest.mark.anyio
 
-    @pytest.mark.clause("KV-LIVE-1")
+    @pytest.mark.pmcp_clause("KV-LIVE-1")
     @pytest.mark.parametrize("fraction", ODD_FRACTIONS)
     async def test_sub_millisecond_expiry_boundary(
         self,
@@ -128,7 +123,7 @@ class ExpiryContract:
         except AssertionError as failure:
             await blame(backend, Timeline(clock, capabilities), "KV-LIVE-1", failure)
 
-    @pytest.mark.clause("KV-LIVE-4")
+    @pytest.mark.pmcp_clause("KV-LIVE-4")
     @pytest.mark.parametrize("fraction", ODD_FRACTIONS)
     async def test_odd_expiries_are_returned_exactly(
         self, backend: StorageBackend, timeline: Timeline, fraction: float
@@ -145,7 +140,7 @@ class ExpiryContract:
         want = [("p:cas", expires_at), ("p:put", expires_at)]
         assert listed == want, f"list_by_prefix('p:') returned {listed!r}, want {want!r}"
 
-    @pytest.mark.clause("KV-LIVE-3")
+    @pytest.mark.pmcp_clause("KV-LIVE-3")
     async def test_expiry_follows_the_clock_when_it_goes_back(
         self, backend: StorageBackend, clock: ManualClock, capabilities: BackendCapabilities
     ) -> None:
@@ -154,7 +149,7 @@ class ExpiryContract:
         start = clock()
         clock.set(start + 600)
         await backend.put("p:probe", b"x")
-        expect(await stored(backend, "p:probe"), (b"x", 1, None), call='stored(backend, "p:probe")')
+        assert await stored(backend, "p:probe") == (b"x", 1, None)
         clock.set(start)  # the injected clock goes back, as an NTP step or a test may move it
         expires_at = start + 300
         await backend.put("p:k", b"x", expires_at=expires_at)
@@ -164,7 +159,7 @@ class ExpiryContract:
             "expiry was decided on a clock other than the injected one (the latest time seen?)"
         )
 
-    @pytest.mark.clause("KV-LIVE-1")
+    @pytest.mark.pmcp_clause("KV-LIVE-1")
     async def test_record_is_live_until_and_dead_at_its_expiry(
         self, backend: StorageBackend, clock: ManualClock, capabilities: BackendCapabilities
     ) -> None:
@@ -173,41 +168,31 @@ class ExpiryContract:
         await backend.put("p:k", b"x", expires_at=expires_at)
         try:
             clock.set(expires_at - 0.001)
-            expect(
-                await stored(backend, "p:k"),
-                (b"x", 1, expires_at),
-                "dead before its expiry",
-                call='stored(backend, "p:k")',
-            )
+            assert await stored(backend, "p:k") == (b"x", 1, expires_at), "dead before its expiry"
             clock.set(expires_at)
-            expect(
-                await backend.get("p:k"),
-                None,
-                "still live at clock() == expires_at",
-                call='backend.get("p:k")',
-            )
+            assert await backend.get("p:k") is None, "still live at clock() == expires_at"
         except AssertionError as failure:
             await blame(backend, Timeline(clock, capabilities), "KV-LIVE-1", failure)
 
-    @pytest.mark.clause("KV-LIVE-1")
+    @pytest.mark.pmcp_clause("KV-LIVE-1")
     async def test_record_without_expiry_never_expires(
         self, backend: StorageBackend, clock: ManualClock
     ) -> None:
         await backend.put("p:k", b"x")
         clock.advance(10 * 365 * 86400)
-        expect(await stored(backend, "p:k"), (b"x", 1, None), call='stored(backend, "p:k")')
+        assert await stored(backend, "p:k") == (b"x", 1, None)
 
-    @pytest.mark.clause("KV-LIVE-2")
+    @pytest.mark.pmcp_clause("KV-LIVE-2")
     async def test_expired_record_is_invisible_to_get(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         await expired_record(backend, timeline)
         try:
-            expect(await backend.get("p:k"), None, call='backend.get("p:k")')
+            assert await backend.get("p:k") is None
         except AssertionError as failure:
             await blame(backend, timeline, "KV-LIVE-2", failure)
 
-    @pytest.mark.clause("KV-LIVE-2")
+    @pytest.mark.pmcp_clause("KV-LIVE-2")
     async def test_expired_record_is_omitted_from_listings(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -215,24 +200,20 @@ class ExpiryContract:
         await expired_record(backend, timeline, "p:b")
         await backend.put("p:c", b"c")
         try:
-            expect(
-                [k for k, _ in await backend.list_by_prefix("p:")],
-                ["p:a", "p:c"],
-                call='[k for k, _ in backend.list_by_prefix("p:")]',
-            )
-            expect(await backend.list_by_prefix("p:b"), [], call='backend.list_by_prefix("p:b")')
+            assert await listed_keys(backend, "p:") == ["p:a", "p:c"]
+            assert await backend.list_by_prefix("p:b") == []
         except AssertionError as failure:
             await blame(backend, timeline, "KV-LIVE-2", failure)
 
-    @pytest.mark.clause("KV-LIVE-2")
+    @pytest.mark.pmcp_clause("KV-LIVE-2")
     async def test_put_over_an_expired_record_starts_at_version_1(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         await expired_record(backend, timeline)
-        expect(await backend.put("p:k", b"new"), 1, call='backend.put("p:k", b"new")')
-        expect(await stored(backend, "p:k"), (b"new", 1, None), call='stored(backend, "p:k")')
+        assert await backend.put("p:k", b"new") == 1
+        assert await stored(backend, "p:k") == (b"new", 1, None)
 
-    @pytest.mark.clause("KV-PUT-2", "KV-LIVE-2")
+    @pytest.mark.pmcp_clause("KV-PUT-2", "KV-LIVE-2")
     async def test_concurrent_puts_over_an_expired_record_hand_out_1_to_k(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -240,21 +221,17 @@ class ExpiryContract:
         await expired_record(backend, timeline)
         await racing_puts(backend, 8, 1, "an expired record (absent: they start at 1)")
 
-    @pytest.mark.clause("KV-LIVE-2")
+    @pytest.mark.pmcp_clause("KV-LIVE-2")
     async def test_cas_treats_an_expired_record_as_missing(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         await expired_record(backend, timeline)
         with pytest.raises(RecordNotFound):
             await backend.put_if_version("p:k", b"stale", 2)
-        expect(
-            await backend.put_if_version("p:k", b"new", 0),
-            1,
-            call='backend.put_if_version("p:k", b"new", 0)',
-        )
-        expect(await stored(backend, "p:k"), (b"new", 1, None), call='stored(backend, "p:k")')
+        assert await backend.put_if_version("p:k", b"new", 0) == 1
+        assert await stored(backend, "p:k") == (b"new", 1, None)
 
-    @pytest.mark.clause("KV-LIVE-2", "KV-DEL-1")
+    @pytest.mark.pmcp_clause("KV-LIVE-2", "KV-DEL-1")
     async def test_delete_of_an_expired_record_returns_false(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -268,9 +245,9 @@ class ExpiryContract:
                 f"{clause}: delete of an expired record returned {deleted!r} (and of a key never "
                 f"written {never!r}); the contract says False"
             )
-        expect(await backend.get("p:k"), None, call='backend.get("p:k")')
+        assert await backend.get("p:k") is None
 
-    @pytest.mark.clause("KV-LIVE-3", "KV-CAP-1")
+    @pytest.mark.pmcp_clause("KV-LIVE-3", "KV-CAP-1")
     async def test_expiry_follows_the_injected_clock(
         self, backend: StorageBackend, clock: ManualClock, capabilities: BackendCapabilities
     ) -> None:
@@ -282,64 +259,39 @@ class ExpiryContract:
                 "dead although the injected clock says live"
             )
             clock.advance(600)  # real time has not moved: only the injected clock says it expired
-            expect(
-                await backend.get("p:k"),
-                None,
-                "live although the injected clock passed expiry",
-                call='backend.get("p:k")',
+            assert await backend.get("p:k") is None, (
+                "live although the injected clock passed expiry"
             )
-            expect(await backend.list_by_prefix("p:"), [], call='backend.list_by_prefix("p:")')
+            assert await backend.list_by_prefix("p:") == []
         except AssertionError as failure:
             await blame(backend, Timeline(clock, capabilities), "KV-LIVE-3", failure)
 
-    @pytest.mark.clause("KV-LIVE-4")
+    @pytest.mark.pmcp_clause("KV-LIVE-4")
     async def test_put_without_expiry_clears_an_expiry(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         soon = timeline.soon()
         await backend.put("p:k", b"a", expires_at=soon)
-        expect(await backend.put("p:k", b"b"), 2, call='backend.put("p:k", b"b")')
-        expect(await stored(backend, "p:k"), (b"b", 2, None), call='stored(backend, "p:k")')
+        assert await backend.put("p:k", b"b") == 2
+        assert await stored(backend, "p:k") == (b"b", 2, None)
         await timeline.pass_expiry(soon)
-        expect(
-            await stored(backend, "p:k"),
-            (b"b", 2, None),
-            "the cleared expiry still applied",
-            call='stored(backend, "p:k")',
-        )
+        assert await stored(backend, "p:k") == (b"b", 2, None), "the cleared expiry still applied"
 
-    @pytest.mark.clause("KV-LIVE-4")
+    @pytest.mark.pmcp_clause("KV-LIVE-4")
     async def test_cas_sets_and_clears_the_expiry(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         soon, later = timeline.soon(), timeline.later()
         await backend.put("p:k", b"a", expires_at=later)
-        expect(
-            await backend.put_if_version("p:k", b"b", 1, expires_at=soon),
-            2,
-            call='backend.put_if_version("p:k", b"b", 1, expires_at=soon)',
-        )
-        expect(await stored(backend, "p:k"), (b"b", 2, soon), call='stored(backend, "p:k")')
-        expect(
-            await backend.put_if_version("p:k", b"c", 2),
-            3,
-            call='backend.put_if_version("p:k", b"c", 2)',
-        )
-        expect(await stored(backend, "p:k"), (b"c", 3, None), call='stored(backend, "p:k")')
-        expect(
-            await backend.put_if_version("p:k", b"d", 3, expires_at=soon),
-            4,
-            call='backend.put_if_version("p:k", b"d", 3, expires_at=soon)',
-        )
+        assert await backend.put_if_version("p:k", b"b", 1, expires_at=soon) == 2
+        assert await stored(backend, "p:k") == (b"b", 2, soon)
+        assert await backend.put_if_version("p:k", b"c", 2) == 3
+        assert await stored(backend, "p:k") == (b"c", 3, None)
+        assert await backend.put_if_version("p:k", b"d", 3, expires_at=soon) == 4
         await timeline.pass_expiry(soon)
-        expect(
-            await backend.get("p:k"),
-            None,
-            "the expiry set by put_if_version did not apply",
-            call='backend.get("p:k")',
-        )
+        assert await backend.get("p:k") is None, "the expiry set by put_if_version did not apply"
 
-    @pytest.mark.clause("KV-LIVE-4")
+    @pytest.mark.pmcp_clause("KV-LIVE-4")
     async def test_put_moves_an_expiry_earlier_and_later(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -349,46 +301,23 @@ class ExpiryContract:
         await backend.put("p:late", b"x", expires_at=soon)
         await backend.put("p:late", b"y", expires_at=later)
         await timeline.pass_expiry(soon)
-        expect(
-            await backend.get("p:early"),
-            None,
-            "a shortened expiry did not apply",
-            call='backend.get("p:early")',
-        )
-        expect(
-            await stored(backend, "p:late"),
-            (b"y", 2, later),
-            "an extended expiry was lost",
-            call='stored(backend, "p:late")',
-        )
+        assert await backend.get("p:early") is None, "a shortened expiry did not apply"
+        assert await stored(backend, "p:late") == (b"y", 2, later), "an extended expiry was lost"
 
-    @pytest.mark.clause("KV-ARG-3", "KV-LIVE-2")
+    @pytest.mark.pmcp_clause("KV-ARG-3", "KV-LIVE-2")
     async def test_write_with_a_past_expiry_is_accepted_and_not_live(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         past = timeline.now() - 10
-        expect(
-            await backend.put("p:k", b"x", expires_at=past),
-            1,
-            call='backend.put("p:k", b"x", expires_at=past)',
-        )
-        expect(await backend.get("p:k"), None, call='backend.get("p:k")')
-        expect(
-            await backend.put("p:k", b"y", expires_at=past),
-            1,
-            "a dead record was counted",
-            call='backend.put("p:k", b"y", expires_at=past)',
-        )
+        assert await backend.put("p:k", b"x", expires_at=past) == 1
+        assert await backend.get("p:k") is None
+        assert await backend.put("p:k", b"y", expires_at=past) == 1, "a dead record was counted"
         with pytest.raises(RecordNotFound):
             await backend.put_if_version("p:k", b"z", 1)
-        expect(
-            await backend.put_if_version("p:k", b"z", 0, expires_at=past),
-            1,
-            call='backend.put_if_version("p:k", b"z", 0, expires_at=past)',
-        )
-        expect(await backend.list_by_prefix("p:"), [], call='backend.list_by_prefix("p:")')
+        assert await backend.put_if_version("p:k", b"z", 0, expires_at=past) == 1
+        assert await backend.list_by_prefix("p:") == []
 
-    @pytest.mark.clause("KV-CLEAN-1")
+    @pytest.mark.pmcp_clause("KV-CLEAN-1")
     async def test_cleanup_removes_dead_records_and_counts_them(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -400,9 +329,9 @@ class ExpiryContract:
         await backend.put("p:forever", b"x")
         await timeline.pass_expiry(soon)
         await cleaned_exactly(backend, 4)
-        expect(await stored(backend, "p:live"), (b"x", 1, later), call='stored(backend, "p:live")')
+        assert await stored(backend, "p:live") == (b"x", 1, later)
 
-    @pytest.mark.clause("KV-CLEAN-1")
+    @pytest.mark.pmcp_clause("KV-CLEAN-1")
     async def test_cleanup_removes_hundreds_of_dead_records_in_one_call(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -415,23 +344,23 @@ class ExpiryContract:
         await timeline.pass_expiry(soon)
         await cleaned_exactly(backend, 300)
 
-    @pytest.mark.clause("KV-CLEAN-1")
+    @pytest.mark.pmcp_clause("KV-CLEAN-1")
     async def test_cleanup_of_live_records_removes_nothing(self, backend: StorageBackend) -> None:
-        expect(await backend.cleanup_expired(), 0, call="backend.cleanup_expired()")
+        assert await backend.cleanup_expired() == 0
         await backend.put("p:k", b"x")
-        expect(await backend.cleanup_expired(), 0, call="backend.cleanup_expired()")
-        expect(await stored(backend, "p:k"), (b"x", 1, None), call='stored(backend, "p:k")')
+        assert await backend.cleanup_expired() == 0
+        assert await stored(backend, "p:k") == (b"x", 1, None)
 
-    @pytest.mark.clause("KV-CLEAN-1", "KV-CAS-1")
+    @pytest.mark.pmcp_clause("KV-CLEAN-1", "KV-CAS-1")
     async def test_cleanup_does_not_count_records_rewritten_after_expiry(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         await expired_record(backend, timeline)
         await backend.put_if_version("p:k", b"new", 0)
-        expect(await backend.cleanup_expired(), 0, call="backend.cleanup_expired()")
-        expect(await stored(backend, "p:k"), (b"new", 1, None), call='stored(backend, "p:k")')
+        assert await backend.cleanup_expired() == 0
+        assert await stored(backend, "p:k") == (b"new", 1, None)
 
-    @pytest.mark.clause("KV-CLEAN-2")
+    @pytest.mark.pmcp_clause("KV-CLEAN-2")
     async def test_removed_records_never_come_back(
         self, backend: StorageBackend, clock: ManualClock, capabilities: BackendCapabilities
     ) -> None:
@@ -440,16 +369,16 @@ class ExpiryContract:
         expires_at = start + 60
         await backend.put("p:k", b"x", expires_at=expires_at)
         clock.set(expires_at)
-        expect(await backend.cleanup_expired(), 1, call="backend.cleanup_expired()")
+        assert await backend.cleanup_expired() == 1
         clock.set(start)  # before the expiry again: a removed record must stay removed
-        expect(await backend.get("p:k"), None, call='backend.get("p:k")')
-        expect(await backend.list_by_prefix("p:"), [], call='backend.list_by_prefix("p:")')
-        expect(await backend.delete("p:k"), False, call='backend.delete("p:k")')
+        assert await backend.get("p:k") is None
+        assert await backend.list_by_prefix("p:") == []
+        assert await backend.delete("p:k") is False
         with pytest.raises(RecordNotFound):
             await backend.put_if_version("p:k", b"y", 1)
-        expect(await backend.put("p:k", b"y"), 1, call='backend.put("p:k", b"y")')
+        assert await backend.put("p:k", b"y") == 1
 
-    @pytest.mark.clause("KV-CAS-3", "KV-LIVE-2")
+    @pytest.mark.pmcp_clause("KV-CAS-3", "KV-LIVE-2")
     async def test_conflict_reports_the_live_version_only(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -459,7 +388,7 @@ class ExpiryContract:
             await backend.put_if_version("p:k", b"x", 2)
         assert caught.value.actual == 1
 
-    @pytest.mark.clause("KV-CLEAN-1")
+    @pytest.mark.pmcp_clause("KV-CLEAN-1")
     async def test_cleanup_removes_many_dead_records(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -475,11 +404,11 @@ class ExpiryContract:
         again = await backend.cleanup_expired()
         assert again == 0, f"a second cleanup_expired() returned {again}, want 0"
         for partition in range(5):
-            listed = [k for k, _ in await backend.list_by_prefix(f"p{partition}:")]
+            listed = await listed_keys(backend, f"p{partition}:")
             want = [f"p{partition}:live{i:02d}" for i in range(partition, 20, 5)]
             assert listed == want, f"after cleanup p{partition}: lists {listed}, want {want}"
 
-    @pytest.mark.clause("KV-CLEAN-1")
+    @pytest.mark.pmcp_clause("KV-CLEAN-1")
     async def test_cleanup_concurrent_with_writes_keeps_every_live_record(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -503,10 +432,10 @@ class ExpiryContract:
                 f"get({key!r}) returned {got!r} after a concurrent clean-up; it was rewritten "
                 "(live) while the clean-up ran"
             )
-        listed = [k for k, _ in await backend.list_by_prefix("p:")]
+        listed = await listed_keys(backend, "p:")
         assert listed == keys[::2], f"list_by_prefix('p:') returned {listed}"
 
-    @pytest.mark.clause("KV-CLEAN-1", "KV-SHARED-1")
+    @pytest.mark.pmcp_clause("KV-CLEAN-1", "KV-SHARED-1")
     async def test_cleanup_from_another_client_removes_the_writers_records(
         self,
         backend: StorageBackend,
@@ -530,10 +459,10 @@ class ExpiryContract:
         assert again == 0, (
             f"KV-CLEAN-1: the writer's cleanup_expired() then returned {again}, want 0"
         )
-        listed = [k for k, _ in await other.list_by_prefix("p:")]
+        listed = await listed_keys(other, "p:")
         assert listed == ["p:live"], f"KV-CLEAN-1: list_by_prefix('p:') returned {listed}"
 
-    @pytest.mark.clause("KV-CLEAN-1")
+    @pytest.mark.pmcp_clause("KV-CLEAN-1")
     async def test_a_key_rewritten_after_cleanup_is_listed_once(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -546,7 +475,7 @@ class ExpiryContract:
         assert removed == 3, f"cleanup_expired() returned {removed}, want 3"
         for item in ("b", "c", "d"):
             await backend.put(f"p:{item}", b"y")
-        listed = [k for k, _ in await backend.list_by_prefix("p:")]
+        listed = await listed_keys(backend, "p:")
         assert listed == ["p:b", "p:c", "p:d"], f"list_by_prefix('p:') returned {listed}"
-        page = [k for k, _ in await backend.list_by_prefix("p:", limit=2)]
+        page = await listed_keys(backend, "p:", limit=2)
         assert page == ["p:b", "p:c"], f"list_by_prefix('p:', limit=2) returned {page}"

@@ -19,13 +19,13 @@ from typing import Any, TypeVar
 import pytest
 
 from conformance.contract.base import (
+    listed_keys,
     raised,
     requires_manual_clock,
     requires_seed,
     run_concurrently,
 )
 from conformance.contract.keys import assert_all_value_errors
-from conformance.contract.listing import listed_keys
 from conformance.harness import KitTarget, ManualClock
 from conformance.inputs import (
     CLOCK_JUMPS,
@@ -111,6 +111,14 @@ async def _store_list_delete(
     backend: StorageBackend, clause: str, examples: list[Example[str]]
 ) -> None:
     """Put every key, read it back, list every partition, delete every key."""
+    await _stored_and_read_back(backend, clause, examples)
+    await _listed_by_partition(backend, clause, examples)
+    await _deleted(backend, examples)
+
+
+async def _stored_and_read_back(
+    backend: StorageBackend, clause: str, examples: list[Example[str]]
+) -> None:
     puts = await in_batches([partial(backend.put, e.value, e.value.encode()) for e in examples])
     for example, got in zip(examples, puts, strict=True):
         exact_int(clause, f"put({example.value!r}) [{example.cls}]", got, 1)
@@ -118,6 +126,11 @@ async def _store_list_delete(
     for example, record in zip(examples, records, strict=True):
         what = f"get({example.value!r}) [{example.cls}]"
         exact_record(clause, what, record, (example.value.encode(), 1, None))
+
+
+async def _listed_by_partition(
+    backend: StorageBackend, clause: str, examples: list[Example[str]]
+) -> None:
     partitions = sorted({_partition(example.value) for example in examples})
     pages = await in_batches([partial(listed_keys, backend, prefix) for prefix in partitions])
     for prefix, got_keys in zip(partitions, pages, strict=True):
@@ -125,6 +138,9 @@ async def _store_list_delete(
         assert got_keys == want, (
             f"{clause}: list_by_prefix({prefix!r}) returned {got_keys!r}; stored: {want!r}"
         )
+
+
+async def _deleted(backend: StorageBackend, examples: list[Example[str]]) -> None:
     deletes = await in_batches([partial(backend.delete, e.value) for e in examples])
     for example, deleted in zip(examples, deletes, strict=True):
         assert deleted is True, (
@@ -135,24 +151,52 @@ async def _store_list_delete(
     assert left == [], f"KV-DEL-1: get still finds {left!r} after each was deleted"
 
 
+async def _written_with_expiry(
+    backend: StorageBackend, now: float, index: int, name: str, expires_at: float | None
+) -> bool:
+    """Write ``expires_at`` by ``put`` and by ``put_if_version`` and read each back: live
+    exactly as given while the clock is before it, gone from ``get`` once it is not. Whether
+    the records are live."""
+    stored_as = None if expires_at is None else float(expires_at)
+    live = stored_as is None or now < stored_as
+    for way, key in (("put", f"p:put{index:02d}"), ("put_if_version", f"p:cas{index:02d}")):
+        what = f"{way}({key!r}, expires_at={expires_at!r}) [{name}]"
+        try:
+            if way == "put":
+                await backend.put(key, b"e", expires_at=expires_at)
+            else:
+                await backend.put_if_version(key, b"e", 0, expires_at=expires_at)
+        except ValueError as exc:
+            raise AssertionError(
+                f"KV-ARG-3: {what} raised ValueError ({exc}); it is a finite number"
+            ) from exc
+        record = await backend.get(key)
+        if not live:
+            assert record is None, f"KV-LIVE-1: get after {what} at clock {now!r}: {record}"
+            continue
+        assert record is not None, f"KV-LIVE-1: get after {what} at clock {now!r}: None"
+        exact_record("KV-LIVE-4", f"get after {what}", record, (b"e", 1, stored_as))
+    return live
+
+
 class InputDomainContract:
     """The contract's clauses over every input class of every argument."""
 
     pytestmark = pytest.mark.anyio
 
-    @pytest.mark.clause("KV-KEY-1", "KV-PUT-1", "KV-LIST-2", "KV-DEL-1")
+    @pytest.mark.pmcp_clause("KV-KEY-1", "KV-PUT-1", "KV-LIST-2", "KV-DEL-1")
     async def test_every_key_character_in_every_position_is_stored_listed_and_deleted(
         self, backend: StorageBackend
     ) -> None:
         await _store_list_delete(backend, "KV-KEY-1", key_character_examples())
 
-    @pytest.mark.clause("KV-KEY-2", "KV-PUT-1", "KV-LIST-2", "KV-DEL-1")
+    @pytest.mark.pmcp_clause("KV-KEY-2", "KV-PUT-1", "KV-LIST-2", "KV-DEL-1")
     async def test_keys_of_every_length_up_to_the_limit_are_stored_listed_and_deleted(
         self, backend: StorageBackend
     ) -> None:
         await _store_list_delete(backend, "KV-KEY-2", key_length_examples())
 
-    @pytest.mark.clause("KV-KEY-1", "KV-KEY-2")
+    @pytest.mark.pmcp_clause("KV-KEY-1", "KV-KEY-2")
     async def test_every_invalid_key_class_is_refused_by_every_method(
         self, backend: StorageBackend
     ) -> None:
@@ -171,7 +215,7 @@ class InputDomainContract:
             ]
         await assert_all_value_errors(calls)
 
-    @pytest.mark.clause("KV-LIST-4", "KV-ARG-4", "KV-LIST-3")
+    @pytest.mark.pmcp_clause("KV-LIST-4", "KV-ARG-4", "KV-LIST-3")
     async def test_after_of_every_class(self, backend: StorageBackend) -> None:
         """``after`` may be any ``str``: NUL, lone surrogates, non-ASCII, longer than a key."""
         keys = sorted(f"p:{item}" for item in ("%", "-", ".", "0", "A", "_", "a", "a%", "a-", "~"))
@@ -197,7 +241,7 @@ class InputDomainContract:
                 f"returned {page!r}; the first key > after under 'p:a': {first!r}"
             )
 
-    @pytest.mark.clause("KV-LIST-5", "KV-ARG-4")
+    @pytest.mark.pmcp_clause("KV-LIST-5", "KV-ARG-4")
     async def test_limit_of_every_class(self, backend: StorageBackend) -> None:
         """Any ``int >= 1``: page boundaries and limits no storage API would take as is."""
         keys = [f"p:{index:02d}" for index in range(7)]
@@ -224,7 +268,7 @@ class InputDomainContract:
                 after = page[-1]
             assert seen == keys, f"KV-LIST-5: paging by {limit} [{example.cls}] visited {seen!r}"
 
-    @pytest.mark.clause("KV-DATA-1", "KV-SIZE-2", "KV-PUT-1", "KV-CAS-4")
+    @pytest.mark.pmcp_clause("KV-DATA-1", "KV-SIZE-2", "KV-PUT-1", "KV-CAS-4")
     async def test_data_of_every_size_class_round_trips_growing_and_shrinking(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
@@ -266,7 +310,7 @@ class InputDomainContract:
                 (data_of(last.value), 1, None),
             )
 
-    @pytest.mark.clause("KV-LIVE-1", "KV-LIVE-4", "KV-ARG-3", "KV-CLEAN-1")
+    @pytest.mark.pmcp_clause("KV-LIVE-1", "KV-LIVE-4", "KV-ARG-3", "KV-CLEAN-1")
     async def test_expiries_across_the_whole_finite_range(
         self, backend: StorageBackend, capabilities: BackendCapabilities, clock: ManualClock
     ) -> None:
@@ -279,26 +323,7 @@ class InputDomainContract:
         examples += [(e.cls, e.value) for e in expiry_int_examples(now)]
         dead = 0
         for index, (name, expires_at) in enumerate(examples):
-            stored_as = None if expires_at is None else float(expires_at)
-            live = stored_as is None or now < stored_as
-            dead += not live
-            for way, key in (("put", f"p:put{index:02d}"), ("put_if_version", f"p:cas{index:02d}")):
-                what = f"{way}({key!r}, expires_at={expires_at!r}) [{name}]"
-                try:
-                    if way == "put":
-                        await backend.put(key, b"e", expires_at=expires_at)
-                    else:
-                        await backend.put_if_version(key, b"e", 0, expires_at=expires_at)
-                except ValueError as exc:
-                    raise AssertionError(
-                        f"KV-ARG-3: {what} raised ValueError ({exc}); it is a finite number"
-                    ) from exc
-                record = await backend.get(key)
-                if not live:
-                    assert record is None, f"KV-LIVE-1: get after {what} at clock {now!r}: {record}"
-                    continue
-                assert record is not None, f"KV-LIVE-1: get after {what} at clock {now!r}: None"
-                exact_record("KV-LIVE-4", f"get after {what}", record, (b"e", 1, stored_as))
+            dead += not await _written_with_expiry(backend, now, index, name, expires_at)
         want = sorted(
             f"p:{way}{i:02d}"
             for i, (_, e) in enumerate(examples)
@@ -312,7 +337,7 @@ class InputDomainContract:
             "KV-CLEAN-1", "cleanup_expired() after the dead ones were written", removed, 2 * dead
         )
 
-    @pytest.mark.clause("KV-LIVE-3", "KV-LIVE-1")
+    @pytest.mark.pmcp_clause("KV-LIVE-3", "KV-LIVE-1")
     async def test_clock_jumps_of_every_size_both_ways(
         self, backend: StorageBackend, capabilities: BackendCapabilities, clock: ManualClock
     ) -> None:
@@ -341,7 +366,7 @@ class InputDomainContract:
                 )
         clock.set(start)
 
-    @pytest.mark.clause("KV-VER-1", "KV-PUT-1", "KV-CAS-3", "KV-CAS-4")
+    @pytest.mark.pmcp_clause("KV-VER-1", "KV-PUT-1", "KV-CAS-3", "KV-CAS-4")
     async def test_versions_of_every_magnitude_count_on_exactly(
         self, kit_target: KitTarget
     ) -> None:

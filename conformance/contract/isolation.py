@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.contract.base import OpenClient, Timeline, stored
-from conformance.expect import expect
+from conformance.contract.base import OpenClient, Timeline, listed_keys, stored
 from conformance.harness import fresh_namespace
 from pmcp_tasks.backend import StorageBackend
 from pmcp_tasks.errors import RecordNotFound
@@ -16,22 +15,22 @@ class IsolationContract:
 
     pytestmark = pytest.mark.anyio
 
-    @pytest.mark.clause("KV-ISO-1")
+    @pytest.mark.pmcp_clause("KV-ISO-1")
     async def test_other_namespace_sees_nothing(
         self, backend: StorageBackend, open_client: OpenClient
     ) -> None:
         other = await open_client(namespace=fresh_namespace())
         await backend.put("p:k", b"mine")
-        expect(await other.get("p:k"), None, call='other.get("p:k")')
-        expect(await other.list_by_prefix("p:"), [], call='other.list_by_prefix("p:")')
-        expect(await other.delete("p:k"), False, call='other.delete("p:k")')
+        assert await other.get("p:k") is None
+        assert await other.list_by_prefix("p:") == []
+        assert await other.delete("p:k") is False
         with pytest.raises(RecordNotFound):
             await other.put_if_version("p:k", b"theirs", 1)
-        expect(await other.put("p:k", b"theirs"), 1, call='other.put("p:k", b"theirs")')
-        expect(await stored(backend, "p:k"), (b"mine", 1, None), call='stored(backend, "p:k")')
-        expect(await stored(other, "p:k"), (b"theirs", 1, None), call='stored(other, "p:k")')
+        assert await other.put("p:k", b"theirs") == 1
+        assert await stored(backend, "p:k") == (b"mine", 1, None)
+        assert await stored(other, "p:k") == (b"theirs", 1, None)
 
-    @pytest.mark.clause("KV-ISO-1")
+    @pytest.mark.pmcp_clause("KV-ISO-1")
     async def test_cleanup_counts_only_its_own_namespace(
         self, backend: StorageBackend, open_client: OpenClient, timeline: Timeline
     ) -> None:
@@ -41,10 +40,10 @@ class IsolationContract:
         await backend.put("p:b", b"x", expires_at=soon)
         await other.put("p:a", b"x", expires_at=soon)
         await timeline.pass_expiry(soon)
-        expect(await other.cleanup_expired(), 1, call="other.cleanup_expired()")
-        expect(await backend.cleanup_expired(), 2, call="backend.cleanup_expired()")
+        assert await other.cleanup_expired() == 1
+        assert await backend.cleanup_expired() == 2
 
-    @pytest.mark.clause("KV-ISO-1")
+    @pytest.mark.pmcp_clause("KV-ISO-1")
     async def test_namespaces_that_are_prefixes_of_each_other_stay_apart(
         self,
         backend: StorageBackend,
@@ -62,7 +61,7 @@ class IsolationContract:
         assert got == (b"long namespace", 1, None), f"{namespace + 'p'!r} got {got!r}"
         got = await stored(backend, "pq:k")
         assert got == (b"short namespace", 1, soon), f"{namespace!r} got {got!r}"
-        listed = [k for k, _ in await backend.list_by_prefix("pq:")]
+        listed = await listed_keys(backend, "pq:")
         assert listed == ["pq:k"], f"{namespace!r} lists {listed}"
         await timeline.pass_expiry(soon)
         counted = await longer.cleanup_expired()

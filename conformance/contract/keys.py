@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from conformance.contract.base import Timeline, stored
-from conformance.expect import expect
+from conformance.contract.base import Timeline, listed_keys, stored
 from pmcp_tasks.backend import MAX_VERSION, StorageBackend
 
 Call = Callable[[], Awaitable[object]]
@@ -72,69 +71,52 @@ class KeysContract:
 
     pytestmark = pytest.mark.anyio
 
-    @pytest.mark.clause("KV-KEY-1")
+    @pytest.mark.pmcp_clause("KV-KEY-1")
     async def test_malformed_keys_raise_value_error_from_every_method(
         self, backend: StorageBackend
     ) -> None:
         calls = [call for key in BAD_KEYS for call in _key_calls(backend, key)]
         await assert_all_value_errors(calls)
 
-    @pytest.mark.clause("KV-KEY-1")
+    @pytest.mark.pmcp_clause("KV-KEY-1")
     async def test_every_character_of_the_alphabet_is_a_valid_key(
         self, backend: StorageBackend
     ) -> None:
         keys = [f"{ALPHABET}:{ALPHABET}", "a:b", "A:B", "0:0", "%:%", "~:~", "-:.", "_:_"]
         for key in keys:
-            expect(
-                await backend.put(key, key.encode()), 1, key, call="backend.put(key, key.encode())"
-            )
+            assert await backend.put(key, key.encode()) == 1, key
         for key in keys:
-            expect(
-                await stored(backend, key),
-                (key.encode(), 1, None),
-                key,
-                call="stored(backend, key)",
-            )
+            assert await stored(backend, key) == (key.encode(), 1, None), key
 
-    @pytest.mark.clause("KV-KEY-2")
+    @pytest.mark.pmcp_clause("KV-KEY-2")
     async def test_key_of_1024_bytes_is_accepted(self, backend: StorageBackend) -> None:
         key = "p:" + "k" * 1022
         assert len(key.encode()) == 1024
-        expect(await backend.put(key, b"long"), 1, call='backend.put(key, b"long")')
-        expect(await stored(backend, key), (b"long", 1, None), call="stored(backend, key)")
+        assert await backend.put(key, b"long") == 1
+        assert await stored(backend, key) == (b"long", 1, None)
         listed = await backend.list_by_prefix("p:")
         assert [k for k, _ in listed] == [key]
 
-    @pytest.mark.clause("KV-KEY-2")
+    @pytest.mark.pmcp_clause("KV-KEY-2")
     async def test_key_over_1024_bytes_raises_value_error(self, backend: StorageBackend) -> None:
         for key in ("p:" + "k" * 1023, "p" * 1023 + ":k", "p:" + "k" * 5000):
             await assert_all_value_errors(_key_calls(backend, key))
-        expect(await backend.list_by_prefix("p:"), [], call='backend.list_by_prefix("p:")')
+        assert await backend.list_by_prefix("p:") == []
 
-    @pytest.mark.clause("KV-KEY-3")
+    @pytest.mark.pmcp_clause("KV-KEY-3")
     async def test_keys_differing_in_punctuation_are_distinct(
         self, backend: StorageBackend
     ) -> None:
         items = ["a%2A", "a.2A", "a~2A", "a-2A", "a_2A", "a2A", "A%2a", "a%7Bx%7D", "%7Ba%7D", "a"]
         keys = [f"p:{item}" for item in items] + [f"{p}:x" for p in ("q%7B", "q.", "q~", "Q")]
         for key in keys:
-            expect(
-                await backend.put(key, key.encode()),
-                1,
-                f"{key!r} collided with another key",
-                call="backend.put(key, key.encode())",
-            )
+            assert await backend.put(key, key.encode()) == 1, f"{key!r} collided with another key"
         for key in keys:
-            expect(
-                await stored(backend, key),
-                (key.encode(), 1, None),
-                key,
-                call="stored(backend, key)",
-            )
+            assert await stored(backend, key) == (key.encode(), 1, None), key
         listed = await backend.list_by_prefix("p:")
         assert sorted(k for k, _ in listed) == sorted(k for k in keys if k.startswith("p:"))
 
-    @pytest.mark.clause("KV-KEY-3")
+    @pytest.mark.pmcp_clause("KV-KEY-3")
     async def test_keys_differing_only_in_the_case_of_a_percent_escape_are_distinct(
         self, backend: StorageBackend
     ) -> None:
@@ -146,30 +128,22 @@ class KeysContract:
         for key in keys:
             got_record = await stored(backend, key)
             assert got_record == (key.encode(), 1, None), f"get({key!r}) returned {got_record}"
-        listed = [k for k, _ in await backend.list_by_prefix("p:")]
+        listed = await listed_keys(backend, "p:")
         want = sorted(k for k in keys if k.startswith("p:"))
         assert listed == want, f"list_by_prefix('p:') returned {listed}, want {want}"
-        listed = [k for k, _ in await backend.list_by_prefix("%2f:")]
+        listed = await listed_keys(backend, "%2f:")
         assert listed == ["%2f:x"], f"list_by_prefix('%2f:') returned {listed}"
 
-    @pytest.mark.clause("KV-KEY-3")
+    @pytest.mark.pmcp_clause("KV-KEY-3")
     async def test_glob_like_prefix_characters_match_literally(
         self, backend: StorageBackend
     ) -> None:
         for item in ("a%", "a%2A", "ab", "a.", "a.x", "ax"):
             await backend.put(f"p:{item}", b"")
-        expect(
-            [k for k, _ in await backend.list_by_prefix("p:a%")],
-            ["p:a%", "p:a%2A"],
-            call='[k for k, _ in backend.list_by_prefix("p:a%")]',
-        )
-        expect(
-            [k for k, _ in await backend.list_by_prefix("p:a.")],
-            ["p:a.", "p:a.x"],
-            call='[k for k, _ in backend.list_by_prefix("p:a.")]',
-        )
+        assert await listed_keys(backend, "p:a%") == ["p:a%", "p:a%2A"]
+        assert await listed_keys(backend, "p:a.") == ["p:a.", "p:a.x"]
 
-    @pytest.mark.clause("KV-ARG-1")
+    @pytest.mark.pmcp_clause("KV-ARG-1")
     async def test_data_must_be_bytes(self, backend: StorageBackend) -> None:
         loose: Any = backend
         for data in ("text", bytearray(b"x"), memoryview(b"x"), None, 1, [1]):
@@ -182,14 +156,9 @@ class KeysContract:
                     ),
                 ]
             )
-        expect(
-            await backend.get("p:k"),
-            None,
-            "a rejected write stored something",
-            call='backend.get("p:k")',
-        )
+        assert await backend.get("p:k") is None, "a rejected write stored something"
 
-    @pytest.mark.clause("KV-ARG-1")
+    @pytest.mark.pmcp_clause("KV-ARG-1")
     async def test_rejected_data_leaves_existing_record_alone(
         self, backend: StorageBackend
     ) -> None:
@@ -201,9 +170,9 @@ class KeysContract:
                 ("put_if_version(key, 'text', 1)", partial(loose.put_if_version, "p:k", "text", 1)),
             ]
         )
-        expect(await stored(backend, "p:k"), (b"original", 1, None), call='stored(backend, "p:k")')
+        assert await stored(backend, "p:k") == (b"original", 1, None)
 
-    @pytest.mark.clause("KV-ARG-2")
+    @pytest.mark.pmcp_clause("KV-ARG-2")
     async def test_expected_version_must_be_an_int_in_range(self, backend: StorageBackend) -> None:
         await backend.put("p:k", b"x")
         loose: Any = backend
@@ -213,9 +182,9 @@ class KeysContract:
                 for v in (True, False, -1, MAX_VERSION + 1, 1.0, "1", None)
             ]
         )
-        expect(await stored(backend, "p:k"), (b"x", 1, None), call='stored(backend, "p:k")')
+        assert await stored(backend, "p:k") == (b"x", 1, None)
 
-    @pytest.mark.clause("KV-ARG-3")
+    @pytest.mark.pmcp_clause("KV-ARG-3")
     async def test_expires_at_must_be_a_finite_number_or_none(
         self, backend: StorageBackend
     ) -> None:
@@ -235,32 +204,19 @@ class KeysContract:
                 )
             )
         await assert_all_value_errors(calls)
-        expect(
-            await backend.get("p:k"),
-            None,
-            "a write with a rejected expires_at stored data",
-            call='backend.get("p:k")',
-        )
+        assert await backend.get("p:k") is None, "a write with a rejected expires_at stored data"
 
-    @pytest.mark.clause("KV-ARG-3")
+    @pytest.mark.pmcp_clause("KV-ARG-3")
     async def test_int_and_float_expiries_are_accepted(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
         later = int(timeline.later())
-        expect(
-            await backend.put("p:int", b"i", expires_at=later),
-            1,
-            call='backend.put("p:int", b"i", expires_at=later)',
-        )
-        expect(
-            await backend.put("p:float", b"f", expires_at=later + 0.25),
-            1,
-            call='backend.put("p:float", b"f", expires_at=later + 0.25)',
-        )
+        assert await backend.put("p:int", b"i", expires_at=later) == 1
+        assert await backend.put("p:float", b"f", expires_at=later + 0.25) == 1
         for key in ("p:int", "p:float"):
             assert await backend.get(key) is not None, f"{key} with a future expiry is not live"
 
-    @pytest.mark.clause("KV-ARG-4")
+    @pytest.mark.pmcp_clause("KV-ARG-4")
     async def test_after_and_limit_are_validated(self, backend: StorageBackend) -> None:
         loose: Any = backend
         calls: list[tuple[str, Call]] = [

@@ -28,6 +28,7 @@ from conformance import time_limits
 from conformance.contract.base import (
     OpenClient,
     Snapshot,
+    listed_keys,
     requires_manual_clock,
     requires_shared,
     run_concurrently,
@@ -195,12 +196,82 @@ async def _page_while_writing(
     return visited
 
 
+def _check_paged(
+    limit: int, visited: list[tuple[str, bytes]], stable: list[str], held: dict[str, set[bytes]]
+) -> None:
+    """Each key visited once, in order; every ``stable`` key among them with its own data, and
+    every other with data it really held."""
+    keys = [key for key, _ in visited]
+    assert keys == sorted(set(keys)), (
+        f"KV-LIST-5: paging by {limit} while another client wrote visited keys out of "
+        f"order or twice: {keys!r}"
+    )
+    missing = [key for key in stable if key not in keys]
+    assert not missing, (
+        f"KV-LIST-5: paging by {limit} while another client wrote skipped {missing!r}, "
+        "which stayed live and unchanged throughout"
+    )
+    for key, data in visited:
+        ok = data == b"stable " + key.encode() if key in stable else data in held[key]
+        assert ok, f"KV-LIST-5: paging by {limit} listed {key!r} with {data!r}"
+
+
+async def _write_records_that_expire(
+    b: StorageBackend, clock: ManualClock, soon: float, later: float
+) -> list[str]:
+    """Every way a record can come to expire at ``soon``: the keys written."""
+    start = clock()
+    dead: list[str] = []
+
+    async def expiring(key: str, write: Callable[[], Awaitable[object]]) -> None:
+        await write()
+        dead.append(key)
+
+    await expiring("p:put-new", partial(b.put, "p:put-new", b"x", expires_at=soon))
+    await b.put("p:put-over", b"x")
+    await expiring("p:put-over", partial(b.put, "p:put-over", b"y", expires_at=soon))
+    await b.put("p:put-earlier", b"x", expires_at=later)
+    await expiring("p:put-earlier", partial(b.put, "p:put-earlier", b"y", expires_at=soon))
+    await expiring("p:cas-new", partial(b.put_if_version, "p:cas-new", b"x", 0, expires_at=soon))
+    await b.put("p:cas-over", b"x")
+    await expiring("p:cas-over", partial(b.put_if_version, "p:cas-over", b"y", 1, expires_at=soon))
+    await b.put("p:after-delete", b"x", expires_at=later)
+    await b.delete("p:after-delete")
+    await expiring("p:after-delete", partial(b.put, "p:after-delete", b"y", expires_at=soon))
+    await b.put("p:over-dead", b"x", expires_at=start + 1.0)
+    await b.put("p:cas-over-dead", b"x", expires_at=start + 1.0)
+    clock.set(start + 2.0)
+    await expiring("p:over-dead", partial(b.put, "p:over-dead", b"y", expires_at=soon))
+    await expiring(
+        "p:cas-over-dead",
+        partial(b.put_if_version, "p:cas-over-dead", b"y", 0, expires_at=soon),
+    )
+    return dead
+
+
+async def _write_records_that_stop_expiring(
+    b: StorageBackend, soon: float, later: float
+) -> dict[str, Snapshot]:
+    """Every way a record expiring at ``soon`` can come to live on: what each then holds."""
+    await b.put("p:put-cleared", b"x", expires_at=soon)
+    await b.put("p:put-cleared", b"y")
+    await b.put("p:cas-cleared", b"x", expires_at=soon)
+    await b.put_if_version("p:cas-cleared", b"y", 1)
+    await b.put("p:put-later", b"x", expires_at=soon)
+    await b.put("p:put-later", b"y", expires_at=later)
+    return {
+        "p:put-cleared": (b"y", 2, None),
+        "p:cas-cleared": (b"y", 2, None),
+        "p:put-later": (b"y", 2, later),
+    }
+
+
 class LifecycleContract:
     """Cancellation, closing and reopening, listing under writes, cleanup after each write."""
 
     pytestmark = pytest.mark.anyio
 
-    @pytest.mark.clause("KV-CANCEL-1")
+    @pytest.mark.pmcp_clause("KV-CANCEL-1")
     @pytest.mark.parametrize("operation", list(OPERATIONS))
     async def test_a_cancelled_call_leaves_records_whole_and_the_backend_usable(
         self, backend: StorageBackend, request: pytest.FixtureRequest, operation: str
@@ -228,7 +299,7 @@ class LifecycleContract:
                 "was cancelled"
             )
 
-    @pytest.mark.clause("KV-CLOSE-2")
+    @pytest.mark.pmcp_clause("KV-CLOSE-2")
     async def test_a_client_opened_after_every_client_closed_sees_every_acknowledged_write(
         self,
         backend_factory: BackendFactory,
@@ -262,13 +333,13 @@ class LifecycleContract:
                     f"KV-CLOSE-2: a client opened after both writers closed reads {key!r} as "
                     f"{got!r}; the writers were told {record!r}"
                 )
-            listed = [key for key, _ in await reader.backend.list_by_prefix("p:")]
+            listed = await listed_keys(reader.backend, "p:")
             live = sorted(key for key, record in want.items() if record is not None)
             assert listed == live, f"KV-CLOSE-2: the reopened client lists {listed!r}"
         finally:
             await reader.dispose()
 
-    @pytest.mark.clause("KV-CLOSE-1")
+    @pytest.mark.pmcp_clause("KV-CLOSE-1")
     async def test_aclose_releases_file_descriptors_and_tasks(
         self, backend_factory: BackendFactory, clock: ManualClock
     ) -> None:
@@ -308,7 +379,7 @@ class LifecycleContract:
         cleanup = await open_target(backend_factory, namespace=namespace, clock=clock)
         await cleanup.dispose()
 
-    @pytest.mark.clause("KV-LIST-5")
+    @pytest.mark.pmcp_clause("KV-LIST-5")
     async def test_paging_while_another_client_writes_visits_every_untouched_record_once(
         self,
         backend: StorageBackend,
@@ -328,21 +399,9 @@ class LifecycleContract:
             await writer.put(key, b"churn 0")
         for limit in (1, 3, 7):
             visited = await _page_while_writing(backend, writer, limit, churn, held, present)
-            keys = [key for key, _ in visited]
-            assert keys == sorted(set(keys)), (
-                f"KV-LIST-5: paging by {limit} while another client wrote visited keys out of "
-                f"order or twice: {keys!r}"
-            )
-            missing = [key for key in stable if key not in keys]
-            assert not missing, (
-                f"KV-LIST-5: paging by {limit} while another client wrote skipped {missing!r}, "
-                "which stayed live and unchanged throughout"
-            )
-            for key, data in visited:
-                ok = data == b"stable " + key.encode() if key in stable else data in held[key]
-                assert ok, f"KV-LIST-5: paging by {limit} listed {key!r} with {data!r}"
+            _check_paged(limit, visited, stable, held)
 
-    @pytest.mark.clause("KV-CLEAN-1")
+    @pytest.mark.pmcp_clause("KV-CLEAN-1")
     async def test_cleanup_after_every_kind_of_write(
         self,
         backend: StorageBackend,
@@ -355,45 +414,8 @@ class LifecycleContract:
         start = clock()
         soon, later = start + 60.0, start + 3600.0
         b = backend
-        dead: list[str] = []
-        live: dict[str, Snapshot] = {}
-
-        async def expiring(key: str, write: Callable[[], Awaitable[object]]) -> None:
-            await write()
-            dead.append(key)
-
-        await expiring("p:put-new", partial(b.put, "p:put-new", b"x", expires_at=soon))
-        await b.put("p:put-over", b"x")
-        await expiring("p:put-over", partial(b.put, "p:put-over", b"y", expires_at=soon))
-        await b.put("p:put-earlier", b"x", expires_at=later)
-        await expiring("p:put-earlier", partial(b.put, "p:put-earlier", b"y", expires_at=soon))
-        await expiring(
-            "p:cas-new", partial(b.put_if_version, "p:cas-new", b"x", 0, expires_at=soon)
-        )
-        await b.put("p:cas-over", b"x")
-        await expiring(
-            "p:cas-over", partial(b.put_if_version, "p:cas-over", b"y", 1, expires_at=soon)
-        )
-        await b.put("p:after-delete", b"x", expires_at=later)
-        await b.delete("p:after-delete")
-        await expiring("p:after-delete", partial(b.put, "p:after-delete", b"y", expires_at=soon))
-        await b.put("p:over-dead", b"x", expires_at=start + 1.0)
-        await b.put("p:cas-over-dead", b"x", expires_at=start + 1.0)
-        clock.set(start + 2.0)
-        await expiring("p:over-dead", partial(b.put, "p:over-dead", b"y", expires_at=soon))
-        await expiring(
-            "p:cas-over-dead",
-            partial(b.put_if_version, "p:cas-over-dead", b"y", 0, expires_at=soon),
-        )
-        await b.put("p:put-cleared", b"x", expires_at=soon)
-        await b.put("p:put-cleared", b"y")
-        live["p:put-cleared"] = (b"y", 2, None)
-        await b.put("p:cas-cleared", b"x", expires_at=soon)
-        await b.put_if_version("p:cas-cleared", b"y", 1)
-        live["p:cas-cleared"] = (b"y", 2, None)
-        await b.put("p:put-later", b"x", expires_at=soon)
-        await b.put("p:put-later", b"y", expires_at=later)
-        live["p:put-later"] = (b"y", 2, later)
+        dead = await _write_records_that_expire(b, clock, soon, later)
+        live = await _write_records_that_stop_expiring(b, soon, later)
         clock.set(math.nextafter(soon, math.inf))
         cleaner = await open_client() if capabilities.shared_in_process else backend
         removed = await cleaner.cleanup_expired()
@@ -409,5 +431,5 @@ class LifecycleContract:
             assert got == want, f"KV-CLEAN-1: clean-up changed {key!r}: {got!r}, not {want!r}"
         again = await cleaner.cleanup_expired()
         assert again == 0, f"KV-CLEAN-1: a second cleanup_expired() removed {again} more"
-        listed = [key for key, _ in await b.list_by_prefix("p:")]
+        listed = await listed_keys(b, "p:")
         assert listed == sorted(live), f"KV-CLEAN-1: after clean-up the listing is {listed!r}"

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from conformance.contract.base import Timeline
+from conformance.contract.base import Timeline, listed_keys
 from conformance.contract.keys import assert_all_value_errors
-from conformance.expect import expect
-from pmcp_tasks.backend import StorageBackend, VersionedRecord
+from pmcp_tasks.backend import StorageBackend
 
 # Deliberately spans the alphabet's code-point range: '%' < '-' < '.' < digits < upper < '_' <
 # lower < '~', which a backend sorting by anything but code points gets wrong.
@@ -25,24 +24,6 @@ async def fill(backend: StorageBackend, partition: str, items: list[str]) -> lis
     for key in shuffled:
         await backend.put(key, key.encode())
     return sorted(keys)
-
-
-async def listed_keys(backend: StorageBackend, prefix: str, **page: Any) -> list[str]:
-    """The keys of one page, each an exact ``str`` with a ``VersionedRecord`` (KV-LIST-2), in
-    ascending order (KV-LIST-3): listing tests read through here, so an unsorted listing is
-    named for its order, not for whatever else each test compares."""
-    found = await backend.list_by_prefix(prefix, **page)
-    assert type(found) is list, f"KV-LIST-2: list_by_prefix returned a {type(found).__name__}"
-    keys = []
-    for key, record in found:
-        assert type(key) is str, f"KV-LIST-2: list_by_prefix returned a key {key!r}, not a str"
-        assert isinstance(record, VersionedRecord), f"KV-LIST-2: listed {record!r} at {key!r}"
-        keys.append(key)
-    assert keys == sorted(keys), (
-        f"KV-LIST-3: list_by_prefix({prefix!r}, {page}) returned keys out of code-point order: "
-        f"{keys!r}"
-    )
-    return keys
 
 
 async def paged_keys(backend: StorageBackend, prefix: str, limit: int, most: int) -> list[str]:
@@ -64,7 +45,7 @@ class ListingContract:
 
     pytestmark = pytest.mark.anyio
 
-    @pytest.mark.clause("KV-LIST-1")
+    @pytest.mark.pmcp_clause("KV-LIST-1")
     async def test_prefix_must_name_a_partition(self, backend: StorageBackend) -> None:
         loose: Any = backend
         await assert_all_value_errors(
@@ -74,27 +55,23 @@ class ListingContract:
             ]
         )
 
-    @pytest.mark.clause("KV-LIST-2")
+    @pytest.mark.pmcp_clause("KV-LIST-2")
     async def test_partition_prefix_is_bounded_at_the_colon(self, backend: StorageBackend) -> None:
         for key in ("a:1", "a:2", "ab:1", "a%3A:1", "a.:1", "b:1", "A:1"):
             await backend.put(key, key.encode())
-        expect(await listed_keys(backend, "a:"), ["a:1", "a:2"], call='listed_keys(backend, "a:")')
-        expect(await listed_keys(backend, "ab:"), ["ab:1"], call='listed_keys(backend, "ab:")')
-        expect(await listed_keys(backend, "nothing:"), [], call='listed_keys(backend, "nothing:")')
+        assert await listed_keys(backend, "a:") == ["a:1", "a:2"]
+        assert await listed_keys(backend, "ab:") == ["ab:1"]
+        assert await listed_keys(backend, "nothing:") == []
 
-    @pytest.mark.clause("KV-LIST-2")
+    @pytest.mark.pmcp_clause("KV-LIST-2")
     async def test_item_prefix_selects_within_the_partition(self, backend: StorageBackend) -> None:
         for key in ("a:x", "a:x1", "a:xy", "a:y", "a:Xx", "b:x"):
             await backend.put(key, key.encode())
-        expect(
-            await listed_keys(backend, "a:x"),
-            ["a:x", "a:x1", "a:xy"],
-            call='listed_keys(backend, "a:x")',
-        )
-        expect(await listed_keys(backend, "a:y"), ["a:y"], call='listed_keys(backend, "a:y")')
-        expect(await listed_keys(backend, "a:z"), [], call='listed_keys(backend, "a:z")')
+        assert await listed_keys(backend, "a:x") == ["a:x", "a:x1", "a:xy"]
+        assert await listed_keys(backend, "a:y") == ["a:y"]
+        assert await listed_keys(backend, "a:z") == []
 
-    @pytest.mark.clause("KV-LIST-2")
+    @pytest.mark.pmcp_clause("KV-LIST-2")
     async def test_listing_returns_each_records_data_version_and_expiry(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -106,23 +83,18 @@ class ListingContract:
         got = [(k, r.data, r.version, r.expires_at) for k, r in await backend.list_by_prefix("p:")]
         assert got == [("p:a", b"a2", 2, later), ("p:b", b"b1", 1, None)]
 
-    @pytest.mark.clause("KV-LIST-3")
+    @pytest.mark.pmcp_clause("KV-LIST-3")
     async def test_listing_is_ascending_in_code_point_order(self, backend: StorageBackend) -> None:
         expected = await fill(backend, "p", ITEMS)
-        expect(await listed_keys(backend, "p:"), expected, call='listed_keys(backend, "p:")')
+        assert await listed_keys(backend, "p:") == expected
 
-    @pytest.mark.clause("KV-LIST-4")
+    @pytest.mark.pmcp_clause("KV-LIST-4")
     async def test_after_a_stored_key_is_exclusive(self, backend: StorageBackend) -> None:
         keys = await fill(backend, "p", ITEMS)
         for index, after in enumerate(keys):
-            expect(
-                await listed_keys(backend, "p:", after=after),
-                keys[index + 1 :],
-                after,
-                call='listed_keys(backend, "p:", after=after)',
-            )
+            assert await listed_keys(backend, "p:", after=after) == keys[index + 1 :], after
 
-    @pytest.mark.clause("KV-LIST-4")
+    @pytest.mark.pmcp_clause("KV-LIST-4")
     async def test_after_is_exclusive_under_an_item_prefix(self, backend: StorageBackend) -> None:
         """``after`` equal to the prefix's own key, or inside the prefix: a backend that bounds
         the range by the prefix and by ``after`` separately can keep the key at the seam."""
@@ -135,9 +107,9 @@ class ListingContract:
             ("p:b", []),
         ):
             got = await listed_keys(backend, "p:ab", after=after)
-            expect(got, want, call=f"list_by_prefix('p:ab', after={after!r})")
+            assert got == want
 
-    @pytest.mark.clause("KV-LIST-4")
+    @pytest.mark.pmcp_clause("KV-LIST-4")
     async def test_after_need_not_be_a_stored_key(self, backend: StorageBackend) -> None:
         keys = await fill(backend, "p", ["b", "d", "f"])
         for after, want in (
@@ -150,20 +122,15 @@ class ListingContract:
             ("", keys),
         ):
             got = await listed_keys(backend, "p:", after=after)
-            expect(got, want, call=f"list_by_prefix('p:', after={after!r})")
+            assert got == want
 
-    @pytest.mark.clause("KV-LIST-5")
+    @pytest.mark.pmcp_clause("KV-LIST-5")
     async def test_limit_caps_the_page_and_pages_are_full(self, backend: StorageBackend) -> None:
         keys = await fill(backend, "p", ITEMS)
         for limit in (1, 2, 5, len(keys) - 1, len(keys), len(keys) + 1, 1000):
-            expect(
-                await listed_keys(backend, "p:", limit=limit),
-                keys[:limit],
-                limit,
-                call='listed_keys(backend, "p:", limit=limit)',
-            )
+            assert await listed_keys(backend, "p:", limit=limit) == keys[:limit], limit
 
-    @pytest.mark.clause("KV-LIST-5", "KV-LIST-4")
+    @pytest.mark.pmcp_clause("KV-LIST-5", "KV-LIST-4")
     @pytest.mark.parametrize("limit", [1, 3, 7])
     async def test_paging_visits_exactly_one_full_listing(
         self, backend: StorageBackend, limit: int
@@ -172,9 +139,9 @@ class ListingContract:
         await fill(backend, "pq", ["a", "b"])
         await fill(backend, "o", ["z"])
         seen = await paged_keys(backend, "p:", limit, most=len(keys) + 2)
-        expect(seen, keys, call=f"paging through 'p:' by {limit}")
+        assert seen == keys
 
-    @pytest.mark.clause("KV-LIST-5", "KV-LIVE-2")
+    @pytest.mark.pmcp_clause("KV-LIST-5", "KV-LIVE-2")
     async def test_pages_are_full_when_expired_records_sit_between_live_ones(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -187,19 +154,11 @@ class ListingContract:
             if not expired:
                 live.append(key)
         await timeline.pass_expiry(soon)
-        expect(
-            await listed_keys(backend, "p:", limit=2),
-            live[:2],
-            call='listed_keys(backend, "p:", limit=2)',
-        )
-        expect(
-            await listed_keys(backend, "p:", after=live[0], limit=3),
-            live[1:4],
-            call='listed_keys(backend, "p:", after=live[0], limit=3)',
-        )
-        expect(await listed_keys(backend, "p:"), live, call='listed_keys(backend, "p:")')
+        assert await listed_keys(backend, "p:", limit=2) == live[:2]
+        assert await listed_keys(backend, "p:", after=live[0], limit=3) == live[1:4]
+        assert await listed_keys(backend, "p:") == live
 
-    @pytest.mark.clause("KV-LIST-5", "KV-LIVE-2")
+    @pytest.mark.pmcp_clause("KV-LIST-5", "KV-LIVE-2")
     async def test_pages_are_full_across_long_runs_of_dead_records(
         self, backend: StorageBackend, timeline: Timeline
     ) -> None:
@@ -221,9 +180,9 @@ class ListingContract:
         got = await listed_keys(backend, "p:", after=live[4], limit=3)
         assert got == live[5:8], f"KV-LIST-5: after {live[4]!r}: listed {got}, want {live[5:8]}"
         seen = await paged_keys(backend, "p:", 3, most=len(live) + 2)
-        expect(seen, live, "KV-LIST-5: pages must be full", call="paging through 'p:' by 3")
+        assert seen == live, "KV-LIST-5: pages must be full"
 
-    @pytest.mark.clause("KV-LIST-2")
+    @pytest.mark.pmcp_clause("KV-LIST-2")
     async def test_a_large_partition_is_listed_whole(self, backend: StorageBackend) -> None:
         """Far more records than one page or scan batch of a typical store returns."""
         keys = await fill(backend, "p", [f"{i:04d}" for i in range(600)])
@@ -233,7 +192,7 @@ class ListingContract:
             f"listed {len(got)} of {len(keys)} keys; missing {missing[:5]}..., extra {extra[:5]}"
         )
 
-    @pytest.mark.clause("KV-LIST-4")
+    @pytest.mark.pmcp_clause("KV-LIST-4")
     @pytest.mark.parametrize(
         "item", ["a\u00e9", "a\U0001f600", "\u0100", "a\uffff", "a\U00010000", "~\u0080", "0\ud7ff"]
     )

@@ -277,41 +277,56 @@ def _failure(clause: str, message: str, ops: Sequence[Op] = ()) -> str:
 def check_invariants(run: RaceRun) -> str | None:
     """The blunt checks, before the linearizability search: a failure names one clause."""
     for key, initial in run.initial.items():
-        ops = [op for op in run.race_ops if op.key == key]
-        if key in run.uncertain:
-            continue  # the versions it started or ended with are not known
-        if any(op.result is UNKNOWN for op in ops) or any(op.kind == "delete" for op in ops):
-            continue  # versions may restart or may have moved invisibly
-        writes = [op for op in ops if op.kind in ("put", "cas") and isinstance(op.result, int)]
-        clause = "KV-PUT-2" if all(op.kind == "put" for op in writes) else "KV-CAS-5"
-        by_version: dict[int, list[Op]] = {}
-        for op in writes:
-            assert isinstance(op.result, int)
-            by_version.setdefault(op.result, []).append(op)
-        for version, sharing in by_version.items():
-            if len(sharing) > 1:
-                return _failure(
-                    _blame(max(sharing, key=lambda op: op.complete or 0)),
-                    f"{len(sharing)} concurrent writes of {key!r} all returned version {version}",
-                    sharing,
-                )
-        final = run.final[key]
-        if len(writes) != final - initial:
+        writes = _known_writes(run, key)
+        if writes is not None:
+            failure = _versions_failure(key, initial, run.final[key], writes)
+            if failure is not None:
+                return failure
+    return None
+
+
+def _known_writes(run: RaceRun, key: str) -> list[Op] | None:
+    """The writes of ``key`` that returned a version, or None where its versions cannot be
+    checked: the versions it started or ended with are not known, or they may restart (a
+    delete) or have moved invisibly (a write of unknown outcome)."""
+    ops = [op for op in run.race_ops if op.key == key]
+    if key in run.uncertain:
+        return None
+    if any(op.result is UNKNOWN for op in ops) or any(op.kind == "delete" for op in ops):
+        return None
+    return [op for op in ops if op.kind in ("put", "cas") and isinstance(op.result, int)]
+
+
+def _versions_failure(key: str, initial: int, final: int, writes: list[Op]) -> str | None:
+    """Each write got a version of its own, and together they moved the version by one each
+    (racing plain puts: to exactly ``initial + 1 .. initial + n``)."""
+    clause = "KV-PUT-2" if all(op.kind == "put" for op in writes) else "KV-CAS-5"
+    by_version: dict[int, list[Op]] = {}
+    for op in writes:
+        assert isinstance(op.result, int)
+        by_version.setdefault(op.result, []).append(op)
+    for version, sharing in by_version.items():
+        if len(sharing) > 1:
             return _failure(
-                clause,
-                f"{len(writes)} writes of {key!r} succeeded but its version went from "
-                f"{initial} to {final}",
-                writes,
+                _blame(max(sharing, key=lambda op: op.complete or 0)),
+                f"{len(sharing)} concurrent writes of {key!r} all returned version {version}",
+                sharing,
             )
-        if writes and clause == "KV-PUT-2":
-            versions = sorted(version for version in by_version)
-            if versions != list(range(initial + 1, initial + len(writes) + 1)):
-                return _failure(
-                    clause,
-                    f"racing puts of {key!r} returned versions {versions}, not "
-                    f"{initial + 1}..{initial + len(writes)}",
-                    writes,
-                )
+    if len(writes) != final - initial:
+        return _failure(
+            clause,
+            f"{len(writes)} writes of {key!r} succeeded but its version went from "
+            f"{initial} to {final}",
+            writes,
+        )
+    versions = sorted(by_version)
+    if clause == "KV-PUT-2" and versions != list(range(initial + 1, initial + len(writes) + 1)):
+        return _failure(
+            clause,
+            f"racing puts of {key!r} returned versions {versions}, not "
+            f"{initial + 1}..{initial + len(writes)}",
+            writes,
+        )
     return None
 
 
@@ -424,20 +439,20 @@ def race_property(
 class RaceContract:
     """Concurrent schedules checked for linearizability (KV-CAS-5, KV-PUT-2, KV-SHARED-1)."""
 
-    @pytest.mark.clause("KV-CAS-5", "KV-PUT-2", "KV-CONC-1")
+    @pytest.mark.pmcp_clause("KV-CAS-5", "KV-PUT-2", "KV-CONC-1")
     def test_races_are_linearizable(self, backend_factory: BackendFactory) -> None:
         race_property(backend_factory, ALL_KINDS)()
 
-    @pytest.mark.clause("KV-CAS-5")
+    @pytest.mark.pmcp_clause("KV-CAS-5")
     def test_cas_races_have_one_winner_per_version(self, backend_factory: BackendFactory) -> None:
         """CAS only, on one key: successful CAS count = final version - initial version."""
         race_property(backend_factory, CAS_KINDS, max_keys=1, clause="KV-CAS-5")()
 
-    @pytest.mark.clause("KV-PUT-2")
+    @pytest.mark.pmcp_clause("KV-PUT-2")
     def test_racing_puts_hand_out_distinct_versions(self, backend_factory: BackendFactory) -> None:
         race_property(backend_factory, PUT_KINDS, max_keys=1, clause="KV-PUT-2")()
 
-    @pytest.mark.clause("KV-SHARED-1", "KV-CAS-5")
+    @pytest.mark.pmcp_clause("KV-SHARED-1", "KV-CAS-5")
     def test_races_across_two_clients_are_linearizable(
         self, backend_factory: BackendFactory
     ) -> None:

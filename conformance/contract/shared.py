@@ -10,11 +10,11 @@ from conformance.contract.base import (
     OpenClient,
     Timeline,
     conflicts_seen_both_ways,
+    listed_keys,
     requires_shared,
     run_concurrently,
     stored,
 )
-from conformance.expect import expect
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
 from pmcp_tasks.errors import RecordNotFound
 
@@ -24,34 +24,30 @@ class SharedContract:
 
     pytestmark = pytest.mark.anyio
 
-    @pytest.mark.clause("KV-SHARED-1", "KV-CAP-1")
+    @pytest.mark.pmcp_clause("KV-SHARED-1", "KV-CAP-1")
     async def test_second_client_sees_the_same_records(
         self, backend: StorageBackend, open_client: OpenClient, capabilities: BackendCapabilities
     ) -> None:
         requires_shared(capabilities, "KV-SHARED-1")
         second = await open_client()
         await backend.put("p:a", b"one")
-        expect(await stored(second, "p:a"), (b"one", 1, None), call='stored(second, "p:a")')
-        expect(await second.put("p:a", b"two"), 2, call='second.put("p:a", b"two")')
-        expect(await stored(backend, "p:a"), (b"two", 2, None), call='stored(backend, "p:a")')
-        expect(
-            [k for k, _ in await second.list_by_prefix("p:")],
-            ["p:a"],
-            call='[k for k, _ in second.list_by_prefix("p:")]',
-        )
-        expect(await second.delete("p:a"), True, call='second.delete("p:a")')
-        expect(await backend.get("p:a"), None, call='backend.get("p:a")')
+        assert await stored(second, "p:a") == (b"one", 1, None)
+        assert await second.put("p:a", b"two") == 2
+        assert await stored(backend, "p:a") == (b"two", 2, None)
+        assert await listed_keys(second, "p:") == ["p:a"]
+        assert await second.delete("p:a") is True
+        assert await backend.get("p:a") is None
         with pytest.raises(RecordNotFound):
             await backend.put_if_version("p:a", b"x", 2)
 
-    @pytest.mark.clause("KV-SHARED-1")
+    @pytest.mark.pmcp_clause("KV-SHARED-1")
     async def test_cas_between_clients_detects_the_other_write(
         self, backend: StorageBackend, open_client: OpenClient, capabilities: BackendCapabilities
     ) -> None:
         requires_shared(capabilities, "KV-SHARED-1")
         await conflicts_seen_both_ways(backend, await open_client())
 
-    @pytest.mark.clause("KV-SHARED-1", "KV-CAS-5")
+    @pytest.mark.pmcp_clause("KV-SHARED-1", "KV-CAS-5")
     async def test_concurrent_cas_across_clients_has_one_winner(
         self, backend: StorageBackend, open_client: OpenClient, capabilities: BackendCapabilities
     ) -> None:
@@ -63,13 +59,9 @@ class SharedContract:
         )
         winners = [i for i, r in enumerate(results) if r == 2]
         assert len(winners) == 1, f"{len(winners)} CAS calls won across clients: {results!r}"
-        expect(
-            await stored(backend, "p:k"),
-            (f"c{winners[0]}".encode(), 2, None),
-            call='stored(backend, "p:k")',
-        )
+        assert await stored(backend, "p:k") == (f"c{winners[0]}".encode(), 2, None)
 
-    @pytest.mark.clause("KV-SHARED-1")
+    @pytest.mark.pmcp_clause("KV-SHARED-1")
     async def test_second_client_sees_expiries_and_expires_alike(
         self,
         backend: StorageBackend,
@@ -82,11 +74,7 @@ class SharedContract:
         soon, later = timeline.soon(), timeline.later()
         await backend.put("p:soon", b"s", expires_at=soon)
         await backend.put("p:later", b"l", expires_at=later)
-        expect(
-            await second.put_if_version("p:cas", b"c", 0, expires_at=soon),
-            1,
-            call='second.put_if_version("p:cas", b"c", 0, expires_at=soon)',
-        )
+        assert await second.put_if_version("p:cas", b"c", 0, expires_at=soon) == 1
         for key, want in (("p:soon", (b"s", 1, soon)), ("p:later", (b"l", 1, later))):
             got = await stored(second, key)
             assert got == want, f"second client: get({key!r}) returned {got!r}, want {want!r}"
@@ -97,11 +85,6 @@ class SharedContract:
             for key in ("p:soon", "p:cas"):
                 got = await stored(client, key)
                 assert got is None, f"{name} client: {key!r} is still live: {got!r}"
-            listed = [k for k, _ in await client.list_by_prefix("p:")]
+            listed = await listed_keys(client, "p:")
             assert listed == ["p:later"], f"{name} client lists {listed}"
-        expect(
-            await second.put("p:soon", b"new"),
-            1,
-            "an expired record was counted",
-            call='second.put("p:soon", b"new")',
-        )
+        assert await second.put("p:soon", b"new") == 1, "an expired record was counted"

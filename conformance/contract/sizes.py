@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 import pytest
 
 from conformance.contract.base import requires_size_limit, stored
-from conformance.expect import expect
 from pmcp_tasks.backend import BackendCapabilities, StorageBackend
 from pmcp_tasks.errors import CapacityExceeded
 
@@ -24,74 +23,67 @@ def text_payload(size: int) -> bytes:
     return ("\u00e9" * (size // 2) + "a" * (size % 2)).encode()
 
 
+Write = Callable[[str, bytes, int], Awaitable[int]]
+"""``put`` or ``put_if_version`` as ``write(key, data, expected_version)``."""
+
+
+async def rejected_over_the_limit(
+    backend: StorageBackend, capabilities: BackendCapabilities, write: Write
+) -> None:
+    """One byte over the limit, ``write`` raises and writes nothing: neither a new key nor over
+    an existing record."""
+    limit = requires_size_limit(capabilities, "KV-SIZE-1")
+    with pytest.raises(CapacityExceeded):
+        await write("p:new", payload(limit + 1), 0)
+    assert await backend.get("p:new") is None, "a rejected record was (partly) written"
+    await backend.put("p:k", b"small")
+    with pytest.raises(CapacityExceeded):
+        await write("p:k", payload(limit + 1), 1)
+    assert await stored(backend, "p:k") == (b"small", 1, None)
+
+
 class SizesContract:
     """Record size limits."""
 
     pytestmark = pytest.mark.anyio
 
-    @pytest.mark.clause("KV-SIZE-1", "KV-CAP-1")
+    @pytest.mark.pmcp_clause("KV-SIZE-1", "KV-CAP-1")
     async def test_put_over_the_limit_raises_and_writes_nothing(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
-        limit = requires_size_limit(capabilities, "KV-SIZE-1")
-        with pytest.raises(CapacityExceeded):
-            await backend.put("p:new", payload(limit + 1))
-        expect(
-            await backend.get("p:new"),
-            None,
-            "a rejected record was (partly) written",
-            call='backend.get("p:new")',
+        await rejected_over_the_limit(
+            backend, capabilities, lambda key, data, _version: backend.put(key, data)
         )
-        await backend.put("p:k", b"small")
-        with pytest.raises(CapacityExceeded):
-            await backend.put("p:k", payload(limit + 1))
-        expect(await stored(backend, "p:k"), (b"small", 1, None), call='stored(backend, "p:k")')
 
-    @pytest.mark.clause("KV-SIZE-1", "KV-CAP-1")
+    @pytest.mark.pmcp_clause("KV-SIZE-1", "KV-CAP-1")
     async def test_cas_over_the_limit_raises_and_writes_nothing(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
-        limit = requires_size_limit(capabilities, "KV-SIZE-1")
-        with pytest.raises(CapacityExceeded):
-            await backend.put_if_version("p:new", payload(limit + 1), 0)
-        expect(
-            await backend.get("p:new"),
-            None,
-            "a rejected record was (partly) written",
-            call='backend.get("p:new")',
-        )
-        await backend.put("p:k", b"small")
-        with pytest.raises(CapacityExceeded):
-            await backend.put_if_version("p:k", payload(limit + 1), 1)
-        expect(await stored(backend, "p:k"), (b"small", 1, None), call='stored(backend, "p:k")')
+        await rejected_over_the_limit(backend, capabilities, backend.put_if_version)
 
-    @pytest.mark.clause("KV-SIZE-1")
+    @pytest.mark.pmcp_clause("KV-SIZE-1")
     async def test_far_over_the_limit_raises(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
         limit = requires_size_limit(capabilities, "KV-SIZE-1")
         with pytest.raises(CapacityExceeded):
             await backend.put("p:k", payload(2 * limit + 1024))
-        expect(await backend.get("p:k"), None, call='backend.get("p:k")')
+        assert await backend.get("p:k") is None
 
-    @pytest.mark.clause("KV-SIZE-2", "KV-CAP-1")
+    @pytest.mark.pmcp_clause("KV-SIZE-2", "KV-CAP-1")
     async def test_largest_allowed_record_round_trips(
         self, backend: StorageBackend, capabilities: BackendCapabilities
     ) -> None:
         limit = requires_size_limit(capabilities, "KV-SIZE-2")
         data = payload(limit)
-        expect(await backend.put("p:k", data), 1, call='backend.put("p:k", data)')
-        expect(await stored(backend, "p:k"), (data, 1, None), call='stored(backend, "p:k")')
-        expect(
-            await backend.put_if_version("p:k", data[::-1], 1),
-            2,
-            call='backend.put_if_version("p:k", data[::-1], 1)',
-        )
-        expect(await stored(backend, "p:k"), (data[::-1], 2, None), call='stored(backend, "p:k")')
+        assert await backend.put("p:k", data) == 1
+        assert await stored(backend, "p:k") == (data, 1, None)
+        assert await backend.put_if_version("p:k", data[::-1], 1) == 2
+        assert await stored(backend, "p:k") == (data[::-1], 2, None)
         listed = await backend.list_by_prefix("p:")
         assert [(k, r.data) for k, r in listed] == [("p:k", data[::-1])]
 
-    @pytest.mark.clause("KV-SIZE-1", "KV-SIZE-2", "KV-CAP-1")
+    @pytest.mark.pmcp_clause("KV-SIZE-1", "KV-SIZE-2", "KV-CAP-1")
     @pytest.mark.parametrize("make", [payload, text_payload], ids=["binary", "utf8-multibyte"])
     async def test_sizes_around_the_limit(
         self,
@@ -128,9 +120,4 @@ class SizesContract:
                 f"KV-SIZE-1: {name} of {limit + 1} bytes (limit {limit}) returned {result!r} "
                 "instead of raising CapacityExceeded"
             )
-        expect(
-            await backend.get("p:over"),
-            None,
-            "a rejected record was written",
-            call='backend.get("p:over")',
-        )
+        assert await backend.get("p:over") is None, "a rejected record was written"

@@ -260,15 +260,8 @@ class BackendStateMachine(RuleBasedStateMachine):
 
     def _record_clause(self, key: str, got: Record | None, want: Record | None) -> str:
         """The clause a disagreement on ``get(key)`` most likely breaks."""
-        model = self.model
         if want is None and got is not None:
-            if key in model.cleaned:
-                return "KV-CLEAN-2"
-            stored = model.records.get(key)
-            if stored is not None or key in model.limbo:
-                at_boundary = stored is not None and stored.expires_at == model.now
-                return "KV-LIVE-1" if at_boundary else "KV-LIVE-2"
-            return self.last_write.get(key, "KV-DEL-1")
+            return self._resurrected_clause(key)
         if got is None:
             if want is None or want.expires_at is None:
                 return "KV-PUT-1"
@@ -285,6 +278,17 @@ class BackendStateMachine(RuleBasedStateMachine):
         if got.expires_at != want.expires_at:
             return "KV-LIVE-4"
         return self.last_write.get(key, "KV-PUT-1")
+
+    def _resurrected_clause(self, key: str) -> str:
+        """The clause a record the model holds dead, cleaned or deleted, yet read, breaks."""
+        model = self.model
+        if key in model.cleaned:
+            return "KV-CLEAN-2"
+        stored = model.records.get(key)
+        if stored is not None or key in model.limbo:
+            at_boundary = stored is not None and stored.expires_at == model.now
+            return "KV-LIVE-1" if at_boundary else "KV-LIVE-2"
+        return self.last_write.get(key, "KV-DEL-1")
 
     def _judges_by_latest_time(self) -> bool:
         """After the clock went back: does the backend take a record that is live on the clock
@@ -304,6 +308,23 @@ class BackendStateMachine(RuleBasedStateMachine):
         want: list[tuple[str, Record]],
     ) -> str:
         keys = [key for key, _ in got]
+        shape = self._shape_clause(prefix, after, limit, keys)
+        if shape is not None:
+            return shape
+        for key, record in got:
+            if self.model.get(key) is None:  # expired (on the boundary?), cleaned or deleted
+                return self._record_clause(key, record, None)
+        if len(keys) < len(want):
+            return self._missing_clause(limit, keys, want)
+        for (key, record), (_, expected) in zip(got, want, strict=False):
+            if record != expected:
+                return self._record_clause(key, record, expected)
+        return "KV-LIST-2"
+
+    def _shape_clause(
+        self, prefix: str, after: str | None, limit: int | None, keys: list[str]
+    ) -> str | None:
+        """The clause a listing's keys break by themselves (prefix, order, bounds), if any."""
         if any(not key.startswith(prefix) for key in keys):
             return "KV-LIST-2"
         twice = [first for first, second in itertools.pairwise(keys) if first == second]
@@ -316,25 +337,23 @@ class BackendStateMachine(RuleBasedStateMachine):
             return "KV-LIST-4"
         if limit is not None and len(keys) > limit:
             return "KV-LIST-5"
-        for key, record in got:
-            if self.model.get(key) is None:  # expired (on the boundary?), cleaned or deleted
-                return self._record_clause(key, record, None)
-        if len(keys) < len(want):
-            for key, expected in want:
-                if key not in keys:  # absent from get too: the record, not the listing, is wrong
-                    direct = self._run(self.backend.get(key))
-                    if _as_record(direct) != expected:
-                        return self._record_clause(key, _as_record(direct), expected)
-                    if key in self.ever_cleaned:
-                        # get finds it, listings do not, and a clean-up once removed it: the
-                        # clean-up left the index out of step with the records.
-                        return "KV-CLEAN-1"
-                    break
-            return "KV-LIST-5" if limit is not None else "KV-LIST-2"
-        for (key, record), (_, expected) in zip(got, want, strict=False):
-            if record != expected:
-                return self._record_clause(key, record, expected)
-        return "KV-LIST-2"
+        return None
+
+    def _missing_clause(
+        self, limit: int | None, keys: list[str], want: list[tuple[str, Record]]
+    ) -> str:
+        """The clause a listing that misses a live record breaks."""
+        for key, expected in want:
+            if key not in keys:  # absent from get too: the record, not the listing, is wrong
+                direct = self._run(self.backend.get(key))
+                if _as_record(direct) != expected:
+                    return self._record_clause(key, _as_record(direct), expected)
+                if key in self.ever_cleaned:
+                    # get finds it, listings do not, and a clean-up once removed it: the
+                    # clean-up left the index out of step with the records.
+                    return "KV-CLEAN-1"
+                break
+        return "KV-LIST-5" if limit is not None else "KV-LIST-2"
 
     def _list(
         self, prefix: str, after: str | None, limit: int | None, backend: StorageBackend
@@ -629,7 +648,7 @@ def read_capabilities(factory: BackendFactory) -> BackendCapabilities:
 class StatefulContract:
     """Random sequences of every operation, compared with the model after every step."""
 
-    @pytest.mark.clause(
+    @pytest.mark.pmcp_clause(
         "KV-PUT-1",
         "KV-CAS-1",
         "KV-CAS-2",

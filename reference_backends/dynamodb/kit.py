@@ -41,7 +41,8 @@ from pmcp_tasks.backend import MAX_VERSION, Clock
 from pmcp_tasks.errors import BackendError
 from pmcp_tasks.keys import check_data, check_expires_at, check_key, split_key
 from reference_backends.causes import describe
-from reference_backends.dynamodb.backend import DynamoDbBackend, make_client
+from reference_backends.dynamodb.backend import DynamoDbBackend, DynamoDbInternals
+from reference_backends.dynamodb.client import make_client
 from reference_backends.dynamodb.provision import (
     MissingTtl,
     TableFeatures,
@@ -94,15 +95,14 @@ class DynamoDbKitHooks:
 
     def __init__(self, backend: DynamoDbBackend) -> None:
         self.backend = backend
+        self._internals = DynamoDbInternals(backend)
 
     async def drop_namespace(self) -> None:
         """Delete every item of this namespace, so kit runs leave a shared table clean."""
-        backend = self.backend
-        values = {":ns": {"S": backend._pk_prefix}}
-        async for keys in backend._scan(f"begins_with(#{PK}, :ns)", values):
-            await asyncio.gather(
-                *(backend._run(backend._client.delete_item, Key=key) for key in keys)
-            )
+        table = self._internals.table
+        values = {":ns": {"S": self._internals.codec.pk_prefix}}
+        async for keys in table.scan(f"begins_with(#{PK}, :ns)", values):
+            await asyncio.gather(*(table.run(table.client.delete_item, Key=key) for key in keys))
 
     async def seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
         """Store a record with an arbitrary version (e.g. near 2**63-1) in one ``PutItem``."""
@@ -126,16 +126,16 @@ class DynamoDbKitHooks:
         expires_at: float | None,
         spoilt: dict[str, dict[str, str] | None],
     ) -> None:
-        backend = self.backend
         partition, item = split_key(check_key(key))
         data, expires_at = check_data(data), check_expires_at(expires_at)
-        written = backend._item(partition, item, data, version, expires_at, uuid.uuid4().hex)
+        codec, table = self._internals.codec, self._internals.table
+        written = codec.item(partition, item, data, version, expires_at, uuid.uuid4().hex)
         for attribute, value in spoilt.items():
             if value is None:
                 del written[attribute]
             else:
                 written[attribute] = value
-        await backend._run(backend._client.put_item, Item=written)
+        await table.run(table.client.put_item, Item=written)
 
 
 _targets: dict[tuple[str | None, str, str | None], _Target] = {}

@@ -13,7 +13,7 @@ HINCRBY, so they are exact up to 2**63-1. Expiry follows the injected clock, who
 an argument of every script; Redis's own PEXPIREAT only reclaims memory, ``expiry_grace``
 seconds after a record died, so that it never removes a record the injected clock still
 considers live (as long as that clock is no more than ``expiry_grace`` behind the server's).
-A listing runs in steps of bounded work (at most ``_LIST_BUDGET`` index entries each), so that
+A listing runs in steps of bounded work (at most ``LIST_BUDGET`` index entries each), so that
 no number of dead records in a partition blocks the server, and parks the dead entries it meets,
 so that each is walked once, not by every later page (an injected clock that goes back brings
 them back); records it cannot decode are skipped with a warning, and writes overwrite them.
@@ -65,10 +65,13 @@ from reference_backends.redis.connect import (
 _NAMESPACE_RE = re.compile(r"[A-Za-z0-9_.~%:/-]+")
 _VERSION_RE = re.compile(rb"[1-9][0-9]*")
 _LAST_PEXPIREAT_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z, the latest every server takes
-_LIST_BATCH = 128  # index entries one ZRANGEBYLEX (and one ZMSCORE) of list.lua fetches
-_LIST_BUDGET = 256  # index entries one step of list.lua examines at most (~0.5 ms of server)
+LIST_BATCH = 128
+"""Index entries one ZRANGEBYLEX (and one ZMSCORE) of list.lua fetches."""
+LIST_BUDGET = 256
+"""Index entries one step of list.lua examines at most (~0.5 ms of server)."""
+SCAN_COUNT = 500
+"""The COUNT hint of every SCAN this backend (and its kit hooks) sends."""
 _CLEANUP_BATCH = 128
-_SCAN_COUNT = 500
 
 
 def _load_script(name: str) -> str:
@@ -166,6 +169,7 @@ class RedisBackend(BackendBase):
         self._eviction_checked = allow_eviction
         self._uninitialised_cluster = client if isinstance(client, RedisCluster) else None
         self._scripts = {name: client.register_script(text) for name, text in _SCRIPTS.items()}
+        self._list_batch, self._list_budget = LIST_BATCH, LIST_BUDGET
         self.capabilities = BackendCapabilities(
             max_record_bytes=max_record_bytes, shared_across_processes=True, injectable_clock=True
         )
@@ -230,12 +234,10 @@ class RedisBackend(BackendBase):
     # -- layout ------------------------------------------------------------------------------
 
     def _base(self, partition: str) -> str:
-        return f"{self._namespace}:{{{partition}}}:"
+        return _partition_base(self._namespace, partition)
 
     def _keys(self, partition: str, item: str) -> list[str]:
-        """Record hash, partition index, expiry index and parked entries of one key."""
-        base = self._base(partition)
-        return [base + "r:" + item, base + "i", base + "x", base + "d"]
+        return _record_keys(self._namespace, partition, item)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -266,8 +268,8 @@ class RedisBackend(BackendBase):
         """Refuse a server that may evict keys; warn when it does not say whether it does.
 
         Under any ``maxmemory-policy`` but ``noeviction`` a full server drops keys to make
-        room: acknowledged records, index entries and the store's quota records vanish without
-        an error. Only ``noeviction`` makes a full server refuse writes instead. A server that
+        room: acknowledged records, index entries and the store's cap slots vanish without an
+        error. Only ``noeviction`` makes a full server refuse writes instead. A server that
         answers neither CONFIG GET nor INFO cannot be checked; refusing it would lock out
         deployments that forbid both, so it is opened with a warning instead.
         """
@@ -283,7 +285,7 @@ class RedisBackend(BackendBase):
             )
             raise BackendError(
                 f"Redis evicts keys under memory pressure ({shown} as maxmemory-policy): a full "
-                "server would silently drop acknowledged tasks, their indexes and quota records. "
+                "server would silently drop acknowledged tasks, their indexes and cap slots. "
                 "Set maxmemory-policy noeviction (a full server then refuses writes with an "
                 "error), or pass allow_eviction=True to accept that loss"
             )
@@ -395,7 +397,7 @@ class RedisBackend(BackendBase):
     ) -> list[tuple[str, VersionedRecord]]:
         """Steps of list.lua from the lower bound until the page is full or the range ends.
 
-        Each step examines at most ``_LIST_BUDGET`` index entries, so no step blocks the
+        Each step examines at most ``LIST_BUDGET`` index entries, so no step blocks the
         server for long whatever the partition holds; the next step resumes where it stopped.
         A step hands back the items whose record hashes it must be given, which the next one
         declares, so a page of live records costs two steps (plus one per budget's worth of
@@ -403,13 +405,7 @@ class RedisBackend(BackendBase):
         """
         head = partition + ":"
         prefix = head + item_prefix
-        # Items are ASCII, so [prefix, prefix + b"\xff") holds exactly those starting with it.
-        lo = b"[" + item_prefix.encode() if item_prefix else b"-"
-        hi = b"(" + item_prefix.encode() + b"\xff" if item_prefix else b"+"
-        if after_item is not None:
-            after = after_item.encode("utf-8", "surrogatepass")
-            if after >= item_prefix.encode():
-                lo = b"(" + after
+        lo, hi = _lex_range(item_prefix, after_item)
         base = self._base(partition)
         now = self._now()
         declared: dict[bytes, None] = {}  # items whose record hashes the next step declares
@@ -418,7 +414,8 @@ class RedisBackend(BackendBase):
             wanted = 0 if limit is None else limit - len(out)
             # Items to hand back for declaring: no more than a step examines, nor than the page
             # still needs (plus a few, in case some turn out dead).
-            handback = _LIST_BUDGET if limit is None else min(_LIST_BUDGET, wanted + 8)
+            budget = self._list_budget
+            handback = budget if limit is None else min(budget, wanted + 8)
             reply = await self._script(
                 "list",
                 prefix,
@@ -428,18 +425,14 @@ class RedisBackend(BackendBase):
                     base + "d",
                     *(base.encode() + b"r:" + item for item in declared),
                 ],
-                [now, lo, hi, wanted, _LIST_BATCH, _LIST_BUDGET, handback, *declared],
+                [now, lo, hi, wanted, self._list_batch, budget, handback, *declared],
             )
             if reply[0] == b"badindex":
                 skip_damaged(prefix, _bad_index(base + "i", reply[1]))
                 return out
             status, lo, found, damaged, undeclared, replaced = reply
             _report_repairs(prefix, base + "r:", b"", replaced)
-            for index in range(0, len(found), 4):
-                key = head + found[index].decode()
-                version, expires_at, data = found[index + 1 : index + 4]
-                record_key = base + "r:" + found[index].decode()
-                out.append((key, _record(key, record_key, data, version, expires_at)))
+            out.extend(_found_records(head, base, found))
             for index in range(0, len(damaged), 2):
                 skip_damaged(*_damage(head, base, damaged[index], damaged[index + 1]))
             if status == b"done":
@@ -459,8 +452,7 @@ class RedisBackend(BackendBase):
         with self._calling("cleanup_expired", pattern):
             client = await self._ready()
             expiry_keys = {
-                key
-                async for key in client.scan_iter(match=pattern, count=_SCAN_COUNT, _type="zset")
+                key async for key in client.scan_iter(match=pattern, count=SCAN_COUNT, _type="zset")
             }
         for expiry_key in sorted(expiry_keys):
             base = expiry_key[: -len(b"x")]
@@ -492,6 +484,113 @@ class RedisBackend(BackendBase):
             self._closed = True
             with self._calling("close", self._namespace):
                 await self._client.aclose()
+
+
+class RedisInternals:
+    """The sanctioned door to a :class:`RedisBackend`'s insides; not the public API.
+
+    The conformance kit's hooks (:mod:`.kit`), this backend's tests and the benchmarks write
+    past the contract (any version, records the backend cannot decode, a whole namespace
+    dropped) or tune what users never should (the listing's step budget, the Lua scripts).
+    They do it through this one typed class, so that refactoring the backend breaks it loudly
+    rather than its users silently. Nothing here is stable across releases.
+    """
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self._backend = backend
+
+    @property
+    def namespace(self) -> str:
+        """The prefix of every key of this backend."""
+        return self._backend._namespace
+
+    def keys(self, partition: str, item: str) -> list[str]:
+        """Record hash, partition index, expiry index and parked entries of one key."""
+        return self._backend._keys(partition, item)
+
+    @staticmethod
+    def record_keys(namespace: str, partition: str, item: str) -> list[str]:
+        """:meth:`keys` of a backend on ``namespace``, for a client that has no backend."""
+        return _record_keys(namespace, partition, item)
+
+    @staticmethod
+    def partition_base(namespace: str, partition: str) -> str:
+        """The prefix of a partition's keys: ``r:<item>`` the record hashes, ``i``, ``x`` and
+        ``d`` its indexes. Its ``{hash tag}`` keeps them in one cluster slot."""
+        return _partition_base(namespace, partition)
+
+    def calling(self, operation: str, key: str) -> AbstractContextManager[None]:
+        """Client calls made in here fail as this backend's calls do (``StorageError`` only)."""
+        return self._backend._calling(operation, key)
+
+    async def ready(self) -> RedisClient:
+        """The client, once the topology is known and the eviction policy checked."""
+        return await self._backend._ready()
+
+    async def script(
+        self, name: str, key: str, keys: Sequence[str | bytes], args: Sequence[Any]
+    ) -> Any:
+        """One run of the Lua script ``name`` (``write``, ``delete``, ``list``, ``cleanup``,
+        ``seed``), as the backend runs it."""
+        return await self._backend._script(name, key, keys, args)
+
+    def pexpireat(self, expires_at: float | None) -> str:
+        """The PEXPIREAT argument a write of ``expires_at`` gives the record hash."""
+        return self._backend._pexpireat(expires_at)
+
+    @staticmethod
+    def shipped_scripts() -> dict[str, str]:
+        """The Lua source of each script a backend runs unless told otherwise, by name."""
+        return dict(_SCRIPTS)
+
+    def use_scripts(self, texts: dict[str, str]) -> None:
+        """Run ``texts`` instead of the shipped scripts (a test wraps them in a checker)."""
+        client = self._backend._client
+        self._backend._scripts = {
+            name: client.register_script(text) for name, text in texts.items()
+        }
+
+    @property
+    def list_budget(self) -> int:
+        """Index entries one step of list.lua examines at most."""
+        return self._backend._list_budget
+
+    def tune_listing(self, *, budget: int, batch: int) -> None:
+        """Smaller listing steps, so that a test sees many steps on a few hundred records."""
+        self._backend._list_budget, self._backend._list_batch = budget, batch
+
+
+def _partition_base(namespace: str, partition: str) -> str:
+    return f"{namespace}:{{{partition}}}:"
+
+
+def _record_keys(namespace: str, partition: str, item: str) -> list[str]:
+    """Record hash, partition index, expiry index and parked entries of one key."""
+    base = _partition_base(namespace, partition)
+    return [base + "r:" + item, base + "i", base + "x", base + "d"]
+
+
+def _lex_range(item_prefix: str, after_item: str | None) -> tuple[bytes, bytes]:
+    """ZRANGEBYLEX bounds of the items starting with ``item_prefix`` and above ``after_item``."""
+    # Items are ASCII, so [prefix, prefix + b"\xff") holds exactly those starting with it.
+    lo = b"[" + item_prefix.encode() if item_prefix else b"-"
+    hi = b"(" + item_prefix.encode() + b"\xff" if item_prefix else b"+"
+    if after_item is not None:
+        after = after_item.encode("utf-8", "surrogatepass")
+        if after >= item_prefix.encode():
+            lo = b"(" + after
+    return lo, hi
+
+
+def _found_records(
+    head: str, base: str, found: list[bytes]
+) -> Iterator[tuple[str, VersionedRecord]]:
+    """The records list.lua returned, as (item, version, expires_at, data) runs of four."""
+    for index in range(0, len(found), 4):
+        key = head + found[index].decode()
+        version, expires_at, data = found[index + 1 : index + 4]
+        record_key = base + "r:" + found[index].decode()
+        yield key, _record(key, record_key, data, version, expires_at)
 
 
 def _record(key: str, record_key: str, data: Any, version: Any, expires_at: Any) -> VersionedRecord:

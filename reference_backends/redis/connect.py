@@ -114,10 +114,6 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def is_cluster_url(url: str) -> bool:
-    return urlsplit(url).scheme in _CLUSTER_SCHEMES
-
-
 def client_from_url(url: str, settings: ConnectionSettings, *, cluster: bool) -> RedisClient:
     """A client for ``url``: a ``RedisCluster`` when ``cluster`` or a ``+cluster`` scheme."""
     scheme = urlsplit(url).scheme

@@ -19,7 +19,7 @@ from pmcp_tasks.keys import (
     check_key,
     split_key,
 )
-from reference_backends.redis.backend import _SCAN_COUNT, RedisBackend
+from reference_backends.redis.backend import SCAN_COUNT, RedisBackend, RedisInternals
 
 if TYPE_CHECKING:
     from conformance.harness import KitTarget
@@ -63,16 +63,17 @@ class RedisKitHooks:
 
     def __init__(self, backend: RedisBackend) -> None:
         self.backend = backend
+        self._internals = RedisInternals(backend)
 
     async def drop_namespace(self) -> None:
         """Remove every key of this namespace, so that a kit run leaves the server as it was."""
-        backend = self.backend
-        pattern = f"{backend._namespace}:{{*"
-        with backend._calling("drop", pattern):
-            client = await backend._ready()
-            keys = [key async for key in client.scan_iter(match=pattern, count=_SCAN_COUNT)]
-            for start in range(0, len(keys), _SCAN_COUNT):
-                await client.unlink(*keys[start : start + _SCAN_COUNT])
+        internals = self._internals
+        pattern = f"{internals.namespace}:{{*"
+        with internals.calling("drop", pattern):
+            client = await internals.ready()
+            keys = [key async for key in client.scan_iter(match=pattern, count=SCAN_COUNT)]
+            for start in range(0, len(keys), SCAN_COUNT):
+                await client.unlink(*keys[start : start + SCAN_COUNT])
 
     async def plant_damaged(self, key: str, kind: str) -> bool:
         """Store at ``key`` what this backend cannot decode (KV-DAMAGE-1), with its index entry.
@@ -80,11 +81,11 @@ class RedisKitHooks:
         ``bad-index-member`` is a member of the partition index just after ``key``'s item that
         is not UTF-8, so it names no key at all; every other kind is a record hash at ``key``.
         """
-        backend = self.backend
+        internals = self._internals
         partition, item = split_key(check_key(key))
-        record, index, expiry, parked = backend._keys(partition, item)
-        with backend._calling("plant", key):
-            client = await backend._ready()
+        record, index, expiry, parked = internals.keys(partition, item)
+        with internals.calling("plant", key):
+            client = await internals.ready()
             if kind == "bad-index-member":
                 await client.zadd(index, {item.encode() + b"\xff": 0})
                 return True
@@ -103,21 +104,21 @@ class RedisKitHooks:
 
     async def seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
         """Store ``version`` verbatim, so the kit can test versions near 2**53 and 2**63-1."""
-        backend = self.backend
+        internals = self._internals
         partition, item = split_key(check_key(key))
         data, expires_at = check_data(data), check_expires_at(expires_at)
         if check_expected_version(version) == 0:
             raise ValueError("a seeded version must be >= 1")
-        await backend._script(
+        await internals.script(
             "seed",
             key,
-            backend._keys(partition, item),
+            internals.keys(partition, item),
             [
                 item,
                 data,
                 str(version),
                 "" if expires_at is None else repr(expires_at),
-                backend._pexpireat(expires_at),
+                internals.pexpireat(expires_at),
             ],
         )
 
@@ -148,12 +149,7 @@ async def kit_factory(
 
     if options:
         raise ValueError(f"unknown redis backend options: {', '.join(sorted(options))}")
-    extra: dict[str, Any] = {}
-    if max_record_bytes is not None:
-        extra["max_record_bytes"] = int(max_record_bytes)
-    if expiry_grace is not None:
-        grace = str(expiry_grace)
-        extra["expiry_grace"] = None if grace.lower() == "none" else float(grace)
+    extra = _backend_options(max_record_bytes, expiry_grace)
     on_cluster = _flag("cluster", cluster)
     if redis_url is not None:
         backend = RedisBackend.from_url(
@@ -164,13 +160,7 @@ async def kit_factory(
             allow_eviction=_flag("allow_eviction", allow_eviction),
             **extra,
         )
-        if (redis_url, on_cluster) not in _CHECKED_URLS:
-            try:
-                await backend.check_server(redis_url)
-            except BaseException:
-                await backend.aclose()
-                raise
-            _CHECKED_URLS.add((redis_url, on_cluster))
+        await _check_once(backend, redis_url, on_cluster)
         return KitTarget(backend, RedisKitHooks(backend), engine=f"Redis at {redis_url}")
     if on_cluster:
         raise ValueError("cluster=true needs a redis_url of a Redis Cluster node")
@@ -187,6 +177,31 @@ async def kit_factory(
     fake.capabilities = replace(fake.capabilities, shared_across_processes=False)
     engine = f"fakeredis {metadata.version('fakeredis')}, in process"
     return KitTarget(fake, RedisKitHooks(fake), engine=engine)
+
+
+def _backend_options(
+    max_record_bytes: str | int | None, expiry_grace: str | float | None
+) -> dict[str, Any]:
+    """The backend's keyword arguments the kit options give, parsed from their strings."""
+    extra: dict[str, Any] = {}
+    if max_record_bytes is not None:
+        extra["max_record_bytes"] = int(max_record_bytes)
+    if expiry_grace is not None:
+        grace = str(expiry_grace)
+        extra["expiry_grace"] = None if grace.lower() == "none" else float(grace)
+    return extra
+
+
+async def _check_once(backend: RedisBackend, redis_url: str, on_cluster: bool) -> None:
+    """Check the server on its first open in this process; close the backend if it fails."""
+    if (redis_url, on_cluster) in _CHECKED_URLS:
+        return
+    try:
+        await backend.check_server(redis_url)
+    except BaseException:
+        await backend.aclose()
+        raise
+    _CHECKED_URLS.add((redis_url, on_cluster))
 
 
 def _flag(name: str, value: str | bool) -> bool:

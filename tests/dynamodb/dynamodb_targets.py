@@ -12,7 +12,7 @@ import boto3
 
 from conformance.harness import ManualClock, fresh_namespace
 from reference_backends.dynamodb import DynamoDbBackend
-from reference_backends.dynamodb.backend import make_client
+from reference_backends.dynamodb.client import make_client
 from reference_backends.dynamodb.kit import DEFAULT_REGION, DEFAULT_TABLE
 
 if TYPE_CHECKING:

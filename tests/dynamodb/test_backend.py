@@ -11,6 +11,7 @@ import socket
 import string
 import threading
 import uuid
+from concurrent.futures import Executor
 from typing import Any
 
 import pytest
@@ -37,7 +38,9 @@ from reference_backends.dynamodb import (
     create_table,
     kit_factory,
 )
-from reference_backends.dynamodb.backend import _first_item_after, make_client
+from reference_backends.dynamodb.backend import DynamoDbInternals
+from reference_backends.dynamodb.client import make_client
+from reference_backends.dynamodb.codec import first_item_after
 from reference_backends.dynamodb.kit import DEFAULT_TABLE, DynamoDbKitHooks
 from reference_backends.dynamodb.table import (
     ITEM_LIMIT,
@@ -54,7 +57,7 @@ def raw_item(target: Target, backend: DynamoDbBackend, key: str) -> dict[str, An
     partition, item = key.split(":")
     response = target.client().get_item(
         TableName=DEFAULT_TABLE,
-        Key={"pk": {"S": backend._pk_prefix + partition}, "sk": {"S": item}},
+        Key=DynamoDbInternals(backend).codec.key(partition, item),
         ConsistentRead=True,
     )
     return response.get("Item")
@@ -445,6 +448,23 @@ async def test_closed_backend_refuses_calls_and_closes_twice(target: Target) -> 
         await backend.get("p:a")
 
 
+def pool_threads(executor: Executor, workers: int) -> int:
+    """How many threads ``executor`` runs at once (a pool has no public size to read).
+
+    Each job waits until all ``2 * workers`` are submitted, so every submit finds the threads
+    busy and the pool starts another one while it may: the jobs ran on exactly that many.
+    """
+    gate = threading.Event()
+
+    def job() -> str:
+        gate.wait()
+        return threading.current_thread().name
+
+    jobs = [executor.submit(job) for _ in range(2 * workers)]
+    gate.set()
+    return len({done.result() for done in jobs})
+
+
 def test_pool_and_connection_pool_are_sized_together() -> None:
     backend = DynamoDbBackend(
         "t",
@@ -454,11 +474,12 @@ def test_pool_and_connection_pool_are_sized_together() -> None:
         max_concurrency=4,
         max_attempts=2,
     )
-    assert backend._client.meta.config.max_pool_connections == 4  # type: ignore[attr-defined]
-    retries = backend._client.meta.config.retries  # type: ignore[attr-defined]
+    table = DynamoDbInternals(backend).table
+    assert table.client.meta.config.max_pool_connections == 4  # type: ignore[attr-defined]
+    retries = table.client.meta.config.retries  # type: ignore[attr-defined]
     assert retries == {"mode": "standard", "total_max_attempts": 2}  # tries in all
-    assert backend._client.meta.endpoint_url == "http://127.0.0.1:1"
-    assert backend._executor._max_workers == 4  # type: ignore[attr-defined]
+    assert table.client.meta.endpoint_url == "http://127.0.0.1:1"
+    assert pool_threads(table.executor, 4) == 4
     asyncio.run(backend.aclose())
 
 
@@ -473,8 +494,9 @@ def test_a_client_and_client_settings_cannot_be_combined() -> None:
                 client, "t", namespace="n", endpoint_url="http://127.0.0.1:1"
             )
         backend = DynamoDbBackend.from_client(client, "t", namespace="n", max_concurrency=3)
-        assert backend._client is client
-        assert backend._executor._max_workers == 3  # type: ignore[attr-defined]
+        table = DynamoDbInternals(backend).table
+        assert table.client is client
+        assert pool_threads(table.executor, 3) == 3
         asyncio.run(backend.aclose())
         assert client.meta.config.max_pool_connections == 10  # type: ignore[attr-defined]
     finally:
@@ -575,6 +597,6 @@ _ALPHABET = string.ascii_letters + string.digits + "_.~%-"
 )
 def test_first_item_after_is_an_exact_inclusive_bound(stored: str, after: str) -> None:
     """Any ``after`` string becomes an ASCII bound that selects exactly the items above it."""
-    bound = _first_item_after(after)
+    bound = first_item_after(after)
     assert bound.isascii()
     assert (stored > after) == (stored >= bound)

@@ -20,6 +20,7 @@ from dynamodb_targets import Target, stored
 from conformance.harness import ManualClock
 from pmcp_tasks import BackendError, BackendUnavailable, RecordNotFound
 from reference_backends.dynamodb import DynamoDbBackend
+from reference_backends.dynamodb.backend import DynamoDbInternals
 from reference_backends.dynamodb.kit import DEFAULT_TABLE
 
 pytestmark = [
@@ -60,7 +61,7 @@ async def plant(target: Target, backend: DynamoDbBackend, key: str, damage: Dama
     assert await backend.put(key, b"good", expires_at=LATER) == 1
     _, sets, removals, _ = damage
     partition, item = key.split(":")
-    raw_key = {"pk": {"S": backend._pk_prefix + partition}, "sk": {"S": item}}
+    raw_key = DynamoDbInternals(backend).codec.key(partition, item)
     client = target.client()
     current = client.get_item(TableName=DEFAULT_TABLE, Key=raw_key, ConsistentRead=True)["Item"]
     damaged = {**{k: v for k, v in current.items() if k not in removals}, **sets}

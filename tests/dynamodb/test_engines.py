@@ -21,7 +21,7 @@ from conformance.harness import ManualClock, fresh_namespace
 from pmcp_tasks.backend import MAX_VERSION
 from pmcp_tasks.errors import BackendError, CapacityExceeded, RecordNotFound, VersionConflict
 from reference_backends.dynamodb import DynamoDbBackend, TtlWarning, create_table, kit_factory
-from reference_backends.dynamodb.backend import make_client
+from reference_backends.dynamodb.client import make_client
 from reference_backends.dynamodb.kit import DEFAULT_TABLE, DynamoDbKitHooks
 from reference_backends.dynamodb.provision import PROBE_PK
 

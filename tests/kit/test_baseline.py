@@ -10,7 +10,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-HERE = Path(__file__).parent.parent  # tests/, where broken_backends.py lives
+HERE = Path(__file__).parent.parent  # tests/, where the broken_backends package lives
 BROKEN_DELETE = "broken_backends:delete_always_true"
 
 

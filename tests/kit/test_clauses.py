@@ -26,7 +26,7 @@ def test_every_cited_clause_exists_and_every_test_cites_one() -> None:
         if not name.startswith("test_"):
             continue
         marks = getattr(getattr(BackendContract, name), "pytestmark", [])
-        cited = [arg for mark in marks if mark.name == "clause" for arg in mark.args]
+        cited = [arg for mark in marks if mark.name == "pmcp_clause" for arg in mark.args]
         if not cited:
             uncited.append(name)
         assert set(cited) <= set(CLAUSES), (name, cited)

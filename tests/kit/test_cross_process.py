@@ -16,7 +16,7 @@ from reference_backends.memory import kit_factory
 
 pytest_plugins = ["pytester"]
 
-HERE = Path(__file__).parent.parent  # tests/, where broken_backends.py lives
+HERE = Path(__file__).parent.parent  # tests/, where the broken_backends package lives
 
 
 def test_backend_sharing_only_in_process_fails_kv_shared_2(pytester: pytest.Pytester) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from hypothesis import settings
@@ -15,7 +18,7 @@ from conformance import plugin, registry
 
 pytest_plugins = ["pytester"]
 
-HERE = Path(__file__).parent.parent  # tests/, where broken_backends.py lives
+HERE = Path(__file__).parent.parent  # tests/, where the broken_backends package lives
 BROKEN_DELETE = "broken_backends:delete_always_true"
 
 RECORDING_FACTORY = """
@@ -74,7 +77,7 @@ def test_missing_extra_is_a_usage_error_naming_pip_install(
     ep = metadata.EntryPoint(
         name="fancy", value="no_such_module_for_kit:factory [fancy]", group=registry.GROUP
     )
-    monkeypatch.setattr(registry, "_entry_points", lambda: {"fancy": ep})
+    monkeypatch.setattr(registry, "entry_points", lambda: {"fancy": ep})
     result = pytester.runpytest("--backend=fancy")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
@@ -86,7 +89,7 @@ def test_missing_extra_is_a_usage_error_naming_pip_install(
 def test_missing_testing_extra_is_a_usage_error(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(plugin, "_TESTING_EXTRA_MODULES", ("no_such_module_for_kit",))
+    monkeypatch.setattr(plugin, "TESTING_EXTRA_MODULES", ("no_such_module_for_kit",))
     result = pytester.runpytest("--backend=memory")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: *pip install 'pmcp-tasks[[]testing[]]'"])
@@ -215,6 +218,8 @@ def test_failure_names_clause_and_rule_and_report_is_complete(pytester: pytest.P
         "test_delete or test_capabilities",
         "--conformance-report",
         str(report_path),
+        "--conformance-html",
+        str(report_path.with_suffix(".html")),
         "--strict-markers",
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -248,6 +253,63 @@ def test_failure_names_clause_and_rule_and_report_is_complete(pytester: pytest.P
     assert delete["failed"] == 3
     assert report["clauses"]["KV-CAP-1"]["results"][BROKEN_DELETE]["status"] == "passed"
     assert report["clauses"]["KV-LIST-6"]["results"][BROKEN_DELETE]["status"] == "untested"
+    # Each failure keeps the kit's statement that failed, beside the values its message shows.
+    absent = next(t for t in report["tests"] if "test_delete_of_an_absent_key" in t["nodeid"])
+    assert absent["failure"]["message"] == "AssertionError: assert True is False"
+    check = absent["failure"]["check"]
+    assert re.fullmatch(
+        r'conformance/contract/delete\.py:\d+: assert await backend\.delete\("p:never"\) is False',
+        check,
+    ), check
+    assert html.escape(check) in report_path.with_suffix(".html").read_text()
+
+
+def test_backend_route_shows_the_values_of_a_failed_assert(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kit compares with plain ``assert``: the plugin registers rewriting for its modules
+    before they are imported, so a ``--backend`` run in a fresh process shows both values.
+    (tests/kit/test_verdicts.py checks the same on the subclass route.)"""
+    monkeypatch.setenv("PYTHONPATH", str(HERE))  # the fresh process imports broken_backends
+    result = pytester.runpytest_subprocess(
+        f"--backend={BROKEN_DELETE}",
+        "-k",
+        "test_delete_of_an_absent_key_returns_false",
+        "-p",
+        "no:cacheprovider",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            '>       assert await backend.delete("p:never") is False',
+            "E       assert True is False",
+            "*- contract clause broken -*",
+            "KV-DEL-1: *",
+        ]
+    )
+
+
+def test_clause_section_is_part_of_the_failure_text(pytester: pytest.Pytester) -> None:
+    """The plugin adds its section to the traceback's representation through ``addsection``,
+    which pytest does not document: only that way does JUnit XML's failure text carry it, so
+    this fails when pytest changes that method."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.pmcp_clause("KV-DEL-1")
+        def test_mine():
+            assert 1 == 2
+        """
+    )
+    result = pytester.runpytest("--junitxml", "junit.xml", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    failure = ElementTree.parse(pytester.path / "junit.xml").find(".//failure")
+    assert failure is not None
+    assert failure.get("message", "").startswith("[KV-DEL-1] assert 1 == 2"), failure.attrib
+    text = failure.text or ""
+    assert "contract clause broken" in text, text
+    assert "KV-DEL-1: `delete` returns `True` iff a live record was removed" in text, text
 
 
 @pytest.mark.parametrize("profile", ["dev", "ci", "thorough"])

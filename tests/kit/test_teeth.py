@@ -18,7 +18,7 @@ from conformance.plugin import SUITE_DIR
 
 pytest_plugins = ["pytester"]
 
-HERE = Path(__file__).parent.parent  # tests/, where broken_backends.py lives
+HERE = Path(__file__).parent.parent  # tests/, where the broken_backends package lives
 
 
 def run_kit(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
@@ -31,6 +31,9 @@ def run_kit(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, di
 def test_there_are_at_least_twenty_broken_backends() -> None:
     assert len(BROKEN) >= 20
     assert {broken.clause for broken in BROKEN.values()} <= set(CLAUSES)
+    # A backend's area is the zoo module it is declared in: each must name a suite module.
+    suites = {path.stem.removeprefix("test_") for path in SUITE_DIR.glob("test_*.py")}
+    assert {broken.area for broken in BROKEN.values()} <= suites, sorted(suites)
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))

@@ -137,8 +137,7 @@ def test_deadline_is_reported_as_undecided_not_as_a_broken_clause(
 
 def test_values_are_shown_in_kit_assertions(pytester: pytest.Pytester) -> None:
     """Assertion rewriting is registered for the kit's modules (an editable install too)."""
-    # A plain ``assert`` of the kit (most compare through ``conformance.expect`` instead): only
-    # a rewritten module shows both values here.
+    # The kit compares with plain ``assert``: only a rewritten module shows both values here.
     _own_file(pytester, backend="WrongKey")
     result = pytester.runpytest_subprocess(
         "-k", "test_expected_version_on_an_absent_key_is_not_found", "-p", "no:cacheprovider"

@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from broken_backends import (
-    AlwaysFails,
-    CasReadAwaitWrite,
-    LosesReplies,
-    PutReadAwaitWrite,
-    factory_for,
-)
+from broken_backends import factory_for
+from broken_backends.cas import CasReadAwaitWrite
+from broken_backends.get_put import PutReadAwaitWrite
+from broken_backends.races import AlwaysFails, LosesReplies
 
 from conformance.contract.races import ALL_KINDS, RaceContract, race_property
 from reference_backends.memory import InMemoryBackend, kit_factory

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-import broken_backends as broken
 import pytest
-from broken_backends import CasReadAwaitWrite, factory_for
+from broken_backends import cas, expiry, factory_for, listing
 
 from conformance.contract.stateful import StatefulContract
 from reference_backends.memory import InMemoryBackend, kit_factory
@@ -47,17 +46,17 @@ def test_memory_backend_matches_the_model(use_profile: UseProfile) -> None:
 @pytest.mark.parametrize(
     ("backend", "clauses"),
     [
-        (broken.BoundaryOffByOne, {"KV-LIVE-1"}),
-        (broken.AfterInclusive, {"KV-LIST-4", "KV-LIST-5"}),
-        (broken.LimitBeforeExpiryFilter, {"KV-LIST-5"}),
-        (broken.CleanupHidesRecords, {"KV-CLEAN-1", "KV-CLEAN-2"}),  # it never removes
-        (broken.WrongActual, {"KV-CAS-1", "KV-CAS-3"}),
-        (broken.VersionSurvivesExpiry, {"KV-LIVE-2"}),
-        (broken.CasKeepsExpiry, {"KV-LIVE-2", "KV-LIVE-4"}),
-        (broken.DeleteTrueForExpired, {"KV-LIVE-2"}),
-        (broken.NeverExpires, {"KV-LIVE-1", "KV-LIVE-2", "KV-CLEAN-1"}),
-        (broken.CleanupLeavesIndexEntries, {"KV-CLEAN-1"}),
-        (broken.LatestClockWins, {"KV-LIVE-3"}),
+        (expiry.BoundaryOffByOne, {"KV-LIVE-1"}),
+        (listing.AfterInclusive, {"KV-LIST-4", "KV-LIST-5"}),
+        (listing.LimitBeforeExpiryFilter, {"KV-LIST-5"}),
+        (expiry.CleanupHidesRecords, {"KV-CLEAN-1", "KV-CLEAN-2"}),  # it never removes
+        (cas.WrongActual, {"KV-CAS-1", "KV-CAS-3"}),
+        (expiry.VersionSurvivesExpiry, {"KV-LIVE-2"}),
+        (expiry.CasKeepsExpiry, {"KV-LIVE-2", "KV-LIVE-4"}),
+        (expiry.DeleteTrueForExpired, {"KV-LIVE-2"}),
+        (expiry.NeverExpires, {"KV-LIVE-1", "KV-LIVE-2", "KV-CLEAN-1"}),
+        (expiry.CleanupLeavesIndexEntries, {"KV-CLEAN-1"}),
+        (expiry.LatestClockWins, {"KV-LIVE-3"}),
     ],
     ids=lambda value: value.__name__ if isinstance(value, type) else None,
 )
@@ -75,7 +74,7 @@ def test_broken_backend_is_caught_and_the_clause_named(
 def test_failure_shows_the_shrunk_steps_and_the_clause(use_profile: UseProfile) -> None:
     use_profile("ci")
     with pytest.raises(AssertionError) as caught:
-        StatefulContract().test_backend_matches_model(factory_for(broken.BoundaryOffByOne), _ignore)
+        StatefulContract().test_backend_matches_model(factory_for(expiry.BoundaryOffByOne), _ignore)
     message = str(caught.value)
     assert message.startswith("KV-LIVE-1: backend and model differ after ")
     assert "A record is live iff" in message  # the rule, in words
@@ -88,10 +87,10 @@ def test_failure_shows_the_shrunk_steps_and_the_clause(use_profile: UseProfile) 
 def test_sequences_alone_cannot_see_a_non_atomic_cas(use_profile: UseProfile) -> None:
     """Why the race fuzzing exists: one caller at a time never interleaves."""
     use_profile("ci")
-    StatefulContract().test_backend_matches_model(factory_for(CasReadAwaitWrite), _ignore)
+    StatefulContract().test_backend_matches_model(factory_for(cas.CasReadAwaitWrite), _ignore)
 
 
 def test_backend_without_injectable_clock_runs_without_expiries(use_profile: UseProfile) -> None:
     """The same backend as ``NeverExpires``, honest about its clock: the machine adapts."""
     use_profile("ci")
-    StatefulContract().test_backend_matches_model(factory_for(broken.NeverExpiresDeclared), _ignore)
+    StatefulContract().test_backend_matches_model(factory_for(expiry.NeverExpiresDeclared), _ignore)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-TESTS = Path(__file__).parent.parent  # where broken_backends.py lives
+TESTS = Path(__file__).parent.parent  # where the broken_backends package lives
 BROKEN = "broken_backends:cas_read_await_write"
 BACKENDS = ("memory", BROKEN)
 

@@ -2,25 +2,20 @@
 
 Servers run on free loopback ports with persistence off (``save ""``, no AOF), so a restart
 starts empty (``tests/servers.py: redis_server``). Without the engine the tests that need one
-are skipped with the reason, except under CI (``CI`` set), where a missing server must fail
-the run rather than vanish from it.
+fail, saying how to install it.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import fakeredis
-import port_for
 import pytest
-import redis
 from mirakuru import TCPExecutor
 from redis.asyncio import Redis
-from redis.cluster import REDIS_CLUSTER_HASH_SLOTS
-from servers import redis_server
+from servers import redis_cluster, redis_server, redis_server_url
 
 from conformance.harness import ManualClock
 from reference_backends.redis import RedisBackend
@@ -36,7 +31,7 @@ def redis_proc_real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TCPExe
 
 @pytest.fixture(scope="session")
 def redis_url(redis_proc_real: TCPExecutor) -> str:
-    return f"redis://{redis_proc_real.host}:{redis_proc_real.port}/0"
+    return redis_server_url(redis_proc_real)
 
 
 @pytest.fixture
@@ -54,7 +49,7 @@ def password_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         tmp_path_factory.mktemp("redis-password"), "--requirepass", "right-password"
     )
     with server:
-        yield f"redis://{server.host}:{server.port}/0"
+        yield redis_server_url(server)
 
 
 @pytest.fixture
@@ -101,48 +96,8 @@ async def engine_backend(
     await made.aclose()
 
 
-CLUSTER_NODES = 3
-
-
-def _form_cluster(ports: list[int]) -> None:
-    """Split the slots evenly and introduce the nodes, as ``redis-cli --cluster create`` does
-    (done with CLUSTER ADDSLOTS and MEET so that engines that ship no redis-cli work too)."""
-    share = -(-REDIS_CLUSTER_HASH_SLOTS // len(ports))
-    for index, port in enumerate(ports):
-        with redis.Redis(port=port) as client:
-            first = index * share
-            last = min(first + share, REDIS_CLUSTER_HASH_SLOTS)
-            client.execute_command("CLUSTER ADDSLOTS", *range(first, last))
-            for other in ports[:index]:
-                client.execute_command("CLUSTER MEET", "127.0.0.1", other)
-    deadline = time.monotonic() + 60
-    for port in ports:  # every node must agree that all slots are served
-        with redis.Redis(port=port) as client:
-            while client.cluster("INFO").get("cluster_state") != "ok":
-                if time.monotonic() > deadline:
-                    pytest.fail(f"redis cluster node {port} never reached cluster_state:ok")
-                time.sleep(0.05)
-
-
 @pytest.fixture(scope="session")
 def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A 3-primary Redis Cluster on loopback; the URL of one node (the client finds the rest).
-
-    Ports come from 20000-40000 so that each node's cluster bus port (port + 10000) is valid.
-    """
-    base = tmp_path_factory.mktemp("redis-cluster")
-    ports: list[int] = []
-    while len(ports) < CLUSTER_NODES:
-        port = port_for.get_port((20000, 40000), exclude_ports=ports)
-        if port is not None and port_for.is_available(port + 10000):
-            ports.append(port)
-    cluster_options = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
-    nodes = [redis_server(base / str(port), *cluster_options, port=port) for port in ports]
-    try:
-        for node in nodes:
-            node.start()
-        _form_cluster(ports)
-        yield f"redis://127.0.0.1:{ports[0]}/0"
-    finally:
-        for node in nodes:
-            node.stop()
+    """A 3-primary Redis Cluster on loopback; the URL of one node (the client finds the rest)."""
+    with redis_cluster(tmp_path_factory.mktemp("redis-cluster")) as url:
+        yield url

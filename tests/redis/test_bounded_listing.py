@@ -2,7 +2,7 @@
 
 Dead records used to be walked by one Lua run per page, however many there were (100,000 dead
 records blocked the server for 1.5 s per ``list()``). Now one run of list.lua examines at most
-``_LIST_BUDGET`` index entries. When the partition has at most that many live records and some
+``LIST_BUDGET`` index entries. When the partition has at most that many live records and some
 dead ones, a step takes the live ones from the expiry index and never meets a dead one.
 Otherwise it walks: it tells dead entries from the expiry index's scores without reading their
 hashes, parks them out of the partition index (so that later pages do not walk them again, and
@@ -13,6 +13,7 @@ per page), and with the real budget under MONITOR.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -22,7 +23,7 @@ from redis_support import monitored
 
 from conformance.harness import ManualClock
 from reference_backends.redis import RedisBackend
-from reference_backends.redis import backend as redis_backend
+from reference_backends.redis.backend import LIST_BUDGET, RedisInternals
 
 pytestmark = pytest.mark.anyio
 
@@ -37,20 +38,28 @@ def backend(engine_backend: RedisBackend) -> RedisBackend:
     return engine_backend
 
 
+def small_steps(backend: RedisBackend) -> RedisBackend:
+    """``backend`` with listing steps of a budget of 16 entries and batches of 5."""
+    RedisInternals(backend).tune_listing(budget=16, batch=5)
+    return backend
+
+
 @pytest.fixture
-def steps(backend: RedisBackend, monkeypatch: pytest.MonkeyPatch) -> list[list[Any]]:
-    """The arguments of every run of list.lua, with a budget of 16 entries and batches of 5."""
-    monkeypatch.setattr(redis_backend, "_LIST_BUDGET", 16)
-    monkeypatch.setattr(redis_backend, "_LIST_BATCH", 5)
+def steps(backend: RedisBackend, engine: Redis, monkeypatch: pytest.MonkeyPatch) -> list[list[Any]]:
+    """The arguments of every run of list.lua on ``engine`` (read at the client, where the
+    backend sends them), ``backend`` in small steps."""
+    small_steps(backend)
+    list_sha = hashlib.sha1(RedisInternals.shipped_scripts()["list"].encode()).hexdigest()
     runs: list[list[Any]] = []
-    run_script = backend._script
+    evalsha = engine.evalsha
 
-    async def recording(name: str, key: str, keys: Any, args: Any) -> Any:
-        if name == "list":
-            runs.append(list(args))
-        return await run_script(name, key, keys, args)
+    async def recording(sha: str, numkeys: int, *keys_and_args: Any) -> Any:
+        reply = await evalsha(sha, numkeys, *keys_and_args)
+        if sha == list_sha:  # a run the server made (not one refused as NOSCRIPT, then loaded)
+            runs.append(list(keys_and_args[numkeys:]))
+        return reply
 
-    monkeypatch.setattr(backend, "_script", recording)
+    monkeypatch.setattr(engine, "evalsha", recording)
     return runs
 
 
@@ -122,8 +131,10 @@ async def test_a_clock_that_goes_back_lists_parked_records_again(
     grace: float | None,
 ) -> None:
     """KV-LIVE-3 across parking: more records come back than one step's budget (16)."""
-    backend = RedisBackend(
-        engine, namespace=engine_namespace, clock=clock, expiry_grace=grace, allow_eviction=True
+    backend = small_steps(
+        RedisBackend(
+            engine, namespace=engine_namespace, clock=clock, expiry_grace=grace, allow_eviction=True
+        )
     )
     everything = [f"p:k{index:03d}" for index in range(40)]
     for key in everything:
@@ -222,7 +233,7 @@ async def test_every_step_examines_at_most_the_budget_on_a_real_server(
 ) -> None:
     """MONITOR shows the Lua side: no run reads more index entries than the budget, and
     with few live records no run walks the index at all."""
-    budget = redis_backend._LIST_BUDGET
+    budget = LIST_BUDGET
     alive = 10 if few else budget + 10
     namespace = f"bounded-{uuid.uuid4().hex[:12]}"
     async with Redis.from_url(redis_url) as raw:

@@ -232,11 +232,11 @@ async def test_a_retried_write_whose_reply_was_lost_reports_its_own_success(
     redis_url: str, namespace: str, operation: str
 ) -> None:
     client = Redis.from_url(redis_url, retry=Retry(NoBackoff(), 2))
-    original: Callable[..., Awaitable[Any]] = client._send_command_parse_response
+    original: Callable[..., Awaitable[Any]] = client.parse_response
     lost: list[str] = []
 
-    async def reply_lost_once(conn: Any, command_name: str, *args: Any, **options: Any) -> Any:
-        reply = await original(conn, command_name, *args, **options)
+    async def reply_lost_once(conn: Any, command_name: str, **options: Any) -> Any:
+        reply = await original(conn, command_name, **options)
         if command_name == "EVALSHA" and not lost:
             lost.append(command_name)  # the server ran the script; the client never hears
             raise RedisTimeoutError("simulated: reply lost after the script ran")
@@ -246,7 +246,7 @@ async def test_a_retried_write_whose_reply_was_lost_reports_its_own_success(
     try:
         await backend.put("p:k", b"v1")
         lost.clear()
-        client._send_command_parse_response = reply_lost_once  # type: ignore[method-assign]
+        client.parse_response = reply_lost_once  # type: ignore[method-assign]
         if operation == "put":
             assert await backend.put("p:k", b"v2") == 2
         else:

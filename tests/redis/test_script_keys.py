@@ -17,9 +17,9 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from conformance.contract import BackendContract
-from conformance.harness import BackendFactory
-from reference_backends.redis import backend as redis_backend
-from reference_backends.redis import kit_factory
+from conformance.harness import BackendFactory, KitTarget
+from reference_backends.redis import RedisBackend, kit_factory
+from reference_backends.redis.backend import RedisInternals
 
 pytestmark = pytest.mark.anyio
 
@@ -53,15 +53,21 @@ local redis = setmetatable({
 """
 
 
-def _checked_scripts() -> dict[str, str]:
-    return {name: _CHECKER + text for name, text in redis_backend._SCRIPTS.items()}
+async def _checked_target(redis_url: str, **options: Any) -> KitTarget:
+    """The kit's target on ``redis_url``, its backend running every script behind the checker."""
+    target = await kit_factory(redis_url=redis_url, **options)
+    assert isinstance(target.backend, RedisBackend)
+    internals = RedisInternals(target.backend)
+    internals.use_scripts(
+        {name: _CHECKER + text for name, text in RedisInternals.shipped_scripts().items()}
+    )
+    return target
 
 
 class TestEveryScriptDeclaresItsKeys(BackendContract):
     @pytest.fixture
-    def backend_factory(self, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> BackendFactory:
-        monkeypatch.setattr(redis_backend, "_SCRIPTS", _checked_scripts())
-        return partial(kit_factory, redis_url=redis_url)
+    def backend_factory(self, redis_url: str) -> BackendFactory:
+        return partial(_checked_target, redis_url=redis_url)
 
 
 async def test_the_checker_refuses_a_key_built_inside_a_script(raw_redis: Redis) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from reliability_support import kit_factory
-from servers import installed_backends, redis_server
+from servers import installed_backends, redis_server, redis_server_url
 
 from conformance.harness import BackendFactory
 
@@ -26,7 +26,7 @@ scripts in its own Lua, which is not where a user's data lives."""
 @pytest.fixture(scope="session")
 def real_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with redis_server(tmp_path_factory.mktemp("reliability-redis")) as server:
-        yield f"redis://{server.host}:{server.port}/0"
+        yield redis_server_url(server)
 
 
 @pytest.fixture(params=ENGINES)

@@ -37,7 +37,7 @@ from pmcp_tasks import (
 )
 from pmcp_tasks.keys import task_key
 from reference_backends.dynamodb import DynamoDbBackend, kit_factory
-from reference_backends.dynamodb.backend import make_client
+from reference_backends.dynamodb.client import make_client
 from reference_backends.dynamodb.kit import DEFAULT_TABLE, DynamoDbKitHooks
 
 pytestmark = pytest.mark.anyio
@@ -119,25 +119,18 @@ async def injected(request: pytest.FixtureRequest, clock: ManualClock) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("status", "code"), [(400, "ThrottlingException"), (500, "InternalServerError")]
+    "fault",
+    ["ThrottlingException", "InternalServerError", "unsent"],
+    ids=["throttled", "server-error", "unsent"],
 )
-async def test_error_reply_to_a_landed_write_is_a_success(
-    injected: Any, status: int, code: str
-) -> None:
+async def test_a_write_that_meets_one_fault_is_applied_once(injected: Any, fault: str) -> None:
+    """An error reply to a write that landed is a success; an unsent write is sent again."""
     injector, store, backend = injected
     task = await store.create("alice", variables={"a": 1})
-    injector.refuse = [(status, code)]
-    updated = await store.set_variables("alice", task.task_id, {"b": 2})
-    assert injector.injected == 1
-    stored = await backend.get(task_key("alice", task.task_id))
-    assert stored.version == 2
-    assert TaskRecord.from_json(stored.data, task.task_id) == updated
-
-
-async def test_unsent_write_is_sent_again_and_applied_once(injected: Any) -> None:
-    injector, store, backend = injected
-    task = await store.create("alice", variables={"a": 1})
-    injector.unsent = 1
+    if fault == "unsent":
+        injector.unsent = 1
+    else:
+        injector.refuse = [(400 if fault == "ThrottlingException" else 500, fault)]
     updated = await store.set_variables("alice", task.task_id, {"b": 2})
     assert injector.injected == 1
     stored = await backend.get(task_key("alice", task.task_id))

@@ -12,7 +12,8 @@ Examples per backend: 5x the profile's ``max_examples`` (``thorough``: 10,000).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from pmcp_tasks import (
     TaskRecord,
     TaskValidationError,
 )
+from pmcp_tasks.backend import StorageBackend
 from pmcp_tasks.config import shown
 from pmcp_tasks.keys import task_key
 from pmcp_tasks.record import canonical_json
@@ -160,83 +162,106 @@ def _probes(store: GenericTaskStore, owner: str, task_id: str) -> list[Callable[
     ]
 
 
-@settings(max_examples=EXAMPLES_PER_BACKEND)
-@given(
-    owner_a=OWNERS,
-    owner_b=OWNERS,
-    variables=VARIABLES,
-    changes=VARIABLES,
-    task_id=TASK_IDS,
-    anonymous=st.booleans(),
-    ttl=st.one_of(
-        st.just(UNSET),
-        st.floats(0.001, 86_400),
-        st.none(),
-        st.floats(),
-        st.integers(-5, 10**6),
-        st.integers(),
-        st.sampled_from([10**400, -(10**400), 2**1024, 10**5000, 1e308, 5e-324]),
-    ),
+TTLS = st.one_of(
+    st.just(UNSET),
+    st.floats(0.001, 86_400),
+    st.none(),
+    st.floats(),
+    st.integers(-5, 10**6),
+    st.integers(),
+    st.sampled_from([10**400, -(10**400), 2**1024, 10**5000, 1e308, 5e-324]),
 )
-async def test_hostile_calls_succeed_or_raise_documented_errors(
-    factory: BackendFactory,
-    owner_a: str,
-    owner_b: str,
-    variables: Any,
-    changes: Any,
-    task_id: str,
-    anonymous: bool,
-    ttl: Any,
-) -> None:
+
+
+@asynccontextmanager
+async def _store(
+    factory: BackendFactory, anonymous: bool
+) -> AsyncIterator[tuple[GenericTaskStore, StorageBackend]]:
+    """A store on a fresh namespace of ``factory``'s backend, and that backend."""
     clock = ManualClock(start=1_800_000_000.0)
     config = StoreConfig(allow_anonymous=anonymous, allow_unlimited_ttl=True)
     async with opened(factory, clock, "fuzz") as backend:
-        store = GenericTaskStore(backend, config, clock)
+        yield GenericTaskStore(backend, config, clock), backend
 
-        # A creates a task from hostile input: it reads back exactly, or nothing was written.
-        made = await _attempt(lambda: store.create(owner_a, ttl=ttl, variables=variables))
+
+async def _plain_task(store: GenericTaskStore, owner: str) -> TaskRecord | None:
+    """A task of ``owner``'s, or None when the owner itself is refused (anonymous, a lone
+    surrogate): a documented error, and then there is nothing of theirs to probe."""
+    made = await _attempt(lambda: store.create(owner, variables={"plain": 1}))
+    return made if isinstance(made, TaskRecord) else None
+
+
+@settings(max_examples=EXAMPLES_PER_BACKEND)
+@given(owner=OWNERS, variables=VARIABLES, anonymous=st.booleans(), ttl=TTLS)
+async def test_a_hostile_create_reads_back_exactly_or_writes_nothing(
+    factory: BackendFactory, owner: str, variables: Any, anonymous: bool, ttl: Any
+) -> None:
+    async with _store(factory, anonymous) as (store, _):
+        made = await _attempt(lambda: store.create(owner, ttl=ttl, variables=variables))
         note(f"create -> {made!r}")
         event(f"create: {type(made).__name__}")
-        if not isinstance(made, TaskRecord):
-            plain = await _attempt(lambda: store.create(owner_a, variables={"plain": 1}))
-            if not isinstance(plain, TaskRecord):
-                return  # the owner itself is refused (anonymous, lone surrogate)
-            made = plain
-        else:
+        listed = await _attempt(lambda: store.list(owner))
+        if isinstance(made, TaskRecord):
             expected = {k: v for k, v in variables.items() if v is not None}
-            assert _same_json((await store.get(owner_a, made.task_id)).variables, expected)
-        key = task_key(owner_a, made.task_id)
-        stored_a = await backend.get(key)
-        assert stored_a is not None
+            assert _same_json((await store.get(owner, made.task_id)).variables, expected)
+            assert isinstance(listed, tuple), listed
+            assert [t.task_id for t in listed[0]] == [made.task_id]
+        elif isinstance(listed, tuple):
+            assert listed[0] == [], f"a refused create left {listed[0]!r}"
 
-        # A changes it with hostile input: all of the change or none of it.
-        changed = await _attempt(lambda: store.set_variables(owner_a, made.task_id, changes))
-        event(f"set_variables: {type(changed).__name__}")
-        now_a = await store.get(owner_a, made.task_id)
-        if isinstance(changed, TaskRecord):
-            assert now_a == changed
-            merged = dict(made.variables)
-            for name, value in changes.items():
-                if value is None:
-                    merged.pop(name, None)
-                else:
-                    merged[name] = value
-            assert _same_json(now_a.variables, merged)
-        else:
-            assert now_a == made
-        stored_a = await backend.get(key)
 
-        # Hostile ids for A: a documented error, or A's own task when the id is really its.
-        for call in _probes(store, owner_a, task_id):
-            outcome = await _attempt(call)
-            if isinstance(outcome, TaskError):
-                continue
-            assert task_id == made.task_id
-            break
-
-        if owner_b == owner_a:
+@settings(max_examples=EXAMPLES_PER_BACKEND)
+@given(owner=OWNERS, changes=VARIABLES, anonymous=st.booleans())
+async def test_hostile_changes_apply_whole_or_not_at_all(
+    factory: BackendFactory, owner: str, changes: Any, anonymous: bool
+) -> None:
+    async with _store(factory, anonymous) as (store, _):
+        made = await _plain_task(store, owner)
+        if made is None:
             return
-        # B probes A's task: exactly what a missing task answers, and nothing changes.
+        changed = await _attempt(lambda: store.set_variables(owner, made.task_id, changes))
+        event(f"set_variables: {type(changed).__name__}")
+        now = await store.get(owner, made.task_id)
+        if not isinstance(changed, TaskRecord):
+            assert now == made
+            return
+        assert now == changed
+        merged = dict(made.variables)
+        for name, value in changes.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        assert _same_json(now.variables, merged)
+
+
+@settings(max_examples=EXAMPLES_PER_BACKEND)
+@given(owner=OWNERS, task_id=TASK_IDS, anonymous=st.booleans())
+async def test_a_hostile_task_id_finds_nothing_but_the_owners_own_task(
+    factory: BackendFactory, owner: str, task_id: str, anonymous: bool
+) -> None:
+    async with _store(factory, anonymous) as (store, _):
+        made = await _plain_task(store, owner)
+        if made is None:
+            return
+        for call in _probes(store, owner, task_id):
+            outcome = await _attempt(call)
+            if not isinstance(outcome, TaskError):
+                assert task_id == made.task_id
+                break
+
+
+@settings(max_examples=EXAMPLES_PER_BACKEND)
+@given(owner_a=OWNERS, owner_b=OWNERS, anonymous=st.booleans())
+async def test_another_owner_probing_a_task_is_told_it_does_not_exist_and_changes_nothing(
+    factory: BackendFactory, owner_a: str, owner_b: str, anonymous: bool
+) -> None:
+    async with _store(factory, anonymous) as (store, backend):
+        made = await _plain_task(store, owner_a)
+        if made is None or owner_b == owner_a:
+            return
+        key = task_key(owner_a, made.task_id)
+        stored = await backend.get(key)
         missing = str(TaskNotFound(made.task_id))
         for call in _probes(store, owner_b, made.task_id):
             outcome = await _attempt(call)
@@ -245,8 +270,18 @@ async def test_hostile_calls_succeed_or_raise_documented_errors(
             else:  # B's owner itself was refused before any lookup
                 assert isinstance(outcome, TaskError)
                 assert not isinstance(await _attempt(lambda: store.list(owner_b)), tuple)
-        assert await backend.get(key) == stored_a
+        assert await backend.get(key) == stored
 
+
+@settings(max_examples=EXAMPLES_PER_BACKEND)
+@given(owner_a=OWNERS, owner_b=OWNERS, anonymous=st.booleans())
+async def test_another_owner_neither_lists_a_task_nor_pages_with_its_cursor(
+    factory: BackendFactory, owner_a: str, owner_b: str, anonymous: bool
+) -> None:
+    async with _store(factory, anonymous) as (store, _):
+        made = await _plain_task(store, owner_a)
+        if made is None or owner_b == owner_a:
+            return
         listed_b = await _attempt(lambda: store.list(owner_b))
         if isinstance(listed_b, tuple):
             assert made.task_id not in {t.task_id for t in listed_b[0]}

@@ -37,6 +37,7 @@ import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,7 @@ import reference_backends
 from conformance.plugin import SUITE_DIR
 from tools.mutation.mutants import Mutant, mutants
 
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = [Path(package.__path__[0]) for package in (conformance, pmcp_tasks, reference_backends)]
 """Everything a kit run imports from this project: snapshotted together, mutated one file."""
 SIZE_OPTION = frozenset({"memory", "redis"})
@@ -145,6 +147,45 @@ def _judge(mutant: Mutant, done: subprocess.CompletedProcess[str], undecided: st
     return Outcome(mutant.index, mutant.line, mutant.description, status, failed)
 
 
+def report_section(
+    module: str, backend: str, outcomes: Sequence[Outcome], arguments: Sequence[str]
+) -> str:
+    """A dated report's section for one run: the score is measured, never typed, so that a
+    report cannot drift from the run it describes. Why each survivor survives is the reader's
+    analysis, added under the table by hand."""
+    counts = {s: sum(o.status == s for o in outcomes) for s in _STATUSES}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"## `{module}` on `{backend}`, {when}",
+        "",
+        f"Command: `python -m tools.mutation {' '.join(arguments)}` at commit `{commit or '?'}`, "
+        f"load average {os.getloadavg()[0]:.1f}.",
+        "",
+        f"**{counts['killed']} of {len(outcomes)} killed**; "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if s != "killed" and n),
+        "",
+        "| mutant | line | change | outcome |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| #{o.index} | {o.line} | {_cell(o.description)} | {o.status} {_cell(o.failed)} |"
+        for o in outcomes
+        if o.status != "killed"
+    ]
+    return "\n".join(lines) + "\n\n"
+
+
+_STATUSES = ("killed", "survived", "undecided", "timeout", "error")
+
+
+def _cell(text: str) -> str:
+    """Text that cannot break a Markdown table row."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def _fast_first() -> list[str]:
     """Every kit module, the slow random ones last: with ``-x`` most mutants die early."""
     slow = ["test_races.py", "test_stateful.py"]
@@ -181,7 +222,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--what", default="", help="only mutants whose description contains this")
     parser.add_argument("--suite", nargs="*", default=[], help="kit modules to run (default all)")
     parser.add_argument("--json", type=Path, help="write every outcome to this file")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        help="append a dated Markdown section (command, commit, score, every mutant not killed) "
+        "to this file, e.g. docs/reports/mutation-2026-12.md",
+    )
     args = parser.parse_args(argv)
+    args.arguments = list(sys.argv[1:] if argv is None else argv)
 
     roots = {package.name: package.parent for package in PACKAGES}
     package = Path(args.module).parts[0]
@@ -252,6 +300,9 @@ def _run_all(
             )
     if args.json is not None:
         args.json.write_text(json.dumps([asdict(o) for o in outcomes], indent=2) + "\n")
+    if args.report is not None:
+        with args.report.open("a") as report:
+            report.write(report_section(args.module, args.backend, outcomes, args.arguments))
     return 0 if len(killed) == len(outcomes) else 1
 
 
