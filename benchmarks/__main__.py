@@ -4,7 +4,8 @@ Sections: ``memory``, ``redis``, ``dynamodb`` (backend against raw client), ``st
 (GenericTaskStore over each backend, with a profile), ``kit`` (conformance kit wall time) and
 ``mcp`` (the MCP binding over streamable HTTP; needs the mcp extra), ``cap`` (the per-owner
 cap on a real redis-server) and ``redis-dead`` (Redis with 100,000 dead records in one owner's
-partition), printed in that order.
+partition), printed in that order. ``peer`` (ours against fastmcp + ``fastmcp-tasks``, which
+this project does not depend on) runs only when named: ``--only peer``.
 The Redis, DynamoDB and MCP sections start their own servers, log their output to ``--logs``
 and stop them at the end. A ``--quick`` run says at its top and bottom that it is a smoke run:
 it shows that every section works, not how fast anything is.
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 from servers import moto_server_process, redis_server, redis_server_url
@@ -34,6 +36,7 @@ from reference_backends.memory import InMemoryBackend
 # ``--only memory kit`` works in an environment without the redis and dynamodb extras.
 
 SECTIONS = ("memory", "redis", "dynamodb", "store", "kit", "mcp", "cap", "redis-dead")
+OPTIONAL = ("peer",)
 
 
 SMOKE = (
@@ -50,7 +53,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="a smoke run (few iterations, 3 rounds) that shows the benchmark works, not figures",
     )
     parser.add_argument(
-        "--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run"
+        "--only",
+        nargs="+",
+        choices=SECTIONS + OPTIONAL,
+        default=list(SECTIONS),
+        help="sections to run (default: all but peer)",
     )
     parser.add_argument("--rounds", type=int, default=None, help="rounds per comparison")
     parser.add_argument(
@@ -100,6 +107,16 @@ def header() -> str:
 
 
 async def main(args: argparse.Namespace, logs: Path) -> int:
+    if "peer" in args.only:
+        from benchmarks import peer_bench
+
+        if peer_bench.missing():
+            print(
+                f"python -m benchmarks: the peer section needs {', '.join(peer_bench.missing())}:"
+                f" {peer_bench.INSTALL}",
+                file=sys.stderr,
+            )
+            return 3
     settings = Settings(quick=args.quick, rounds=args.rounds or (3 if args.quick else 7))
     started = time.perf_counter()
     if settings.quick:
@@ -112,7 +129,7 @@ async def main(args: argparse.Namespace, logs: Path) -> int:
             print("\n## 1. InMemoryBackend vs a dict under a lock\n", flush=True)
             print(op_table(await memory_bench.run(settings)), flush=True)
         redis_url = ""
-        if {"redis", "store", "mcp", "cap", "redis-dead"} & only:
+        if {"redis", "store", "mcp", "cap", "redis-dead", "peer"} & only:
             redis = servers.enter_context(redis_server(logs, logfile="redis-server.log"))
             redis_url = redis_server_url(redis)
         if "redis" in only:
@@ -157,6 +174,18 @@ async def main(args: argparse.Namespace, logs: Path) -> int:
             print("\n## 8. Redis: 100,000 dead records in one owner's partition\n", flush=True)
             dead_rows = await redis_dead_records.run(settings, redis_url)
             print(redis_dead_records.dead_table(dead_rows), flush=True)
+        if "peer" in only:
+            from benchmarks import peer_bench
+
+            print("\n## 9. Against the peer: fastmcp + fastmcp-tasks on pydocket\n", flush=True)
+            print(peer_bench.versions() + "\n", flush=True)
+            rounds = args.rounds or (settings.rounds if settings.quick else peer_bench.REPETITIONS)
+            print(peer_bench.PEER_HEADER, flush=True)
+            async for row in peer_bench.run(replace(settings, rounds=rounds), redis_url, logs):
+                print(peer_bench.peer_row(row), flush=True)
+            print("\nOurs on Redis at the default cap (100 per owner), one owner:\n", flush=True)
+            cliff = await peer_bench.cap_cliff(settings, redis_url, logs)
+            print(peer_bench.cliff_table(cliff), flush=True)
     print(f"\nTotal {time.perf_counter() - started:.0f} s; {header()}")
     if settings.quick:
         print("\n" + SMOKE)

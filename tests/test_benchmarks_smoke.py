@@ -79,3 +79,30 @@ def test_quick_run_prints_every_section_in_order_between_two_warnings(tmp_path: 
         "redis-server.log",
     ]
     assert f"Server logs: {logs}" in out
+
+
+def test_peer_section_without_the_peer_fails_saying_how_to_install_it(tmp_path: Path) -> None:
+    """``--only peer`` installs nothing: where fastmcp, fastmcp-tasks and pydocket cannot be
+    imported (here: blocked in ``sys.modules``, whatever this environment holds), it names them
+    and the install command, exits 3, and starts no server."""
+    logs = tmp_path / "logs"
+    blocked = (
+        "import runpy, sys\n"
+        "sys.modules.update(dict.fromkeys(('fastmcp', 'fastmcp_tasks', 'docket')))\n"
+        "sys.argv = ['benchmarks', '--only', 'peer', '--logs', sys.argv[1]]\n"
+        "runpy.run_module('benchmarks', run_name='__main__', alter_sys=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", blocked, str(logs)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 3, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    assert done.stderr.strip() == (
+        "python -m benchmarks: the peer section needs fastmcp, fastmcp_tasks, docket: "
+        "pip install 'pmcp-tasks[testing-mcp]' (fastmcp-tasks 4.1.4, fastmcp, pydocket)"
+    ), done.stderr
+    assert done.stdout == "", done.stdout
+    assert list(logs.iterdir()) == []
