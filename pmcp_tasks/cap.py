@@ -20,6 +20,7 @@ import asyncio
 import logging
 import math
 import random
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 
@@ -65,6 +66,9 @@ lost to a create that rewrote the slot between the listing and the write)."""
 EXISTS_BATCH = 16
 """Existence questions a refusal asks at once: enough to overlap round trips, few enough not
 to open a connection each (a pool opens one per concurrent call)."""
+REMEMBERED_CLAIMS = 10_000
+"""Claims a store keeps to free a finished task's slot by key: about 1 MB at most; a task
+finished by another process, or after its claim was forgotten, lists the owner's slots."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +196,7 @@ class OwnerCap:
         self._time = timebase
         self._clock = timebase.now
         self._live_tasks = live_tasks
+        self._held: OrderedDict[tuple[str, str], Claim] = OrderedDict()
 
     def slot_expiry(self, task_expires_at: float | None) -> float | None:
         """A slot outlives its task by the grace, so that a dead task counts until removed
@@ -206,6 +211,19 @@ class OwnerCap:
 
     async def claim(self, owner: str, task_id: str, task_expires_at: float | None) -> Claim:
         """A slot for ``task_id``, or ``TaskLimitExceeded`` when the owner has none left.
+
+        The claim is remembered (the latest :data:`REMEMBERED_CLAIMS`), so that when this
+        process finishes the task, as the instance that created it usually does, its slot is
+        freed by key without listing the owner's slots (:meth:`finished`).
+        """
+        claim = await self._claim(owner, task_id, task_expires_at)
+        self._held[(owner, task_id)] = claim
+        if len(self._held) > REMEMBERED_CLAIMS:
+            self._held.popitem(last=False)
+        return claim
+
+    async def _claim(self, owner: str, task_id: str, task_expires_at: float | None) -> Claim:
+        """See :meth:`claim`.
 
         O(1) round trips expected below the cap: random create-if-absent probes. Only when
         they all miss does it list the owner's slots and tasks (:meth:`_claim_by_listing`).
@@ -339,7 +357,10 @@ class OwnerCap:
         cap = self._config.max_tasks_per_owner
         assert cap is not None  # the store only builds an OwnerCap for a capped config
         prefix = slot_prefix(owner)
+        claim = self._held.pop((owner, task_id), None)
         try:
+            if claim is not None and await self._free_claimed(claim, task_id):
+                return
             for _ in range(WRITE_ROUNDS):
                 slots = await self._list_slots(owner, cap)
                 mine = [slot for slot in slots.values() if task_id in slot.tasks]
@@ -347,6 +368,21 @@ class OwnerCap:
                     return
         except StorageFailure as exc:
             logger.warning("could not free the task slot of a finished task: %s", exc)
+
+    async def _free_claimed(self, claim: Claim, task_id: str) -> bool:
+        """End the slot this process claimed for ``task_id`` by its key: one read, one
+        compare-and-set. False when it no longer holds exactly that task at the claimed
+        version (it adopted orphans, or lapsed and was claimed again): then it is listed."""
+        try:
+            stored = await self._backend.get(claim.key)
+        except StorageError as exc:
+            raise failure("reading a task slot", exc) from exc
+        if stored is None or stored.version != claim.version:
+            return False
+        if slot_tasks(stored.data) != (task_id,):
+            return False
+        outcome = await self._try(claim.key, b"{}", claim.version, self._clock())
+        return isinstance(outcome, Claim)
 
     async def _free(self, prefix: str, slot: Slot, task_id: str) -> bool:
         """Take ``task_id`` out of ``slot``; False when the slot changed since it was listed."""

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from domain_support import YieldingBackend
 
+from conformance.faults import FaultyBackend
 from conformance.harness import ManualClock
 from pmcp_tasks import (
     BackendError,
@@ -18,7 +19,7 @@ from pmcp_tasks import (
     VersionedRecord,
     partition_prefix,
 )
-from pmcp_tasks.cap import SLOT_PARTITION_MARK, slot_prefix
+from pmcp_tasks.cap import SLOT_PARTITION_MARK, slot_data, slot_prefix
 from pmcp_tasks.config import DEAD_TASK_GRACE
 from reference_backends.memory import InMemoryBackend, MemoryStore
 
@@ -268,3 +269,47 @@ async def test_a_task_finished_after_a_refusal_frees_its_slot_at_once(
         await store.create("alice")
     await store.complete("alice", ids[2], "done")
     assert (await store.create("alice", ttl=600)).owner == "alice"
+
+
+async def test_the_creating_store_frees_a_finished_tasks_slot_by_key(clock: ManualClock) -> None:
+    """The instance that created a task usually finishes it: its slot is freed with one read
+    and one compare-and-set on the slot it claimed, without listing the owner's slots."""
+    backend = FaultyBackend(InMemoryBackend(clock=clock))
+    store = GenericTaskStore(backend, CAP3, clock)
+    ids = [(await store.create("alice", ttl=600)).task_id for _ in range(3)]
+    backend.log.clear()
+    await store.complete("alice", ids[0], "done")
+    slot_calls = [c for c in backend.log if c.key and c.key.startswith(slot_prefix("alice"))]
+    assert [c.method for c in slot_calls] == ["get", "put_if_version"], backend.log
+    assert (await store.create("alice", ttl=600)).owner == "alice"  # the slot is free
+    with pytest.raises(TaskLimitExceeded):
+        await store.create("alice")
+
+
+async def test_a_task_finished_by_another_store_frees_its_slot_through_the_listing(
+    clock: ManualClock, memory: MemoryStore
+) -> None:
+    creator = GenericTaskStore(InMemoryBackend(store=memory, clock=clock), CAP3, clock)
+    finisher = GenericTaskStore(InMemoryBackend(store=memory, clock=clock), CAP3, clock)
+    ids = [(await creator.create("alice", ttl=600)).task_id for _ in range(3)]
+    await finisher.cancel("alice", ids[0])
+    await finisher.complete("alice", ids[1], "done")
+    assert len(await slots(InMemoryBackend(store=memory, clock=clock), "alice")) == 1
+    for _ in range(2):
+        await creator.create("alice", ttl=600)
+    with pytest.raises(TaskLimitExceeded):
+        await creator.create("alice")
+
+
+async def test_a_remembered_claim_whose_slot_changed_is_not_ended_by_key(
+    clock: ManualClock, backend: InMemoryBackend
+) -> None:
+    """A slot rewritten since this store claimed it (here: naming another task) is left to the
+    listing, which frees only what names the finished task."""
+    store = GenericTaskStore(backend, CAP3, clock)
+    task = await store.create("alice", ttl=600)
+    [(key, stored)] = await backend.list_by_prefix(slot_prefix("alice"))
+    other = slot_data("0" * 48)
+    await backend.put_if_version(key, other, stored.version, expires_at=stored.expires_at)
+    await store.complete("alice", task.task_id, "done")
+    assert [r.data for _, r in await backend.list_by_prefix(slot_prefix("alice"))] == [other]
