@@ -317,22 +317,26 @@ class MotoHttp:
 
 @contextmanager
 def moto_server() -> Iterator[MotoHttp]:
-    """moto's ThreadedMotoServer in this process on a free loopback port, behind
-    :class:`OneRequestAtATime` (which counts its requests)."""
-    from moto.server import ThreadedMotoServer
+    """moto's server app in this process on a free loopback port, behind
+    :class:`OneRequestAtATime` (which counts its requests). Served with werkzeug's public
+    ``make_server``, as moto's own ThreadedMotoServer does, so that the app can be wrapped
+    before the first request without touching that class's private server."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    app = OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, app, True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     try:
-        # Before the port is handed out no request can arrive, so wrapping the app is safe.
-        wsgi = server._server
-        assert wsgi is not None
-        app = OneRequestAtATime(wsgi.app)
-        wsgi.app = app
-        host, port = server.get_host_and_port()
-        yield MotoHttp(f"http://{host}:{port}", app)
+        yield MotoHttp(f"http://127.0.0.1:{server.server_port}", app)
     finally:
-        server.stop()
+        server.shutdown()
+        thread.join()
 
 
 _MOTO_PROCESS = """
