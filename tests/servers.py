@@ -14,8 +14,10 @@ never ran, and tox would still say "congratulations"), and the benchmarks print 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
+import random
 import shutil
 import signal
 import socket
@@ -80,12 +82,42 @@ STARTUP_LIMIT = 120.0
 """Seconds a server may take to listen: a safety net against a hung start, not a measurement."""
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now (the server started next takes it)."""
+_FIRST_PORT = 10000
+_PORT_CHOICE = random.SystemRandom()  # not the seeded ``random``: xdist workers share a seed
+
+
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux's default when unknown)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(*, and_offset: int = 0) -> int:
+    """A loopback port nobody listens on right now (the server started next takes it), with
+    ``port + and_offset`` free too (a cluster node's bus port).
+
+    Chosen below the kernel's ephemeral range: a port from that range can be taken by any
+    outgoing connection between this probe and the server's bind, which once made a cluster
+    node exit at start-up under a busy CI run.
+    """
+    top = _ephemeral_floor() - 1 - and_offset
+    if top - _FIRST_PORT < 1000:
+        raise ServerUnavailable(f"no room for test servers below port {top + and_offset + 1}")
+    while True:
+        port = _PORT_CHOICE.randint(_FIRST_PORT, top)
+        if _bindable(port) and _bindable(port + and_offset):
+            return port
 
 
 def _listening(port: int) -> bool:
@@ -213,8 +245,6 @@ def redis_server(
     can stop and start again on the same port, rather than pytest-redis's: that one refuses
     ``save ""`` on engines older than 7 and cannot pass cluster or AOF options.
     """
-    from mirakuru import TCPExecutor
-
     binary = require_redis_server()
     port = free_port() if port is None else port
     datadir.mkdir(parents=True, exist_ok=True)
@@ -224,7 +254,31 @@ def redis_server(
         *("--save", "", "--appendonly", "no", "--logfile", logfile),
         *options,
     ]
-    return TCPExecutor(command, host="127.0.0.1", port=port, timeout=30)
+    return _redis_executor()(command, "127.0.0.1", port, log=datadir / logfile, timeout=30)
+
+
+@functools.cache
+def _redis_executor() -> type[TCPExecutor]:
+    """mirakuru's executor, made to say what the server logged when it exits at start-up
+    (mirakuru gives only the exit code, and the server logs to a file)."""
+    from mirakuru import TCPExecutor
+    from mirakuru.exceptions import ProcessExitedWithError
+
+    class LoggedRedisExecutor(TCPExecutor):
+        def __init__(
+            self, command: list[str], host: str, port: int, *, log: Path, **options: Any
+        ) -> None:
+            super().__init__(command, host, port, **options)
+            self.log = log
+
+        def check_subprocess(self) -> bool:
+            try:
+                return super().check_subprocess()
+            except ProcessExitedWithError as exited:
+                said = self.log.read_text(errors="replace") if self.log.exists() else "(no log)"
+                raise ServerUnavailable(f"{exited}\n{self.log}:\n{said}") from exited
+
+    return LoggedRedisExecutor
 
 
 def redis_server_url(server: TCPExecutor) -> str:
@@ -233,16 +287,11 @@ def redis_server_url(server: TCPExecutor) -> str:
 
 
 def _cluster_ports(count: int) -> list[int]:
-    """``count`` free ports whose cluster bus ports (port + 10000) are free and valid too."""
+    """``count`` distinct free ports whose cluster bus ports (port + 10000) are free too."""
     ports: list[int] = []
     while len(ports) < count:
-        port = free_port()
-        if port + 10000 <= 65535 and port not in ports:
-            try:
-                with socket.socket() as bus:
-                    bus.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
+        port = free_port(and_offset=10000)
+        if port not in ports and port + 10000 not in ports and port - 10000 not in ports:
             ports.append(port)
     return ports
 
