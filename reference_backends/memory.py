@@ -161,7 +161,9 @@ class InMemoryBackend(BackendBase):
         (:class:`pmcp_tasks.timebase.ServerClock`)."""
         return self._clock()
 
-    def _live(self, part: _Partition | None, item: str, now: float) -> VersionedRecord | None:
+    def live_record(self, part: _Partition | None, item: str, now: float) -> VersionedRecord | None:
+        """The record at ``item`` of ``part`` if it is live at ``now``: the one place this
+        backend judges liveness, which a subclass may override (a broken backend does)."""
         if part is None:
             return None
         record = part.records.get(item)
@@ -188,13 +190,13 @@ class InMemoryBackend(BackendBase):
         partition, item = split_key(key)
         now = self._clock()
         with self._lock:
-            return self._live(self._partitions.get(partition), item, now)
+            return self.live_record(self._partitions.get(partition), item, now)
 
     async def _put(self, key: str, data: bytes, expires_at: float | None) -> int:
         partition, item = split_key(key)
         now = self._clock()
         with self._lock:
-            current = self._live(self._partitions.get(partition), item, now)
+            current = self.live_record(self._partitions.get(partition), item, now)
             version = 1 if current is None else next_version(key, current.version)
             self._write(partition, item, VersionedRecord(data, version, expires_at))
         return version
@@ -205,7 +207,7 @@ class InMemoryBackend(BackendBase):
         partition, item = split_key(key)
         now = self._clock()
         with self._lock:
-            current = self._live(self._partitions.get(partition), item, now)
+            current = self.live_record(self._partitions.get(partition), item, now)
             if current is None:
                 if expected_version != 0:
                     raise RecordNotFound(key)
@@ -222,7 +224,7 @@ class InMemoryBackend(BackendBase):
             part = self._partitions.get(partition)
             if part is None or item not in part.records:
                 return False
-            live = self._live(part, item, now) is not None
+            live = self.live_record(part, item, now) is not None
             self._remove(partition, item)
             return live
 
@@ -266,7 +268,7 @@ class InMemoryBackend(BackendBase):
     ) -> tuple[str | None, bool]:
         """Up to :data:`SLICE` entries from ``start`` into ``out``: the last item walked, and
         whether the page is done. Dead records are parked after the walk, since parking may
-        compact the index under it. Records go through ``_live``, like every read."""
+        compact the index under it. Records go through ``live_record``, like every read."""
         part = self._partitions[partition]
         dead: list[tuple[str, float]] = []
         walked: str | None = None
@@ -277,7 +279,7 @@ class InMemoryBackend(BackendBase):
                 break
             if not part.listed(item):
                 continue
-            record = self._live(part, item, now)
+            record = self.live_record(part, item, now)
             if record is None:
                 expiry = part.records[item].expires_at
                 if expiry is not None and not is_live(expiry, now):
@@ -317,6 +319,59 @@ class InMemoryBackend(BackendBase):
         """Nothing to release: the records belong to the store, not to this view of it."""
 
 
+class MemoryInternals:
+    """The sanctioned door to an :class:`InMemoryBackend`'s insides; not the public API.
+
+    The conformance kit's hooks (:class:`MemoryKitHooks`) write past the contract, and the
+    project's broken backends (tests/broken_backends/) are this backend with one rule broken:
+    they read and write its records directly, move its clock, and judge liveness their own way
+    (:meth:`InMemoryBackend.live_record`). They do it through this one typed class, so that
+    refactoring the backend breaks it loudly. Hold :attr:`lock` around every use of
+    :attr:`partitions`, :meth:`write` and :meth:`remove`. Nothing here is stable across releases.
+    """
+
+    def __init__(self, backend: InMemoryBackend) -> None:
+        self._backend = backend
+
+    @property
+    def lock(self) -> threading.Lock:
+        """The store's lock, shared by every backend on the same :class:`MemoryStore`."""
+        return self._backend._lock
+
+    @property
+    def partitions(self) -> dict[str, _Partition]:
+        """This namespace's partitions by name; each holds ``records`` by item."""
+        return self._backend._partitions
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the backend judges liveness by; a broken backend may swap it for a call."""
+        return self._backend._clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self._backend._clock = clock
+
+    def raw(self, key: str) -> VersionedRecord | None:
+        """The stored record at ``key``, live or not (take :attr:`lock` around it)."""
+        partition, item = split_key(key)
+        part = self._backend._partitions.get(partition)
+        return None if part is None else part.records.get(item)
+
+    def write(self, partition: str, item: str, record: VersionedRecord) -> None:
+        """Store ``record`` as it is, any version, and queue its expiry."""
+        self._backend._write(partition, item, record)
+
+    def remove(self, partition: str, item: str) -> None:
+        """Forget a stored record (it must exist)."""
+        self._backend._remove(partition, item)
+
+    def clear(self) -> None:
+        """Forget every record of this namespace."""
+        self._backend._partitions.clear()
+        self._backend._namespace.expiries.clear()
+
+
 class MemoryKitHooks:
     """The conformance kit's hooks for an :class:`InMemoryBackend` (conformance/harness.py).
 
@@ -327,20 +382,19 @@ class MemoryKitHooks:
     """
 
     def __init__(self, backend: InMemoryBackend) -> None:
-        self.backend = backend
+        self.inside = MemoryInternals(backend)
 
     async def seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
         """Store any version, so KV-VER-1 is testable next to 2**53 and 2**63-1."""
         partition, item = split_key(check_key(key))
         record = VersionedRecord(check_data(data), version, check_expires_at(expires_at))
-        with self.backend._lock:
-            self.backend._write(partition, item, record)
+        with self.inside.lock:
+            self.inside.write(partition, item, record)
 
     async def drop_namespace(self) -> None:
         """Forget this namespace's records so that kit runs do not accumulate."""
-        with self.backend._lock:
-            self.backend._partitions.clear()
-            self.backend._namespace.expiries.clear()
+        with self.inside.lock:
+            self.inside.clear()
 
 
 _KIT_STORE = MemoryStore()

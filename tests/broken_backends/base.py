@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from conformance.harness import KitTarget
-from pmcp_tasks.backend import Clock, VersionedRecord
-from pmcp_tasks.keys import split_key as split
-from reference_backends.memory import InMemoryBackend, MemoryKitHooks, MemoryStore
+from pmcp_tasks.backend import Clock
+from reference_backends.memory import (
+    InMemoryBackend,
+    MemoryInternals,
+    MemoryKitHooks,
+    MemoryStore,
+)
 
 _STORE = MemoryStore()
 
@@ -23,7 +27,8 @@ _STORE = MemoryStore()
 class Seedable(InMemoryBackend):
     """The reference backend on this module's own store, with the memory kit hooks as methods
     (a broken write uses ``seed`` to store the version it got wrong); the zoo's factories hand
-    each backend to the kit as its own hooks."""
+    each backend to the kit as its own hooks. A broken backend reaches the records, the lock
+    and the clock through ``inside``, the memory backend's door."""
 
     def __init__(
         self,
@@ -39,17 +44,13 @@ class Seedable(InMemoryBackend):
             max_record_bytes=max_record_bytes,
             store=_STORE if store is None else store,
         )
+        self.inside = MemoryInternals(self)
 
     async def seed(self, key: str, data: bytes, version: int, expires_at: float | None) -> None:
         await MemoryKitHooks(self).seed(key, data, version, expires_at)
 
     async def drop_namespace(self) -> None:
         await MemoryKitHooks(self).drop_namespace()
-
-    def _raw(self, key: str) -> VersionedRecord | None:
-        partition, item = split(key)
-        part = self._partitions.get(partition)
-        return None if part is None else part.records.get(item)
 
 
 @dataclass

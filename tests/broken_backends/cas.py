@@ -32,8 +32,10 @@ class CasReadAwaitWrite(Seedable):
         if current is not None and current.version != expected_version:
             raise VersionConflict(key, expected_version, current.version)
         partition, item = split(key)
-        with self._lock:
-            self._write(partition, item, VersionedRecord(data, expected_version + 1, expires_at))
+        with self.inside.lock:
+            self.inside.write(
+                partition, item, VersionedRecord(data, expected_version + 1, expires_at)
+            )
         return expected_version + 1
 
 

@@ -41,19 +41,19 @@ class DamageAware(Seedable):
         if kind == "bad-index-member":
             return False  # no index: every lookup goes through the records themselves
         partition, item = split(key)
-        with self._lock:
-            self._write(partition, item, _Undecodable(kind))  # type: ignore[arg-type]
+        with self.inside.lock:
+            self.inside.write(partition, item, _Undecodable(kind))  # type: ignore[arg-type]
         return True
 
-    def _live(self, part: Any, item: str, now: float) -> VersionedRecord | None:
+    def live_record(self, part: Any, item: str, now: float) -> VersionedRecord | None:
         record = None if part is None else part.records.get(item)
         if isinstance(record, _Undecodable):
             self._met.append(item)
             return None
-        return super()._live(part, item, now)
+        return super().live_record(part, item, now)
 
     async def _get(self, key: str) -> VersionedRecord | None:
-        raw: Any = self._raw(key)
+        raw: Any = self.inside.raw(key)
         if isinstance(raw, _Undecodable):
             raise BackendError(f"cannot decode the record at key {key!r}: {raw.kind}")
         return await super()._get(key)

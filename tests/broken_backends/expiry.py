@@ -28,8 +28,8 @@ class GetShowsExpired(Seedable):
 
     async def get(self, key: str) -> VersionedRecord | None:
         check_key(key)
-        with self._lock:
-            return self._raw(key)
+        with self.inside.lock:
+            return self.inside.raw(key)
 
 
 @zoo("list_shows_expired", breaks="KV-LIVE-2")
@@ -40,11 +40,11 @@ class ListShowsExpired(Seedable):
         self, prefix: str, *, after: str | None = None, limit: int | None = None
     ) -> list[tuple[str, VersionedRecord]]:
         future = FrozenClock(float("-inf"))
-        saved, self._clock = self._clock, future
+        saved, self.inside.clock = self.inside.clock, future
         try:
             return await super().list_by_prefix(prefix, after=after, limit=limit)
         finally:
-            self._clock = saved
+            self.inside.clock = saved
 
 
 @zoo("clock_ignored", breaks="KV-LIVE-3")
@@ -69,7 +69,7 @@ class DeleteTrueForExpired(Seedable):
 
     async def delete(self, key: str) -> bool:
         check_key(key)
-        present = self._raw(key) is not None
+        present = self.inside.raw(key) is not None
         await super().delete(key)
         return present
 
@@ -79,8 +79,8 @@ class CleanupMiscounts(Seedable):
     """cleanup_expired reports the records it looked at, not the ones it removed."""
 
     async def cleanup_expired(self) -> int:
-        with self._lock:
-            examined = sum(len(part.records) for part in self._partitions.values())
+        with self.inside.lock:
+            examined = sum(len(part.records) for part in self.inside.partitions.values())
         await super().cleanup_expired()
         return examined
 
@@ -90,11 +90,11 @@ class CleanupOnlyCounts(Seedable):
     """cleanup_expired counts dead records but leaves them stored (they revive later)."""
 
     async def cleanup_expired(self) -> int:
-        now = self._clock()
-        with self._lock:
+        now = self.inside.clock()
+        with self.inside.lock:
             return sum(
                 not is_live(record.expires_at, now)
-                for part in self._partitions.values()
+                for part in self.inside.partitions.values()
                 for record in part.records.values()
             )
 
@@ -117,8 +117,8 @@ class CasIgnoresExpiry(Seedable):
     async def put_if_version(
         self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
     ) -> int:
-        stored = self._raw(check_key(key))
-        if stored is not None and not is_live(stored.expires_at, self._clock()):
+        stored = self.inside.raw(check_key(key))
+        if stored is not None and not is_live(stored.expires_at, self.inside.clock()):
             if stored.version != expected_version:
                 raise VersionConflict(key, expected_version, stored.version)
             await self.seed(key, check_data(data), expected_version + 1, expires_at)
@@ -146,11 +146,11 @@ class CleanupHidesRecords(Seedable):
         return version
 
     async def cleanup_expired(self) -> int:
-        now = self._clock()
-        with self._lock:
+        now = self.inside.clock()
+        with self.inside.lock:
             expired = {
                 f"{partition}:{item}"
-                for partition, part in self._partitions.items()
+                for partition, part in self.inside.partitions.items()
                 for item, record in part.records.items()
                 if not is_live(record.expires_at, now)
             }
@@ -164,7 +164,7 @@ class VersionSurvivesExpiry(Seedable):
     """put over an expired record continues its version instead of starting at 1."""
 
     async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
-        stored = self._raw(check_key(key))
+        stored = self.inside.raw(check_key(key))
         version = 1 if stored is None else stored.version + 1
         await self.seed(key, check_data(data), version, expires_at)
         return version
@@ -223,7 +223,7 @@ def _ms(expires_at: float | None) -> float | None:
 class LivenessInMilliseconds(Seedable):
     """Decides liveness on whole milliseconds of clock and expiry (data kept exact)."""
 
-    def _live(self, part: Any, item: str, now: float) -> VersionedRecord | None:
+    def live_record(self, part: Any, item: str, now: float) -> VersionedRecord | None:
         record = None if part is None else part.records.get(item)
         if record is None:
             return None
@@ -251,13 +251,13 @@ class CleanupOneBatch(Seedable):
     """cleanup_expired removes at most 100 dead records per call (one scan batch)."""
 
     async def cleanup_expired(self) -> int:
-        now = self._clock()
+        now = self.inside.clock()
         removed = 0
-        with self._lock:
-            for partition, part in list(self._partitions.items()):
+        with self.inside.lock:
+            for partition, part in list(self.inside.partitions.items()):
                 for item, record in list(part.records.items()):
                     if removed < 100 and not is_live(record.expires_at, now):
-                        self._remove(partition, item)
+                        self.inside.remove(partition, item)
                         removed += 1
         return removed
 
@@ -268,20 +268,20 @@ class CleanupReadAwaitDelete(Seedable):
     unconditionally: a record rewritten in between is deleted although it is live."""
 
     async def cleanup_expired(self) -> int:
-        now = self._clock()
-        with self._lock:
+        now = self.inside.clock()
+        with self.inside.lock:
             dead = [
                 (partition, item)
-                for partition, part in self._partitions.items()
+                for partition, part in self.inside.partitions.items()
                 for item, record in part.records.items()
                 if not is_live(record.expires_at, now)
             ]
         await anyio.lowlevel.checkpoint()
-        with self._lock:
+        with self.inside.lock:
             for partition, item in dead:
-                part = self._partitions.get(partition)
+                part = self.inside.partitions.get(partition)
                 if part is not None and item in part.records:
-                    self._remove(partition, item)
+                    self.inside.remove(partition, item)
         return len(dead)
 
 
@@ -306,13 +306,13 @@ class CleanupOwnWritesOnly(Seedable):
         return version
 
     async def cleanup_expired(self) -> int:
-        now = self._clock()
+        now = self.inside.clock()
         removed = 0
-        with self._lock:
+        with self.inside.lock:
             for key in sorted(self._written):
-                record = self._raw(key)
+                record = self.inside.raw(key)
                 if record is not None and not is_live(record.expires_at, now):
-                    self._remove(*split(key))
+                    self.inside.remove(*split(key))
                     removed += 1
         return removed
 
@@ -322,10 +322,10 @@ class CleanupLeavesIndexEntries(Seedable):
     """cleanup_expired deletes the records but not their entries in the sorted key index."""
 
     async def cleanup_expired(self) -> int:
-        now = self._clock()
+        now = self.inside.clock()
         removed = 0
-        with self._lock:
-            for part in self._partitions.values():
+        with self.inside.lock:
+            for part in self.inside.partitions.values():
                 for item, record in list(part.records.items()):
                     if not is_live(record.expires_at, now):
                         del part.records[item]

@@ -142,7 +142,7 @@ class DeathRememberedOnRead(Seedable):
         if key in self._dead:
             return None
         found = await super().get(key)
-        raw = self._raw(check_key(key))
+        raw = self.inside.raw(check_key(key))
         if found is None and raw is not None:
             self._dead.add(key)
         return found

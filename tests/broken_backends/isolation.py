@@ -67,15 +67,15 @@ class NamespaceJoinedWithoutSeparator(Seedable):
         return [(key[len(self._prefix) :], record) for key, record in found]
 
     async def cleanup_expired(self) -> int:
-        now = self._clock()
+        now = self.inside.clock()
         removed = 0
-        with self._lock:
-            for partition, part in list(self._partitions.items()):
+        with self.inside.lock:
+            for partition, part in list(self.inside.partitions.items()):
                 if not partition.startswith(self._prefix):
                     continue
                 for item, record in list(part.records.items()):
                     if not is_live(record.expires_at, now):
-                        self._remove(partition, item)
+                        self.inside.remove(partition, item)
                         removed += 1
         return removed
 

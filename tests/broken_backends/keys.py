@@ -22,8 +22,10 @@ class LooseKeys(Seedable):
         if not isinstance(key, str) or ":" not in key:
             return None
         partition, item = split(key)
-        with self._lock:
-            return self._live(self._partitions.get(partition), item, self._clock())
+        with self.inside.lock:
+            return self.live_record(
+                self.inside.partitions.get(partition), item, self.inside.clock()
+            )
 
 
 @zoo("bool_version_accepted", breaks="KV-ARG-2")

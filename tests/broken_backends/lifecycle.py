@@ -129,7 +129,7 @@ class ListingByPosition(Seedable):
     it."""
 
     def _ranked(self, partition: str, item_prefix: str) -> list[str]:
-        part = self._partitions.get(partition)
+        part = self.inside.partitions.get(partition)
         items = [] if part is None else part.records
         return sorted(item for item in items if item.startswith(item_prefix))
 
@@ -143,9 +143,9 @@ class ListingByPosition(Seedable):
             batch = self._ranked(partition, item_prefix)[offset : offset + 2]
             if not batch:
                 break
-            part = self._partitions.get(partition)
+            part = self.inside.partitions.get(partition)
             for item in batch:
-                record = self._live(part, item, self._clock())
+                record = self.live_record(part, item, self.inside.clock())
                 if record is not None and (limit is None or len(out) < limit):
                     out.append((f"{partition}:{item}", record))
             offset += len(batch)
@@ -171,15 +171,15 @@ class CleanupMissesCasExpiries(Seedable):
         return await super().put(key, data, expires_at=expires_at)
 
     async def _cleanup(self) -> int:
-        now = self._clock()
+        now = self.inside.clock()
         removed = 0
-        with self._lock:
-            for partition, part in list(self._partitions.items()):
+        with self.inside.lock:
+            for partition, part in list(self.inside.partitions.items()):
                 for item, record in list(part.records.items()):
                     if f"{partition}:{item}" in _UNINDEXED:
                         continue
                     if not is_live(record.expires_at, now):
-                        self._remove(partition, item)
+                        self.inside.remove(partition, item)
                         removed += 1
         return removed
 

@@ -21,20 +21,20 @@ class LimitBeforeExpiryFilter(Seedable):
     ) -> list[tuple[str, VersionedRecord]]:
         check_prefix(prefix)
         check_page(after, limit)
-        with self._lock:
+        with self.inside.lock:
             everything = [
                 (key, record)
                 for key, record in self._all()
                 if key.startswith(prefix) and (after is None or key > after)
             ]
         page = everything[:limit] if limit is not None else everything
-        now = self._clock()
+        now = self.inside.clock()
         return [(k, r) for k, r in page if is_live(r.expires_at, now)]
 
     def _all(self) -> list[tuple[str, VersionedRecord]]:
         return sorted(
             (f"{partition}:{item}", record)
-            for partition, part in self._partitions.items()
+            for partition, part in self.inside.partitions.items()
             for item, record in part.records.items()
         )
 
@@ -48,8 +48,8 @@ class PrefixNotBounded(LimitBeforeExpiryFilter):
     ) -> list[tuple[str, VersionedRecord]]:
         partition, item_prefix = check_prefix(prefix)
         check_page(after, limit)
-        now = self._clock()
-        with self._lock:
+        now = self.inside.clock()
+        with self.inside.lock:
             found = [
                 (key, record)
                 for key, record in self._all()
@@ -97,12 +97,12 @@ class ListsInBatches(Seedable):
     ) -> list[tuple[str, VersionedRecord]]:
         if limit is None:
             return await super().list_by_prefix(prefix, after=after)
-        saved, self._clock = self._clock, FrozenClock(float("-inf"))
+        saved, self.inside.clock = self.inside.clock, FrozenClock(float("-inf"))
         try:
             raw = await super().list_by_prefix(prefix, after=after, limit=max(self.BATCH, limit))
         finally:
-            self._clock = saved
-        now = self._clock()
+            self.inside.clock = saved
+        now = self.inside.clock()
         return [(k, r) for k, r in raw if is_live(r.expires_at, now)][:limit]
 
 

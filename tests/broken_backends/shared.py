@@ -37,7 +37,7 @@ class ExpiryKeptClientSide(Seedable):
         if record is None or key not in self._expiries:
             return record
         expires_at = self._expiries[key]
-        if not is_live(expires_at, self._clock()):
+        if not is_live(expires_at, self.inside.clock()):
             return None
         return replace(record, expires_at=expires_at)
 
