@@ -17,7 +17,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
@@ -77,9 +77,11 @@ DEFAULT_STORAGE_PATIENCE = 5.0
 DEFAULT_CLEANUP_INTERVAL = 60.0
 """Seconds between sweeps of expired tasks, for a store that does not expire them itself."""
 DEFAULT_MAX_RUNNING = 10
-"""Handlers one instance runs at once; the tasks beyond wait in this instance, in order."""
+"""Handlers one instance runs at once; the tasks beyond wait for a slot (a resumable tool's in
+the store, for any instance with one; the others in this instance, in order)."""
 RELEASED_LEASE = 0.001
-"""Seconds left on a resumable task's lease when its instance stops (the shortest one stored)."""
+"""Seconds left on a resumable task's lease when its instance stops or queues it (the
+shortest one stored), so that any instance with a free slot may take it."""
 DEFAULT_RESUME_ATTEMPTS = 3
 """Times a resumable task's handler is started (the first run included) before it fails."""
 
@@ -144,7 +146,9 @@ class TasksExtension(Extension):
     paces the sweeps and the handlers' progress reports.
 
     ``max_running``: handlers this instance runs at once (``None``: no limit); tasks beyond it
-    are created and leased at once, and their handlers wait here for a slot, in order.
+    are created at once and wait for a slot. A resumable tool's task waits in the store, its
+    lease released, and the first instance with a free slot takes it (this one included);
+    another tool's task stays leased here, its handler waiting in arrival order.
     ``resume_attempts``: how many times a resumable tool's handler is started for one task
     before the task fails. ``notifier``: delivers cancels to the instance running the task at
     once (:class:`~pmcp_tasks.notify.CancelNotifier`, e.g. Redis pub/sub); without one, that
@@ -207,6 +211,9 @@ class TasksExtension(Extension):
         self._running: set[asyncio.Task[None]] = set()
         self._watches: dict[str, Watch] = {}
         """The watch of each task running here, by task key."""
+        self._queued: dict[str, tuple[str, str, Callable[[], Awaitable[object]]]] = {}
+        """Owner, task id and work of each resumable task this instance queued in the store,
+        by task key, in order: run here as the call came if this instance takes it back."""
         self._background: asyncio.Task[None] | None = None
         self._listening: asyncio.Future[None] | None = None
         self._servers: set[int] = set()
@@ -324,12 +331,51 @@ class TasksExtension(Extension):
             return started if started is not None else result
         owner = self.owner(ctx)
         record, lease = await self._create(owner)
-        registration = None
-        if tool.resume:
-            entry = Entry(owner, record.task_id, params.name, dict(params.arguments or {}))
-            registration = Registration(self._log, entry, record.expires_at, written=False)
-        self._spawn(owner, record, lease, params.name, lambda: call_next(ctx), registration)
+
+        async def work() -> object:
+            return await call_next(ctx)
+
+        if not tool.resume:
+            self._spawn(owner, record, lease, params.name, work)
+            return create_task_result(record)
+        entry = Entry(owner, record.task_id, params.name, dict(params.arguments or {}))
+        registration = Registration(self._log, entry, record.expires_at, written=False)
+        if await self._reserve():
+            self._spawn(owner, record, lease, params.name, work, registration, reserved=True)
+        elif not await self._queue(entry, record, work):
+            self._spawn(owner, record, lease, params.name, work, registration)
         return create_task_result(record)
+
+    async def _reserve(self) -> bool:
+        """Take a slot for a handler now, or say there is none (never wait for one: a free
+        semaphore's ``acquire`` returns without suspending, and handlers queued here for a
+        slot make it ``locked``, so they keep their turn)."""
+        if self._slots is None:
+            return True
+        if self._slots.locked():
+            return False
+        await self._slots.acquire()
+        return True
+
+    def _unreserve(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
+    async def _queue(
+        self, entry: Entry, record: TaskRecord, work: Callable[[], Awaitable[object]]
+    ) -> bool:
+        """No slot here: leave the task in the store, its entry written (no start yet) and its
+        lease released, for the first instance with a free slot; ``False`` if that failed
+        (the task then waits here, leased, as another tool's would)."""
+        owner, task_id = entry.owner, entry.task_id
+        try:
+            await self._log.put(replace(entry, attempts=0), record.expires_at)
+            await self.store.renew_lease(owner, task_id, self.worker_id, RELEASED_LEASE)
+        except (StorageError, TaskError) as exc:
+            logger.warning("task %s: it waits for a slot here, not in the store: %s", task_id, exc)
+            return False
+        self._queued[task_key(owner, task_id)] = (owner, task_id, work)
+        return True
 
     async def _middleware(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
@@ -440,7 +486,11 @@ class TasksExtension(Extension):
         tool: str,
         work: Callable[[], Awaitable[object]],
         registration: Registration | None = None,
+        *,
+        reserved: bool = False,
     ) -> None:
+        """Run ``work`` as the task in its own asyncio task. ``reserved``: it holds a slot
+        taken by :meth:`_reserve` (given back when it ends); otherwise it waits for one."""
         context: TaskContext
         if registration is None:
             context = TaskContext(
@@ -453,7 +503,7 @@ class TasksExtension(Extension):
         key = task_key(owner, record.task_id)
         watch = Watch(
             self.watch_interval,
-            slots=self._slots,
+            slots=None if reserved else self._slots,
             on_tick=None if registration is None else registration.ensure,
         )
 
@@ -469,13 +519,40 @@ class TasksExtension(Extension):
             finally:
                 if self._watches.get(key) is watch:
                     del self._watches[key]
+                if reserved:
+                    self._unreserve()
+                self._take_queued_soon()
             if settled and registration is not None:
                 await registration.forget()
 
         # The handler outlives the request it came with: its own asyncio task, not the request's.
-        task = asyncio.get_running_loop().create_task(body())
+        self._keep(body())
+
+    def _keep(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background until it ends or :meth:`aclose` cancels it."""
+        task = asyncio.get_running_loop().create_task(work)
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+
+    def _take_queued_soon(self) -> None:
+        """A slot may be free: take back the tasks this instance queued, oldest first."""
+        if self._queued and (self._slots is None or not self._slots.locked()):
+            self._keep(self._take_queued())
+
+    async def _take_queued(self) -> None:
+        """Each task this instance queued, while a slot is free: run here unless another
+        instance took it meanwhile, or it ended (a cancel)."""
+        for key, (owner, task_id, _) in list(self._queued.items()):
+            if self._slots is not None and self._slots.locked():
+                return
+            try:
+                found = await self._log.read(owner, task_id)
+                if found is not None:
+                    await self._look_at(found[0])
+            except (TaskError, StorageError) as exc:  # the scan tries again
+                logger.warning("task %s: taking it from the queue failed: %s", task_id, exc)
+                return
+            self._queued.pop(key, None)
 
     # ------------------------------------------------------- cancel notices and resumes
 
@@ -581,14 +658,21 @@ class TasksExtension(Extension):
             )
             return False
         owner, task_id = entry.owner, entry.task_id
-        if task_key(owner, task_id) in self._watches:
+        key = task_key(owner, task_id)
+        if key in self._watches:
             return True  # running here, late to renew (a blocked loop): slow, not lost
+        if not await self._reserve():
+            return True  # no free slot here: it waits in the store for an instance with one
         lease = Lease.starting(self.worker_id, self.lease, since=time.monotonic())
         try:
             record = await self.store.take_over_lease(owner, task_id, self.worker_id, self.lease)
-        except LeaseLost:
-            return True  # another instance took it first
+        except BaseException as exc:
+            self._unreserve()
+            if isinstance(exc, LeaseLost):
+                return True  # another instance took it first
+            raise
         if record.status.is_terminal:
+            self._unreserve()
             return True
         started = replace(entry, attempts=entry.attempts + 1)
         try:
@@ -601,18 +685,19 @@ class TasksExtension(Extension):
         except StorageError as exc:  # the task is ours now: run it, counted next time
             logger.warning("task %s: its start was not counted: %s", task_id, exc)
             entry = started
-        logger.warning(
-            "task %s: its worker was lost; running %s again here (start %d of %d)",
-            task_id,
-            shown(entry.tool),
-            entry.attempts,
-            self.resume_attempts,
-        )
+        if entry.attempts > 1:
+            logger.warning(
+                "task %s: its worker was lost; running %s again here (start %d of %d)",
+                task_id,
+                shown(entry.tool),
+                entry.attempts,
+                self.resume_attempts,
+            )
         registration = Registration(self._log, entry, record.expires_at, written=True)
         server, name, arguments = tool.server, entry.tool, dict(entry.arguments)
-        self._spawn(
-            owner, record, lease, name, lambda: server.call_tool(name, arguments), registration
-        )
+        queued = self._queued.pop(key, None)
+        work = queued[2] if queued else lambda: server.call_tool(name, arguments)
+        self._spawn(owner, record, lease, name, work, registration, reserved=True)
         return True
 
     def _sweep_if_due(self) -> None:
@@ -649,6 +734,7 @@ class TasksExtension(Extension):
         if self._background is not None:
             self._background.cancel()
             await asyncio.gather(self._background, return_exceptions=True)
+        self._queued.clear()  # their leases are released: other instances take them
         for task in list(self._running):
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)

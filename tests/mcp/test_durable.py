@@ -22,7 +22,7 @@ from task_client import TERMINAL, VERSION, CreatedTask, TasksAd, TaskSession
 
 from conformance.harness import ManualClock
 from pmcp_tasks import GenericTaskStore, LeaseLost, StoreConfig, TaskStatus
-from pmcp_tasks.mcp import TasksExtension, current_task
+from pmcp_tasks.mcp import ResumableContext, TasksExtension, current_task
 from reference_backends.memory import InMemoryBackend, MemoryStore
 
 pytestmark = pytest.mark.anyio
@@ -109,6 +109,14 @@ def _tools(fleet: Fleet, worker: str, server: MCPServer[Any], tasks: TasksExtens
             await fleet.release.wait()  # A never gets past here: it is stopped
         return f"start {starts} on {worker}: {answers['go']}"
 
+    @tasks.tool(server, support="required", resume=True)
+    async def queued_work() -> str:
+        """Says where it ran, and which start of its task this is."""
+        fleet.started.append(worker)
+        task = current_task()
+        assert isinstance(task, ResumableContext)
+        return f"start {task.attempt} on {worker}"
+
 
 @asynccontextmanager
 async def _session(server: MCPServer[Any]) -> AsyncIterator[TaskSession]:
@@ -174,6 +182,49 @@ async def test_at_most_max_running_handlers_run_and_the_rest_wait_in_order() -> 
     assert [view.field("status") for view in done] == ["completed"] * 5
     assert fleet.most_running == 2
     await tasks.aclose()
+
+
+async def test_a_resumable_task_over_the_cap_is_taken_by_an_instance_with_a_free_slot() -> None:
+    """A runs one handler at a time and is busy: a resumable task created through A waits in
+    the store with its lease released, and B, idle, takes it and runs it (its first start)
+    while A's handler still runs."""
+    fleet = _fleet(max_running=1)
+    a, b = fleet.instances
+    await b.open()  # B looks for tasks to take from now on, though no client talks to it
+    async with _session(fleet.servers[0]) as on_a:
+        busy = await on_a.call("gated")
+        await _until(lambda: fleet.running == 1)
+        queued = await on_a.call("queued_work")
+        assert fleet.started == ["worker-0"]  # A did not start it
+        fleet.clock.advance(1)  # the stores' clock passes the released lease (1 ms)
+        done = await on_a.wait_for(queued.task_id, *TERMINAL)
+        assert fleet.running == 1  # A's handler still runs: B ran the queued task
+        fleet.release.set()
+        assert (await on_a.wait_for(busy.task_id, *TERMINAL)).field("status") == "completed"
+    assert done.field("status") == "completed", done.field("error")
+    assert "start 1 on worker-1" in str(done.field("result"))
+    assert fleet.started == ["worker-0", "worker-1"]
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_a_resumable_task_over_the_cap_runs_here_once_a_slot_frees() -> None:
+    fleet = _fleet(1, max_running=1)
+    (a,) = fleet.instances
+    async with _session(fleet.servers[0]) as client:
+        busy = await client.call("gated")
+        await _until(lambda: fleet.running == 1)
+        queued = await client.call("queued_work")
+        assert (await client.get(queued.task_id)).field("status") == "working"
+        assert fleet.started == ["worker-0"]
+        fleet.clock.advance(1)
+        fleet.release.set()
+        done = await client.wait_for(queued.task_id, *TERMINAL)
+        assert (await client.wait_for(busy.task_id, *TERMINAL)).field("status") == "completed"
+    assert done.field("status") == "completed", done.field("error")
+    assert "start 1 on worker-0" in str(done.field("result"))
+    assert fleet.started == ["worker-0", "worker-0"]
+    await a.aclose()
 
 
 async def test_a_lost_workers_resumable_task_runs_again_on_b_with_its_variables() -> None:
