@@ -341,6 +341,7 @@ class TasksExtension(Extension):
         entry = Entry(owner, record.task_id, params.name, dict(params.arguments or {}))
         registration = Registration(self._log, entry, record.expires_at, written=False)
         if await self._reserve():
+            await registration.ensure()  # before the client hears of the task: no gap to lose it
             self._spawn(owner, record, lease, params.name, work, registration, reserved=True)
         elif not await self._queue(entry, record, work):
             self._spawn(owner, record, lease, params.name, work, registration)

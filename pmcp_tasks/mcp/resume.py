@@ -8,8 +8,9 @@ calls got, in call order. Any instance lists these entries to find tasks whose l
 The task record stays the authority: the takeover is a fenced write to it
 (:meth:`~pmcp_tasks.GenericTaskStore.take_over_lease`), so of two claimers one wins.
 
-An entry is written once the handler has run for one watch interval (or asks for input), so a
-task that finishes at once costs no extra write; it is removed when the task ends.
+An entry is written before the client hears of the task, so a worker lost at any moment
+leaves its task resumable (a write that fails is tried again at each watch tick); it is
+removed when the task ends.
 """
 
 from __future__ import annotations
@@ -147,8 +148,8 @@ class ResumeLog:
 class Registration:
     """One resumable task's entry, seen from the worker that runs it now.
 
-    ``written`` says whether the entry is in the store: the first run writes it late (see the
-    module docstring), a resumed run finds it there.
+    ``written`` says whether the entry is in the store (a write that failed leaves it
+    ``False`` until :meth:`ensure` succeeds).
     """
 
     def __init__(
@@ -220,7 +221,7 @@ class ResumableContext(TaskContext):
         entry = registration.entry
         super().__init__(store, entry.owner, entry.task_id, worker=worker, clock=clock)
         self.registration = registration
-        self.resumed = registration.written
+        self.resumed = registration.entry.attempts > 1
         self._calls = 0
 
     @property

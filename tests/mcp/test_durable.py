@@ -110,6 +110,16 @@ def _tools(fleet: Fleet, worker: str, server: MCPServer[Any], tasks: TasksExtens
         return f"start {starts} on {worker}: {answers['go']}"
 
     @tasks.tool(server, support="required", resume=True)
+    async def held() -> str:
+        """Its first start waits until released (A is stopped first); a later one returns."""
+        fleet.started.append(worker)
+        task = current_task()
+        assert isinstance(task, ResumableContext)
+        if task.attempt == 1:
+            await fleet.release.wait()
+        return f"start {task.attempt} on {worker}"
+
+    @tasks.tool(server, support="required", resume=True)
     async def queued_work() -> str:
         """Says where it ran, and which start of its task this is."""
         fleet.started.append(worker)
@@ -182,6 +192,29 @@ async def test_at_most_max_running_handlers_run_and_the_rest_wait_in_order() -> 
     assert [view.field("status") for view in done] == ["completed"] * 5
     assert fleet.most_running == 2
     await tasks.aclose()
+
+
+async def test_a_resumable_task_lost_before_its_first_watch_tick_runs_again_on_b() -> None:
+    """The watcher's first tick is an hour away, and A stops right after the handler
+    started: the task was resumable from the moment its CreateTaskResult left (its entry
+    written, A released its lease), so B runs it again."""
+    fleet = _fleet(poll=SLOW_POLL, lease=3 * SLOW_POLL)
+    a, b = fleet.instances
+    async with _session(fleet.servers[0]) as on_a:
+        created = await on_a.call("held")
+        await _until(lambda: fleet.started == ["worker-0"])
+    await a.aclose()
+    fleet.clock.advance(1)  # past the lease A released as it stopped
+    async with _session(fleet.servers[1]) as on_b:
+        for _ in range(MAX_POLLS):  # not wait_for: it would wait the hour-long poll interval
+            done = await on_b.get(created.task_id)
+            if done.field("status") in TERMINAL:
+                break
+            await asyncio.sleep(0.01)
+    assert done.field("status") == "completed", done.field("error")
+    assert "start 2 on worker-1" in str(done.field("result"))
+    assert fleet.started == ["worker-0", "worker-1"]
+    await b.aclose()
 
 
 async def test_a_resumable_task_over_the_cap_is_taken_by_an_instance_with_a_free_slot() -> None:
