@@ -4,20 +4,22 @@ The first test is exhaustive over a fixed list of the values that used to escape
 exceptions or as megabyte-long messages: integers of thousands of digits (``repr`` raises
 ``ValueError``), values nested deeper than the interpreter's recursion limit (``repr`` raises
 ``RecursionError``), strings of 10 MB, mixed-type keys (``sorted`` raises ``TypeError``),
-wrong types. Each call, on a fresh task of
-its own, either succeeds or raises a ``TaskError`` with -32602 whose message is short; nothing
-else. The property test after it draws any argument of the store and a value from wider
-families: integers of any size, nesting of any depth, wrong types for keys and names, long
-strings. Both run on every backend (memory, fakeredis, a redis-server, moto);
-test_hostile_input.py draws whole hostile calls with owners, ids and variables.
+wrong types. Each call, on a fresh task of its own, either succeeds or raises a ``TaskError``
+with -32602 whose message is short, and a refused one writes nothing; nothing else. The
+arguments a server wires once (the store's backend, config and clock, the context's store and
+clock) are the exception: a short ``ValueError`` naming the argument. The property tests after
+it draw any argument of the store or of ``TaskContext`` and a value from wider families:
+integers of any size, nesting of any depth, wrong types for keys and names, long strings. All
+run on every backend (memory, fakeredis, a redis-server, moto); test_hostile_input.py draws
+whole hostile calls with owners, ids and variables.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -187,7 +189,6 @@ STORE_SLOTS: dict[str, Call] = {
 }
 
 CONTEXT_SLOTS: dict[str, ContextCall] = {
-    "sleep seconds": lambda c, v: c.sleep(v),
     "report message": lambda c, v: c.report(v),
     "report progress": lambda c, v: c.report("m", progress=v),
     "report total": lambda c, v: c.report("m", progress=1, total=v),
@@ -206,16 +207,29 @@ CONTEXT_SLOTS: dict[str, ContextCall] = {
     "cancel status_message": lambda c, v: c.cancel(v),
 }
 
+WIRING_SLOTS: dict[str, Callable[[GenericTaskStore, str, Any], object]] = {
+    "TaskContext store": lambda s, t, v: TaskContext(v, OWNER, t),
+    "TaskContext clock": lambda s, t, v: TaskContext(s, OWNER, t, clock=v),
+    "GenericTaskStore backend": lambda s, t, v: GenericTaskStore(v),
+    "GenericTaskStore config": lambda s, t, v: GenericTaskStore(s.backend, v),
+    "GenericTaskStore clock": lambda s, t, v: GenericTaskStore(s.backend, s.config, v),
+    "GenericTaskStore check_skew": lambda s, t, v: GenericTaskStore(
+        s.backend, s.config, check_skew=v
+    ),
+}
+"""What a server wires once at start-up: a wrong value is the server's mistake, not a
+client's, so it is a short ``ValueError`` naming the argument (docs/domain.md), never -32602."""
 ASKING_SLOTS: dict[str, ContextCall] = {
     "request_input requests": lambda c, v: c.request_input({"q": v}),
     "request_input status_message": lambda c, v: c.request_input({"q": REQUEST}, v),
 }
 """``TaskContext`` calls that ask the client and wait for its answer once they accept."""
 WAITING_SLOTS: dict[str, ContextCall] = {
+    "sleep seconds": lambda c, v: c.sleep(v),
     "wait_for_input keys": lambda c, v: c.wait_for_input(v),
     "wait_for_input key": lambda c, v: c.wait_for_input({"q": v}),
 }
-"""``TaskContext`` calls that wait for answers already asked once they accept."""
+"""``TaskContext`` calls that wait once they accept (for answers already asked, or time)."""
 
 
 @dataclass
@@ -249,6 +263,16 @@ async def _fresh(store: GenericTaskStore) -> str:
     return task.task_id
 
 
+@asynccontextmanager
+async def _store(
+    factory: BackendFactory, label: str
+) -> AsyncIterator[tuple[GenericTaskStore, ManualClock]]:
+    """A store without a cap (every call takes a fresh task) on a clock moved by hand."""
+    clock = ManualClock(start=1_800_000_000.0)
+    async with opened(factory, clock, label) as backend:
+        yield GenericTaskStore(backend, StoreConfig(max_tasks_per_owner=None), clock), clock
+
+
 async def _attempt(call: Callable[..., Any], *args: Any) -> BaseException | None:
     """Run ``call`` (a coroutine function, or a plain one such as ``check_result``)."""
     try:
@@ -263,9 +287,7 @@ async def _attempt(call: Callable[..., Any], *args: Any) -> BaseException | None
 async def test_every_argument_refuses_every_hostile_value_with_a_documented_error(
     factory: BackendFactory,
 ) -> None:
-    clock = ManualClock(start=1_800_000_000.0)
-    async with opened(factory, clock, "hostile-args") as backend:
-        store = GenericTaskStore(backend, StoreConfig(max_tasks_per_owner=None), clock)
+    async with _store(factory, "hostile-args") as (store, clock):
         outcomes: list[Outcome] = []
         for slot, call in STORE_SLOTS.items():
             for name, value in HOSTILE.items():
@@ -278,12 +300,16 @@ async def test_every_argument_refuses_every_hostile_value_with_a_documented_erro
         for slot, ctx_call in CONTEXT_SLOTS.items():
             for name, value in HOSTILE.items():
                 outcomes.append(await _context_judged(store, clock, slot, name, ctx_call, value))
-        for slot in ("owner", "task_id", "worker", "store", "clock"):
+        for slot in ("owner", "task_id", "worker"):
             for name, value in HOSTILE.items():
                 task_id = await _fresh(store)
-                args = {"store": store, "owner": OWNER, "task_id": task_id, slot: value}
-                error = await _attempt(_construct, args)
+                args = {"owner": OWNER, "task_id": task_id, slot: value}
+                error = await _attempt(_construct, store, args)
                 outcomes.append(_judge(f"TaskContext({slot})", name, error))
+        for slot, wiring in WIRING_SLOTS.items():
+            for name, value in HOSTILE.items():
+                error = await _attempt(wiring, store, await _fresh(store), value)
+                outcomes.append(_judge_wiring(slot, name, error))
         for slot, ctx_call in ASKING_SLOTS.items():
             for name, value in HOSTILE.items():
                 outcomes.append(await _asking_judged(store, slot, name, ctx_call, value))
@@ -294,14 +320,20 @@ async def test_every_argument_refuses_every_hostile_value_with_a_documented_erro
     assert not problems, f"{len(problems)} of {len(outcomes)} calls: {problems}"
 
 
-async def _construct(args: dict[str, Any]) -> TaskContext:
-    return TaskContext(
-        args["store"],
-        args["owner"],
-        args["task_id"],
-        worker=args.get("worker"),
-        clock=args.get("clock", time.monotonic),
-    )
+async def _construct(store: GenericTaskStore, args: dict[str, Any]) -> TaskContext:
+    return TaskContext(store, args["owner"], args["task_id"], worker=args.get("worker"))
+
+
+def _judge_wiring(slot: str, value: str, error: BaseException | None) -> Outcome:
+    """Accepted, or a ``ValueError`` naming the argument in a short message."""
+    argument = slot.split()[-1]
+    if error is None or (
+        isinstance(error, ValueError)
+        and str(error).startswith(f"{argument} ")
+        and len(str(error)) <= MAX_MESSAGE_CHARS
+    ):
+        return Outcome(slot, value, None)
+    return Outcome(slot, value, f"{type(error).__name__}: {str(error)[:200]}")
 
 
 async def _context_judged(
@@ -356,11 +388,11 @@ async def _asking_judged(
 async def _waiting_judged(
     store: GenericTaskStore, slot: str, name: str, call: ContextCall, value: object
 ) -> Outcome:
-    """``TaskContext.wait_for_input`` polls the store when it accepts: make acceptance show.
+    """``sleep`` and ``wait_for_input`` wait when they accept: make acceptance show instead.
 
-    Its context is marked cancelled first, so a call that accepts its argument stops with
-    ``TaskCancelled`` at its first read instead of waiting; one that refuses it raises the
-    argument's error before it reads anything.
+    Their context is marked cancelled first, so a call that accepts its argument stops with
+    ``TaskCancelled`` instead of waiting; one that refuses it raises the argument's error
+    first.
     """
     context = TaskContext(store, OWNER, await _fresh(store))
     context.mark_cancelled()
@@ -404,9 +436,7 @@ ANY_HOSTILE = st.one_of(
 async def test_any_argument_given_any_hostile_value_raises_a_documented_error(
     factory: BackendFactory, slot: str, value: object
 ) -> None:
-    clock = ManualClock(start=1_800_000_000.0)
-    async with opened(factory, clock, "hostile-any") as backend:
-        store = GenericTaskStore(backend, StoreConfig(max_tasks_per_owner=None), clock)
+    async with _store(factory, "hostile-any") as (store, _):
         task_id = await _fresh(store)
         before = await store.get(OWNER, task_id)
         error = await _attempt(STORE_SLOTS[slot], store, task_id, value)
@@ -414,3 +444,18 @@ async def test_any_argument_given_any_hostile_value_raises_a_documented_error(
         assert outcome.problem is None, outcome
         if error is not None:
             assert await store.get(OWNER, task_id) == before
+
+
+@settings(max_examples=settings().max_examples)
+@given(slot=st.sampled_from(sorted({*CONTEXT_SLOTS, *WAITING_SLOTS})), value=ANY_HOSTILE)
+async def test_any_context_argument_given_any_hostile_value_raises_a_documented_error(
+    factory: BackendFactory, slot: str, value: object
+) -> None:
+    """As above for ``TaskContext``; values drawn here may be valid, so accepting is fine."""
+    async with _store(factory, "hostile-context") as (store, clock):
+        name = type(value).__name__
+        if slot in WAITING_SLOTS:
+            outcome = await _waiting_judged(store, slot, name, WAITING_SLOTS[slot], value)
+        else:
+            outcome = await _context_judged(store, clock, slot, name, CONTEXT_SLOTS[slot], value)
+    assert outcome.problem in (None, "accepted"), outcome
