@@ -29,6 +29,8 @@ from pmcp_tasks.status import TaskStatus
 from pmcp_tasks.store import UNSET, GenericTaskStore, Unset
 from pmcp_tasks.validation import (
     JsonValue,
+    check_input_keys,
+    check_json,
     check_name,
     check_owner,
     check_task_id,
@@ -116,9 +118,13 @@ class TaskContext:
         held, and a later report replaces it (only the latest is worth showing). A held report
         is written by the next report after the interval, or by :meth:`flush` (the MCP worker
         calls it every watch interval), so the last one reaches the store while the task works.
+        The line is checked as the store will check it before it is held: a refused report
+        raises here, once, instead of from every later flush.
         """
+        line = status_line(message, progress, total)
+        check_json(line, "report() message", self.store.config)
         self._check()
-        self._unwritten = status_line(message, progress, total)
+        self._unwritten = line
         await self.flush()
 
     async def flush(self) -> bool:
@@ -235,14 +241,12 @@ class TaskContext:
         What :meth:`request_input` does after asking; a handler run again after its worker was
         lost (the MCP binding's resume) waits here for the questions its first run asked.
         """
-        if not isinstance(keys, Mapping) or not all(
-            isinstance(name, str) and isinstance(key, str) for name, key in keys.items()
-        ):
+        if not isinstance(keys, Mapping) or not all(isinstance(name, str) for name in keys):
             raise TaskValidationError(
                 f"wait_for_input takes a mapping of names to input keys (str), not {shown(keys)}"
             )
         keys = dict(keys)
-        wanted = list(keys.values())
+        wanted = check_input_keys(list(keys.values()), self.store.config)
         while True:
             try:
                 record = await self.get()

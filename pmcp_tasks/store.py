@@ -40,7 +40,7 @@ from pmcp_tasks.errors import (
 from pmcp_tasks.ids import TaskIdGenerator, is_task_id
 from pmcp_tasks.keys import partition_prefix, task_key
 from pmcp_tasks.paging import walk
-from pmcp_tasks.record import TaskRecord, canonical_json, iso_ms
+from pmcp_tasks.record import MAX_MS, TaskRecord, canonical_json, iso_ms
 from pmcp_tasks.status import TaskStatus, check_transition, parse_status
 from pmcp_tasks.timebase import Timebase
 from pmcp_tasks.validation import (
@@ -651,8 +651,27 @@ class GenericTaskStore:
         """Whether ``record``'s worker let its lease run out, on this store's clock.
 
         What a caller that can hand the task to another worker (the MCP binding's resume)
-        checks before it ends the task as :meth:`get_checking_lease` would.
+        checks before it ends the task as :meth:`get_checking_lease` would. ``record`` must be
+        one a store returned: the fields the answer rests on are checked, since a record built
+        or altered by hand could hold anything.
         """
+        if not isinstance(record, TaskRecord):
+            raise TaskValidationError(
+                f"lease_lapsed takes a TaskRecord read from a store, not {shown(record)}"
+            )
+        if not isinstance(record.status, TaskStatus):
+            raise TaskValidationError(
+                f"lease_lapsed got a record whose status is {shown(record.status)}, "
+                "not a TaskStatus"
+            )
+        expires = record.lease_expires_ms
+        if expires is not None and (
+            isinstance(expires, bool) or not isinstance(expires, int) or not 0 <= expires <= MAX_MS
+        ):
+            raise TaskValidationError(
+                f"lease_lapsed got a record whose lease_expires_ms is {shown(expires)}, not "
+                f"None or epoch milliseconds in 0..{MAX_MS}"
+            )
         return record.lease_expired(self._now_ms())
 
     async def take_over_lease(
