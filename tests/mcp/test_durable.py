@@ -110,21 +110,14 @@ def _tools(fleet: Fleet, worker: str, server: MCPServer[Any], tasks: TasksExtens
         return f"start {starts} on {worker}: {answers['go']}"
 
     @tasks.tool(server, support="required", resume=True)
-    async def held() -> str:
-        """Its first start waits until released (A is stopped first); a later one returns."""
+    async def held(hold: bool = True) -> str:
+        """Says where it ran and which start of its task this is; with ``hold``, its first
+        start waits until released."""
         fleet.started.append(worker)
         task = current_task()
         assert isinstance(task, ResumableContext)
-        if task.attempt == 1:
+        if hold and task.attempt == 1:
             await fleet.release.wait()
-        return f"start {task.attempt} on {worker}"
-
-    @tasks.tool(server, support="required", resume=True)
-    async def queued_work() -> str:
-        """Says where it ran, and which start of its task this is."""
-        fleet.started.append(worker)
-        task = current_task()
-        assert isinstance(task, ResumableContext)
         return f"start {task.attempt} on {worker}"
 
 
@@ -227,7 +220,7 @@ async def test_a_resumable_task_over_the_cap_is_taken_by_an_instance_with_a_free
     async with _session(fleet.servers[0]) as on_a:
         busy = await on_a.call("gated")
         await _until(lambda: fleet.running == 1)
-        queued = await on_a.call("queued_work")
+        queued = await on_a.call("held", {"hold": False})
         assert fleet.started == ["worker-0"]  # A did not start it
         fleet.clock.advance(1)  # the stores' clock passes the released lease (1 ms)
         done = await on_a.wait_for(queued.task_id, *TERMINAL)
@@ -247,7 +240,7 @@ async def test_a_resumable_task_over_the_cap_runs_here_once_a_slot_frees() -> No
     async with _session(fleet.servers[0]) as client:
         busy = await client.call("gated")
         await _until(lambda: fleet.running == 1)
-        queued = await client.call("queued_work")
+        queued = await client.call("held", {"hold": False})
         assert (await client.get(queued.task_id)).field("status") == "working"
         assert fleet.started == ["worker-0"]
         fleet.clock.advance(1)
