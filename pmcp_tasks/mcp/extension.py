@@ -127,6 +127,21 @@ def _check_options(
             raise ValueError(f"{name} must be an int >= 1, not {shown_safely(value)}")
 
 
+def _sweep_interval(cleanup_interval: object, store: GenericTaskStore) -> float | None:
+    """``cleanup_interval`` checked, ``"auto"`` resolved for ``store``'s backend."""
+    if cleanup_interval == "auto":
+        shared = store.backend.capabilities.shared_across_processes
+        return None if shared else DEFAULT_CLEANUP_INTERVAL
+    if cleanup_interval is None:
+        return None
+    if not is_seconds(cleanup_interval) or not 0 < cleanup_interval <= LONGEST_TTL:
+        raise ValueError(
+            f"cleanup_interval must be a number of seconds in (0, {LONGEST_TTL:.0f}], None "
+            f"or 'auto', not {shown_safely(cleanup_interval)}"
+        )
+    return float(cleanup_interval)
+
+
 class TasksExtension(Extension):
     """The tasks extension over a durable store. Pass it to ``MCPServer(extensions=[...])``.
 
@@ -178,16 +193,6 @@ class TasksExtension(Extension):
         _check_options(lease, storage_patience, max_running, resume_attempts)
         if notifier is not None and not isinstance(notifier, CancelNotifier):
             raise ValueError(f"notifier must be a CancelNotifier, not {type(notifier).__name__}")
-        if cleanup_interval == "auto":
-            shared = store.backend.capabilities.shared_across_processes
-            cleanup_interval = None if shared else DEFAULT_CLEANUP_INTERVAL
-        elif cleanup_interval is not None and (
-            not is_seconds(cleanup_interval) or not 0 < cleanup_interval <= LONGEST_TTL
-        ):
-            raise ValueError(
-                f"cleanup_interval must be a number of seconds in (0, {LONGEST_TTL:.0f}], None "
-                f"or 'auto', not {shown_safely(cleanup_interval)}"
-            )
         if not callable(clock):
             raise ValueError(
                 f"clock must be a callable returning seconds, not {shown_safely(clock)}"
@@ -195,7 +200,7 @@ class TasksExtension(Extension):
         self.store = store
         self.owner = owner
         self.lease = float(lease)
-        self.cleanup_interval = None if cleanup_interval is None else float(cleanup_interval)
+        self.cleanup_interval = _sweep_interval(cleanup_interval, store)
         self.clock = clock
         self.storage_patience = float(storage_patience)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
