@@ -663,23 +663,29 @@ class TasksExtension(Extension):
                 entry.attempts,
             )
             return False
-        owner, task_id = entry.owner, entry.task_id
-        key = task_key(owner, task_id)
-        if key in self._watches:
+        if task_key(entry.owner, entry.task_id) in self._watches:
             return True  # running here, late to renew (a blocked loop): slow, not lost
         if not await self._reserve():
             return True  # no free slot here: it waits in the store for an instance with one
+        started = False
+        try:
+            started = await self._start_taken(entry, tool)
+        finally:
+            if not started:  # the slot goes back whatever stopped the start
+                self._unreserve()
+        return True
+
+    async def _start_taken(self, entry: Entry, tool: _TaskTool) -> bool:
+        """With a slot reserved: take the task's lease and start its handler here; ``False``
+        when another instance took it first or it has ended."""
+        owner, task_id = entry.owner, entry.task_id
         lease = Lease.starting(self.worker_id, self.lease, since=time.monotonic())
         try:
             record = await self.store.take_over_lease(owner, task_id, self.worker_id, self.lease)
-        except BaseException as exc:
-            self._unreserve()
-            if isinstance(exc, LeaseLost):
-                return True  # another instance took it first
-            raise
+        except LeaseLost:
+            return False
         if record.status.is_terminal:
-            self._unreserve()
-            return True
+            return False
         started = replace(entry, attempts=entry.attempts + 1)
         try:
             entry = (
@@ -701,7 +707,7 @@ class TasksExtension(Extension):
             )
         registration = Registration(self._log, entry, record.expires_at, written=True)
         server, name, arguments = tool.server, entry.tool, dict(entry.arguments)
-        queued = self._queued.pop(key, None)
+        queued = self._queued.pop(task_key(owner, task_id), None)
         work = queued[2] if queued else lambda: server.call_tool(name, arguments)
         self._spawn(owner, record, lease, name, work, registration, reserved=True)
         return True
