@@ -215,10 +215,10 @@ async def open_backend(name: str, options: dict[str, str], namespace: str) -> St
 
 
 def cancel_notifier(backend: str, options: dict[str, str], namespace: str) -> CancelNotifier | None:
-    """Redis pub/sub on the backend's own server for ``--backend redis`` (not a cluster);
-    other stores have none, and their workers find a cancel at their next watch."""
+    """Redis pub/sub on the backend's own server for ``--backend redis`` (a cluster's seed
+    node); other stores have none, and their workers find a cancel at their next watch."""
     url = options.get("redis_url")
-    if backend != "redis" or url is None or options.get("cluster", "false") != "false":
+    if backend != "redis" or url is None:
         return None
     from reference_backends.redis.notify import RedisNotifier
 

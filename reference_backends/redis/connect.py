@@ -114,11 +114,18 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
+def seed_node_url(url: str) -> str:
+    """The ``redis://`` (``rediss://``) URL of a ``+cluster`` URL's seed node; any other URL
+    as it is."""
+    parts = urlsplit(url)
+    plain = _CLUSTER_SCHEMES.get(parts.scheme)
+    return url if plain is None else urlunsplit(parts._replace(scheme=plain))
+
+
 def client_from_url(url: str, settings: ConnectionSettings, *, cluster: bool) -> RedisClient:
     """A client for ``url``: a ``RedisCluster`` when ``cluster`` or a ``+cluster`` scheme."""
-    scheme = urlsplit(url).scheme
-    if scheme in _CLUSTER_SCHEMES:
-        url, cluster = urlunsplit(urlsplit(url)._replace(scheme=_CLUSTER_SCHEMES[scheme])), True
+    if urlsplit(url).scheme in _CLUSTER_SCHEMES:
+        url, cluster = seed_node_url(url), True
     if cluster:
         if urlsplit(url).scheme not in ("redis", "rediss"):
             raise ValueError(

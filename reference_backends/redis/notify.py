@@ -5,6 +5,9 @@ publishes the task's key, and the instance running that task reads it at once in
 its next watch interval. Pub/sub delivers at most once to the subscribers connected at that
 moment: a notice lost while a subscriber reconnects costs only latency, since the worker's
 periodic read still finds the cancel in the store.
+
+On a Redis Cluster, classic pub/sub is cluster-wide (a node forwards what is published to it
+to every other node), so each instance publishes and subscribes on one node, its URL's seed.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
+
+from reference_backends.redis.connect import seed_node_url
 
 logger = logging.getLogger("pmcp_tasks.redis")
 
@@ -39,8 +44,9 @@ class RedisNotifier:
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str = "pmcp") -> RedisNotifier:
-        """A notifier on the (non-cluster) Redis server at ``url``."""
-        return cls(Redis.from_url(url), namespace=namespace)
+        """A notifier on the Redis server at ``url``; for a ``redis+cluster://`` URL, on its
+        seed node (see the module docstring)."""
+        return cls(Redis.from_url(seed_node_url(url)), namespace=namespace)
 
     async def publish(self, task_key: str) -> None:
         await self._client.publish(self.channel, task_key)
