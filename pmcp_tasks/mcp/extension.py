@@ -216,6 +216,9 @@ class TasksExtension(Extension):
         self._running: set[asyncio.Task[None]] = set()
         self._watches: dict[str, Watch] = {}
         """The watch of each task running here, by task key."""
+        self._taking: set[str] = set()
+        """Keys of the tasks this instance is taking over now: a scan, a ``tasks/get`` and a
+        freed slot may all find the same task, and only one of them may start it."""
         self._queued: dict[str, tuple[str, str, Callable[[], Awaitable[object]]]] = {}
         """Owner, task id and work of each resumable task this instance queued in the store,
         by task key, in order: run here as the call came if this instance takes it back."""
@@ -515,7 +518,6 @@ class TasksExtension(Extension):
 
         async def body() -> None:
             _CURRENT.set(context)
-            self._watches[key] = watch
             try:
                 settled = await run_task(context, work, tool=tool, lease=lease, watch=watch)
             except asyncio.CancelledError:  # this instance stops (aclose)
@@ -531,6 +533,8 @@ class TasksExtension(Extension):
             if settled and registration is not None:
                 await registration.forget()
 
+        # Registered before the task starts, so that a takeover racing this start sees it.
+        self._watches[key] = watch
         # The handler outlives the request it came with: its own asyncio task, not the request's.
         self._keep(body())
 
@@ -663,14 +667,17 @@ class TasksExtension(Extension):
                 entry.attempts,
             )
             return False
-        if task_key(entry.owner, entry.task_id) in self._watches:
-            return True  # running here, late to renew (a blocked loop): slow, not lost
+        key = task_key(entry.owner, entry.task_id)
+        if key in self._watches or key in self._taking:
+            return True  # running or being taken here (a blocked loop, or a concurrent look)
         if not await self._reserve():
             return True  # no free slot here: it waits in the store for an instance with one
         started = False
+        self._taking.add(key)
         try:
             started = await self._start_taken(entry, tool)
         finally:
+            self._taking.discard(key)
             if not started:  # the slot goes back whatever stopped the start
                 self._unreserve()
         return True

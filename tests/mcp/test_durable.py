@@ -21,7 +21,7 @@ from mcp.server.mcpserver import MCPServer
 from task_client import TERMINAL, VERSION, CreatedTask, TasksAd, TaskSession
 
 from conformance.harness import ManualClock
-from pmcp_tasks import GenericTaskStore, LeaseLost, StoreConfig, TaskStatus
+from pmcp_tasks import GenericTaskStore, LeaseLost, StoreConfig, TaskStatus, VersionedRecord
 from pmcp_tasks.mcp import ResumableContext, TasksExtension, current_task
 from reference_backends.memory import InMemoryBackend, MemoryStore
 
@@ -50,12 +50,32 @@ class Fleet:
     most_running: int = 0
 
 
-def _fleet(count: int = 2, *, poll: float = 0.05, **options: Any) -> Fleet:
+class YieldingBackend(InMemoryBackend):
+    """The memory backend, but every call lets the loop run others first, as a network round
+    trip does: concurrent work on one instance interleaves between store calls."""
+
+    async def get(self, key: str) -> VersionedRecord | None:
+        await asyncio.sleep(0)
+        return await super().get(key)
+
+    async def put(self, key: str, data: bytes, *, expires_at: float | None = None) -> int:
+        await asyncio.sleep(0)
+        return await super().put(key, data, expires_at=expires_at)
+
+    async def put_if_version(
+        self, key: str, data: bytes, expected_version: int, *, expires_at: float | None = None
+    ) -> int:
+        await asyncio.sleep(0)
+        return await super().put_if_version(key, data, expected_version, expires_at=expires_at)
+
+
+def _fleet(count: int = 2, *, poll: float = 0.05, yielding: bool = False, **options: Any) -> Fleet:
     memory, clock = MemoryStore(), ManualClock()
+    backend = YieldingBackend if yielding else InMemoryBackend
     config = StoreConfig(allow_anonymous=True, poll_interval=poll, max_tasks_per_owner=None)
     fleet = Fleet(clock, [], [])
     for n in range(count):
-        store = GenericTaskStore(InMemoryBackend(store=memory, clock=clock), config, clock=clock)
+        store = GenericTaskStore(backend(store=memory, clock=clock), config, clock=clock)
         tasks = TasksExtension(store, worker_id=f"worker-{n}", clock=clock, **options)
         server: MCPServer[Any] = MCPServer(f"durable-{n}", extensions=[tasks])
         _tools(fleet, f"worker-{n}", server, tasks)
@@ -204,6 +224,25 @@ async def test_a_resumable_task_lost_before_its_first_watch_tick_runs_again_on_b
             if done.field("status") in TERMINAL:
                 break
             await asyncio.sleep(0.01)
+    assert done.field("status") == "completed", done.field("error")
+    assert "start 2 on worker-1" in str(done.field("result"))
+    assert fleet.started == ["worker-0", "worker-1"]
+    await b.aclose()
+
+
+async def test_concurrent_looks_at_a_lost_task_start_its_handler_once() -> None:
+    """Every store call yields, so B's concurrent ``tasks/get`` calls interleave while each
+    takes the lost task over (as over a network): one of them starts the handler, once."""
+    fleet = _fleet(lease=LEASE, yielding=True)
+    a, b = fleet.instances
+    async with _session(fleet.servers[0]) as on_a:
+        created = await on_a.call("held")
+        await _until(lambda: fleet.started == ["worker-0"])
+    await a.aclose()
+    fleet.clock.advance(1)  # past the lease A released as it stopped
+    async with _session(fleet.servers[1]) as on_b:
+        await asyncio.gather(*(on_b.get(created.task_id) for _ in range(4)))
+        done = await on_b.wait_for(created.task_id, *TERMINAL)
     assert done.field("status") == "completed", done.field("error")
     assert "start 2 on worker-1" in str(done.field("result"))
     assert fleet.started == ["worker-0", "worker-1"]
