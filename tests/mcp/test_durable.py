@@ -212,41 +212,43 @@ async def test_a_resumable_task_lost_before_its_first_watch_tick_runs_again_on_b
     started: the task was resumable from the moment its CreateTaskResult left (its entry
     written, A released its lease), so B runs it again."""
     fleet = _fleet(poll=SLOW_POLL, lease=3 * SLOW_POLL)
-    a, b = fleet.instances
-    async with _session(fleet.servers[0]) as on_a:
-        created = await on_a.call("held")
-        await _until(lambda: fleet.started == ["worker-0"])
-    await a.aclose()
-    fleet.clock.advance(1)  # past the lease A released as it stopped
+    task_id = await _held_on_a_then_stopped(fleet)
     async with _session(fleet.servers[1]) as on_b:
         for _ in range(MAX_POLLS):  # not wait_for: it would wait the hour-long poll interval
-            done = await on_b.get(created.task_id)
+            done = await on_b.get(task_id)
             if done.field("status") in TERMINAL:
                 break
             await asyncio.sleep(0.01)
-    assert done.field("status") == "completed", done.field("error")
-    assert "start 2 on worker-1" in str(done.field("result"))
-    assert fleet.started == ["worker-0", "worker-1"]
-    await b.aclose()
+    await _ran_again_on_b(fleet, done)
 
 
 async def test_concurrent_looks_at_a_lost_task_start_its_handler_once() -> None:
     """Every store call yields, so B's concurrent ``tasks/get`` calls interleave while each
     takes the lost task over (as over a network): one of them starts the handler, once."""
     fleet = _fleet(lease=LEASE, yielding=True)
-    a, b = fleet.instances
+    task_id = await _held_on_a_then_stopped(fleet)
+    async with _session(fleet.servers[1]) as on_b:
+        await asyncio.gather(*(on_b.get(task_id) for _ in range(4)))
+        done = await on_b.wait_for(task_id, *TERMINAL)
+    await _ran_again_on_b(fleet, done)
+
+
+async def _held_on_a_then_stopped(fleet: Fleet) -> str:
+    """A starts ``held`` and stops (releasing its lease); the clock passes that lease."""
     async with _session(fleet.servers[0]) as on_a:
         created = await on_a.call("held")
         await _until(lambda: fleet.started == ["worker-0"])
-    await a.aclose()
-    fleet.clock.advance(1)  # past the lease A released as it stopped
-    async with _session(fleet.servers[1]) as on_b:
-        await asyncio.gather(*(on_b.get(created.task_id) for _ in range(4)))
-        done = await on_b.wait_for(created.task_id, *TERMINAL)
+    await fleet.instances[0].aclose()
+    fleet.clock.advance(1)
+    return str(created.task_id)
+
+
+async def _ran_again_on_b(fleet: Fleet, done: Any) -> None:
+    """``held`` completed once more, on B, as its second start, and B stops."""
     assert done.field("status") == "completed", done.field("error")
     assert "start 2 on worker-1" in str(done.field("result"))
     assert fleet.started == ["worker-0", "worker-1"]
-    await b.aclose()
+    await fleet.instances[1].aclose()
 
 
 async def test_a_resumable_task_over_the_cap_is_taken_by_an_instance_with_a_free_slot() -> None:
